@@ -1,0 +1,119 @@
+//! The scenario schema. Every struct refuses unknown fields, so a typo is an
+//! error at its line and column rather than a silently ignored setting.
+
+use crate::{ByteSize, ConfigError, Duration};
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::Deserialize;
+
+/// One runnable system: the machine, what the kernel is told, and what a test expects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A sentence for `cargo arbor` listings and the README.
+    pub description: String,
+    /// What QEMU provides.
+    #[serde(default)]
+    pub machine: Machine,
+    /// What the kernel is told at boot.
+    #[serde(default)]
+    pub kernel: Kernel,
+    /// What `cargo arbor test` checks; a scenario without it is only run.
+    #[serde(default)]
+    pub test: Option<TestSpec>,
+}
+
+/// The virtual machine QEMU provides.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machine {
+    /// Guest RAM.
+    #[serde(default = "Machine::default_memory")]
+    pub memory: ByteSize,
+}
+
+impl Machine {
+    /// Guest RAM when a scenario does not say.
+    pub const DEFAULT_MEMORY: ByteSize = ByteSize(128 << 20);
+    /// Less than this cannot hold the kernel, its page tables and a boot archive.
+    pub const MIN_MEMORY: ByteSize = ByteSize(16 << 20);
+    /// QEMU's q35 places RAM below the PCI hole and above 4 GiB; this bounds what we ask of it.
+    pub const MAX_MEMORY: ByteSize = ByteSize(64 << 30);
+
+    fn default_memory() -> ByteSize {
+        Self::DEFAULT_MEMORY
+    }
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Self {
+            memory: Self::DEFAULT_MEMORY,
+        }
+    }
+}
+
+/// What the kernel is told at boot, through the PVH command line.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kernel {
+    /// Space-separated `key=value` words, e.g. `"selftest=invalid_opcode"`.
+    #[serde(default)]
+    pub args: String,
+}
+
+/// How a scenario's run must end for its test to pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum ExitOutcome {
+    /// The guest reports success through `isa-debug-exit`.
+    #[default]
+    Success,
+    /// The guest reports failure through `isa-debug-exit` (e.g. a kernel exception
+    /// that a scenario provokes on purpose).
+    Failure,
+}
+
+/// What `cargo arbor test` checks for one scenario.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// Substrings that must appear in the serial log, each on a later line than the one before.
+    pub expect: Vec<String>,
+    /// How the run must end.
+    #[serde(default)]
+    pub exit: ExitOutcome,
+    /// The run is stopped and failed after this long.
+    #[serde(default = "TestSpec::default_timeout")]
+    pub timeout: Duration,
+}
+
+impl TestSpec {
+    fn default_timeout() -> Duration {
+        Duration { millis: 30_000 }
+    }
+}
+
+impl Scenario {
+    /// Checks what the schema alone cannot express.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let memory = self.machine.memory;
+        if memory < Machine::MIN_MEMORY || memory > Machine::MAX_MEMORY {
+            return Err(ConfigError::general(alloc::format!(
+                "machine.memory is {memory}; it must lie between {} and {}",
+                Machine::MIN_MEMORY,
+                Machine::MAX_MEMORY
+            )));
+        }
+        if let Some(test) = &self.test {
+            if test.expect.is_empty() && test.exit == ExitOutcome::Success {
+                return Err(ConfigError::general(
+                    "test.expect is empty: name at least one line the run must print",
+                ));
+            }
+            if test.timeout.millis == 0 {
+                return Err(ConfigError::general("test.timeout must be longer than 0ms"));
+            }
+        }
+        Ok(())
+    }
+}
