@@ -1,0 +1,77 @@
+//! Making sure the machine has what Arbor needs: QEMU and the Rust target.
+//! Installs what it can (root with apt-get, rustup); otherwise names the exact
+//! command to run.
+
+use crate::workspace::TARGET;
+use std::process::{Command, Stdio};
+
+/// The QEMU binary every scenario runs in.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+fn found_in_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn run_visibly(program: &str, args: &[&str]) -> bool {
+    eprintln!("arbor: running {program} {}", args.join(" "));
+    Command::new(program)
+        .args(args)
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// QEMU is on the PATH, installing it with apt-get when we are root.
+pub fn ensure_qemu() -> Result<(), String> {
+    if found_in_path(QEMU) {
+        return Ok(());
+    }
+    const HINT: &str = "sudo apt-get install -y qemu-system-x86";
+    if is_root() && found_in_path("apt-get") {
+        eprintln!("arbor: {QEMU} is missing; installing Debian's qemu-system-x86");
+        if run_visibly("apt-get", &["update", "-q"])
+            && run_visibly("apt-get", &["install", "-y", "-q", "qemu-system-x86"])
+            && found_in_path(QEMU)
+        {
+            return Ok(());
+        }
+        return Err(format!("installing QEMU failed; try by hand: {HINT}"));
+    }
+    Err(format!(
+        "{QEMU} is not installed. Install it with:\n    {HINT}"
+    ))
+}
+
+/// The Rust target for guest binaries is installed, adding it with rustup if not.
+pub fn ensure_target() -> Result<(), String> {
+    let hint = format!("rustup target add {TARGET}");
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(crate::workspace::root())
+        .stderr(Stdio::null())
+        .output();
+    let Ok(installed) = installed else {
+        // No rustup: cargo may still have the target (e.g. a distribution toolchain).
+        eprintln!("arbor: rustup not found; if the build fails, install the target: {hint}");
+        return Ok(());
+    };
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|line| line.trim() == TARGET)
+    {
+        return Ok(());
+    }
+    eprintln!("arbor: the Rust target {TARGET} is missing; adding it");
+    if run_visibly("rustup", &["target", "add", TARGET]) {
+        Ok(())
+    } else {
+        Err(format!("adding the target failed; try by hand: {hint}"))
+    }
+}
