@@ -217,7 +217,7 @@ impl<'a> Archive<'a> {
                 parse_name(&entry[..NAME_CAPACITY]).ok_or(ArchiveError::BadName { index })?;
             let offset = read_u64(entry, NAME_CAPACITY);
             let size = read_u64(entry, NAME_CAPACITY + 8);
-            if offset % MODULE_ALIGN != 0 {
+            if !offset.is_multiple_of(MODULE_ALIGN) {
                 return Err(ArchiveError::Misaligned { index, offset });
             }
             let end = offset

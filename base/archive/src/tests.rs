@@ -30,7 +30,11 @@ fn round_trip_keeps_names_data_and_order() {
     assert_eq!(archive.find("config").unwrap().data, b"Scenario()");
     assert_eq!(archive.find("empty").unwrap().data, b"");
     assert!(archive.find("init").is_none());
-    assert!(archive.modules().all(|m| m.offset % MODULE_ALIGN == 0));
+    assert!(
+        archive
+            .modules()
+            .all(|m| m.offset.is_multiple_of(MODULE_ALIGN))
+    );
 }
 
 #[test]

@@ -11,8 +11,6 @@ pub const DEFAULT: &str = "boot";
 pub struct LoadedScenario {
     /// The file name without `.ron`.
     pub name: String,
-    /// Where it was read from.
-    pub path: PathBuf,
     /// The file's text, packed into the boot archive as the `config` module.
     pub text: String,
     /// The parsed scenario.
@@ -74,7 +72,6 @@ pub fn load(path: &Path) -> Result<LoadedScenario, String> {
         .to_string();
     Ok(LoadedScenario {
         name,
-        path: path.to_path_buf(),
         text,
         scenario,
     })

@@ -1,0 +1,39 @@
+//! Everything that touches x86_64 hardware directly. Only this module (and
+//! `main.rs`) contains `unsafe`; each block says why it holds.
+
+pub mod console;
+pub mod cpu;
+pub mod exceptions;
+pub mod paging;
+
+use x86_64::instructions::port::Port;
+
+/// The port of QEMU's `isa-debug-exit` device (`cargo arbor` adds it).
+const DEBUG_EXIT_PORT: u16 = 0xF4;
+
+/// What the kernel tells the host when it stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Verdict {
+    /// QEMU exits with status 33, which the host tool reports as success.
+    Success = 0x10,
+    /// QEMU exits with status 35, which the host tool reports as failure.
+    Failure = 0x11,
+}
+
+/// Ends the run: tells QEMU the verdict, then halts (on a machine without the
+/// debug-exit device the write does nothing and the CPU simply stops).
+pub fn exit(verdict: Verdict) -> ! {
+    // SAFETY: writing to the debug-exit port has no effect on memory; on QEMU
+    // it ends the process, elsewhere the port is unused.
+    unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(verdict as u32) };
+    halt_forever()
+}
+
+/// Stops the CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
