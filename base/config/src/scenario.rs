@@ -53,13 +53,25 @@ impl Default for Machine {
     }
 }
 
-/// What the kernel is told at boot, through the PVH command line.
+/// What the kernel is told at boot, and what it starts.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Kernel {
-    /// Space-separated `key=value` words, e.g. `"selftest=invalid_opcode"`.
+    /// The kernel command line: space-separated `key=value` words,
+    /// e.g. `"selftest=invalid_opcode"`.
     #[serde(default)]
     pub args: String,
+    /// The component the kernel starts first, by binary name; it is packed as
+    /// the boot module `core`. Without it the kernel only boots and exits.
+    #[serde(default)]
+    pub core: Option<String>,
+    /// Text packed as the boot module `core_args`, read by the first component.
+    #[serde(default)]
+    pub core_args: String,
+    /// More component binaries packed as boot modules under their own names,
+    /// for the first component to load.
+    #[serde(default)]
+    pub modules: Vec<String>,
 }
 
 /// How a scenario's run must end for its test to pass.

@@ -142,20 +142,24 @@ impl GuestEnd {
     }
 }
 
-/// Builds the kernel, packs the scenario's boot archive and settles the accelerator.
+/// Builds the kernel and the scenario's components, packs its boot archive
+/// and settles the accelerator.
 pub fn prepare(scenario: &LoadedScenario, accel: AccelChoice) -> Result<Launch, String> {
-    let kernel = build_kernel()?;
+    let kernel = build(&archive::binaries_needed(scenario))?;
     prepare_with(scenario, kernel, accel.resolve()?)
 }
 
-/// Builds the kernel binary.
-pub fn build_kernel() -> Result<PathBuf, String> {
+/// Builds the kernel and the given component binaries in one cargo run;
+/// returns the kernel's path (the components land beside it).
+pub fn build(components: &[String]) -> Result<PathBuf, String> {
     setup::ensure_target()?;
-    let binaries = workspace::build_target_binaries(&["arbor-kernel"])?;
+    let mut packages = vec!["arbor-kernel"];
+    packages.extend(components.iter().map(String::as_str));
+    let binaries = workspace::build_target_binaries(&packages)?;
     Ok(binaries.into_iter().next().unwrap_or_default())
 }
 
-/// Packs the scenario's archive against an already built kernel.
+/// Packs the scenario's archive against an already built kernel and components.
 pub fn prepare_with(
     scenario: &LoadedScenario,
     kernel: PathBuf,
@@ -163,7 +167,7 @@ pub fn prepare_with(
 ) -> Result<Launch, String> {
     setup::ensure_qemu()?;
     let out_dir = kernel.parent().map(PathBuf::from).unwrap_or_default();
-    let archive = archive::pack(scenario, &out_dir)?;
+    let archive = archive::pack(scenario, &out_dir, &out_dir)?;
     Ok(Launch {
         kernel,
         archive,

@@ -1,5 +1,6 @@
 //! `cargo arbor test`: host unit tests, then every scenario's expectations.
 
+use crate::archive;
 use crate::qemu::{self, AccelChoice, GuestEnd};
 use crate::scenarios;
 use crate::workspace;
@@ -90,7 +91,11 @@ pub fn test_command(
     }
 
     if !selected.is_empty() {
-        let kernel = qemu::build_kernel()?;
+        let mut components: Vec<String> =
+            selected.iter().flat_map(archive::binaries_needed).collect();
+        components.sort();
+        components.dedup();
+        let kernel = qemu::build(&components)?;
         let accel = accel.resolve()?;
         eprintln!(
             "arbor: booting {} scenario(s) with {}",
