@@ -5,7 +5,6 @@
 
 use crate::init::{Child, InitConfig};
 use crate::outline::{Path, Step, field, index};
-use crate::parse_init_text;
 use crate::routing::{Denial, RouteDecision, providers, route_session};
 use alloc::format;
 use alloc::string::String;
@@ -85,10 +84,10 @@ fn nested_config(child: &Child) -> Result<InitConfig, String> {
         .config
         .as_ref()
         .ok_or_else(|| format!("\"{}\" runs init but has no config", child.name))?;
-    parse_init_text(config.as_text()).map_err(|e| {
+    config.as_init_config().map_err(|e| {
         format!(
-            "the config of \"{}\" is not an init config: {}",
-            child.name, e.code
+            "the config of \"{}\" is not an init config: {e}",
+            child.name
         )
     })
 }

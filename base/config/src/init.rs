@@ -10,7 +10,7 @@
 //! enum names (which `ron::Value` drops) and lets errors inside a nested
 //! config be located in the scenario file.
 
-use crate::{ByteSize, Duration};
+use crate::{ByteSize, ConfigError, Duration};
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -200,6 +200,13 @@ impl ComponentConfig {
     /// The RON text the child receives as its config ROM.
     pub fn as_text(&self) -> &str {
         &self.text
+    }
+
+    /// Decodes the text as a nested init's config (no validation; see
+    /// [`crate::parse_init_config`] for that). Locations are relative to the text.
+    pub fn as_init_config(&self) -> Result<InitConfig, ConfigError> {
+        crate::parse_init_text(&self.text)
+            .map_err(|error| crate::diagnostics::from_ron(&error, &self.text, 0).to_config_error())
     }
 }
 
