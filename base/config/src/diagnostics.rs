@@ -219,11 +219,36 @@ pub(crate) fn from_ron(error: &ron::error::SpannedError, source: &str, base: usi
                 None => (text.clone(), None),
             }
         }
-        Error::ExpectedComma => (
-            String::from("expected a comma"),
-            Some(String::from(
-                "separate fields and list items with `,`; check the line before for a missing one",
-            )),
+        Error::ExpectedComma => {
+            // ron notices at the next item; the comma belongs after the previous one.
+            let error_offset = crate::outline::offset_in(
+                source.get(base..).unwrap_or(""),
+                Location {
+                    line: error.span.start.line,
+                    column: error.span.start.col,
+                },
+            )
+            .map_or(base, |o| base + o);
+            let before = source.get(..error_offset).unwrap_or("").trim_end().len();
+            if before > 0 {
+                start = location_in(source, before);
+                end = Location {
+                    column: start.column + 1,
+                    ..start
+                };
+            }
+            (
+                String::from("expected a comma"),
+                Some(String::from("separate fields and list items with `,`")),
+            )
+        }
+        Error::ExpectedInteger => (
+            String::from("expected a whole number"),
+            Some(String::from("write digits without quotes, e.g. `caps: 64`")),
+        ),
+        Error::ExpectedStringEnd => (
+            String::from("this string is never closed"),
+            Some(String::from("add the closing `\"`")),
         ),
         Error::Eof => {
             // ron reports the end of input; point at the last character instead of past it.
