@@ -12,7 +12,7 @@
 //! them and composed ("child -> label") when the request is passed on, so
 //! servers can pick per-client policy by label.
 
-use crate::init::{ANY_SERVICE, InitConfig, Route, RouteTarget};
+use crate::init::{ANY_SERVICE, Child, InitConfig, Route, RouteTarget};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -145,7 +145,7 @@ pub fn route_session(
         .iter()
         .position(|route| route_matches(route, service, label))
     {
-        Some(index) => resolve_route(config, child, index, service, label),
+        Some(index) => resolve_route(config, requester, index, service, label),
         None => RouteDecision::Denied {
             route: None,
             reason: Denial::NoMatchingRoute,
@@ -153,30 +153,27 @@ pub fn route_session(
     }
 }
 
-/// Where route number `route` of `child` sends a request for `service`,
+/// Where route number `route` of `requester` sends a request for `service`,
 /// taking for granted that the route matched. The validator calls this for
 /// each declared route; [`route_session`] calls it for the route that matched.
+/// It takes the child itself, not its name, so a scenario with duplicate
+/// names is still checked child by child.
 pub fn resolve_route(
     config: &InitConfig,
-    child: &str,
+    requester: &Child,
     route: usize,
     service: &str,
     label: &str,
 ) -> RouteDecision {
+    let child = requester.name.as_str();
     let denied = |reason| RouteDecision::Denied {
         route: Some(route),
         reason,
     };
-    let Some(target) = config
-        .children
-        .iter()
-        .find(|c| c.name == child)
-        .and_then(|c| c.routes.get(route))
-        .map(|r| &r.to)
-    else {
+    let Some(target) = requester.routes.get(route).map(|r| &r.to) else {
         return RouteDecision::Denied {
             route: None,
-            reason: Denial::UnknownRequester,
+            reason: Denial::NoMatchingRoute,
         };
     };
     let forwarded = compose_label(child, label);

@@ -396,7 +396,7 @@ impl<'t> Checker<'t> {
                 }
                 continue;
             }
-            let decision = resolve_route(init, &child.name, r, &route.service, "");
+            let decision = resolve_route(init, child, r, &route.service, "");
             let RouteDecision::Denied { reason, .. } = decision else {
                 continue;
             };
@@ -489,7 +489,7 @@ impl<'t> Checker<'t> {
                             _ => {
                                 &route.service == service
                                     && matches!(
-                                        resolve_route(init, &client.name, r, service, ""),
+                                        resolve_route(init, client, r, service, ""),
                                         RouteDecision::Child { provider: p, .. } if p == provider.name
                                     )
                             }
@@ -521,7 +521,7 @@ impl<'t> Checker<'t> {
                 let provider = match &route.to {
                     RouteTarget::Child(name) if route.service == ANY_SERVICE => Some(name.clone()),
                     _ if route.service == ANY_SERVICE => None,
-                    _ => match resolve_route(init, &child.name, r, &route.service, "") {
+                    _ => match resolve_route(init, child, r, &route.service, "") {
                         RouteDecision::Child { provider, .. } => Some(provider),
                         _ => None,
                     },

@@ -119,16 +119,14 @@ pub fn build_level(init: &InitConfig, title: String, budget: Quota) -> Level {
                     .position(|c| &c.name == name)
                     .map(EdgeTarget::Sibling),
                 RouteTarget::AnyChild if route.service == ANY_SERVICE => None,
-                RouteTarget::AnyChild => {
-                    match resolve_route(init, &child.name, r, &route.service, "") {
-                        RouteDecision::Child { provider, .. } => init
-                            .children
-                            .iter()
-                            .position(|c| c.name == provider)
-                            .map(EdgeTarget::Sibling),
-                        _ => None,
-                    }
-                }
+                RouteTarget::AnyChild => match resolve_route(init, child, r, &route.service, "") {
+                    RouteDecision::Child { provider, .. } => init
+                        .children
+                        .iter()
+                        .position(|c| c.name == provider)
+                        .map(EdgeTarget::Sibling),
+                    _ => None,
+                },
             };
             let Some(to) = to else { continue };
             let service = service_text(&route.service, route.label.as_ref());
