@@ -530,11 +530,37 @@ fn layout(level: &Level, header: Vec<String>) -> Layout {
     // Group into visual rows, wrapping long ones.
     let row_of = rows(level);
     let mut visual_rows: Vec<Vec<usize>> = Vec::new();
+    // Where each placed component sits across its row, from 0 to 1; a row is
+    // ordered by where its clients above sit, which uncrosses most arrows.
+    let mut across = vec![0.5f64; level.components.len()];
     for row in 0..=row_of.iter().copied().max().unwrap_or(0) {
-        let members: Vec<usize> = (0..level.components.len())
+        let mut members: Vec<(f64, usize)> = (0..level.components.len())
             .filter(|i| row_of[*i] == row)
+            .map(|i| {
+                let clients: Vec<f64> = level
+                    .edges
+                    .iter()
+                    .filter(|e| {
+                        e.to == EdgeTarget::Sibling(i)
+                            && row_of.get(e.from).is_some_and(|r| *r < row)
+                    })
+                    .map(|e| across[e.from])
+                    .collect();
+                let key = if clients.is_empty() {
+                    0.5
+                } else {
+                    clients.iter().sum::<f64>() / clients.len() as f64
+                };
+                (key, i)
+            })
             .collect();
-        for chunk in members.chunks(ROW_LIMIT) {
+        members.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let count = members.len().max(1) as f64;
+        for (n, (_, i)) in members.iter().enumerate() {
+            across[*i] = (n as f64 + 0.5) / count;
+        }
+        let ordered: Vec<usize> = members.into_iter().map(|(_, i)| i).collect();
+        for chunk in ordered.chunks(ROW_LIMIT) {
             visual_rows.push(chunk.to_vec());
         }
     }
@@ -649,8 +675,17 @@ fn draw(level: &Level, layout: &Layout, origin: (f64, f64), root: bool, canvas: 
         let text = edge.services.join(", ");
         let (x1, y1, x2, y2) = match edge.to {
             EdgeTarget::Parent => {
-                let x = sx + sw / 2.0 + spread;
-                (x, sy, x, oy + layout.header_height)
+                // A short stub up from the box, labelled: long lines to the
+                // header would cross everything between. Off centre, because
+                // arrows from siblings arrive at the centre.
+                let x = sx + sw * 0.8;
+                let _ = writeln!(
+                    canvas.lines,
+                    "<line x1=\"{x:.1}\" y1=\"{sy:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" class=\"edge parent\" marker-end=\"url(#arrow)\"/>",
+                    sy - 16.0
+                );
+                label(canvas, x, sy - 20.0, &format!("↑ {text}"));
+                continue;
             }
             EdgeTarget::Sibling(to) if to < layout.places.len() => {
                 let (tx, ty, tw, th) = absolute(to);
@@ -666,21 +701,12 @@ fn draw(level: &Level, layout: &Layout, origin: (f64, f64), root: bool, canvas: 
             }
             EdgeTarget::Sibling(_) => continue,
         };
-        let class = if edge.to == EdgeTarget::Parent {
-            "edge parent"
-        } else {
-            "edge"
-        };
         let _ = writeln!(
             canvas.lines,
-            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" class=\"{class}\" marker-end=\"url(#arrow)\"/>"
+            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" class=\"edge\" marker-end=\"url(#arrow)\"/>"
         );
         // Labels sit near the source, where arrows from one box are still apart.
-        let t = if edge.to == EdgeTarget::Parent {
-            0.5
-        } else {
-            0.35
-        };
+        let t = 0.22;
         label(canvas, x1 + (x2 - x1) * t, y1 + (y2 - y1) * t + 4.0, &text);
     }
     for (i, component) in level.components.iter().enumerate() {
