@@ -35,7 +35,7 @@ pub const MAX_SLOTS: usize = CAPS_PER_PAGE * MAX_CAP_PAGES;
 /// Slot 0 is never addressable: it is the null capability.
 pub fn slot_position(slot: CapSlot) -> Option<(usize, usize)> {
     let slot = slot.0 as usize;
-    (slot != 0 && slot < MAX_SLOTS).then(|| (slot / CAPS_PER_PAGE, slot % CAPS_PER_PAGE))
+    (slot != 0 && slot < MAX_SLOTS).then_some((slot / CAPS_PER_PAGE, slot % CAPS_PER_PAGE))
 }
 
 impl Cap {
