@@ -261,7 +261,7 @@ mod tests {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            if seed % 3 == 0 && !held.is_empty() {
+            if seed.is_multiple_of(3) && !held.is_empty() {
                 let pfn = held.swap_remove((seed >> 8) as usize % held.len());
                 assert!(frames.free(pfn));
             } else if let Some(pfn) = frames.allocate(FrameUse::Object, Pfn(1)) {

@@ -125,11 +125,8 @@ mod tests {
                 next() % (TOTAL / 4),
             );
             match next() % 3 {
-                0 => {
-                    if pds[a].charge(amount).is_ok() {
-                        charged[a] += amount;
-                    }
-                }
+                0 if pds[a].charge(amount).is_ok() => charged[a] += amount,
+                0 => {}
                 1 => {
                     let back = amount.min(charged[a]);
                     pds[a].refund(back);
