@@ -4,6 +4,7 @@
 //! Each verb lives in its own module; this file only parses the command line.
 
 mod archive;
+mod bench;
 mod qemu;
 mod scenarios;
 mod setup;
@@ -46,6 +47,17 @@ enum Command {
         #[arg(long, default_value = "tcg")]
         accel: qemu::AccelChoice,
     },
+    /// Boot the benchmark scenarios and measure the host baselines in one run.
+    Bench {
+        /// Only benchmarks (scenarios and host figures) whose name contains this.
+        filter: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Accelerator: auto (KVM when /dev/kvm is usable), kvm or tcg.
+        #[arg(long, default_value = "auto")]
+        accel: qemu::AccelChoice,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +69,11 @@ fn main() -> ExitCode {
             scenarios_only,
             accel,
         } => test::test_command(filter.as_deref(), scenarios_only, accel),
+        Command::Bench {
+            filter,
+            json,
+            accel,
+        } => bench::bench_command(filter.as_deref(), json, accel),
     };
     match result {
         Ok(code) => code,
