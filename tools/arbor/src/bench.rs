@@ -189,7 +189,7 @@ fn run_guests(
                 Some(Err(reason)) => eprintln!(
                     "arbor: warning: scenario {} printed a malformed benchmark line ({reason}): {}",
                     scenario.name,
-                    line.escape_debug()
+                    printable(line)
                 ),
                 None => {}
             }
@@ -207,7 +207,7 @@ fn run_guests(
             eprintln!("arbor: benchmark {} failed: {problem}", scenario.name);
             eprintln!("    last {} lines of its log:", LOG_TAIL.min(log.len()));
             for line in &log[log.len().saturating_sub(LOG_TAIL)..] {
-                eprintln!("    | {}", line.escape_debug());
+                eprintln!("    | {}", printable(line));
             }
             failures += 1;
         } else if found == 0 {
@@ -219,6 +219,20 @@ fn run_guests(
         }
     }
     Ok((figures, failures))
+}
+
+/// A guest's line made safe for a terminal: control characters (escape
+/// sequences included) are shown as escapes, everything else as it is.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// ipc_roundtrip / linux_pipe_roundtrip, when both were measured in this run.
@@ -331,6 +345,11 @@ mod tests {
         assert_eq!(ipc_to_pipe_ratio(&claims), None);
         let figures = [claims[0].clone(), claims[1].clone(), pipe];
         assert_eq!(ipc_to_pipe_ratio(&figures), Some(0.25));
+    }
+
+    #[test]
+    fn guest_lines_lose_their_control_characters() {
+        assert_eq!(printable("a \"b\"\u{1b}[2J"), "a \"b\"\\u{1b}[2J");
     }
 
     #[test]
