@@ -4,10 +4,10 @@
 //! Each verb lives in its own module; this file only parses the command line.
 
 mod archive;
+mod bench;
 mod check;
 mod components;
 mod graph;
-mod bench;
 mod qemu;
 mod scenarios;
 mod setup;

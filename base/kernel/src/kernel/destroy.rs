@@ -2,7 +2,7 @@
 //! with `ObjectDestroyed`; a destroyed Pd takes everything it paid for with
 //! it, and its whole quota goes back to the Pd that paid for it.
 
-use super::object::{Kernel, Object, ObjRef, Pd, Thread, ThreadLinks, ThreadState};
+use super::object::{Kernel, ObjRef, Object, Pd, Thread, ThreadLinks, ThreadState};
 use super::space;
 use crate::frames::{FrameUse, Pfn};
 use crate::quota::Quota;
@@ -36,7 +36,9 @@ impl Kernel {
             Object::Dataspace(dataspace) => {
                 let (base, pages) = (dataspace.base.address(), u64::from(dataspace.pages));
                 for mapping in dataspace.mappings.iter().flatten() {
-                    let Some(pd) = self.pd(mapping.pd) else { continue };
+                    let Some(pd) = self.pd(mapping.pd) else {
+                        continue;
+                    };
                     for page in 0..u64::from(mapping.pages) {
                         let vaddr = mapping.vaddr + page * 4096;
                         if let Some(phys) = space::translate(pd.root_table, vaddr)
@@ -95,7 +97,9 @@ impl Kernel {
             _ => {}
         }
         if let Some(caller) = thread.reply_to.take()
-            && self.thread(caller).is_some_and(|c| c.state == ThreadState::AwaitingReply)
+            && self
+                .thread(caller)
+                .is_some_and(|c| c.state == ThreadState::AwaitingReply)
         {
             self.wake_with(caller, Err(Error::ObjectDestroyed));
         }
@@ -134,8 +138,14 @@ impl Kernel {
         }
         self.release_pcid(pd.pcid);
         if let Some(payer) = pd.payer.and_then(|p| self.pd(p)) {
-            payer.ram.absorb(Quota { limit: pd.ram.limit, used: 0 });
-            payer.caps.absorb(Quota { limit: pd.caps.limit, used: 0 });
+            payer.ram.absorb(Quota {
+                limit: pd.ram.limit,
+                used: 0,
+            });
+            payer.caps.absorb(Quota {
+                limit: pd.caps.limit,
+                used: 0,
+            });
         }
         pd.ram = Quota::default();
         pd.caps = Quota::default();

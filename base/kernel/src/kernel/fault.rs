@@ -20,12 +20,25 @@ pub fn kind_of(vector: u64) -> FaultKind {
 impl Kernel {
     /// The current thread raised exception `vector`.
     pub fn user_fault(&mut self, vector: u64, error_code: u64, address: u64) {
-        let Some((me, thread)) = self.current_thread() else { return };
+        let Some((me, thread)) = self.current_thread() else {
+            return;
+        };
         let kind = kind_of(vector);
         let ip = thread.context.rip;
-        let code = if kind == FaultKind::Other { vector } else { error_code };
-        let address = if kind == FaultKind::PageFault { address } else { 0 };
-        let fault_endpoint = self.pd(thread.pd).map(|pd| pd.fault_endpoint).unwrap_or_default();
+        let code = if kind == FaultKind::Other {
+            vector
+        } else {
+            error_code
+        };
+        let address = if kind == FaultKind::PageFault {
+            address
+        } else {
+            0
+        };
+        let fault_endpoint = self
+            .pd(thread.pd)
+            .map(|pd| pd.fault_endpoint)
+            .unwrap_or_default();
         match self.check(&fault_endpoint, ObjectKind::Endpoint, Rights::WRITE) {
             Ok((ep_ref, _)) => {
                 let message = Message {

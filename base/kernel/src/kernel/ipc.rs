@@ -5,10 +5,13 @@
 //! kernel never dereferences a user pointer); capabilities named in the
 //! sender's buffer are copied into the slots the receiver's buffer offers.
 
-use super::object::{Kernel, Message, Object, ObjRef, Thread, ThreadLinks, ThreadState};
+use super::object::{Kernel, Message, ObjRef, Object, Thread, ThreadLinks, ThreadState};
 use super::space;
 use crate::arch::paging::phys_to_virt;
-use arbor_abi::{CapSlot, Error, IpcBuffer, MAX_TRANSFER_CAPS, MsgInfo, NOTIFICATION_LABEL, ObjectKind, PAYLOAD_MAX, Rights};
+use arbor_abi::{
+    CapSlot, Error, IpcBuffer, MAX_TRANSFER_CAPS, MsgInfo, NOTIFICATION_LABEL, ObjectKind,
+    PAYLOAD_MAX, Rights,
+};
 use core::mem::offset_of;
 
 /// The outcome of a system call for the calling thread.
@@ -53,7 +56,9 @@ fn ipc_buffer(kernel: &Kernel, thread: &Thread, for_writing: bool) -> Option<u64
 
 /// Moves `message` from `sender` into `receiver`'s registers and buffer.
 fn deliver(kernel: &mut Kernel, sender: Option<&Thread>, message: &Message, receiver_ref: ObjRef) {
-    let Some(receiver) = kernel.thread(receiver_ref) else { return };
+    let Some(receiver) = kernel.thread(receiver_ref) else {
+        return;
+    };
     let mut payload_len = 0;
     let mut transferred = 0u8;
     let receiver_buffer = ipc_buffer(kernel, receiver, true);
@@ -76,8 +81,17 @@ fn deliver(kernel: &mut Kernel, sender: Option<&Thread>, message: &Message, rece
 
 /// Copies up to `count` capabilities (GRANT needed) into the receiver's
 /// offered slots; stops at the first that cannot be copied.
-fn transfer_caps(kernel: &mut Kernel, sender: &Thread, from: u64, receiver_pd: ObjRef, to: u64, count: usize) -> u8 {
-    let Some(sender_pd) = kernel.pd(sender.pd) else { return 0 };
+fn transfer_caps(
+    kernel: &mut Kernel,
+    sender: &Thread,
+    from: u64,
+    receiver_pd: ObjRef,
+    to: u64,
+    count: usize,
+) -> u8 {
+    let Some(sender_pd) = kernel.pd(sender.pd) else {
+        return 0;
+    };
     let mut transferred = 0;
     for i in 0..count.min(MAX_TRANSFER_CAPS) {
         let source = read_slot(from, offset_of!(IpcBuffer, send_caps) + 4 * i);
@@ -96,8 +110,16 @@ fn transfer_caps(kernel: &mut Kernel, sender: &Thread, from: u64, receiver_pd: O
 
 impl Kernel {
     /// `Send` and `Call`.
-    pub fn send(&mut self, endpoint: u64, info: MsgInfo, words: [u64; 4], is_call: bool) -> Outcome {
-        let Some((me, thread)) = self.current_thread() else { return Outcome::Blocked };
+    pub fn send(
+        &mut self,
+        endpoint: u64,
+        info: MsgInfo,
+        words: [u64; 4],
+        is_call: bool,
+    ) -> Outcome {
+        let Some((me, thread)) = self.current_thread() else {
+            return Outcome::Blocked;
+        };
         let cap = self.own_cap(endpoint);
         let (ep_ref, object) = match self.check(&cap, ObjectKind::Endpoint, Rights::WRITE) {
             Ok(found) => found,
@@ -106,8 +128,16 @@ impl Kernel {
         if let Err(error) = validate(self, thread, info) {
             return Outcome::Done(Err(error));
         }
-        let Object::Endpoint(endpoint) = object else { return Outcome::Done(Err(Error::WrongObjectKind)) };
-        let message = Message { info, words, badge: cap.badge, is_call, is_fault: false };
+        let Object::Endpoint(endpoint) = object else {
+            return Outcome::Done(Err(Error::WrongObjectKind));
+        };
+        let message = Message {
+            info,
+            words,
+            badge: cap.badge,
+            is_call,
+            is_fault: false,
+        };
         match endpoint.receivers.pop_front(&mut ThreadLinks) {
             Some(receiver_pfn) => {
                 let Some((receiver_ref, receiver)) = self.thread_at(receiver_pfn) else {
@@ -139,7 +169,9 @@ impl Kernel {
     /// higher priority is ready (the IPC fast path); otherwise queues it.
     fn run_directly(&mut self, next: ObjRef) {
         let priority = self.thread(next).map_or(0, |t| t.priority);
-        let higher_ready = self.run_queues[usize::from(priority) + 1..].iter().any(|q| !q.is_empty());
+        let higher_ready = self.run_queues[usize::from(priority) + 1..]
+            .iter()
+            .any(|q| !q.is_empty());
         if higher_ready {
             self.make_ready(next);
         } else if let Some(thread) = self.thread(next) {
@@ -150,13 +182,17 @@ impl Kernel {
 
     /// `Recv`: take a waiting message, or a pending bound notification, or block.
     pub fn receive(&mut self, endpoint: u64) -> Outcome {
-        let Some((me, thread)) = self.current_thread() else { return Outcome::Blocked };
+        let Some((me, thread)) = self.current_thread() else {
+            return Outcome::Blocked;
+        };
         let cap = self.own_cap(endpoint);
         let (ep_ref, object) = match self.check(&cap, ObjectKind::Endpoint, Rights::READ) {
             Ok(found) => found,
             Err(error) => return Outcome::Done(Err(error)),
         };
-        let Object::Endpoint(endpoint) = object else { return Outcome::Done(Err(Error::WrongObjectKind)) };
+        let Object::Endpoint(endpoint) = object else {
+            return Outcome::Done(Err(Error::WrongObjectKind));
+        };
         if let Some(sender_pfn) = endpoint.senders.pop_front(&mut ThreadLinks)
             && let Some((sender_ref, sender)) = self.thread_at(sender_pfn)
         {
@@ -185,7 +221,9 @@ impl Kernel {
 
     /// `ReplyRecv`: answer the last caller, then receive.
     pub fn reply_receive(&mut self, endpoint: u64, info: MsgInfo, words: [u64; 4]) -> Outcome {
-        let Some((_, thread)) = self.current_thread() else { return Outcome::Blocked };
+        let Some((_, thread)) = self.current_thread() else {
+            return Outcome::Blocked;
+        };
         if let Err(error) = validate(self, thread, info) {
             return Outcome::Done(Err(error));
         }
@@ -193,7 +231,13 @@ impl Kernel {
             && let Some(caller) = self.thread(caller_ref)
             && caller.state == ThreadState::AwaitingReply
         {
-            let message = Message { info, words, badge: 0, is_call: false, is_fault: false };
+            let message = Message {
+                info,
+                words,
+                badge: 0,
+                is_call: false,
+                is_fault: false,
+            };
             deliver(self, Some(thread), &message, caller_ref);
             self.make_ready(caller_ref);
         }
@@ -201,7 +245,8 @@ impl Kernel {
     }
 
     fn take_bound_signal(&mut self, thread: &Thread) -> Option<u64> {
-        let Some(Object::Notification(notification)) = thread.bound.and_then(|r| self.get(r)) else {
+        let Some(Object::Notification(notification)) = thread.bound.and_then(|r| self.get(r))
+        else {
             return None;
         };
         (notification.word != 0).then(|| core::mem::take(&mut notification.word))
@@ -217,7 +262,9 @@ impl Kernel {
 
     /// Signals `bits` on a notification (also used by interrupts).
     pub fn signal_object(&mut self, r: ObjRef, bits: u64) {
-        let Some(Object::Notification(notification)) = self.get(r) else { return };
+        let Some(Object::Notification(notification)) = self.get(r) else {
+            return;
+        };
         notification.word |= bits;
         if let Some(waiter_pfn) = notification.waiters.pop_front(&mut ThreadLinks)
             && let Some((waiter_ref, waiter)) = self.thread_at(waiter_pfn)
@@ -226,7 +273,9 @@ impl Kernel {
             self.wake_with(waiter_ref, Ok(()));
             return;
         }
-        let bound = notification.bound.and_then(|t| self.thread(t).map(|thread| (t, thread)));
+        let bound = notification
+            .bound
+            .and_then(|t| self.thread(t).map(|thread| (t, thread)));
         if let Some((thread_ref, thread)) = bound
             && thread.state == ThreadState::Receiving
         {
@@ -240,13 +289,17 @@ impl Kernel {
 
     /// `Wait`: take the bits, or block until there are some.
     pub fn wait(&mut self, slot: u64) -> Outcome {
-        let Some((me, thread)) = self.current_thread() else { return Outcome::Blocked };
+        let Some((me, thread)) = self.current_thread() else {
+            return Outcome::Blocked;
+        };
         let cap = self.own_cap(slot);
         let (r, object) = match self.check(&cap, ObjectKind::Notification, Rights::READ) {
             Ok(found) => found,
             Err(error) => return Outcome::Done(Err(error)),
         };
-        let Object::Notification(notification) = object else { return Outcome::Done(Err(Error::WrongObjectKind)) };
+        let Object::Notification(notification) = object else {
+            return Outcome::Done(Err(Error::WrongObjectKind));
+        };
         if notification.word != 0 {
             thread.context.rdi = core::mem::take(&mut notification.word);
             return Outcome::Done(Ok(()));
@@ -260,7 +313,9 @@ impl Kernel {
     /// Queues or delivers a kernel-made message (a fault report) from `sender`
     /// on endpoint `ep_ref`; the sender ends up `Faulted` either way.
     pub fn send_kernel_message(&mut self, sender_ref: ObjRef, ep_ref: ObjRef, message: Message) {
-        let Some(sender) = self.thread(sender_ref) else { return };
+        let Some(sender) = self.thread(sender_ref) else {
+            return;
+        };
         let Some(Object::Endpoint(endpoint)) = self.get(ep_ref) else {
             sender.state = ThreadState::Faulted;
             return;

@@ -5,7 +5,7 @@
 //! generation; the frame table says whether that object still exists.
 
 use super::space;
-use crate::arch::{exceptions::Frame, paging};
+use crate::arch::{entry::Frame, paging};
 use crate::caps::{self, Cap};
 use crate::frames::{FrameInfo, FrameTable, FrameUse, Pfn};
 use crate::queue::{Links, Queue};
@@ -240,7 +240,11 @@ pub fn install(kernel: Kernel) {
 pub fn kernel() -> &'static mut Kernel {
     // SAFETY: single CPU, interrupts off in the kernel, and every entry path
     // takes this borrow afresh and drops it before the next entry can run.
-    unsafe { (*core::ptr::addr_of_mut!(KERNEL)).as_mut().unwrap_or_else(|| crate::arch::halt_forever()) }
+    unsafe {
+        (*core::ptr::addr_of_mut!(KERNEL))
+            .as_mut()
+            .unwrap_or_else(|| crate::arch::halt_forever())
+    }
 }
 
 /// The object stored in frame `pfn`.
@@ -275,12 +279,16 @@ impl Kernel {
     /// The object `r` names, if it still exists.
     pub fn get(&self, r: ObjRef) -> Option<&'static mut Object> {
         let info = self.frames.info(r.pfn)?;
-        (info.usage == FrameUse::Object && info.generation == r.generation).then(|| object_at(r.pfn))
+        (info.usage == FrameUse::Object && info.generation == r.generation)
+            .then(|| object_at(r.pfn))
     }
 
     /// The reference a capability holds.
     pub fn cap_ref(cap: &Cap) -> ObjRef {
-        ObjRef { pfn: Pfn(cap.object), generation: cap.generation }
+        ObjRef {
+            pfn: Pfn(cap.object),
+            generation: cap.generation,
+        }
     }
 
     fn live_generation(&self, cap: &Cap) -> Option<u32> {
@@ -289,7 +297,12 @@ impl Kernel {
     }
 
     /// Checks `cap` for kind and rights; returns the object.
-    pub fn check(&self, cap: &Cap, kind: ObjectKind, needed: Rights) -> Result<(ObjRef, &'static mut Object), Error> {
+    pub fn check(
+        &self,
+        cap: &Cap,
+        kind: ObjectKind,
+        needed: Rights,
+    ) -> Result<(ObjRef, &'static mut Object), Error> {
         cap.check(kind, needed, self.live_generation(cap))?;
         let r = Self::cap_ref(cap);
         let object = self.get(r).ok_or(Error::InvalidCapability)?;
@@ -315,7 +328,10 @@ impl Kernel {
     /// The thread in frame `pfn` (queued threads are known to be live).
     pub fn thread_at(&self, pfn: Pfn) -> Option<(ObjRef, &'static mut Thread)> {
         let info = self.frames.info(pfn)?;
-        let r = ObjRef { pfn, generation: info.generation };
+        let r = ObjRef {
+            pfn,
+            generation: info.generation,
+        };
         self.thread(r).map(|t| (r, t))
     }
 
@@ -333,8 +349,13 @@ impl Kernel {
 
     /// Returns `bytes` to the Pd `payer`, if it still exists.
     pub fn refund(&self, payer: Pfn, bytes: u64) {
-        let Some(info) = self.frames.info(payer) else { return };
-        let r = ObjRef { pfn: payer, generation: info.generation };
+        let Some(info) = self.frames.info(payer) else {
+            return;
+        };
+        let r = ObjRef {
+            pfn: payer,
+            generation: info.generation,
+        };
         if let Some(pd) = self.pd(r) {
             pd.ram.refund(bytes);
         }
@@ -384,7 +405,9 @@ impl Kernel {
 
     /// The capability in `slot` of `pd` (an empty one if none).
     pub fn cap(&self, pd: &Pd, slot: CapSlot) -> Cap {
-        let Some((page, index)) = caps::slot_position(slot) else { return Cap::default() };
+        let Some((page, index)) = caps::slot_position(slot) else {
+            return Cap::default();
+        };
         match pd.cap_pages[page] {
             0 => Cap::default(),
             pfn => cap_page(Pfn(pfn))[index],
@@ -393,7 +416,9 @@ impl Kernel {
 
     /// The capability in `slot` of the current thread's Pd.
     pub fn own_cap(&self, slot: u64) -> Cap {
-        let Ok(slot) = u32::try_from(slot) else { return Cap::default() };
+        let Ok(slot) = u32::try_from(slot) else {
+            return Cap::default();
+        };
         match self.current_pd() {
             Some((_, pd)) => self.cap(pd, CapSlot(slot)),
             None => Cap::default(),

@@ -30,11 +30,16 @@ impl Kernel {
 
     /// Picks the thread to run next (possibly the current one); None = idle.
     pub fn choose_next(&mut self) -> Option<ObjRef> {
-        let current = self.current_thread().filter(|(_, t)| t.state == ThreadState::Runnable);
-        let highest = (0..PRIORITIES).rev().find(|&p| !self.run_queues[p].is_empty());
+        let current = self
+            .current_thread()
+            .filter(|(_, t)| t.state == ThreadState::Runnable);
+        let highest = (0..PRIORITIES)
+            .rev()
+            .find(|&p| !self.run_queues[p].is_empty());
         if let Some((r, thread)) = current {
             let wanted = highest.is_some_and(|p| {
-                p > usize::from(thread.priority) || (self.reschedule && p == usize::from(thread.priority))
+                p > usize::from(thread.priority)
+                    || (self.reschedule && p == usize::from(thread.priority))
             });
             if !wanted {
                 self.reschedule = false;
@@ -43,7 +48,9 @@ impl Kernel {
             self.run_queues[usize::from(thread.priority)].push_back(&mut ThreadLinks, r.pfn);
         }
         self.reschedule = false;
-        let highest = (0..PRIORITIES).rev().find(|&p| !self.run_queues[p].is_empty())?;
+        let highest = (0..PRIORITIES)
+            .rev()
+            .find(|&p| !self.run_queues[p].is_empty())?;
         let pfn = self.run_queues[highest].pop_front(&mut ThreadLinks)?;
         let next = self.thread_at(pfn).map(|(r, _)| r);
         self.current = next;

@@ -47,7 +47,14 @@ pub fn new_root(kernel: &mut Kernel, payer: Option<ObjRef>) -> Result<u64, Error
 }
 
 /// Maps one page; intermediate tables are charged to `pd`.
-pub fn map_page(kernel: &mut Kernel, pd: ObjRef, root: u64, vaddr: u64, phys: u64, flags: PageFlags) -> Result<(), Error> {
+pub fn map_page(
+    kernel: &mut Kernel,
+    pd: ObjRef,
+    root: u64,
+    vaddr: u64,
+    phys: u64,
+    flags: PageFlags,
+) -> Result<(), Error> {
     let mut level_table = root;
     for level in (1..=3).rev() {
         let entry = &mut table(level_table)[index(vaddr, level)];

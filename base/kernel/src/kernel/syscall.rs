@@ -2,20 +2,28 @@
 //! argument, act, and put the results in the caller's registers.
 
 use super::ipc::Outcome;
-use super::object::{Dataspace, IoPorts, Irq, Kernel, MAX_MAPPINGS, Mapping, Notification, Endpoint, Object, ObjRef, Pd, Thread, ThreadState, OBJECT_COST};
+use super::object::{
+    Dataspace, Endpoint, IoPorts, Irq, Kernel, MAX_MAPPINGS, Mapping, Notification, OBJECT_COST,
+    ObjRef, Object, Pd, Thread, ThreadState,
+};
 use super::space::{self, PageFlags};
-use crate::arch::exceptions::Frame;
+use crate::arch::entry::Frame;
 use crate::caps::Cap;
 use crate::frames::{FrameUse, Pfn};
 use crate::queue::Queue;
 use crate::quota::Quota;
-use arbor_abi::{CapSlot, Error, MsgInfo, ObjectKind, PAYLOAD_MAX, Rights, Syscall, USER_END, USER_MIN, info, map};
+use arbor_abi::{
+    CapSlot, Error, MsgInfo, ObjectKind, PAYLOAD_MAX, Rights, Syscall, USER_END, USER_MIN, info,
+    map,
+};
 
 const PAGE: u64 = 4096;
 
 /// Handles the system call whose registers are in the current thread's context.
 pub fn dispatch(kernel: &mut Kernel) {
-    let Some((_, thread)) = kernel.current_thread() else { return };
+    let Some((_, thread)) = kernel.current_thread() else {
+        return;
+    };
     let c = thread.context;
     let (a0, a1, a2, a3, a4, a5) = (c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9);
     let words = [a2, a3, a4, a5];
@@ -47,7 +55,9 @@ pub fn dispatch(kernel: &mut Kernel) {
             Syscall::AckIrq => Outcome::Done(kernel.ack_irq(a0)),
             Syscall::CreateIoPorts => Outcome::Done(kernel.create_io_ports(a0, a1, a2, a3, a4)),
             Syscall::EnableIoPorts => Outcome::Done(kernel.enable_io_ports(a0, a1)),
-            Syscall::CreateDeviceDataspace => Outcome::Done(kernel.create_device_dataspace(a0, a1, a2, a3, a4)),
+            Syscall::CreateDeviceDataspace => {
+                Outcome::Done(kernel.create_device_dataspace(a0, a1, a2, a3, a4))
+            }
             Syscall::Info => Outcome::Done(kernel.info(a0, a1)),
             Syscall::ConsoleWrite => Outcome::Done(kernel.console_write(a0, a1)),
         },
@@ -83,7 +93,12 @@ fn user_range(vaddr: u64, size: u64) -> Result<u64, Error> {
 }
 
 impl Kernel {
-    fn own_object(&self, slot: u64, kind: ObjectKind, rights: Rights) -> Result<(ObjRef, &'static mut Object), Error> {
+    fn own_object(
+        &self,
+        slot: u64,
+        kind: ObjectKind,
+        rights: Rights,
+    ) -> Result<(ObjRef, &'static mut Object), Error> {
         let cap = self.own_cap(slot);
         self.check(&cap, kind, rights)
     }
@@ -101,7 +116,13 @@ impl Kernel {
     }
 
     /// Creates an object paid by `payer_slot` and puts a capability to it in `dest`.
-    fn install_new(&mut self, payer: ObjRef, dest: CapSlot, object: Object, extra_bytes: u64) -> Result<ObjRef, Error> {
+    fn install_new(
+        &mut self,
+        payer: ObjRef,
+        dest: CapSlot,
+        object: Object,
+        extra_bytes: u64,
+    ) -> Result<ObjRef, Error> {
         let kind = object.kind();
         self.charge(payer, extra_bytes)?;
         let created = self.new_object(object, Some(payer));
@@ -121,17 +142,30 @@ impl Kernel {
         Ok(r)
     }
 
-    fn create(&mut self, kind: u64, payer_slot: u64, dest: u64, argument: u64) -> Result<(), Error> {
+    fn create(
+        &mut self,
+        kind: u64,
+        payer_slot: u64,
+        dest: u64,
+        argument: u64,
+    ) -> Result<(), Error> {
         let (payer, _) = self.own_pd(payer_slot)?;
         let me = self.current_pd_ref()?;
         let dest = self.check_free_slot(me, dest)?;
         match ObjectKind::from_raw(kind) {
             Some(ObjectKind::Endpoint) => {
-                let endpoint = Endpoint { senders: Queue::EMPTY, receivers: Queue::EMPTY };
+                let endpoint = Endpoint {
+                    senders: Queue::EMPTY,
+                    receivers: Queue::EMPTY,
+                };
                 self.install_new(payer, dest, Object::Endpoint(endpoint), 0)?;
             }
             Some(ObjectKind::Notification) => {
-                let notification = Notification { word: 0, waiters: Queue::EMPTY, bound: None };
+                let notification = Notification {
+                    word: 0,
+                    waiters: Queue::EMPTY,
+                    bound: None,
+                };
                 self.install_new(payer, dest, Object::Notification(notification), 0)?;
             }
             Some(ObjectKind::Thread) => {
@@ -172,24 +206,56 @@ impl Kernel {
     }
 
     fn create_dataspace(&mut self, payer: ObjRef, dest: CapSlot, pages: u64) -> Result<(), Error> {
-        let bytes = pages * PAGE;
-        self.charge(payer, bytes + OBJECT_COST)?;
-        self.refund(payer.pfn, bytes + OBJECT_COST);
+        let r = self.new_dataspace(payer, pages)?;
+        let me = self.current_pd_ref()?;
+        let cap = Cap::new(r.pfn.0, r.generation, ObjectKind::Dataspace);
+        if let Err(error) = self.install_cap(me, dest, cap) {
+            self.destroy(r);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// A zero-filled dataspace of `pages` contiguous frames, paid by `payer`.
+    pub fn new_dataspace(&mut self, payer: ObjRef, pages: u64) -> Result<ObjRef, Error> {
+        let bytes = pages.checked_mul(PAGE).ok_or(Error::InvalidArgument)?;
+        let available = self
+            .pd(payer)
+            .ok_or(Error::InvalidCapability)?
+            .ram
+            .available();
+        if available < bytes.saturating_add(OBJECT_COST) {
+            return Err(Error::RamQuotaExceeded);
+        }
         self.charge(payer, bytes)?;
-        let Some(base) = self.frames.allocate_contiguous(pages as usize, FrameUse::Data, payer.pfn) else {
+        let Some(base) = self
+            .frames
+            .allocate_contiguous(pages as usize, FrameUse::Data, payer.pfn)
+        else {
             self.refund(payer.pfn, bytes);
             return Err(Error::OutOfMemory);
         };
         // SAFETY: frames just allocated, reached through the physical window.
-        unsafe { core::ptr::write_bytes(crate::arch::paging::phys_to_virt(base.address()), 0, bytes as usize) };
-        let dataspace = Dataspace { base, pages: pages as u32, device: false, kernel_ram: false, mappings: [None; MAX_MAPPINGS] };
-        if let Err(error) = self.install_new(payer, dest, Object::Dataspace(dataspace), 0) {
-            for page in 0..pages as u32 {
-                self.free_frame(Pfn(base.0 + page));
-            }
-            return Err(error);
-        }
-        Ok(())
+        unsafe {
+            core::ptr::write_bytes(
+                crate::arch::paging::phys_to_virt(base.address()),
+                0,
+                bytes as usize,
+            )
+        };
+        let dataspace = Dataspace {
+            base,
+            pages: pages as u32,
+            device: false,
+            kernel_ram: false,
+            mappings: [None; MAX_MAPPINGS],
+        };
+        self.new_object(Object::Dataspace(dataspace), Some(payer))
+            .inspect_err(|_| {
+                for page in 0..pages as u32 {
+                    self.free_frame(Pfn(base.0 + page));
+                }
+            })
     }
 
     fn destroy_cap(&mut self, slot: u64) -> Result<(), Error> {
@@ -233,8 +299,16 @@ impl Kernel {
         self.install_cap(target, dest, derived)
     }
 
-    fn map(&mut self, pd_slot: u64, ds_slot: u64, offset: u64, vaddr: u64, size: u64, flags: u64) -> Result<(), Error> {
-        let (pd_ref, pd) = self.own_pd(pd_slot)?;
+    fn map(
+        &mut self,
+        pd_slot: u64,
+        ds_slot: u64,
+        offset: u64,
+        vaddr: u64,
+        size: u64,
+        flags: u64,
+    ) -> Result<(), Error> {
+        let (pd_ref, _) = self.own_pd(pd_slot)?;
         if flags & !(map::READ | map::WRITE | map::EXECUTE) != 0 {
             return Err(Error::InvalidArgument);
         }
@@ -246,7 +320,9 @@ impl Kernel {
             needed = needed.union(Rights::EXECUTE);
         }
         let (_, object) = self.own_object(ds_slot, ObjectKind::Dataspace, needed)?;
-        let Object::Dataspace(dataspace) = object else { return Err(Error::WrongObjectKind) };
+        let Object::Dataspace(dataspace) = object else {
+            return Err(Error::WrongObjectKind);
+        };
         let pages = user_range(vaddr, size)?;
         if !page_aligned(offset) || offset / PAGE + pages > u64::from(dataspace.pages) {
             return Err(Error::InvalidArgument);
@@ -255,13 +331,52 @@ impl Kernel {
             Some(free) => free,
             None => {
                 compact_mappings(self, dataspace);
-                dataspace.mappings.iter().position(Option::is_none).ok_or(Error::InvalidState)?
+                dataspace
+                    .mappings
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or(Error::InvalidState)?
             }
         };
-        let page_flags = PageFlags { write: flags & map::WRITE != 0, execute: flags & map::EXECUTE != 0, uncached: dataspace.device };
+        let page_flags = PageFlags {
+            write: flags & map::WRITE != 0,
+            execute: flags & map::EXECUTE != 0,
+            uncached: dataspace.device,
+        };
+        self.map_pages(
+            pd_ref,
+            dataspace.base.address() + offset,
+            vaddr,
+            pages,
+            page_flags,
+        )?;
+        dataspace.mappings[record] = Some(Mapping {
+            pd: pd_ref,
+            vaddr,
+            pages: pages as u32,
+        });
+        Ok(())
+    }
+
+    /// Maps `pages` pages from `phys` at `vaddr` in `pd_ref`, all or nothing.
+    pub fn map_pages(
+        &mut self,
+        pd_ref: ObjRef,
+        phys: u64,
+        vaddr: u64,
+        pages: u64,
+        flags: PageFlags,
+    ) -> Result<(), Error> {
+        let pd = self.pd(pd_ref).ok_or(Error::InvalidCapability)?;
         for page in 0..pages {
-            let phys = dataspace.base.address() + offset + page * PAGE;
-            if let Err(error) = space::map_page(self, pd_ref, pd.root_table, vaddr + page * PAGE, phys, page_flags) {
+            if let Err(error) = space::map_page(
+                self,
+                pd_ref,
+                pd.root_table,
+                vaddr + page * PAGE,
+                phys + page * PAGE,
+                flags,
+            ) {
                 for undo in 0..page {
                     space::unmap_page(pd.root_table, vaddr + undo * PAGE);
                 }
@@ -269,7 +384,6 @@ impl Kernel {
                 return Err(error);
             }
         }
-        dataspace.mappings[record] = Some(Mapping { pd: pd_ref, vaddr, pages: pages as u32 });
         Ok(())
     }
 
@@ -306,9 +420,18 @@ impl Kernel {
         Ok(())
     }
 
-    fn start_thread(&mut self, thread_slot: u64, ip: u64, sp: u64, ipc_buffer: u64, argument: u64) -> Result<(), Error> {
+    fn start_thread(
+        &mut self,
+        thread_slot: u64,
+        ip: u64,
+        sp: u64,
+        ipc_buffer: u64,
+        argument: u64,
+    ) -> Result<(), Error> {
         let (r, object) = self.own_object(thread_slot, ObjectKind::Thread, Rights::CONTROL)?;
-        let Object::Thread(thread) = object else { return Err(Error::WrongObjectKind) };
+        let Object::Thread(thread) = object else {
+            return Err(Error::WrongObjectKind);
+        };
         if !matches!(thread.state, ThreadState::Inactive | ThreadState::Faulted) {
             return Err(Error::InvalidState);
         }
@@ -316,8 +439,14 @@ impl Kernel {
             return Err(Error::BadAddress);
         }
         if ipc_buffer != 0 {
-            let root = self.pd(thread.pd).ok_or(Error::InvalidCapability)?.root_table;
-            if !page_aligned(ipc_buffer) || ipc_buffer >= USER_END || space::translate_writable(root, ipc_buffer).is_none() {
+            let root = self
+                .pd(thread.pd)
+                .ok_or(Error::InvalidCapability)?
+                .root_table;
+            if !page_aligned(ipc_buffer)
+                || ipc_buffer >= USER_END
+                || space::translate_writable(root, ipc_buffer).is_none()
+            {
                 return Err(Error::BadAddress);
             }
         }
@@ -328,11 +457,19 @@ impl Kernel {
     }
 
     fn bind_notification(&mut self, thread_slot: u64, notification_slot: u64) -> Result<(), Error> {
-        let (thread_ref, object) = self.own_object(thread_slot, ObjectKind::Thread, Rights::CONTROL)?;
-        let Object::Thread(thread) = object else { return Err(Error::WrongObjectKind) };
-        let (notification_ref, object) = self.own_object(notification_slot, ObjectKind::Notification, Rights::READ)?;
-        let Object::Notification(notification) = object else { return Err(Error::WrongObjectKind) };
-        if thread.bound.is_some_and(|b| self.get(b).is_some()) || notification.bound.is_some_and(|b| self.get(b).is_some()) {
+        let (thread_ref, object) =
+            self.own_object(thread_slot, ObjectKind::Thread, Rights::CONTROL)?;
+        let Object::Thread(thread) = object else {
+            return Err(Error::WrongObjectKind);
+        };
+        let (notification_ref, object) =
+            self.own_object(notification_slot, ObjectKind::Notification, Rights::READ)?;
+        let Object::Notification(notification) = object else {
+            return Err(Error::WrongObjectKind);
+        };
+        if thread.bound.is_some_and(|b| self.get(b).is_some())
+            || notification.bound.is_some_and(|b| self.get(b).is_some())
+        {
             return Err(Error::InvalidState);
         }
         thread.bound = Some(notification_ref);
@@ -348,19 +485,38 @@ impl Kernel {
         Ok(())
     }
 
-    fn create_irq(&mut self, platform: u64, payer: u64, dest: u64, line: u64, notification_slot: u64) -> Result<(), Error> {
+    fn create_irq(
+        &mut self,
+        platform: u64,
+        payer: u64,
+        dest: u64,
+        line: u64,
+        notification_slot: u64,
+    ) -> Result<(), Error> {
         self.own_object(platform, ObjectKind::Platform, Rights::CONTROL)?;
         let (payer, _) = self.own_pd(payer)?;
         let me = self.current_pd_ref()?;
         let dest = self.check_free_slot(me, dest)?;
-        let line = u8::try_from(line).ok().filter(|&l| usize::from(l) < self.irqs.len()).ok_or(Error::InvalidArgument)?;
+        let line = u8::try_from(line)
+            .ok()
+            .filter(|&l| usize::from(l) < self.irqs.len())
+            .ok_or(Error::InvalidArgument)?;
         let cap = self.own_cap(notification_slot);
         let (notification, _) = self.check(&cap, ObjectKind::Notification, Rights::WRITE)?;
         if self.irqs[usize::from(line)].is_some_and(|r| self.get(r).is_some()) {
             return Err(Error::AlreadyClaimed);
         }
         let badge = if cap.badge == 0 { 1 } else { cap.badge };
-        let r = self.install_new(payer, dest, Object::Irq(Irq { line, notification, badge }), 0)?;
+        let r = self.install_new(
+            payer,
+            dest,
+            Object::Irq(Irq {
+                line,
+                notification,
+                badge,
+            }),
+            0,
+        )?;
         self.irqs[usize::from(line)] = Some(r);
         crate::arch::interrupts::unmask_line(line);
         Ok(())
@@ -368,12 +524,21 @@ impl Kernel {
 
     fn ack_irq(&mut self, slot: u64) -> Result<(), Error> {
         let (_, object) = self.own_object(slot, ObjectKind::Irq, Rights::WRITE)?;
-        let Object::Irq(irq) = object else { return Err(Error::WrongObjectKind) };
+        let Object::Irq(irq) = object else {
+            return Err(Error::WrongObjectKind);
+        };
         crate::arch::interrupts::unmask_line(irq.line);
         Ok(())
     }
 
-    fn create_io_ports(&mut self, source: u64, payer: u64, dest: u64, first: u64, count: u64) -> Result<(), Error> {
+    fn create_io_ports(
+        &mut self,
+        source: u64,
+        payer: u64,
+        dest: u64,
+        first: u64,
+        count: u64,
+    ) -> Result<(), Error> {
         let cap = self.own_cap(source);
         let allowed = match cap.kind() {
             Some(ObjectKind::Platform) => {
@@ -382,7 +547,9 @@ impl Kernel {
             }
             _ => {
                 let (_, object) = self.check(&cap, ObjectKind::IoPorts, Rights::CONTROL)?;
-                let Object::IoPorts(ports) = object else { return Err(Error::WrongObjectKind) };
+                let Object::IoPorts(ports) = object else {
+                    return Err(Error::WrongObjectKind);
+                };
                 u64::from(ports.first)..u64::from(ports.first) + u64::from(ports.count)
             }
         };
@@ -393,22 +560,41 @@ impl Kernel {
         let (payer, _) = self.own_pd(payer)?;
         let me = self.current_pd_ref()?;
         let dest = self.check_free_slot(me, dest)?;
-        self.install_new(payer, dest, Object::IoPorts(IoPorts { first: first as u16, count: count as u32 }), 0)?;
+        self.install_new(
+            payer,
+            dest,
+            Object::IoPorts(IoPorts {
+                first: first as u16,
+                count: count as u32,
+            }),
+            0,
+        )?;
         Ok(())
     }
 
     fn enable_io_ports(&mut self, ports_slot: u64, pd_slot: u64) -> Result<(), Error> {
         let (_, object) = self.own_object(ports_slot, ObjectKind::IoPorts, Rights::WRITE)?;
-        let Object::IoPorts(ports) = object else { return Err(Error::WrongObjectKind) };
+        let Object::IoPorts(ports) = object else {
+            return Err(Error::WrongObjectKind);
+        };
         let (pd_ref, pd) = self.own_pd(pd_slot)?;
         if pd.io_bitmap == 0 {
             self.charge(pd_ref, 2 * PAGE)?;
-            let Some(base) = self.frames.allocate_contiguous(2, FrameUse::Data, pd_ref.pfn) else {
+            let Some(base) = self
+                .frames
+                .allocate_contiguous(2, FrameUse::Data, pd_ref.pfn)
+            else {
                 self.refund(pd_ref.pfn, 2 * PAGE);
                 return Err(Error::OutOfMemory);
             };
             // SAFETY: two frames just allocated; all bits set = every port denied.
-            unsafe { core::ptr::write_bytes(crate::arch::paging::phys_to_virt(base.address()), 0xFF, 2 * PAGE as usize) };
+            unsafe {
+                core::ptr::write_bytes(
+                    crate::arch::paging::phys_to_virt(base.address()),
+                    0xFF,
+                    2 * PAGE as usize,
+                )
+            };
             pd.io_bitmap = base.0;
         }
         let bitmap = crate::arch::paging::phys_to_virt(Pfn(pd.io_bitmap).address());
@@ -423,7 +609,14 @@ impl Kernel {
         Ok(())
     }
 
-    fn create_device_dataspace(&mut self, platform: u64, payer: u64, dest: u64, phys: u64, size: u64) -> Result<(), Error> {
+    fn create_device_dataspace(
+        &mut self,
+        platform: u64,
+        payer: u64,
+        dest: u64,
+        phys: u64,
+        size: u64,
+    ) -> Result<(), Error> {
         self.own_object(platform, ObjectKind::Platform, Rights::CONTROL)?;
         let (payer, _) = self.own_pd(payer)?;
         let me = self.current_pd_ref()?;
@@ -431,8 +624,15 @@ impl Kernel {
         if !page_aligned(phys) || !page_aligned(size) || size == 0 || size > (1 << 36) {
             return Err(Error::InvalidArgument);
         }
-        let end = phys.checked_add(size).filter(|&end| end <= (1 << 52)).ok_or(Error::InvalidArgument)?;
-        if self.ram_regions.iter().any(|r| phys < r.end && r.start < end) {
+        let end = phys
+            .checked_add(size)
+            .filter(|&end| end <= (1 << 52))
+            .ok_or(Error::InvalidArgument)?;
+        if self
+            .ram_regions
+            .iter()
+            .any(|r| phys < r.end && r.start < end)
+        {
             return Err(Error::InvalidArgument);
         }
         let dataspace = Dataspace {
@@ -451,22 +651,30 @@ impl Kernel {
             info::KERNEL_FREE_RAM => (self.frames.free_frames() as u64 * PAGE, 0),
             info::PD_RAM => {
                 let (_, object) = self.own_object(argument, ObjectKind::Pd, Rights::NONE)?;
-                let Object::Pd(pd) = object else { return Err(Error::WrongObjectKind) };
+                let Object::Pd(pd) = object else {
+                    return Err(Error::WrongObjectKind);
+                };
                 (pd.ram.limit, pd.ram.used)
             }
             info::PD_CAPS => {
                 let (_, object) = self.own_object(argument, ObjectKind::Pd, Rights::NONE)?;
-                let Object::Pd(pd) = object else { return Err(Error::WrongObjectKind) };
+                let Object::Pd(pd) = object else {
+                    return Err(Error::WrongObjectKind);
+                };
                 (pd.caps.limit, pd.caps.used)
             }
             info::DATASPACE_PHYS => {
                 let (_, object) = self.own_object(argument, ObjectKind::Dataspace, Rights::DMA)?;
-                let Object::Dataspace(dataspace) = object else { return Err(Error::WrongObjectKind) };
+                let Object::Dataspace(dataspace) = object else {
+                    return Err(Error::WrongObjectKind);
+                };
                 (dataspace.base.address(), 0)
             }
             info::DATASPACE_SIZE => {
                 let (_, object) = self.own_object(argument, ObjectKind::Dataspace, Rights::NONE)?;
-                let Object::Dataspace(dataspace) = object else { return Err(Error::WrongObjectKind) };
+                let Object::Dataspace(dataspace) = object else {
+                    return Err(Error::WrongObjectKind);
+                };
                 (u64::from(dataspace.pages) * PAGE, 0)
             }
             info::TSC_PER_MS => (self.tsc_per_ms, 0),
@@ -484,14 +692,20 @@ impl Kernel {
 
     fn console_write(&mut self, console: u64, len: u64) -> Result<(), Error> {
         self.own_object(console, ObjectKind::Console, Rights::WRITE)?;
-        let len = usize::try_from(len).ok().filter(|&l| l <= PAYLOAD_MAX).ok_or(Error::MessageTooLarge)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= PAYLOAD_MAX)
+            .ok_or(Error::MessageTooLarge)?;
         let (_, thread) = self.current_thread().ok_or(Error::InvalidState)?;
         let root = self.pd(thread.pd).ok_or(Error::InvalidState)?.root_table;
-        let buffer = (thread.ipc_buffer != 0).then(|| space::translate(root, thread.ipc_buffer)).flatten();
+        let buffer = (thread.ipc_buffer != 0)
+            .then(|| space::translate(root, thread.ipc_buffer))
+            .flatten();
         let phys = buffer.ok_or(Error::BadAddress)?;
         // SAFETY: the IPC buffer page is mapped in the caller's Pd and reached
         // through the physical window; `len` is within the page.
-        let bytes = unsafe { core::slice::from_raw_parts(crate::arch::paging::phys_to_virt(phys), len) };
+        let bytes =
+            unsafe { core::slice::from_raw_parts(crate::arch::paging::phys_to_virt(phys), len) };
         crate::arch::console::write_bytes(bytes);
         Ok(())
     }
@@ -505,7 +719,8 @@ fn compact_mappings(kernel: &Kernel, dataspace: &mut Dataspace) {
         let Some(mapping) = record else { continue };
         let still_mapped = kernel.pd(mapping.pd).is_some_and(|pd| {
             (0..u64::from(mapping.pages)).any(|page| {
-                space::translate(pd.root_table, mapping.vaddr + page * PAGE).is_some_and(|phys| (base..end).contains(&phys))
+                space::translate(pd.root_table, mapping.vaddr + page * PAGE)
+                    .is_some_and(|phys| (base..end).contains(&phys))
             })
         });
         if !still_mapped {
