@@ -125,6 +125,10 @@ pub fn init(kernel_stack_top: u64) {
                 _ => 0,
             };
             idt[vector] = Gate::interrupt(stub, ist);
+            // `int3` and the `int 0x80` system-call gate may be used from ring 3.
+            if vector == 3 || vector as u64 == super::entry::INT_SYSCALL_VECTOR {
+                idt[vector].flags |= 3 << 5;
+            }
         }
         lidt(&DescriptorTablePointer {
             limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,

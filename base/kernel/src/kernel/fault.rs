@@ -52,7 +52,7 @@ impl Kernel {
             }
             Err(_) => {
                 crate::kprintln!(
-                    "kernel: thread {:#x} faulted ({kind:?} at ip {ip:#x}, address {address:#x}) and its Pd has no fault endpoint",
+                    "kernel: thread {:#x} faulted ({kind:?} at ip {ip:#x}, address {address:#x}, error {error_code:#x}) and its Pd has no fault endpoint",
                     me.pfn.0
                 );
                 thread.state = ThreadState::Faulted;

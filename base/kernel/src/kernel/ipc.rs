@@ -193,6 +193,12 @@ impl Kernel {
         let Object::Endpoint(endpoint) = object else {
             return Outcome::Done(Err(Error::WrongObjectKind));
         };
+        // A pending bound notification comes first (as in seL4), so that an
+        // interrupt or timeout is never starved by a stream of messages.
+        if let Some(bits) = self.take_bound_signal(thread) {
+            set_notification_result(thread, bits);
+            return Outcome::Done(Ok(()));
+        }
         if let Some(sender_pfn) = endpoint.senders.pop_front(&mut ThreadLinks)
             && let Some((sender_ref, sender)) = self.thread_at(sender_pfn)
         {
@@ -207,10 +213,6 @@ impl Kernel {
             } else {
                 self.wake_with(sender_ref, Ok(()));
             }
-            return Outcome::Done(Ok(()));
-        }
-        if let Some(bits) = self.take_bound_signal(thread) {
-            set_notification_result(thread, bits);
             return Outcome::Done(Ok(()));
         }
         thread.state = ThreadState::Receiving;

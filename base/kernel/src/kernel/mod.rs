@@ -18,7 +18,9 @@ pub mod syscall;
 
 pub use object::Kernel;
 
-use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
+use crate::arch::entry::{
+    Frame, INT_SYSCALL_VECTOR, SYSCALL_MARK, fault_address, kernel_exception,
+};
 use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
 use object::{Object, kernel};
 
@@ -46,13 +48,15 @@ pub fn kernel_entry(frame: &mut Frame) {
         }
         return;
     }
+    let repaired = repair_syscall_in_user_mode(frame);
     {
         let kernel = kernel();
+        kernel.syscall_broken |= repaired;
         if let Some((_, thread)) = kernel.current_thread() {
             thread.context = *frame;
         }
         match frame.vector {
-            SYSCALL_MARK => syscall::dispatch(kernel),
+            SYSCALL_MARK | INT_SYSCALL_VECTOR => syscall::dispatch(kernel),
             vector if vector < 32 => kernel.user_fault(vector, frame.error_code, fault_address()),
             SPURIOUS_VECTOR => {}
             TIMER_VECTOR => {
@@ -68,6 +72,32 @@ pub fn kernel_entry(frame: &mut Frame) {
         }
     }
     resume(frame);
+}
+
+/// Measured on the nested KVM (AMD EPYC) of the project's machines:
+/// `syscall` jumps to LSTAR but leaves the CPU in ring 3, so the entry's first
+/// instruction takes a user-mode instruction-fetch page fault (error 0x15) with
+/// the registers exactly as `syscall` left them (rcx = return address, r11 =
+/// flags). Such a fault is the system call the thread asked for: turn it back
+/// into one. A thread that jumps to the entry address on purpose gains
+/// nothing by it — it gets the system call it could have made directly.
+/// Such repairs cost an exit to the host each; the kernel remembers that one
+/// happened and tells user space (`info::SYSCALL_BROKEN`) to use `int 0x80`.
+fn repair_syscall_in_user_mode(frame: &mut Frame) -> bool {
+    const PAGE_FAULT: u64 = 14;
+    const USER_INSTRUCTION_FETCH: u64 = 0x15;
+    if frame.vector == PAGE_FAULT
+        && frame.error_code == USER_INSTRUCTION_FETCH
+        && frame.rip == crate::arch::entry::syscall_entry_address()
+        && frame.rcx < arbor_abi::USER_END
+    {
+        frame.rip = frame.rcx;
+        frame.rflags = frame.r11;
+        frame.vector = SYSCALL_MARK;
+        frame.error_code = 0;
+        return true;
+    }
+    false
 }
 
 /// Puts the next thread's context into `frame`, idling until there is one.

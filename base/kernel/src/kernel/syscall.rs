@@ -177,10 +177,15 @@ impl Kernel {
                 self.install_new(payer, dest, Object::Thread(new_thread(payer, priority)), 0)?;
             }
             Some(ObjectKind::Dataspace) => {
-                if argument == 0 || argument > (1 << 40) {
+                if argument == 0 {
                     return Err(Error::InvalidArgument);
                 }
+                // No Pd can hold more than the machine has: an absurd size is
+                // simply more than the quota allows.
                 let pages = argument.div_ceil(PAGE);
+                if pages > u64::from(u32::MAX) {
+                    return Err(Error::RamQuotaExceeded);
+                }
                 self.create_dataspace(payer, dest, pages)?;
             }
             Some(ObjectKind::Pd) => {
@@ -678,6 +683,7 @@ impl Kernel {
                 (u64::from(dataspace.pages) * PAGE, 0)
             }
             info::TSC_PER_MS => (self.tsc_per_ms, 0),
+            info::SYSCALL_BROKEN => (u64::from(self.syscall_broken), 0),
             info::CAP_KIND => {
                 let cap = self.own_cap(argument);
                 let kind = cap.kind().ok_or(Error::InvalidCapability)?;
