@@ -390,3 +390,20 @@ mod tests {
         assert!(!rw.intersect(Rights::READ).contains(Rights::WRITE));
     }
 }
+
+/// How a run in QEMU ends with a verdict that `cargo arbor test` reads.
+///
+/// There is no "power off" system call: the component that owns the
+/// platform (core, or a test component started as core) claims the port of
+/// QEMU's `isa-debug-exit` device like any other I/O port —
+/// `CreateIoPorts(PLATFORM, pays, dest, DEBUG_EXIT_PORT, 4)`, then
+/// `EnableIoPorts(dest, OWN_PD)` — and writes [`qemu::SUCCESS`] or
+/// [`qemu::FAILURE`] to it with a 32-bit `out`.
+pub mod qemu {
+    /// The debug-exit device's port.
+    pub const DEBUG_EXIT_PORT: u16 = 0xF4;
+    /// Written to end the run successfully (QEMU exits with 33).
+    pub const SUCCESS: u32 = 0x10;
+    /// Written to end the run as failed (QEMU exits with 35).
+    pub const FAILURE: u32 = 0x11;
+}

@@ -1,6 +1,6 @@
 //! Errors that point at the line and column of the scenario text at fault.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use core::fmt;
 
 /// A place in a scenario file; lines and columns count from 1.
@@ -36,17 +36,6 @@ impl ConfigError {
             location: None,
             message: message.into(),
         }
-    }
-
-    pub(crate) fn from_ron(error: ron::error::SpannedError) -> Self {
-        let start = error.span.start;
-        Self::at(
-            Location {
-                line: start.line,
-                column: start.col,
-            },
-            error.code.to_string(),
-        )
     }
 }
 

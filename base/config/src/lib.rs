@@ -1,34 +1,122 @@
 //! The scenario: one RON file that says what machine QEMU provides, what the
-//! kernel is told, and what a test expects to see.
+//! kernel is told, what init starts and how it routes, and what a test
+//! expects to see.
 //!
-//! This crate is the single source of truth for the schema. The host tool
-//! (`cargo arbor run/test/check`) and, later, init on the target parse with
-//! the same [`parse_scenario`], so a scenario that passes on the host cannot
-//! be rejected at boot for a reason the host could have seen.
+//! This crate is the single source of truth for the schema, its validation
+//! and session routing. The host tool (`cargo arbor run/test/check/graph`)
+//! and init on the target parse with the same [`parse_scenario`] /
+//! [`check_scenario`] and route with the same [`route_session`], so a
+//! scenario that passes the check cannot be rejected at boot for a reason
+//! the check could see, and `--explain` shows what init will do.
 //!
-//! It is `no_std` + `alloc` and never panics on input: every field is
-//! `deny_unknown_fields`, and every error carries the line and column where
-//! it was found.
+//! It is `no_std` + `alloc` and never panics on input: every struct is
+//! `deny_unknown_fields`, and every finding carries the line and column
+//! where it was found.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+mod diagnostics;
 mod error;
+mod explain;
+mod init;
+pub mod outline;
 mod quantity;
+mod routing;
 mod scenario;
+mod validate;
 
+pub use diagnostics::{Diagnostic, Severity, Span, closest, edit_distance};
 pub use error::{ConfigError, Location};
+pub use explain::{Explanation, Hop, Outcome, describe, explain_route};
+pub use init::{
+    ANY_SERVICE, CapCount, Child, ComponentConfig, INIT_BINARY, InitConfig, LabelMatch, Quota,
+    Restart, Route, RouteTarget,
+};
 pub use quantity::{ByteSize, Duration, QuantityError};
+pub use routing::{
+    Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
+};
 pub use scenario::{ExitOutcome, Kernel, Machine, Scenario, TestSpec};
+pub use validate::{ComponentNeeds, Environment, KERNEL_AND_CORE_RESERVE, ROOT_CAPS};
 
-/// Parses and validates a scenario from its RON text.
+use alloc::vec::Vec;
+
+/// Everything a check found, and the scenario when it could be read at all.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    /// The decoded scenario; `None` when the text does not decode.
+    pub scenario: Option<Scenario>,
+    /// Every finding, ordered by place in the text.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CheckReport {
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+/// Decodes an init config (a nested init's config ROM) without validating it.
+pub(crate) fn parse_init_text(text: &str) -> Result<InitConfig, ron::error::SpannedError> {
+    ron_options().from_str(text)
+}
+
+/// Decodes `text` and reports every problem that can be seen without running
+/// it, given what exists in `environment`.
+pub fn check_scenario(text: &str, environment: &Environment) -> CheckReport {
+    let scenario: Scenario = match ron_options().from_str(text) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            return CheckReport {
+                scenario: None,
+                diagnostics: alloc::vec![diagnostics::from_ron(&error, text, 0)],
+            };
+        }
+    };
+    let mut checker = validate::Checker::new(text, environment);
+    checker.scenario(&scenario);
+    let mut found = checker.diagnostics;
+    found.sort_by_key(|d| d.span.map(|s| (s.start.line, s.start.column)));
+    CheckReport {
+        scenario: Some(scenario),
+        diagnostics: found,
+    }
+}
+
+/// Parses and validates a scenario from its RON text; the first error, if
+/// any, is returned. Binaries are not checked (see [`check_scenario`]).
 pub fn parse_scenario(text: &str) -> Result<Scenario, ConfigError> {
-    let options =
-        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let scenario: Scenario = options.from_str(text).map_err(ConfigError::from_ron)?;
-    scenario.validate()?;
-    Ok(scenario)
+    let report = check_scenario(text, &Environment::default());
+    if let Some(error) = report.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(error.to_config_error());
+    }
+    report
+        .scenario
+        .ok_or_else(|| ConfigError::general("the scenario could not be decoded"))
+}
+
+/// Parses and validates an init config on its own, as a nested init reads
+/// its config ROM. `has` is the quota the nested init was given.
+pub fn parse_init_config(
+    text: &str,
+    has: Quota,
+    environment: &Environment,
+) -> Result<InitConfig, ConfigError> {
+    let config = parse_init_text(text)
+        .map_err(|error| diagnostics::from_ron(&error, text, 0).to_config_error())?;
+    let mut checker = validate::Checker::new(text, environment);
+    checker.init(&config, &[], has, "this init's quota");
+    match checker.diagnostics.iter().find(|d| d.is_error()) {
+        Some(error) => Err(error.to_config_error()),
+        None => Ok(config),
+    }
 }
 
 #[cfg(test)]

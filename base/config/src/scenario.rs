@@ -1,7 +1,8 @@
 //! The scenario schema. Every struct refuses unknown fields, so a typo is an
 //! error at its line and column rather than a silently ignored setting.
 
-use crate::{ByteSize, ConfigError, Duration};
+use crate::init::InitConfig;
+use crate::{ByteSize, Duration};
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::Deserialize;
@@ -18,6 +19,9 @@ pub struct Scenario {
     /// What the kernel is told at boot.
     #[serde(default)]
     pub kernel: Kernel,
+    /// What the root init starts; kernel-only scenarios have none.
+    #[serde(default)]
+    pub init: Option<InitConfig>,
     /// What `cargo arbor test` checks; a scenario without it is only run.
     #[serde(default)]
     pub test: Option<TestSpec>,
@@ -102,30 +106,5 @@ pub struct TestSpec {
 impl TestSpec {
     fn default_timeout() -> Duration {
         Duration { millis: 30_000 }
-    }
-}
-
-impl Scenario {
-    /// Checks what the schema alone cannot express.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let memory = self.machine.memory;
-        if memory < Machine::MIN_MEMORY || memory > Machine::MAX_MEMORY {
-            return Err(ConfigError::general(alloc::format!(
-                "machine.memory is {memory}; it must lie between {} and {}",
-                Machine::MIN_MEMORY,
-                Machine::MAX_MEMORY
-            )));
-        }
-        if let Some(test) = &self.test {
-            if test.expect.is_empty() && test.exit == ExitOutcome::Success {
-                return Err(ConfigError::general(
-                    "test.expect is empty: name at least one line the run must print",
-                ));
-            }
-            if test.timeout.millis == 0 {
-                return Err(ConfigError::general("test.timeout must be longer than 0ms"));
-            }
-        }
-        Ok(())
     }
 }

@@ -96,3 +96,175 @@ fn garbage_never_panics() {
         assert!(parse_scenario(text).is_err(), "{text:?}");
     }
 }
+
+fn routing_init() -> InitConfig {
+    let scenario = parse_scenario(
+        r#"Scenario(description: "r", init: (parent_provides: ["Log", "Rom"], children: [
+            (name: "fs", provides: ["FileSystem"], routes: [(service: "Log", to: Parent)]),
+            (name: "fs2", provides: ["FileSystem"], routes: [(service: "Log", to: Parent)]),
+            (name: "app", routes: [
+                (service: "FileSystem", label: Exact("data"), to: Child("fs2")),
+                (service: "FileSystem", label: Prefix("home/"), to: Child("fs")),
+                (service: "Rom", label: Suffix(".so"), to: Parent),
+                (service: "Rom", to: Deny),
+                (service: "*", to: Parent),
+            ]),
+        ]))"#,
+    )
+    .unwrap();
+    scenario.init.unwrap()
+}
+
+#[test]
+fn first_matching_route_wins_and_labels_compose() {
+    let init = routing_init();
+    assert_eq!(
+        route_session(&init, "app", "FileSystem", "data"),
+        RouteDecision::Child {
+            route: 0,
+            provider: "fs2".into(),
+            label: "app -> data".into()
+        }
+    );
+    assert_eq!(
+        route_session(&init, "app", "FileSystem", "home/ada"),
+        RouteDecision::Child {
+            route: 1,
+            provider: "fs".into(),
+            label: "app -> home/ada".into()
+        }
+    );
+    assert_eq!(
+        route_session(&init, "app", "Rom", "libc.so"),
+        RouteDecision::Parent {
+            route: 2,
+            label: "app -> libc.so".into()
+        }
+    );
+    assert_eq!(
+        route_session(&init, "app", "Rom", "secrets"),
+        RouteDecision::Denied {
+            route: Some(3),
+            reason: Denial::DenyRoute
+        }
+    );
+    assert_eq!(
+        route_session(&init, "app", "Log", ""),
+        RouteDecision::Parent {
+            route: 4,
+            label: "app".into()
+        }
+    );
+    // "*" to Parent still needs the parent to provide the service.
+    assert_eq!(
+        route_session(&init, "app", "Timer", ""),
+        RouteDecision::Denied {
+            route: Some(4),
+            reason: Denial::ParentDoesNotProvide
+        }
+    );
+    // Unlabelled FileSystem falls through to "*" and the parent lacks it.
+    assert!(matches!(
+        route_session(&init, "app", "FileSystem", "tmp"),
+        RouteDecision::Denied { route: Some(4), .. }
+    ));
+    assert_eq!(
+        route_session(&init, "fs", "Timer", ""),
+        RouteDecision::Denied {
+            route: None,
+            reason: Denial::NoMatchingRoute
+        }
+    );
+    assert_eq!(
+        route_session(&init, "ghost", "Log", ""),
+        RouteDecision::Denied {
+            route: None,
+            reason: Denial::UnknownRequester
+        }
+    );
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let report = check_scenario(
+        r#"Scenario(description: "x", init: (children: [
+            (name: "a", routes: [(service: "Log", to: Parent)]),
+            (name: "a", routes: [(service: "T", to: Child("zz"))]),
+            (name: "c", quota: (ram: "1G", caps: 1)),
+        ]))"#,
+        &Environment::default(),
+    );
+    let messages: std::vec::Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        report.diagnostics.iter().filter(|d| d.is_error()).count(),
+        4,
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"duplicate child name \"a\""));
+    assert!(messages.contains(&"route to child \"zz\", which does not exist"));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("route to Parent for \"Log\""))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("the children's RAM quotas add up to"))
+    );
+    // Ordered by place in the text.
+    let lines: std::vec::Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.span.unwrap().start.line)
+        .collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+}
+
+#[test]
+fn nested_init_reads_its_config_rom_with_the_same_checks() {
+    let has = Quota {
+        ram: ByteSize(8 << 20),
+        caps: CapCount(100),
+    };
+    let config = parse_init_config(
+        r#"(parent_provides: ["Log"], children: [(name: "a", routes: [(service: "Log", to: Parent)])])"#,
+        has,
+        &Environment::default(),
+    )
+    .unwrap();
+    assert_eq!(config.children[0].name, "a");
+    let error = parse_init_config(
+        "(children: [\n  (name: \"a\"),\n  (name: \"a\"),\n])",
+        has,
+        &Environment::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.location,
+        Some(Location {
+            line: 3,
+            column: 10
+        })
+    );
+    assert_eq!(error.message, "duplicate child name \"a\"");
+}
+
+#[test]
+fn child_config_is_kept_as_text_for_its_rom() {
+    let scenario = parse_scenario(
+        r#"Scenario(description: "x", init: (children: [(name: "hello", config: Greeting(text: "hi", n: 3))]))"#,
+    )
+    .unwrap();
+    let child = &scenario.init.unwrap().children[0];
+    assert_eq!(
+        child.config.as_ref().unwrap().as_text(),
+        r#"Greeting(text: "hi", n: 3)"#
+    );
+    assert_eq!(child.binary_name(), "hello");
+    assert_eq!(child.restart, Restart::Never);
+}

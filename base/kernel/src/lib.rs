@@ -23,9 +23,13 @@
 //! mode and calls [`start`].
 #![cfg_attr(not(test), no_std)]
 
+pub mod caps;
 pub mod cmdline;
+pub mod frames;
 pub mod memory;
 pub mod pvh;
+pub mod queue;
+pub mod quota;
 
 #[cfg(target_os = "none")]
 pub mod arch;

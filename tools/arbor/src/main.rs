@@ -4,6 +4,9 @@
 //! Each verb lives in its own module; this file only parses the command line.
 
 mod archive;
+mod check;
+mod components;
+mod graph;
 mod qemu;
 mod scenarios;
 mod setup;
@@ -46,6 +49,28 @@ enum Command {
         #[arg(long, default_value = "tcg")]
         accel: qemu::AccelChoice,
     },
+    /// Validate scenarios without building or booting; explain a route.
+    Check {
+        /// Names from runtime-configs/ or paths to .ron files (default: all).
+        scenarios: Vec<String>,
+        /// Follow one session request: CHILD SERVICE [LABEL] (CHILD may be "nested/child").
+        #[arg(long, num_args = 2..=3, value_names = ["CHILD", "SERVICE", "LABEL"])]
+        explain: Option<Vec<String>>,
+        /// Do not require every `binary` to be built by the workspace.
+        #[arg(long)]
+        allow_missing_binaries: bool,
+    },
+    /// Draw a scenario's component tree and routes.
+    Graph {
+        /// A name from runtime-configs/ or a path to a .ron file.
+        scenario: String,
+        /// svg, dot or text.
+        #[arg(long, default_value = "svg")]
+        format: graph::Format,
+        /// Write here instead of to stdout.
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +82,16 @@ fn main() -> ExitCode {
             scenarios_only,
             accel,
         } => test::test_command(filter.as_deref(), scenarios_only, accel),
+        Command::Check {
+            scenarios,
+            explain,
+            allow_missing_binaries,
+        } => check::check_command(&scenarios, explain.as_deref(), allow_missing_binaries),
+        Command::Graph {
+            scenario,
+            format,
+            output,
+        } => graph::graph_command(&scenario, format, output.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,670 @@
+//! The validator: every problem in a scenario that can be seen before it
+//! runs, each located in the text. It is pure: what it knows about the
+//! workspace (which binaries exist, what each needs at least) comes in as an
+//! [`Environment`], built by the host tool from Cargo.toml files or by init
+//! from its ROM modules.
+//!
+//! Route checks go through [`crate::routing::resolve_route`], the function
+//! init routes with, so "check passes" and "init routes it" are one fact.
+
+use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
+use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, RouteTarget};
+use crate::outline::{Outline, Path, Step, field, index};
+use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
+use crate::scenario::{ExitOutcome, Machine, Scenario};
+use crate::{ByteSize, parse_init_text};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// RAM kept back from the root init for the kernel (page tables, kernel
+/// objects) and core: the root init has the machine's memory less this.
+pub const KERNEL_AND_CORE_RESERVE: ByteSize = ByteSize(8 << 20);
+
+/// Capability slots core hands to the root init.
+pub const ROOT_CAPS: CapCount = CapCount(16384);
+
+/// What a component needs at least, as its crate declares it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ComponentNeeds {
+    /// Least RAM it can start with.
+    pub min_ram: Option<ByteSize>,
+    /// Least capability slots it can start with.
+    pub min_caps: Option<CapCount>,
+}
+
+/// What the validator knows beyond the scenario text.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// The binaries that exist (workspace bins on the host, ROM modules on the
+    /// target) and their needs; `None` skips the binary and minimum checks.
+    pub components: Option<BTreeMap<String, ComponentNeeds>>,
+}
+
+impl Environment {
+    /// An environment where exactly `components` exist (plus `init`).
+    pub fn with_components(components: BTreeMap<String, ComponentNeeds>) -> Self {
+        let mut components = components;
+        components.entry(String::from(INIT_BINARY)).or_default();
+        Self {
+            components: Some(components),
+        }
+    }
+}
+
+/// Collects the findings for one scenario text.
+pub(crate) struct Checker<'t> {
+    source: &'t str,
+    outline: Outline<'t>,
+    environment: &'t Environment,
+    /// What was found so far.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl<'t> Checker<'t> {
+    pub(crate) fn new(source: &'t str, environment: &'t Environment) -> Self {
+        Self {
+            source,
+            outline: Outline::new(source),
+            environment,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn span_of_range(&self, start: usize, end: usize) -> Span {
+        // A caret under a multi-line value would be noise; underline its first line.
+        let first_line_end = self
+            .source
+            .get(start..end)
+            .and_then(|s| s.find('\n'))
+            .map_or(end, |n| start + n);
+        Span {
+            start: self.outline.location(start),
+            end: self.outline.location(first_line_end.max(start + 1)),
+        }
+    }
+
+    /// The span of the value at `path` (or the nearest enclosing value).
+    fn span(&self, path: &[Step]) -> Option<Span> {
+        self.outline
+            .locate(path)
+            .map(|r| self.span_of_range(r.start, r.end))
+    }
+
+    fn error(&mut self, path: &[Step], message: String, hint: Option<String>) {
+        let mut diagnostic = Diagnostic::error(self.span(path), message);
+        diagnostic.hint = hint;
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn warning(&mut self, path: &[Step], message: String, hint: Option<String>) {
+        let mut diagnostic = Diagnostic::warning(self.span(path), message);
+        diagnostic.hint = hint;
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Checks what the schema alone cannot express, for the whole scenario.
+    pub(crate) fn scenario(&mut self, scenario: &Scenario) {
+        let memory = scenario.machine.memory;
+        if memory < Machine::MIN_MEMORY || memory > Machine::MAX_MEMORY {
+            self.error(
+                &path_of(&["machine", "memory"]),
+                format!(
+                    "machine.memory is {memory}; it must lie between {} and {}",
+                    Machine::MIN_MEMORY,
+                    Machine::MAX_MEMORY
+                ),
+                None,
+            );
+        }
+        if let Some(test) = &scenario.test {
+            if test.expect.is_empty() && test.exit == ExitOutcome::Success {
+                self.error(
+                    &path_of(&["test", "expect"]),
+                    String::from("test.expect is empty: name at least one line the run must print"),
+                    None,
+                );
+            }
+            if test.timeout.millis == 0 {
+                self.error(
+                    &path_of(&["test", "timeout"]),
+                    String::from("test.timeout must be longer than 0ms"),
+                    None,
+                );
+            }
+        }
+        if let Some(init) = &scenario.init {
+            let has = Quota {
+                ram: ByteSize(memory.0.saturating_sub(KERNEL_AND_CORE_RESERVE.0)),
+                caps: ROOT_CAPS,
+            };
+            let what = format!(
+                "the root init has {} of RAM (machine.memory {memory} less {KERNEL_AND_CORE_RESERVE} for kernel and core) and {} caps",
+                has.ram, has.caps.0
+            );
+            self.init(init, &path_of(&["init"]), has, &what);
+        }
+    }
+
+    /// Checks one init level and, recursively, the nested inits below it.
+    /// `has` is what this init received; `what` says so in words for messages.
+    pub(crate) fn init(&mut self, init: &InitConfig, path: &[Step], has: Quota, what: &str) {
+        let children_path = field(path, "children");
+        let child_path = |i: usize| index(&children_path, i);
+
+        // Names.
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, child) in init.children.iter().enumerate() {
+            let name_path = field(&child_path(i), "name");
+            if child.name.is_empty() || child.name.contains("->") {
+                self.error(
+                    &name_path,
+                    format!("child name \"{}\" is not usable", child.name),
+                    Some(String::from(
+                        "a name must be non-empty and must not contain \"->\" (labels use it)",
+                    )),
+                );
+            }
+            if let Some(first) = seen.get(child.name.as_str()) {
+                let first_line = self
+                    .span(&field(&child_path(*first), "name"))
+                    .map_or(0, |s| s.start.line);
+                self.error(
+                    &name_path,
+                    format!("duplicate child name \"{}\"", child.name),
+                    Some(format!(
+                        "the first child with this name is on line {first_line}; sibling names must be unique"
+                    )),
+                );
+            } else {
+                seen.insert(&child.name, i);
+            }
+        }
+
+        // Binaries and minimum quotas.
+        for (i, child) in init.children.iter().enumerate() {
+            self.binary(child, &child_path(i));
+        }
+
+        // Quotas.
+        let budget = match init.budget {
+            Some(budget) => {
+                if budget.ram > has.ram || budget.caps > has.caps {
+                    self.error(
+                        &field(path, "budget"),
+                        format!(
+                            "budget ({} RAM, {} caps) is more than this init has",
+                            budget.ram, budget.caps.0
+                        ),
+                        Some(String::from(what)),
+                    );
+                }
+                budget
+            }
+            None => has,
+        };
+        self.quota_sums(init, path, budget, what);
+
+        // Routes.
+        for (i, child) in init.children.iter().enumerate() {
+            self.routes(init, child, &child_path(i));
+        }
+        self.unused_services(init, path);
+        self.cycles(init, path);
+
+        // Nested inits.
+        for (i, child) in init.children.iter().enumerate() {
+            if child.is_nested_init() {
+                self.nested(init, child, &child_path(i));
+            }
+        }
+    }
+
+    fn binary(&mut self, child: &Child, child_path: &[Step]) {
+        let Some(components) = &self.environment.components else {
+            return;
+        };
+        let binary_path = if child.binary.is_some() {
+            field(child_path, "binary")
+        } else {
+            field(child_path, "name")
+        };
+        let binary = child.binary_name();
+        let Some(needs) = components.get(binary).copied() else {
+            let hint = match closest(binary, components.keys().map(String::as_str)) {
+                Some(near) => format!("did you mean \"{near}\"?"),
+                None => format!(
+                    "the workspace builds: {}",
+                    components
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let defaulted = if child.binary.is_none() {
+                " (binary defaults to the child's name)"
+            } else {
+                ""
+            };
+            self.error(
+                &binary_path,
+                format!(
+                    "no component in the workspace builds a binary named \"{binary}\"{defaulted}"
+                ),
+                Some(hint),
+            );
+            return;
+        };
+        let quota_path = if child.quota.is_some() {
+            field(child_path, "quota")
+        } else {
+            field(child_path, "name")
+        };
+        let Some(quota) = child.quota else {
+            // Checked against the default quota once that is known, in quota_sums.
+            return;
+        };
+        self.minimum(child, binary, needs, quota, &quota_path);
+    }
+
+    fn minimum(
+        &mut self,
+        child: &Child,
+        binary: &str,
+        needs: ComponentNeeds,
+        quota: Quota,
+        path: &[Step],
+    ) {
+        if let Some(min_ram) = needs.min_ram
+            && quota.ram < min_ram
+        {
+            self.error(
+                path,
+                format!(
+                    "child \"{}\" gets {} of RAM, below the {min_ram} that \"{binary}\" needs",
+                    child.name, quota.ram
+                ),
+                Some(format!("give it at least ram: \"{min_ram}\"")),
+            );
+        }
+        if let Some(min_caps) = needs.min_caps
+            && quota.caps < min_caps
+        {
+            self.error(
+                path,
+                format!(
+                    "child \"{}\" gets {} caps, below the {} that \"{binary}\" needs",
+                    child.name, quota.caps.0, min_caps.0
+                ),
+                Some(format!("give it at least caps: {}", min_caps.0)),
+            );
+        }
+    }
+
+    fn quota_sums(&mut self, init: &InitConfig, path: &[Step], budget: Quota, what: &str) {
+        let mut ram: u64 = 0;
+        let mut caps: u64 = 0;
+        let mut ram_reported = false;
+        let mut caps_reported = false;
+        for (i, child) in init.children.iter().enumerate() {
+            let child_path = index(&field(path, "children"), i);
+            let quota = child.effective_quota(init);
+            if child.quota.is_none()
+                && let Some(needs) = self
+                    .environment
+                    .components
+                    .as_ref()
+                    .and_then(|c| c.get(child.binary_name()))
+                    .copied()
+            {
+                let binary = String::from(child.binary_name());
+                self.minimum(child, &binary, needs, quota, &field(&child_path, "name"));
+            }
+            let quota_path = if child.quota.is_some() {
+                field(&child_path, "quota")
+            } else {
+                field(&child_path, "name")
+            };
+            ram = ram.saturating_add(quota.ram.0);
+            caps = caps.saturating_add(quota.caps.0);
+            if ram > budget.ram.0 && !ram_reported {
+                ram_reported = true;
+                self.error(
+                    &quota_path,
+                    format!(
+                        "the children's RAM quotas add up to {} with \"{}\", more than the {} this init has",
+                        ByteSize(ram),
+                        child.name,
+                        budget.ram
+                    ),
+                    Some(format!(
+                        "{what}; shrink some quotas or give this init more"
+                    )),
+                );
+            }
+            if caps > budget.caps.0 && !caps_reported {
+                caps_reported = true;
+                self.error(
+                    &quota_path,
+                    format!(
+                        "the children's cap quotas add up to {caps} with \"{}\", more than the {} this init has",
+                        child.name, budget.caps.0
+                    ),
+                    Some(format!(
+                        "{what}; shrink some quotas or give this init more"
+                    )),
+                );
+            }
+        }
+    }
+
+    fn routes(&mut self, init: &InitConfig, child: &Child, child_path: &[Step]) {
+        let names: Vec<&str> = init.children.iter().map(|c| c.name.as_str()).collect();
+        let mut catch_all: Option<usize> = None;
+        for (r, route) in child.routes.iter().enumerate() {
+            let route_path = index(&field(child_path, "routes"), r);
+            let to_path = field(&route_path, "to");
+            if let Some(earlier) = catch_all {
+                self.warning(
+                    &route_path,
+                    format!(
+                        "this route is never used: route {} before it matches every request",
+                        earlier + 1
+                    ),
+                    Some(String::from(
+                        "routes are tried in order; move the catch-all `service: \"*\"` route last",
+                    )),
+                );
+            }
+            if route.service == ANY_SERVICE && route.label.is_none() && catch_all.is_none() {
+                catch_all = Some(r);
+            }
+            if route.service == ANY_SERVICE {
+                // The service is only known at run time; check what can be checked now.
+                if let RouteTarget::Child(name) = &route.to {
+                    if name == &child.name {
+                        self.error(
+                            &to_path,
+                            format!("route to \"{name}\" is the child itself"),
+                            None,
+                        );
+                    } else if !names.contains(&name.as_str()) {
+                        self.no_such_child(name, &names, &index(&to_path, 0));
+                    }
+                }
+                continue;
+            }
+            let decision = resolve_route(init, child, r, &route.service, "");
+            let RouteDecision::Denied { reason, .. } = decision else {
+                continue;
+            };
+            let service = &route.service;
+            match reason {
+                Denial::DenyRoute | Denial::UnknownRequester | Denial::NoMatchingRoute => {}
+                Denial::NoSuchChild(name) => self.no_such_child(&name, &names, &index(&to_path, 0)),
+                Denial::RouteToSelf => self.error(
+                    &to_path,
+                    format!("\"{}\" routes \"{service}\" to itself", child.name),
+                    Some(String::from(
+                        "a child cannot be its own provider; route to a sibling or Parent",
+                    )),
+                ),
+                Denial::NotProvidedBy(name) => {
+                    let others = crate::routing::providers(init, &child.name, service);
+                    let hint = if others.is_empty() {
+                        format!("add \"{service}\" to the provides of \"{name}\"")
+                    } else {
+                        format!("\"{service}\" is provided by: {}", others.join(", "))
+                    };
+                    self.error(
+                        &index(&to_path, 0),
+                        format!("child \"{name}\" does not provide \"{service}\""),
+                        Some(hint),
+                    );
+                }
+                Denial::ParentDoesNotProvide => {
+                    let hint = match closest(
+                        service,
+                        init.parent_provides.iter().map(String::as_str),
+                    ) {
+                        Some(near) => format!("did you mean \"{near}\"?"),
+                        None => format!(
+                            "parent_provides lists: {}; add \"{service}\" there or route it to a child",
+                            init.parent_provides.join(", ")
+                        ),
+                    };
+                    self.error(
+                        &to_path,
+                        format!(
+                            "route to Parent for \"{service}\", which the parent does not provide"
+                        ),
+                        Some(hint),
+                    );
+                }
+                Denial::NoProvider => self.error(
+                    &to_path,
+                    format!("AnyChild for \"{service}\", but no child provides it"),
+                    Some(format!(
+                        "add \"{service}\" to the provides of the child that serves it"
+                    )),
+                ),
+                Denial::SeveralProviders(several) => self.error(
+                    &to_path,
+                    format!(
+                        "AnyChild for \"{service}\" is ambiguous: {} provide it",
+                        several.join(", ")
+                    ),
+                    Some(format!(
+                        "name one, e.g. `to: Child(\"{}\")`",
+                        several.first().map_or("", String::as_str)
+                    )),
+                ),
+            }
+        }
+    }
+
+    fn no_such_child(&mut self, name: &str, names: &[&str], path: &[Step]) {
+        let hint = match closest(name, names.iter().copied()) {
+            Some(near) => format!("did you mean \"{near}\"?"),
+            None => format!("the children here are: {}", names.join(", ")),
+        };
+        self.error(
+            path,
+            format!("route to child \"{name}\", which does not exist"),
+            Some(hint),
+        );
+    }
+
+    /// Warns about provided services no sibling routes to.
+    fn unused_services(&mut self, init: &InitConfig, path: &[Step]) {
+        for (i, provider) in init.children.iter().enumerate() {
+            for (s, service) in provider.provides.iter().enumerate() {
+                let used = init.children.iter().any(|client| {
+                    client.name != provider.name
+                        && client.routes.iter().enumerate().any(|(r, route)| match &route.to {
+                            RouteTarget::Child(name) if route.service == ANY_SERVICE => name == &provider.name,
+                            RouteTarget::AnyChild if route.service == ANY_SERVICE => true,
+                            _ => {
+                                &route.service == service
+                                    && matches!(
+                                        resolve_route(init, client, r, service, ""),
+                                        RouteDecision::Child { provider: p, .. } if p == provider.name
+                                    )
+                            }
+                        })
+                });
+                if !used && !provider.is_nested_init() {
+                    let service_path =
+                        index(&field(&index(&field(path, "children"), i), "provides"), s);
+                    self.warning(
+                        &service_path,
+                        format!(
+                            "\"{}\" provides \"{service}\" but no sibling routes to it",
+                            provider.name
+                        ),
+                        Some(String::from("add a route to it, or drop it from provides")),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Finds session dependency cycles among siblings: each waits for the next.
+    fn cycles(&mut self, init: &InitConfig, path: &[Step]) {
+        let count = init.children.len();
+        // edges[a] = (b, route index of a that leads to b)
+        let mut edges: Vec<Vec<(usize, usize)>> = alloc::vec![Vec::new(); count];
+        for (a, child) in init.children.iter().enumerate() {
+            for (r, route) in child.routes.iter().enumerate() {
+                let provider = match &route.to {
+                    RouteTarget::Child(name) if route.service == ANY_SERVICE => Some(name.clone()),
+                    _ if route.service == ANY_SERVICE => None,
+                    _ => match resolve_route(init, child, r, &route.service, "") {
+                        RouteDecision::Child { provider, .. } => Some(provider),
+                        _ => None,
+                    },
+                };
+                if let Some(b) =
+                    provider.and_then(|p| init.children.iter().position(|c| c.name == p))
+                    && b != a
+                {
+                    edges[a].push((b, r));
+                }
+            }
+        }
+        // Depth-first search with colours; each back edge closes a cycle.
+        let mut state = alloc::vec![0u8; count]; // 0 new, 1 on stack, 2 done
+        let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
+        for start in 0..count {
+            if state[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = alloc::vec![(start, 0)];
+            state[start] = 1;
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                if let Some(&(target, route)) = edges[node].get(*next) {
+                    *next += 1;
+                    match state[target] {
+                        0 => {
+                            state[target] = 1;
+                            stack.push((target, 0));
+                        }
+                        1 => {
+                            let from = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                            let members: Vec<usize> =
+                                stack[from..].iter().map(|(n, _)| *n).collect();
+                            let mut key = members.clone();
+                            key.sort_unstable();
+                            if reported.insert(key) {
+                                let mut names: Vec<&str> = members
+                                    .iter()
+                                    .map(|m| init.children[*m].name.as_str())
+                                    .collect();
+                                names.push(init.children[target].name.as_str());
+                                let route_path = index(
+                                    &field(&index(&field(path, "children"), node), "routes"),
+                                    route,
+                                );
+                                self.error(
+                                    &route_path,
+                                    format!("session dependency cycle: {}", names.join(" -> ")),
+                                    Some(String::from(
+                                        "each of these waits for a session from the next, so none can finish starting; route one of these services elsewhere",
+                                    )),
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state[node] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
+
+    /// Checks a nested init: its config parses as an init config, its
+    /// expectations of this level hold, and its own level is valid.
+    fn nested(&mut self, outer: &InitConfig, child: &Child, child_path: &[Step]) {
+        let config_path = field(child_path, "config");
+        let Some(config) = &child.config else {
+            self.error(
+                child_path,
+                format!("\"{}\" runs init but has no config", child.name),
+                Some(String::from(
+                    "a nested init's config is its init section: `config: (parent_provides: [...], children: [...])`",
+                )),
+            );
+            return;
+        };
+        let base = self
+            .outline
+            .find(&config_path)
+            .map_or(0, |node| node.range.start);
+        let inner = match parse_init_text(config.as_text()) {
+            Ok(inner) => inner,
+            Err(error) => {
+                self.diagnostics.push(from_ron(&error, self.source, base));
+                return;
+            }
+        };
+        // What it expects from us must be routed here.
+        for (s, service) in inner.parent_provides.iter().enumerate() {
+            if let RouteDecision::Denied { reason, .. } =
+                route_session(outer, &child.name, service, "")
+            {
+                let service_path = index(&field(&config_path, "parent_provides"), s);
+                self.error(
+                    &service_path,
+                    format!(
+                        "nested init \"{}\" expects its parent to provide \"{service}\", but the parent denies it: {reason}",
+                        child.name
+                    ),
+                    Some(format!("add a route for \"{service}\" to \"{}\"'s routes", child.name)),
+                );
+            }
+        }
+        // What it claims to provide, one of its children must.
+        for (s, service) in child.provides.iter().enumerate() {
+            let inner_providers = crate::routing::providers(&inner, "", service);
+            if inner_providers.len() != 1 {
+                let message = if inner_providers.is_empty() {
+                    format!(
+                        "nested init \"{}\" provides \"{service}\", but none of its children does",
+                        child.name
+                    )
+                } else {
+                    format!(
+                        "nested init \"{}\" provides \"{service}\" from several children: {}",
+                        child.name,
+                        inner_providers.join(", ")
+                    )
+                };
+                self.error(
+                    &index(&field(child_path, "provides"), s),
+                    message,
+                    Some(String::from(
+                        "exactly one child inside must list the service in provides",
+                    )),
+                );
+            }
+        }
+        let quota = child.effective_quota(outer);
+        let what = format!(
+            "nested init \"{}\" has {} of RAM and {} caps from its quota",
+            child.name, quota.ram, quota.caps.0
+        );
+        self.init(&inner, &config_path, quota, &what);
+    }
+}
+
+/// A path from plain field names.
+fn path_of(names: &[&str]) -> Path {
+    names
+        .iter()
+        .map(|n| Step::Field(String::from(*n)))
+        .collect()
+}

@@ -1,0 +1,274 @@
+//! The frame table: one entry per page frame of RAM, saying what the frame
+//! is used for and which Pd pays for it.
+//!
+//! Every kernel object lives in a frame of its own, so a capability names an
+//! object by frame number plus the frame's *generation*; freeing a frame bumps
+//! its generation, which makes every stale capability fail cleanly. Ownership
+//! is recorded per frame, so destroying a Pd finds everything it paid for by
+//! scanning this table: simple, and bounded by the machine's size.
+//!
+//! Pure logic over a slice; the kernel places the slice in memory it reserved
+//! at boot, the host tests use a `Vec`.
+
+/// A physical frame number (physical address / 4096).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pfn(pub u32);
+
+impl Pfn {
+    /// The frame's physical address.
+    pub fn address(self) -> u64 {
+        u64::from(self.0) << 12
+    }
+}
+
+/// What a frame holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameUse {
+    /// Not RAM, or kept by the kernel (its image, this table, the boot archive).
+    Reserved = 0,
+    /// Free for allocation.
+    Free = 1,
+    /// A kernel object.
+    Object = 2,
+    /// Contents of a dataspace.
+    Data = 3,
+    /// A page table of a Pd.
+    PageTable = 4,
+    /// A page of a Pd's capability table.
+    CapTable = 5,
+}
+
+/// One frame's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct FrameInfo {
+    /// Bumped every time the frame is freed.
+    pub generation: u32,
+    /// The Pd object (frame) that pays for this frame; 0 when none.
+    pub owner: u32,
+    /// What the frame holds.
+    pub usage: FrameUse,
+}
+
+impl FrameInfo {
+    /// A frame the allocator never hands out.
+    pub const RESERVED: FrameInfo = FrameInfo {
+        generation: 0,
+        owner: 0,
+        usage: FrameUse::Reserved,
+    };
+}
+
+/// The table, covering frames `base .. base + infos.len()`.
+pub struct FrameTable<'a> {
+    base: u32,
+    infos: &'a mut [FrameInfo],
+    free: usize,
+    /// Where the next single-frame search starts (next fit).
+    cursor: usize,
+}
+
+impl<'a> FrameTable<'a> {
+    /// A table over `infos`, which describe frames from `base` on. Entries
+    /// marked [`FrameUse::Free`] are available.
+    pub fn new(base: Pfn, infos: &'a mut [FrameInfo]) -> Self {
+        let free = infos.iter().filter(|i| i.usage == FrameUse::Free).count();
+        FrameTable {
+            base: base.0,
+            infos,
+            free,
+            cursor: 0,
+        }
+    }
+
+    fn index(&self, pfn: Pfn) -> Option<usize> {
+        let index = pfn.0.checked_sub(self.base)? as usize;
+        (index < self.infos.len()).then_some(index)
+    }
+
+    /// The record of `pfn`, if the table covers it.
+    pub fn info(&self, pfn: Pfn) -> Option<FrameInfo> {
+        self.index(pfn).map(|i| self.infos[i])
+    }
+
+    /// Free frames.
+    pub fn free_frames(&self) -> usize {
+        self.free
+    }
+
+    /// Takes one free frame for `usage`, paid by `owner`.
+    pub fn allocate(&mut self, usage: FrameUse, owner: Pfn) -> Option<Pfn> {
+        let len = self.infos.len();
+        for step in 0..len {
+            let index = (self.cursor + step) % len;
+            if self.infos[index].usage == FrameUse::Free {
+                self.cursor = (index + 1) % len;
+                return Some(self.take(index, usage, owner));
+            }
+        }
+        None
+    }
+
+    /// Takes `count` consecutive free frames, lowest address first.
+    pub fn allocate_contiguous(
+        &mut self,
+        count: usize,
+        usage: FrameUse,
+        owner: Pfn,
+    ) -> Option<Pfn> {
+        if count == 0 || count > self.free {
+            return None;
+        }
+        let mut run = 0;
+        for index in 0..self.infos.len() {
+            run = if self.infos[index].usage == FrameUse::Free {
+                run + 1
+            } else {
+                0
+            };
+            if run == count {
+                let first = index + 1 - count;
+                for i in first..=index {
+                    self.take(i, usage, owner);
+                }
+                return Some(Pfn(self.base + first as u32));
+            }
+        }
+        None
+    }
+
+    fn take(&mut self, index: usize, usage: FrameUse, owner: Pfn) -> Pfn {
+        let info = &mut self.infos[index];
+        info.usage = usage;
+        info.owner = owner.0;
+        self.free -= 1;
+        Pfn(self.base + index as u32)
+    }
+
+    /// Returns a frame; its generation changes, so references to it go stale.
+    /// Freeing a frame that is free or reserved does nothing and returns false.
+    pub fn free(&mut self, pfn: Pfn) -> bool {
+        let Some(index) = self.index(pfn) else {
+            return false;
+        };
+        let info = &mut self.infos[index];
+        if matches!(info.usage, FrameUse::Free | FrameUse::Reserved) {
+            return false;
+        }
+        info.usage = FrameUse::Free;
+        info.owner = 0;
+        info.generation = info.generation.wrapping_add(1);
+        self.free += 1;
+        true
+    }
+
+    /// The first frame at or after `from` that `owner` pays for, with its use.
+    pub fn next_owned_by(&self, owner: Pfn, from: Pfn) -> Option<(Pfn, FrameUse)> {
+        let start = from.0.saturating_sub(self.base) as usize;
+        self.infos
+            .iter()
+            .enumerate()
+            .skip(start)
+            .find_map(|(index, info)| {
+                (info.owner == owner.0
+                    && !matches!(info.usage, FrameUse::Free | FrameUse::Reserved))
+                .then(|| (Pfn(self.base + index as u32), info.usage))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(infos: &mut [FrameInfo]) -> FrameTable<'_> {
+        FrameTable::new(Pfn(100), infos)
+    }
+
+    fn free_frames(count: usize) -> std::vec::Vec<FrameInfo> {
+        std::vec![FrameInfo { generation: 0, owner: 0, usage: FrameUse::Free }; count]
+    }
+
+    #[test]
+    fn allocate_and_free_bump_generation() {
+        let mut infos = free_frames(4);
+        let mut frames = table(&mut infos);
+        let a = frames.allocate(FrameUse::Object, Pfn(7)).unwrap();
+        assert_eq!(a, Pfn(100));
+        assert_eq!(frames.free_frames(), 3);
+        assert_eq!(frames.info(a).unwrap().owner, 7);
+        assert!(frames.free(a));
+        assert!(!frames.free(a), "double free is refused");
+        assert_eq!(frames.info(a).unwrap().generation, 1);
+        assert_eq!(frames.free_frames(), 4);
+    }
+
+    #[test]
+    fn contiguous_allocation_skips_holes() {
+        let mut infos = free_frames(8);
+        infos[2].usage = FrameUse::Reserved;
+        let mut frames = table(&mut infos);
+        assert_eq!(
+            frames.allocate_contiguous(3, FrameUse::Data, Pfn(1)),
+            Some(Pfn(103))
+        );
+        assert_eq!(frames.allocate_contiguous(3, FrameUse::Data, Pfn(1)), None);
+        assert_eq!(
+            frames.allocate_contiguous(2, FrameUse::Data, Pfn(1)),
+            Some(Pfn(100))
+        );
+        assert_eq!(frames.allocate_contiguous(0, FrameUse::Data, Pfn(1)), None);
+        assert_eq!(frames.free_frames(), 2);
+    }
+
+    #[test]
+    fn exhaustion_is_none_not_a_panic() {
+        let mut infos = free_frames(2);
+        let mut frames = table(&mut infos);
+        assert!(frames.allocate(FrameUse::Object, Pfn(1)).is_some());
+        assert!(frames.allocate(FrameUse::Object, Pfn(1)).is_some());
+        assert!(frames.allocate(FrameUse::Object, Pfn(1)).is_none());
+        assert!(!frames.free(Pfn(5)), "outside the table");
+        assert!(!frames.free(Pfn(u32::MAX)));
+    }
+
+    #[test]
+    fn owned_frames_are_found() {
+        let mut infos = free_frames(6);
+        let mut frames = table(&mut infos);
+        frames.allocate(FrameUse::Object, Pfn(1));
+        frames.allocate(FrameUse::PageTable, Pfn(2));
+        frames.allocate(FrameUse::Data, Pfn(1));
+        assert_eq!(
+            frames.next_owned_by(Pfn(1), Pfn(0)),
+            Some((Pfn(100), FrameUse::Object))
+        );
+        assert_eq!(
+            frames.next_owned_by(Pfn(1), Pfn(101)),
+            Some((Pfn(102), FrameUse::Data))
+        );
+        assert_eq!(frames.next_owned_by(Pfn(1), Pfn(103)), None);
+    }
+
+    #[test]
+    fn random_alloc_free_keeps_the_count_exact() {
+        let mut infos = free_frames(64);
+        let mut frames = table(&mut infos);
+        let mut held = std::vec::Vec::new();
+        let mut seed = 0x1234_5678_u64;
+        for _ in 0..10_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if seed.is_multiple_of(3) && !held.is_empty() {
+                let pfn = held.swap_remove((seed >> 8) as usize % held.len());
+                assert!(frames.free(pfn));
+            } else if let Some(pfn) = frames.allocate(FrameUse::Object, Pfn(1)) {
+                assert!(!held.contains(&pfn));
+                held.push(pfn);
+            }
+            assert_eq!(frames.free_frames() + held.len(), 64);
+        }
+    }
+}

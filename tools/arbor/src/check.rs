@@ -1,0 +1,345 @@
+//! `cargo arbor check`: validates scenarios without building or booting,
+//! prints every finding rustc-style (place, source line, caret, hint), and
+//! with `--explain` follows one session request through the tree.
+//!
+//! All the judging is done by `arbor-config`, the crate init uses on the
+//! target; this module only finds the workspace's binaries and renders.
+
+use crate::components::workspace_environment;
+use crate::scenarios;
+use crate::workspace;
+use arbor_config::outline::Outline;
+use arbor_config::{
+    Diagnostic, Environment, Hop, Outcome, RouteDecision, Severity, check_scenario, describe,
+    explain_route,
+};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// `cargo arbor check SCENARIO... [--explain CHILD SERVICE [LABEL]]`.
+/// With `allow_missing_binaries`, `binary` names and minimum quotas are not
+/// checked (for scenarios that name components the workspace does not have yet).
+pub fn check_command(
+    names: &[String],
+    explain: Option<&[String]>,
+    allow_missing_binaries: bool,
+) -> Result<ExitCode, String> {
+    let environment = if allow_missing_binaries {
+        eprintln!("arbor: not checking binaries against the workspace (--allow-missing-binaries)");
+        Environment::default()
+    } else {
+        workspace_environment(&workspace::root())?
+    };
+    let mut failed = false;
+    let targets: Vec<String> = if names.is_empty() {
+        scenarios::all_paths()?
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    } else {
+        names.to_vec()
+    };
+    for name in &targets {
+        let path = scenarios::locate(name)?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let shown = display_path(&path);
+        let (output, errors) = check_text(&shown, &text, &environment);
+        print!("{output}");
+        failed |= errors > 0;
+        if let Some(request) = explain {
+            let (output, ok) = explain_text(&shown, &text, request)?;
+            print!("{output}");
+            failed |= !ok;
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The path as the user would type it: relative to the current directory when inside it.
+fn display_path(path: &Path) -> String {
+    let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| absolute.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or(absolute)
+        .display()
+        .to_string()
+}
+
+/// Checks one scenario text; returns the rendered findings and the error count.
+pub fn check_text(shown: &str, text: &str, environment: &Environment) -> (String, usize) {
+    let report = check_scenario(text, environment);
+    let mut output = String::new();
+    for diagnostic in &report.diagnostics {
+        output.push_str(&render(shown, text, diagnostic));
+        output.push('\n');
+    }
+    let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = report.diagnostics.len() - errors;
+    let verdict = match (errors, warnings) {
+        (0, 0) => "ok".to_string(),
+        (0, w) => format!("ok, {w} warning{}", plural(w)),
+        (e, 0) => format!("{e} error{}", plural(e)),
+        (e, w) => format!("{e} error{}, {w} warning{}", plural(e), plural(w)),
+    };
+    let _ = writeln!(output, "{shown}: {verdict}");
+    (output, errors)
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+/// One finding, rustc-style: what, where, the source line with a caret, and a hint.
+pub fn render(shown: &str, text: &str, diagnostic: &Diagnostic) -> String {
+    let severity = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut output = format!("{severity}: {}\n", diagnostic.message);
+    let gutter;
+    match diagnostic.span {
+        Some(span) => {
+            let line_number = span.start.line.to_string();
+            gutter = " ".repeat(line_number.len());
+            let _ = writeln!(
+                output,
+                "{gutter}--> {shown}:{}:{}",
+                span.start.line, span.start.column
+            );
+            let source = text
+                .lines()
+                .nth(span.start.line.saturating_sub(1))
+                .unwrap_or("");
+            let source = source.replace('\t', " ");
+            let width = if span.end.line == span.start.line {
+                span.end.column.saturating_sub(span.start.column).max(1)
+            } else {
+                source
+                    .chars()
+                    .count()
+                    .saturating_sub(span.start.column - 1)
+                    .max(1)
+            };
+            let _ = writeln!(output, "{gutter} |");
+            let _ = writeln!(output, "{line_number} | {source}");
+            let _ = writeln!(
+                output,
+                "{gutter} | {}{}",
+                " ".repeat(span.start.column.saturating_sub(1)),
+                "^".repeat(width)
+            );
+        }
+        None => {
+            gutter = String::new();
+            let _ = writeln!(output, " --> {shown}");
+        }
+    }
+    if let Some(hint) = &diagnostic.hint {
+        let _ = writeln!(output, "{gutter} = hint: {hint}");
+    }
+    output
+}
+
+/// `--explain CHILD SERVICE [LABEL]`: every hop, with route line numbers.
+/// Returns the text and whether the request is served.
+pub fn explain_text(shown: &str, text: &str, request: &[String]) -> Result<(String, bool), String> {
+    let (child, service, label) = match request {
+        [child, service] => (child, service, ""),
+        [child, service, label] => (child, service, label.as_str()),
+        _ => return Err("--explain takes CHILD SERVICE [LABEL]".to_string()),
+    };
+    let report = check_scenario(text, &Environment::default());
+    let Some(init) = report.scenario.and_then(|s| s.init) else {
+        return Err(format!(
+            "{shown} has no init section (or does not parse); there are no routes to explain"
+        ));
+    };
+    let explanation = explain_route(&init, child, service, label)?;
+    let outline = Outline::new(text);
+    let mut output = format!(
+        "\n\"{child}\" asks for a \"{service}\" session{}:\n",
+        if label.is_empty() {
+            String::new()
+        } else {
+            format!(" labelled \"{label}\"")
+        }
+    );
+    for (step, hop) in explanation.hops.iter().enumerate() {
+        let number = step + 1;
+        match hop {
+            Hop::Routed {
+                init,
+                child,
+                label,
+                decision,
+                route_path,
+            } => {
+                let _ = writeln!(
+                    output,
+                    "  {number}. {}: request from \"{child}\", label \"{label}\"",
+                    describe(init)
+                );
+                let place = route_path.as_ref().and_then(|p| outline.locate(p));
+                if let Some(range) = place {
+                    let at = outline.location(range.start);
+                    let written = text.get(range.start..range.end).unwrap_or("");
+                    let written: String = written.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let _ = writeln!(
+                        output,
+                        "     route {} at {shown}:{}:{} matches: {written}",
+                        decision.route_index().map_or(0, |r| r + 1),
+                        at.line,
+                        at.column
+                    );
+                } else {
+                    let _ = writeln!(output, "     no route of \"{child}\" matches");
+                }
+                let verdict = match decision {
+                    RouteDecision::Parent { label, .. } => {
+                        format!("-> forwarded to the parent as \"{label}\"")
+                    }
+                    RouteDecision::Child {
+                        provider, label, ..
+                    } => format!("-> handed to sibling \"{provider}\" as \"{label}\""),
+                    RouteDecision::Denied { reason, .. } => format!("-> denied: {reason}"),
+                };
+                let _ = writeln!(output, "     {verdict}");
+            }
+            Hop::Delegated {
+                init,
+                provider,
+                provides_path,
+            } => {
+                let at = outline
+                    .locate(provides_path)
+                    .map(|r| outline.location(r.start));
+                let _ = writeln!(
+                    output,
+                    "  {number}. {} serves it through its child \"{provider}\"{}",
+                    describe(init),
+                    at.map(|a| format!(" (provides at {shown}:{}:{})", a.line, a.column))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    let served = match &explanation.outcome {
+        Outcome::Provided { provider, label } => {
+            let _ = writeln!(
+                output,
+                "  => served by \"{}\", which sees the label \"{label}\"",
+                provider.join("/")
+            );
+            true
+        }
+        Outcome::Core { label } => {
+            let _ = writeln!(
+                output,
+                "  => served by core (the root's parent), which sees the label \"{label}\""
+            );
+            true
+        }
+        Outcome::Denied(reason) => {
+            let _ = writeln!(output, "  => DENIED: {reason}");
+            false
+        }
+    };
+    Ok((output, served))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbor_config::{Location, Span};
+
+    #[test]
+    fn render_points_a_caret_at_the_span() {
+        let text = "Scenario(\n    description: 5,\n)";
+        let diagnostic = Diagnostic::error(
+            Some(Span {
+                start: Location {
+                    line: 2,
+                    column: 18,
+                },
+                end: Location {
+                    line: 2,
+                    column: 19,
+                },
+            }),
+            "expected a string",
+        )
+        .with_hint("quote it");
+        assert_eq!(
+            render("x.ron", text, &diagnostic),
+            "error: expected a string\n --> x.ron:2:18\n  |\n2 |     description: 5,\n  |                  ^\n  = hint: quote it\n"
+        );
+    }
+
+    #[test]
+    fn clean_scenario_says_ok() {
+        let (output, errors) = check_text(
+            "k.ron",
+            "Scenario(description: \"kernel only\")",
+            &Environment::default(),
+        );
+        assert_eq!(errors, 0);
+        assert_eq!(output, "k.ron: ok\n");
+    }
+
+    #[test]
+    fn misspelled_field_renders_with_suggestion() {
+        let (output, errors) = check_text(
+            "b.ron",
+            "Scenario(\n  description: \"x\",\n  machin: (),\n)",
+            &Environment::default(),
+        );
+        assert_eq!(errors, 1);
+        assert!(
+            output.starts_with("error: unknown field `machin` in `Scenario`\n --> b.ron:3:3\n"),
+            "{output}"
+        );
+        assert!(
+            output.contains("3 |   machin: (),\n  |   ^^^^^^\n  = hint: did you mean `machine`?"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn demo_explains_a_nested_request_with_line_numbers() {
+        let path = workspace::root().join("runtime-configs/routing_demo.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let request = ["net/dhcp".to_string(), "Timer".to_string()];
+        let (output, served) = explain_text("demo.ron", &text, &request).unwrap();
+        assert!(served, "{output}");
+        assert!(
+            output.contains("1. init \"net\": request from \"dhcp\""),
+            "{output}"
+        );
+        assert!(
+            output.contains("2. the root init: request from \"net\", label \"dhcp\""),
+            "{output}"
+        );
+        assert!(
+            output.contains("=> served by \"timer\", which sees the label \"net -> dhcp\""),
+            "{output}"
+        );
+        let denied = [
+            "platform".to_string(),
+            "Rom".to_string(),
+            "firmware".to_string(),
+        ];
+        let (output, served) = explain_text("demo.ron", &text, &denied).unwrap();
+        assert!(!served);
+        assert!(
+            output.contains("-> denied: the route says Deny"),
+            "{output}"
+        );
+    }
+}
