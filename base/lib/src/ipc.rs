@@ -23,7 +23,7 @@ pub fn buffer_address() -> u64 {
 /// already running further up the stack (a panic while printing).
 pub fn with_buffer<R>(f: impl FnOnce(&mut IpcBuffer) -> R) -> Option<R> {
     let address = buffer_address();
-    if address == 0 || address % crate::abi::PAGE_SIZE as u64 != 0 {
+    if address == 0 || !address.is_multiple_of(crate::abi::PAGE_SIZE as u64) {
         return None;
     }
     if BUSY.swap(true, Ordering::Acquire) {

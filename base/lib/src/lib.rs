@@ -29,6 +29,8 @@ pub mod ipc;
 pub mod layout;
 pub mod loader;
 pub mod plan;
+pub mod platform;
+pub mod rom;
 pub mod slots;
 pub mod sync;
 pub mod sys;
@@ -39,12 +41,23 @@ mod rt;
 
 pub use arbor_abi as abi;
 
-/// Declares the component's `main`: `fn main(argument: u64)`, where the
+/// Declares the component's main function, `fn NAME(argument: u64)` (any
+/// name but `main`, which the macro generates on the host), where the
 /// argument is the one its creator passed (see the crate's start convention).
 /// When `main` returns the thread ends with [`exit`].
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        /// On the host a component is only compiled (so that workspace-wide
+        /// `cargo test` and clippy see it); it runs on x86_64-unknown-none.
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            let _: fn(u64) = $main;
+            std::eprintln!(
+                "this component runs on x86_64-unknown-none; start it with `cargo arbor`"
+            );
+        }
+
         /// Called by the runtime's `_start` once the runtime is set up.
         #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]

@@ -66,7 +66,10 @@ impl RangeAllocator {
     /// Overlapping or unaligned ranges, and frees that would need more than
     /// [`MAX_RANGES`] entries, are refused with `false`.
     pub fn free(&mut self, range: Range) -> bool {
-        if range.start >= range.end || range.start % PAGE != 0 || range.end % PAGE != 0 {
+        if range.start >= range.end
+            || !range.start.is_multiple_of(PAGE)
+            || !range.end.is_multiple_of(PAGE)
+        {
             return false;
         }
         let index = self.free[..self.count]
