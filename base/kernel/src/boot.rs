@@ -1,9 +1,11 @@
 //! The start-up sequence: from the PVH entry to a kernel with its own page
 //! tables that has validated the boot archive.
 
-use crate::arch::{self, Verdict, paging};
+use crate::arch::{self, Verdict, entry::Frame, interrupts, paging};
 use crate::cmdline::{self, SelfTest};
-use crate::memory::{FreeFrames, PhysRange};
+use crate::frames::{FrameInfo, FrameTable, FrameUse, Pfn};
+use crate::kernel::{Kernel, object};
+use crate::memory::{FreeFrames, PAGE_SIZE, PhysRange};
 use crate::pvh::{self, PhysRead};
 use crate::{kprint, kprintln};
 use arbor_archive::Archive;
@@ -46,7 +48,7 @@ pub fn start(start_info: u64) -> ! {
         "Arbor kernel {} (x86_64, PVH boot)",
         env!("CARGO_PKG_VERSION")
     );
-    arch::cpu::init();
+    arch::cpu::init(entry_stack_top());
 
     let info =
         pvh::parse(&BootMemory, start_info).unwrap_or_else(|e| fail("reading PVH start info", e));
@@ -90,6 +92,12 @@ pub fn start(start_info: u64) -> ! {
     space
         .map_kernel_image(&mut frames)
         .unwrap_or_else(|e| fail("page tables", e));
+    for device in [interrupts::LAPIC_BASE, interrupts::IOAPIC_BASE] {
+        space
+            .map_device_page(device, &mut frames)
+            .unwrap_or_else(|e| fail("page tables", e));
+    }
+    let features = arch::cpu::enable_features();
     space.activate();
     kprintln!(
         "paging: kernel tables at {:#x}, {} MiB physical window; {} MiB free in {} ranges",
@@ -128,9 +136,103 @@ pub fn start(start_info: u64) -> ! {
         }
     }
 
-    kprint!("no user space to start yet: ");
-    kprintln!("kernel done");
-    arch::exit(Verdict::Success)
+    let Some(core) = archive.find("core") else {
+        kprint!("no core module in the boot archive: nothing to start; ");
+        kprintln!("kernel done");
+        arch::exit(Verdict::Success)
+    };
+
+    let tsc_per_ms = interrupts::init();
+    let mut kernel = Kernel {
+        frames: frame_table(&mut frames),
+        current: None,
+        run_queues: [crate::queue::Queue::EMPTY; object::PRIORITIES],
+        reschedule: false,
+        pcids: [0; 64],
+        pcid_enabled: features.pcid,
+        loaded_io_bitmap: 0,
+        loaded_pd: None,
+        ram_regions: info
+            .regions
+            .iter()
+            .filter(|r| r.is_usable())
+            .map(|r| PhysRange {
+                start: r.start,
+                end: r.end(),
+            })
+            .collect(),
+        tsc_per_ms,
+        irqs: [None; 24],
+    };
+    kernel.pcids[0] = 1; // PCID 0 means "none"
+    let ram = kernel.frames.free_frames() as u64 * PAGE_SIZE;
+    kprintln!(
+        "kernel: {} MiB for user space, {} ms time slices, TSC {} kHz, PCID {}, SMEP {}, SMAP {}",
+        ram / MIB,
+        interrupts::TIME_SLICE_MS,
+        tsc_per_ms,
+        on_off(features.pcid),
+        on_off(features.smep),
+        on_off(features.smap)
+    );
+    object::install(kernel);
+    let kernel = object::kernel();
+    let core_pd = kernel
+        .load_core(core.data, (archive_module.start, archive_module.size))
+        .unwrap_or_else(|e| fail("starting core", e));
+    let quota = kernel.pd(core_pd).map_or(0, |pd| pd.ram.limit);
+    kprintln!(
+        "kernel: starting core ({} bytes) with {} KiB of RAM quota",
+        core.data.len(),
+        quota / 1024
+    );
+
+    // The first exit to user space, like every later one, leaves through a
+    // frame at the top of the entry stack.
+    let frame = (entry_stack_top() - core::mem::size_of::<Frame>() as u64) as *mut Frame;
+    // SAFETY: the entry stack is unused until this first exit; the frame
+    // lies at its top, where entries from user space put theirs.
+    crate::kernel::resume(unsafe { &mut *frame });
+    arch::entry::enter_user(frame)
+}
+
+fn on_off(flag: bool) -> &'static str {
+    if flag { "on" } else { "off" }
+}
+
+/// The stack every entry from user space runs on (distinct from the boot stack
+/// `start` runs on, so that the first exit can build its frame there).
+#[repr(align(16))]
+struct EntryStack(#[allow(dead_code)] [u8; ENTRY_STACK_SIZE]);
+const ENTRY_STACK_SIZE: usize = 64 * 1024;
+static mut ENTRY_STACK: EntryStack = EntryStack([0; ENTRY_STACK_SIZE]);
+
+fn entry_stack_top() -> u64 {
+    core::ptr::addr_of!(ENTRY_STACK) as u64 + ENTRY_STACK_SIZE as u64
+}
+
+/// The frame table over all usable RAM, placed in frames taken from `free`;
+/// what is still free afterwards becomes allocatable, everything else reserved.
+fn frame_table(free: &mut FreeFrames) -> FrameTable<'static> {
+    let first = free.ranges().iter().map(|r| r.start).min().unwrap_or(0) / PAGE_SIZE;
+    let end = free.ranges().iter().map(|r| r.end).max().unwrap_or(0) / PAGE_SIZE;
+    let count = (end - first) as usize;
+    let bytes = (count * core::mem::size_of::<FrameInfo>()) as u64;
+    let table = free
+        .allocate_contiguous(bytes.div_ceil(PAGE_SIZE))
+        .unwrap_or_else(|| fail("frame table", "no room for the frame table"));
+    // SAFETY: frames just taken from the free ranges (never handed out again),
+    // reached through the physical window, large enough for `count` entries.
+    let infos = unsafe {
+        core::slice::from_raw_parts_mut(paging::phys_to_virt(table.0) as *mut FrameInfo, count)
+    };
+    infos.fill(FrameInfo::RESERVED);
+    for range in free.ranges() {
+        for pfn in range.start / PAGE_SIZE..range.end / PAGE_SIZE {
+            infos[(pfn - first) as usize].usage = FrameUse::Free;
+        }
+    }
+    FrameTable::new(Pfn(first as u32), infos)
 }
 
 /// Raises the exception a self-test asks for; the exception handler reports

@@ -16,7 +16,14 @@
 //! - [`pvh`]: what QEMU hands over at boot (memory map, modules, command line).
 //! - [`memory`]: free physical frames.
 //! - [`cmdline`]: kernel command-line words, including self-tests.
-//! - `arch` (target only): console, GDT/TSS/IDT, exceptions, page tables.
+//! - [`caps`]: capability entries and the rules for using and deriving them.
+//! - [`frames`]: the frame table — what every page of RAM holds, who pays.
+//! - [`quota`]: RAM and capability quotas, moved only between Pds.
+//! - [`queue`]: thread queues (run queues, endpoint and notification waiters).
+//! - `kernel` (target only): objects, capability spaces, scheduling, IPC,
+//!   faults, destruction and the system calls.
+//! - `arch` (target only): console, GDT/TSS/IDT, entry stubs, interrupts,
+//!   page tables.
 //! - `boot` (target only): the start-up sequence, [`start`].
 //!
 //! The entry point is `main.rs`: the PVH stub in `arch/boot.s` switches to long
@@ -36,4 +43,8 @@ pub mod arch;
 #[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
+pub mod kernel;
+#[cfg(target_os = "none")]
 pub use boot::start;
+#[cfg(target_os = "none")]
+pub(crate) use kernel::kernel_entry;

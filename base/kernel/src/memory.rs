@@ -105,6 +105,22 @@ impl FreeFrames {
         self.ranges.iter().map(PhysRange::size).sum()
     }
 
+    /// Takes `count` consecutive frames from the first range that has them.
+    pub fn allocate_contiguous(&mut self, count: u64) -> Option<PhysAddr> {
+        let bytes = count.checked_mul(PAGE_SIZE)?;
+        let index = self
+            .ranges
+            .iter()
+            .position(|r| r.size() >= bytes && bytes > 0)?;
+        let range = &mut self.ranges[index];
+        let start = PhysAddr(range.start);
+        range.start += bytes;
+        if range.start == range.end {
+            self.ranges.remove(index);
+        }
+        Some(start)
+    }
+
     /// Takes one frame, lowest address first.
     pub fn allocate(&mut self) -> Option<PhysAddr> {
         let index = self.ranges.iter().position(|r| r.size() >= PAGE_SIZE)?;
@@ -191,6 +207,16 @@ mod tests {
         assert_eq!(free.allocate(), Some(PhysAddr(0x20_0000)));
         assert_eq!(free.allocate(), None);
         assert_eq!(free.free_bytes(), 0);
+    }
+
+    #[test]
+    fn contiguous_allocation_takes_from_the_first_range_large_enough() {
+        let (mut free, _) = FreeFrames::new(&[ram(0x10_0000, 0x2000), ram(0x20_0000, 0x8000)], &[]);
+        assert_eq!(free.allocate_contiguous(3), Some(PhysAddr(0x20_0000)));
+        assert_eq!(free.allocate_contiguous(6), None);
+        assert_eq!(free.allocate_contiguous(0), None);
+        assert_eq!(free.allocate_contiguous(u64::MAX), None);
+        assert_eq!(free.free_bytes(), 0x2000 + 0x5000);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Each verb lives in its own module; this file only parses the command line.
 
 mod archive;
+mod bench;
 mod check;
 mod components;
 mod graph;
@@ -71,6 +72,17 @@ enum Command {
         #[arg(short, long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Boot the benchmark scenarios and measure the host baselines in one run.
+    Bench {
+        /// Only benchmarks (scenarios and host figures) whose name contains this.
+        filter: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Accelerator: auto (KVM when /dev/kvm is usable), kvm or tcg.
+        #[arg(long, default_value = "auto")]
+        accel: qemu::AccelChoice,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,6 +104,11 @@ fn main() -> ExitCode {
             format,
             output,
         } => graph::graph_command(&scenario, format, output.as_deref()),
+        Command::Bench {
+            filter,
+            json,
+            accel,
+        } => bench::bench_command(filter.as_deref(), json, accel),
     };
     match result {
         Ok(code) => code,

@@ -43,6 +43,16 @@ fn write_byte(byte: u8) {
     outb(COM1, byte);
 }
 
+/// Writes raw bytes (from a component) to the console, `\n` as `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    for &byte in bytes {
+        if byte == b'\n' {
+            write_byte(b'\r');
+        }
+        write_byte(byte);
+    }
+}
+
 /// A `fmt::Write` onto the serial port; `\n` becomes `\r\n`.
 pub struct Console;
 

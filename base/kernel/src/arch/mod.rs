@@ -3,7 +3,8 @@
 
 pub mod console;
 pub mod cpu;
-pub mod exceptions;
+pub mod entry;
+pub mod interrupts;
 pub mod paging;
 
 use x86_64::instructions::port::Port;

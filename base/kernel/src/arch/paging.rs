@@ -70,6 +70,27 @@ impl fmt::Display for PagingError {
     }
 }
 
+/// The kernel's own top-level table, whose upper half every Pd shares.
+static mut KERNEL_ROOT: u64 = 0;
+
+/// The kernel's own top-level table.
+pub fn kernel_root() -> u64 {
+    // SAFETY: written once at boot (in `activate`) before anyone reads it.
+    unsafe { KERNEL_ROOT }
+}
+
+/// The no-execute bit, or 0 when the CPU has none.
+pub fn no_execute_bit() -> u64 {
+    if super::cpu::has_nx() { NO_EXECUTE } else { 0 }
+}
+
+/// Loads CR3 (a table address, possibly with a PCID and the no-flush bit).
+pub fn load_cr3(value: u64) {
+    // SAFETY: every value passed is a top-level table that maps the kernel
+    // half identically, so execution continues across the switch.
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
 /// A pointer to physical memory through the physical window.
 pub fn phys_to_virt(phys: u64) -> *mut u8 {
     (PHYS_WINDOW + phys) as *mut u8
@@ -194,8 +215,21 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Maps one page of device registers uncached at its physical-window address.
+    pub fn map_device_page(
+        &mut self,
+        phys: u64,
+        frames: &mut FreeFrames,
+    ) -> Result<(), PagingError> {
+        const UNCACHED: u64 = (1 << 3) | (1 << 4);
+        let entry = phys | PRESENT | WRITABLE | GLOBAL | UNCACHED | self.nx;
+        self.map(PHYS_WINDOW + phys, entry, false, frames)
+    }
+
     /// Makes this address space the current one.
     pub fn activate(&self) {
+        // SAFETY: written once, here, at boot; read-only afterwards.
+        unsafe { KERNEL_ROOT = self.root };
         // SAFETY: the tables map the running kernel image, its stacks and the
         // physical window at the same addresses as the boot tables did, so
         // execution continues seamlessly after the switch.

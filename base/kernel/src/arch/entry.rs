@@ -1,0 +1,302 @@
+//! Entering and leaving the kernel: a stub per interrupt vector and the
+//! `syscall` entry, which all build one [`Frame`] on the kernel stack and call
+//! `kernel_entry`; `frame_return` leaves through `iretq`, or `sysretq` for
+//! threads that entered through `syscall`.
+
+use super::Verdict;
+use x86_64::registers::control::Cr2;
+
+/// The `vector` value that marks an entry through `syscall`; a context with
+/// this mark may return through `sysretq`.
+pub const SYSCALL_MARK: u64 = 0x100;
+
+core::arch::global_asm!(
+    r#"
+    .altmacro
+    .macro interrupt_stub vector, has_error_code
+    .balign 16
+    interrupt_stub_\vector:
+    .if \has_error_code == 0
+        push 0
+    .endif
+        push \vector
+        jmp interrupt_common
+    .endm
+
+    .section .text.entry, "ax"
+    .set vector, 0
+    .rept 256
+        /* Vectors 8, 10-14, 17, 21, 29 and 30 push an error code. */
+        .if vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21 || vector == 29 || vector == 30
+            interrupt_stub %vector, 1
+        .else
+            interrupt_stub %vector, 0
+        .endif
+        .set vector, vector + 1
+    .endr
+
+    /* syscall: rcx = user rip, r11 = user rflags, interrupts off (FMASK).
+     * Build the same frame an interrupt from user mode would, on the kernel
+     * stack (single CPU: the user rsp is parked in a static). */
+    .global syscall_entry
+    syscall_entry:
+        mov [rip + user_rsp_scratch], rsp
+        mov rsp, [rip + kernel_stack_top]
+        push 0x1b
+        push [rip + user_rsp_scratch]
+        push r11
+        push 0x23
+        push rcx
+        push 0
+        push {syscall_mark}
+    interrupt_common:
+        push rax
+        push rbx
+        push rcx
+        push rdx
+        push rsi
+        push rdi
+        push rbp
+        push r8
+        push r9
+        push r10
+        push r11
+        push r12
+        push r13
+        push r14
+        push r15
+        cld
+        mov rdi, rsp
+        call {handler}
+    .global frame_return
+    frame_return:
+        pop r15
+        pop r14
+        pop r13
+        pop r12
+        pop r11
+        pop r10
+        pop r9
+        pop r8
+        pop rbp
+        pop rdi
+        pop rsi
+        pop rdx
+        pop rcx
+        pop rbx
+        pop rax
+        cmp qword ptr [rsp], {syscall_mark}
+        je 1f
+        add rsp, 16
+        iretq
+    1:  /* sysret: the handler checked that rip is canonical user space. */
+        add rsp, 16
+        pop rcx
+        add rsp, 8
+        pop r11
+        pop rsp
+        sysretq
+
+    .macro stub_address vector
+        .quad interrupt_stub_\vector
+    .endm
+    .section .rodata.entry, "a"
+    .balign 8
+    .global interrupt_stub_table
+    interrupt_stub_table:
+    .set vector, 0
+    .rept 256
+        stub_address %vector
+        .set vector, vector + 1
+    .endr
+
+    .section .bss.entry, "aw", @nobits
+    .balign 8
+    user_rsp_scratch: .quad 0
+    .global kernel_stack_top
+    kernel_stack_top: .quad 0
+    "#,
+    handler = sym kernel_entry_trampoline,
+    syscall_mark = const SYSCALL_MARK,
+);
+
+unsafe extern "C" {
+    static interrupt_stub_table: [u64; 256];
+    static mut kernel_stack_top: u64;
+    fn syscall_entry();
+    fn frame_return();
+}
+
+/// The entry addresses of the 256 interrupt stubs, by vector.
+pub fn stubs() -> &'static [u64; 256] {
+    // SAFETY: the table is defined above, in read-only data, and never written.
+    unsafe { &*core::ptr::addr_of!(interrupt_stub_table) }
+}
+
+/// The address the CPU jumps to on `syscall`.
+pub fn syscall_entry_address() -> u64 {
+    syscall_entry as *const () as u64
+}
+
+/// Sets the stack every entry from user space starts on.
+pub fn set_kernel_stack(top: u64) {
+    // SAFETY: written once at boot, before the first entry from user space.
+    unsafe { *core::ptr::addr_of_mut!(kernel_stack_top) = top };
+}
+
+/// Leaves the kernel for good into the context at `frame` (which must lie at
+/// the top of the kernel stack, where entries from user space put theirs).
+pub fn enter_user(frame: *const Frame) -> ! {
+    // SAFETY: `frame` holds a complete user context that `kernel_entry`
+    // sanitised; `frame_return` pops it and leaves through iretq/sysretq.
+    unsafe {
+        core::arch::asm!("mov rsp, {}", "jmp {}", in(reg) frame, sym frame_return, options(noreturn));
+    }
+}
+
+extern "C" fn kernel_entry_trampoline(frame: &mut Frame) {
+    crate::kernel_entry(frame);
+}
+
+/// The registers as the entry stubs leave them on the stack, lowest address
+/// first; also the saved context of every thread that is not running.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Frame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Mnemonic and name of each architectural exception vector.
+const NAMES: [(&str, &str); 32] = [
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("#CSO", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection"),
+    ("#PF", "page fault"),
+    ("#15", "reserved"),
+    ("#MF", "x87 floating-point error"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point"),
+    ("#VE", "virtualization"),
+    ("#CP", "control protection"),
+    ("#22", "reserved"),
+    ("#23", "reserved"),
+    ("#24", "reserved"),
+    ("#25", "reserved"),
+    ("#26", "reserved"),
+    ("#27", "reserved"),
+    ("#HV", "hypervisor injection"),
+    ("#VC", "VMM communication"),
+    ("#SX", "security"),
+    ("#31", "reserved"),
+];
+
+/// User code segment selector (GDT entry 4, RPL 3).
+pub const USER_CODE: u64 = 0x23;
+/// User data segment selector (GDT entry 3, RPL 3).
+pub const USER_DATA: u64 = 0x1B;
+/// RFLAGS bits user space may hold: arithmetic flags, TF, DF, AC, ID.
+const USER_RFLAGS: u64 = 0xDD5 | (1 << 18) | (1 << 21);
+/// Interrupts on, reserved bit 1 set.
+const RFLAGS_BASE: u64 = 0x202;
+
+impl Frame {
+    /// A fresh user context: entered at `ip` with `sp`, `rdi` = `argument`.
+    pub fn user(ip: u64, sp: u64, argument: u64) -> Frame {
+        Frame {
+            rip: ip,
+            rsp: sp,
+            rdi: argument,
+            cs: USER_CODE,
+            ss: USER_DATA,
+            rflags: RFLAGS_BASE,
+            ..Frame::default()
+        }
+    }
+
+    /// Whether the entry came from user mode.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+
+    /// Makes the context safe to return to: user selectors, no IOPL or other
+    /// privileged flags, interrupts on, and `sysretq` only for a canonical
+    /// user rip with dead rcx/r11 (entered through `syscall`).
+    pub fn sanitize_for_user(&mut self) {
+        self.cs = USER_CODE;
+        self.ss = USER_DATA;
+        self.rflags = (self.rflags & USER_RFLAGS) | RFLAGS_BASE;
+        if self.vector == SYSCALL_MARK && self.rip >= arbor_abi::USER_END {
+            self.vector = 0;
+        }
+    }
+}
+
+/// Reports an exception the kernel itself raised and stops the machine:
+/// every such exception is a kernel bug. Never a silent triple fault.
+pub fn kernel_exception(frame: &Frame) -> ! {
+    let (mnemonic, name) = NAMES
+        .get(frame.vector as usize)
+        .copied()
+        .unwrap_or(("#??", "unknown"));
+    crate::kprintln!(
+        "KERNEL EXCEPTION {mnemonic} ({name}, vector {}) in kernel mode",
+        frame.vector
+    );
+    crate::kprintln!(
+        "  error code {:#x}  RIP {:#018x}  CR2 {:#x}  RSP {:#018x}",
+        frame.error_code,
+        frame.rip,
+        Cr2::read_raw(),
+        frame.rsp
+    );
+    crate::kprintln!(
+        "  RAX {:#x} RBX {:#x} RCX {:#x} RDX {:#x} RSI {:#x} RDI {:#x} RBP {:#x}",
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp
+    );
+    crate::kprintln!("kernel stopped");
+    super::exit(Verdict::Failure)
+}
+
+/// The faulting address of the last page fault.
+pub fn fault_address() -> u64 {
+    Cr2::read_raw()
+}

@@ -1,0 +1,102 @@
+//! The kernel proper: objects, capability spaces, scheduling, IPC and the
+//! system calls, on top of the host-tested pieces (`frames`, `quota`, `caps`,
+//! `queue`) and the hardware layer (`arch`).
+//!
+//! The kernel runs on one CPU with interrupts off; every entry from user
+//! space runs to completion on the one kernel stack and leaves by restoring
+//! whichever thread is to run next. There is therefore never more than one
+//! path through this code at a time.
+
+pub mod destroy;
+pub mod fault;
+pub mod ipc;
+pub mod loader;
+pub mod object;
+pub mod sched;
+pub mod space;
+pub mod syscall;
+
+pub use object::Kernel;
+
+use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
+use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
+use object::{Object, kernel};
+
+/// Every entry into the kernel — system call, exception, interrupt — lands
+/// here with the interrupted context in `frame`, and leaves by returning
+/// with the context of the thread to run next in `frame`.
+pub fn kernel_entry(frame: &mut Frame) {
+    let irq_line = frame
+        .vector
+        .checked_sub(IRQ_BASE_VECTOR)
+        .filter(|&line| line < u64::from(IRQ_LINES))
+        .map(|line| line as u8);
+    if !frame.from_user() {
+        // The kernel only takes interrupts while idle; exceptions are bugs.
+        match frame.vector {
+            vector if vector < 32 => kernel_exception(frame),
+            SPURIOUS_VECTOR => {}
+            TIMER_VECTOR => interrupts::end_of_interrupt(),
+            _ => {
+                if let Some(line) = irq_line {
+                    kernel().interrupt(line);
+                }
+                interrupts::end_of_interrupt();
+            }
+        }
+        return;
+    }
+    {
+        let kernel = kernel();
+        if let Some((_, thread)) = kernel.current_thread() {
+            thread.context = *frame;
+        }
+        match frame.vector {
+            SYSCALL_MARK => syscall::dispatch(kernel),
+            vector if vector < 32 => kernel.user_fault(vector, frame.error_code, fault_address()),
+            SPURIOUS_VECTOR => {}
+            TIMER_VECTOR => {
+                kernel.reschedule = true;
+                interrupts::end_of_interrupt();
+            }
+            _ => {
+                if let Some(line) = irq_line {
+                    kernel.interrupt(line);
+                }
+                interrupts::end_of_interrupt();
+            }
+        }
+    }
+    resume(frame);
+}
+
+/// Puts the next thread's context into `frame`, idling until there is one.
+pub fn resume(frame: &mut Frame) {
+    loop {
+        {
+            let kernel = kernel();
+            if let Some(next) = kernel.choose_next()
+                && let Some(thread) = kernel.thread(next)
+            {
+                *frame = thread.context;
+                frame.sanitize_for_user();
+                let pd = thread.pd;
+                kernel.switch_to(pd);
+                return;
+            }
+        }
+        interrupts::idle_wait();
+    }
+}
+
+impl Kernel {
+    /// IOAPIC input `line` fired: mask it until acknowledged, signal its notification.
+    pub fn interrupt(&mut self, line: u8) {
+        interrupts::mask_line(line);
+        let irq = self.irqs.get(usize::from(line)).copied().flatten();
+        if let Some(Object::Irq(irq)) = irq.and_then(|r| self.get(r)) {
+            let (notification, badge) = (irq.notification, irq.badge);
+            self.signal_object(notification, badge);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Scheduling: fixed priorities, round robin within a priority. The running
+//! thread is not in a run queue; it keeps the CPU until it blocks, yields,
+//! is preempted by the timer, or a higher-priority thread becomes ready.
+
+use super::object::{Kernel, ObjRef, PRIORITIES, ThreadLinks, ThreadState};
+use arbor_abi::Error;
+
+impl Kernel {
+    /// Makes a blocked thread ready to run.
+    pub fn make_ready(&mut self, r: ObjRef) {
+        let Some(thread) = self.thread(r) else { return };
+        thread.state = ThreadState::Runnable;
+        thread.blocked_on = None;
+        let priority = thread.priority;
+        self.run_queues[usize::from(priority)].push_back(&mut ThreadLinks, r.pfn);
+        if let Some((_, current)) = self.current_thread()
+            && priority > current.priority
+        {
+            self.reschedule = true;
+        }
+    }
+
+    /// Ends a blocked operation of `r` with `result` in its `rax` and makes it ready.
+    pub fn wake_with(&mut self, r: ObjRef, result: Result<(), Error>) {
+        if let Some(thread) = self.thread(r) {
+            thread.context.rax = result.err().map_or(0, |e| e as u64);
+            self.make_ready(r);
+        }
+    }
+
+    /// Picks the thread to run next (possibly the current one); None = idle.
+    pub fn choose_next(&mut self) -> Option<ObjRef> {
+        let current = self
+            .current_thread()
+            .filter(|(_, t)| t.state == ThreadState::Runnable);
+        let highest = (0..PRIORITIES)
+            .rev()
+            .find(|&p| !self.run_queues[p].is_empty());
+        if let Some((r, thread)) = current {
+            let wanted = highest.is_some_and(|p| {
+                p > usize::from(thread.priority)
+                    || (self.reschedule && p == usize::from(thread.priority))
+            });
+            if !wanted {
+                self.reschedule = false;
+                return Some(r);
+            }
+            self.run_queues[usize::from(thread.priority)].push_back(&mut ThreadLinks, r.pfn);
+        }
+        self.reschedule = false;
+        let highest = (0..PRIORITIES)
+            .rev()
+            .find(|&p| !self.run_queues[p].is_empty())?;
+        let pfn = self.run_queues[highest].pop_front(&mut ThreadLinks)?;
+        let next = self.thread_at(pfn).map(|(r, _)| r);
+        self.current = next;
+        next
+    }
+
+    /// Takes a thread out of the run queue it is in (before destroying it).
+    pub fn unqueue_ready(&mut self, r: ObjRef) {
+        if let Some(thread) = self.thread(r) {
+            let priority = usize::from(thread.priority);
+            self.run_queues[priority].remove(&mut ThreadLinks, r.pfn);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! User address spaces: per-Pd page tables whose upper half is the kernel's.
+//!
+//! Intermediate tables are paid by the Pd whose address space they belong
+//! to and freed when it is destroyed (the frame table knows them by owner);
+//! the top-level table is paid by whoever paid for the Pd.
+
+use super::object::{Kernel, ObjRef};
+use crate::arch::paging::{self, phys_to_virt};
+use crate::frames::{FrameUse, Pfn};
+use arbor_abi::Error;
+
+const PRESENT: u64 = 1 << 0;
+const WRITABLE: u64 = 1 << 1;
+const USER: u64 = 1 << 2;
+const WRITE_THROUGH: u64 = 1 << 3;
+const CACHE_DISABLE: u64 = 1 << 4;
+const HUGE: u64 = 1 << 7;
+const ADDRESS_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+
+/// How a page is mapped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PageFlags {
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub execute: bool,
+    /// Uncached (device memory).
+    pub uncached: bool,
+}
+
+fn table(phys: u64) -> &'static mut [u64; 512] {
+    // SAFETY: only called with page-table frames of a Pd (or the kernel's
+    // root), reached through the physical window; one CPU, no concurrent use.
+    unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
+}
+
+fn index(vaddr: u64, level: u32) -> usize {
+    ((vaddr >> (12 + 9 * level)) & 0x1FF) as usize
+}
+
+/// A new top-level table sharing the kernel half, paid by `payer`.
+pub fn new_root(kernel: &mut Kernel, payer: Option<ObjRef>) -> Result<u64, Error> {
+    let root = kernel.allocate_frame(FrameUse::PageTable, payer)?.address();
+    let kernel_root = table(paging::kernel_root());
+    table(root)[256..].copy_from_slice(&kernel_root[256..]);
+    Ok(root)
+}
+
+/// Maps one page; intermediate tables are charged to `pd`.
+pub fn map_page(
+    kernel: &mut Kernel,
+    pd: ObjRef,
+    root: u64,
+    vaddr: u64,
+    phys: u64,
+    flags: PageFlags,
+) -> Result<(), Error> {
+    let mut level_table = root;
+    for level in (1..=3).rev() {
+        let entry = &mut table(level_table)[index(vaddr, level)];
+        if *entry & PRESENT == 0 {
+            let frame = kernel.allocate_frame(FrameUse::PageTable, Some(pd))?;
+            *entry = frame.address() | PRESENT | WRITABLE | USER;
+        } else if *entry & HUGE != 0 {
+            return Err(Error::AlreadyMapped);
+        }
+        level_table = *entry & ADDRESS_MASK;
+    }
+    let leaf = &mut table(level_table)[index(vaddr, 0)];
+    if *leaf & PRESENT != 0 {
+        return Err(Error::AlreadyMapped);
+    }
+    let mut entry = phys | PRESENT | USER;
+    if flags.write {
+        entry |= WRITABLE;
+    }
+    if !flags.execute {
+        entry |= paging::no_execute_bit();
+    }
+    if flags.uncached {
+        entry |= WRITE_THROUGH | CACHE_DISABLE;
+    }
+    *leaf = entry;
+    Ok(())
+}
+
+fn leaf(root: u64, vaddr: u64) -> Option<&'static mut u64> {
+    let mut level_table = root;
+    for level in (1..=3).rev() {
+        let entry = table(level_table)[index(vaddr, level)];
+        if entry & PRESENT == 0 || entry & HUGE != 0 {
+            return None;
+        }
+        level_table = entry & ADDRESS_MASK;
+    }
+    let leaf = &mut table(level_table)[index(vaddr, 0)];
+    (*leaf & PRESENT != 0).then_some(leaf)
+}
+
+/// Removes one page's mapping; returns the physical address it mapped.
+pub fn unmap_page(root: u64, vaddr: u64) -> Option<u64> {
+    let leaf = leaf(root, vaddr)?;
+    let phys = *leaf & ADDRESS_MASK;
+    *leaf = 0;
+    Some(phys)
+}
+
+/// The physical address behind a user page, if it is mapped writable.
+pub fn translate_writable(root: u64, vaddr: u64) -> Option<u64> {
+    let entry = *leaf(root, vaddr)?;
+    (entry & WRITABLE != 0 && entry & USER != 0).then_some((entry & ADDRESS_MASK) | (vaddr & 0xFFF))
+}
+
+/// The physical address behind a user page, if it is mapped.
+pub fn translate(root: u64, vaddr: u64) -> Option<u64> {
+    let entry = *leaf(root, vaddr)?;
+    Some((entry & ADDRESS_MASK) | (vaddr & 0xFFF))
+}
+
+/// Loads `root` into CR3; with PCIDs, keeps the Pd's TLB entries unless `flush`.
+pub fn activate(root: u64, pcid: u16, flush: bool) {
+    let no_flush = if pcid != 0 && !flush { 1 << 63 } else { 0 };
+    crate::arch::paging::load_cr3(root | u64::from(pcid) | no_flush);
+}
+
+/// Frees the intermediate and top-level tables of a destroyed Pd.
+pub fn free_tables(kernel: &mut Kernel, pd: Pfn, root: u64) {
+    let mut from = Pfn(0);
+    while let Some((pfn, usage)) = kernel.frames.next_owned_by(pd, from) {
+        if usage == FrameUse::PageTable {
+            kernel.free_frame(pfn);
+        }
+        from = Pfn(pfn.0 + 1);
+    }
+    kernel.free_frame(Pfn((root >> 12) as u32));
+}
