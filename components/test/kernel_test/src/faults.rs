@@ -26,7 +26,8 @@ pub fn run() -> bool {
     for (argument, expected, what) in CASES {
         let badge = 100 + argument;
         let badged = fresh();
-        if let Err(error) = sys::derive(endpoint, badged, Rights::WRITE, badge) {
+        if let Err(error) = sys::derive(endpoint, badged, Rights::WRITE.union(Rights::GRANT), badge)
+        {
             println!("faults: cannot badge the endpoint: {error}");
             continue;
         }

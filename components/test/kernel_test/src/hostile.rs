@@ -22,7 +22,7 @@ pub fn run(iterations: u64) -> bool {
     let endpoint = fresh();
     let badged = fresh();
     if sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0).is_err()
-        || sys::derive(endpoint, badged, Rights::WRITE, 7).is_err()
+        || sys::derive(endpoint, badged, Rights::WRITE.union(Rights::GRANT), 7).is_err()
     {
         println!("hostile: cannot create the endpoint");
         return false;

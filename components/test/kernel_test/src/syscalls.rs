@@ -155,9 +155,18 @@ fn objects(c: &mut Checks) {
         sys::create(ObjectKind::Dataspace, slot::OWN_PD, fresh(), 0),
         Error::InvalidArgument,
     );
+    // Just beyond what the own quota has left (absurd sizes are an
+    // InvalidArgument instead).
+    let left = sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0))
+        .map_or(0, |(limit, used)| limit.saturating_sub(used));
     c.err(
         "create dataspace beyond RAM quota",
-        sys::create(ObjectKind::Dataspace, slot::OWN_PD, fresh(), 1 << 44),
+        sys::create(
+            ObjectKind::Dataspace,
+            slot::OWN_PD,
+            fresh(),
+            left + 16 * PAGE,
+        ),
         Error::RamQuotaExceeded,
     );
     c.err(
@@ -648,6 +657,11 @@ fn ipc_with_child(c: &mut Checks) {
         "bind notification to the child's thread",
         sys::bind_notification(child.thread, bound),
     );
+    // A call first: when it returns, pingpong is blocked in its receive (it
+    // replies and receives in one step), so the signal must wake it there.
+    // Without this it could still be runnable from its send, and a message
+    // waiting at its next receive would rightly come before the signal.
+    let _ = sys::call(endpoint, Message::new(proto::ECHO, [0; 4]));
     c.ok("signal the bound notification", sys::signal(bound_badged));
     let reply = sys::call(endpoint, Message::new(proto::LAST_NOTIFICATION, [0; 4]));
     c.that(
