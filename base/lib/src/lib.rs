@@ -1,0 +1,79 @@
+//! # The Arbor component runtime
+//!
+//! Every component links this crate. It provides:
+//! - [`sys`]: one safe wrapper per system call, returning `Result<_, abi::Error>`;
+//! - the entry point (`_start`, see [`entry!`]) and a panic handler that
+//!   prints to the console and then faults, so the parent sees the failure;
+//! - [`print!`]/[`println!`] through the console capability;
+//! - a heap (the global allocator) in a dataspace paid from the component's
+//!   own quota, mapped on first use;
+//! - [`loader`]: start a child Pd from an ELF image.
+//!
+//! `unsafe` lives only at the machine edge — the `syscall` instruction, the
+//! IPC buffer and the heap's memory — each block with a `SAFETY:` comment.
+//! The decisions (load plans, address and slot allocation, heap arithmetic)
+//! are plain modules tested on the host.
+//!
+//! ## Start convention
+//! A thread starts with `rdi` = the address of its IPC buffer (the kernel
+//! does so for core, [`loader`] for children). The first eight payload bytes
+//! of that buffer hold the thread's start argument (zero if its creator wrote
+//! none); `_start` reads them before anything else uses the buffer.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod console;
+pub mod heap;
+pub mod ipc;
+pub mod layout;
+pub mod loader;
+pub mod plan;
+pub mod platform;
+pub mod rom;
+pub mod slots;
+pub mod sync;
+pub mod sys;
+pub mod vspace;
+
+#[cfg(target_os = "none")]
+mod rt;
+
+pub use arbor_abi as abi;
+
+/// Declares the component's main function, `fn NAME(argument: u64)` (any
+/// name but `main`, which the macro generates on the host), where the
+/// argument is the one its creator passed (see the crate's start convention).
+/// When `main` returns the thread ends with [`exit`].
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        /// On the host a component is only compiled (so that workspace-wide
+        /// `cargo test` and clippy see it); it runs on x86_64-unknown-none.
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            let _: fn(u64) = $main;
+            std::eprintln!(
+                "this component runs on x86_64-unknown-none; start it with `cargo arbor`"
+            );
+        }
+
+        /// Called by the runtime's `_start` once the runtime is set up.
+        #[cfg(target_os = "none")]
+        #[unsafe(no_mangle)]
+        extern "Rust" fn arbor_component_main(argument: u64) {
+            let main: fn(u64) = $main;
+            main(argument)
+        }
+    };
+}
+
+/// Ends the calling thread: destroys it through its own thread capability.
+/// If that is refused (the capability lacks CONTROL), the thread blocks for
+/// good by yielding forever.
+pub fn exit() -> ! {
+    let _ = sys::destroy(abi::slot::OWN_THREAD);
+    loop {
+        sys::yield_now();
+    }
+}
