@@ -3,9 +3,7 @@
 //! error codes. Both sides compile this crate; nothing here executes anything.
 //!
 //! # Calling convention
-//! A system call is the `syscall` instruction (or `int 0x80` where
-//! [`info::SYSCALL_BROKEN`] says `syscall` does not work; it then preserves
-//! `rcx` and `r11`) with the number in `rax` and up
+//! A system call is the `syscall` instruction with the number in `rax` and up
 //! to six arguments in `rdi, rsi, rdx, r10, r8, r9` (`r10` instead of `rcx`,
 //! which `syscall` overwrites). On return `rax` holds an [`Error`] code
 //! (`0` = success) and `rdi, rsi, rdx, r10, r8, r9` hold results. `rcx` and
@@ -356,9 +354,6 @@ pub mod info {
     pub const TSC_PER_MS: u64 = 6;
     /// The kind ([`super::ObjectKind`]) of the capability in the second argument.
     pub const CAP_KIND: u64 = 7;
-    /// 1 if `syscall` is broken on this machine and user space should enter
-    /// the kernel with `int 0x80` instead (same registers), else 0.
-    pub const SYSCALL_BROKEN: u64 = 8;
 }
 
 #[cfg(test)]

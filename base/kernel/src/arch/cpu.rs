@@ -125,8 +125,8 @@ pub fn init(kernel_stack_top: u64) {
                 _ => 0,
             };
             idt[vector] = Gate::interrupt(stub, ist);
-            // `int3` and the `int 0x80` system-call gate may be used from ring 3.
-            if vector == 3 || vector as u64 == super::entry::INT_SYSCALL_VECTOR {
+            // `int3` may be used from ring 3 (it then reports a breakpoint fault).
+            if vector == 3 {
                 idt[vector].flags |= 3 << 5;
             }
         }

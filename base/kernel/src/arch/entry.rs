@@ -6,12 +6,6 @@
 use super::Verdict;
 use x86_64::registers::control::Cr2;
 
-/// The software-interrupt vector of the alternative system-call entry,
-/// `int 0x80`, for machines whose `syscall` is broken (see
-/// `kernel::repair_syscall_in_user_mode`). Same registers as `syscall`, but
-/// `rcx` and `r11` are preserved and the return is always `iretq`.
-pub const INT_SYSCALL_VECTOR: u64 = 0x80;
-
 /// The `vector` value that marks an entry through `syscall`; a context with
 /// this mark may return through `sysretq`.
 pub const SYSCALL_MARK: u64 = 0x100;

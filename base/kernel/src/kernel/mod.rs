@@ -18,9 +18,7 @@ pub mod syscall;
 
 pub use object::Kernel;
 
-use crate::arch::entry::{
-    Frame, INT_SYSCALL_VECTOR, SYSCALL_MARK, fault_address, kernel_exception,
-};
+use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
 use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
 use object::{Object, kernel};
 
@@ -48,15 +46,14 @@ pub fn kernel_entry(frame: &mut Frame) {
         }
         return;
     }
-    let repaired = repair_syscall_in_user_mode(frame);
+    repair_syscall_in_user_mode(frame);
     {
         let kernel = kernel();
-        kernel.syscall_broken |= repaired;
         if let Some((_, thread)) = kernel.current_thread() {
             thread.context = *frame;
         }
         match frame.vector {
-            SYSCALL_MARK | INT_SYSCALL_VECTOR => syscall::dispatch(kernel),
+            SYSCALL_MARK => syscall::dispatch(kernel),
             vector if vector < 32 => kernel.user_fault(vector, frame.error_code, fault_address()),
             SPURIOUS_VECTOR => {}
             TIMER_VECTOR => {
@@ -81,9 +78,10 @@ pub fn kernel_entry(frame: &mut Frame) {
 /// flags). Such a fault is the system call the thread asked for: turn it back
 /// into one. A thread that jumps to the entry address on purpose gains
 /// nothing by it — it gets the system call it could have made directly.
-/// Such repairs cost an exit to the host each; the kernel remembers that one
-/// happened and tells user space (`info::SYSCALL_BROKEN`) to use `int 0x80`.
-fn repair_syscall_in_user_mode(frame: &mut Frame) -> bool {
+/// Each repaired call costs about 1.5 ms there (the host emulates the
+/// instruction), so benchmarks under that KVM measure the host, not Arbor;
+/// `int 0x80` is no way out on those machines (it raises #UD there).
+fn repair_syscall_in_user_mode(frame: &mut Frame) {
     const PAGE_FAULT: u64 = 14;
     const USER_INSTRUCTION_FETCH: u64 = 0x15;
     if frame.vector == PAGE_FAULT
@@ -95,9 +93,7 @@ fn repair_syscall_in_user_mode(frame: &mut Frame) -> bool {
         frame.rflags = frame.r11;
         frame.vector = SYSCALL_MARK;
         frame.error_code = 0;
-        return true;
     }
-    false
 }
 
 /// Puts the next thread's context into `frame`, idling until there is one.

@@ -225,8 +225,6 @@ pub struct Kernel {
     pub tsc_per_ms: u64,
     /// IRQ lines claimed, by line: the Irq object.
     pub irqs: [Option<ObjRef>; 24],
-    /// A `syscall` landed in ring 3 on this machine (see `repair_syscall_in_user_mode`).
-    pub syscall_broken: bool,
 }
 
 /// Where the kernel keeps its state; set once at boot.

@@ -683,7 +683,6 @@ impl Kernel {
                 (u64::from(dataspace.pages) * PAGE, 0)
             }
             info::TSC_PER_MS => (self.tsc_per_ms, 0),
-            info::SYSCALL_BROKEN => (u64::from(self.syscall_broken), 0),
             info::CAP_KIND => {
                 let cap = self.own_cap(argument);
                 let kind = cap.kind().ok_or(Error::InvalidCapability)?;
