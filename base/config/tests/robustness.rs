@@ -25,7 +25,7 @@ impl Rng {
     }
 }
 
-const DEMO: &str = include_str!("../../../runtime-configs/routing_demo.ron");
+const DEMO: &str = include_str!("../../../runtime-configs/examples/routing_demo.ron");
 
 /// Pieces of RON that make mutations land on interesting syntax.
 const TOKENS: &[&str] = &[

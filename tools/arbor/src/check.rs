@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn demo_explains_a_nested_request_with_line_numbers() {
-        let path = workspace::root().join("runtime-configs/routing_demo.ron");
+        let path = workspace::root().join("runtime-configs/examples/routing_demo.ron");
         let text = std::fs::read_to_string(path).unwrap();
         let request = ["net/dhcp".to_string(), "Timer".to_string()];
         let (output, served) = explain_text("demo.ron", &text, &request).unwrap();

@@ -771,7 +771,7 @@ mod tests {
 
     fn demo() -> Level {
         let text =
-            std::fs::read_to_string(workspace::root().join("runtime-configs/routing_demo.ron"))
+            std::fs::read_to_string(workspace::root().join("runtime-configs/examples/routing_demo.ron"))
                 .unwrap();
         scenario_level(&text).unwrap().unwrap()
     }

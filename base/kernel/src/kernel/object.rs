@@ -167,6 +167,8 @@ pub struct IoPorts {
 }
 
 /// What an object frame holds.
+// Every object occupies a frame of its own, so variant sizes cost nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Object {
     Pd(Pd),
     Thread(Thread),
