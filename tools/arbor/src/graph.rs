@@ -770,9 +770,10 @@ mod tests {
     use crate::workspace;
 
     fn demo() -> Level {
-        let text =
-            std::fs::read_to_string(workspace::root().join("runtime-configs/examples/routing_demo.ron"))
-                .unwrap();
+        let text = std::fs::read_to_string(
+            workspace::root().join("runtime-configs/examples/routing_demo.ron"),
+        )
+        .unwrap();
         scenario_level(&text).unwrap().unwrap()
     }
 
