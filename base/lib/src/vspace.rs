@@ -127,6 +127,33 @@ pub fn free(range: Range) {
     }
 }
 
+/// Maps the first `size` bytes of a dataspace read-only into a fresh range of
+/// this component's address space, for good, and returns them.
+pub fn map_read_only(dataspace: crate::abi::CapSlot, size: u64) -> Result<&'static [u8], Error> {
+    if size == 0 {
+        return Ok(&[]);
+    }
+    let span = size
+        .checked_next_multiple_of(4096)
+        .ok_or(Error::InvalidArgument)?;
+    let range = allocate(span)?;
+    if let Err(error) = crate::sys::map(
+        crate::abi::slot::OWN_PD,
+        dataspace,
+        0,
+        range.start,
+        span,
+        crate::abi::map::READ,
+    ) {
+        free(range);
+        return Err(error);
+    }
+    // SAFETY: `span` bytes are mapped readable at `range.start` for the rest
+    // of the component's life (the range is never freed or unmapped), and
+    // the mapping is read-only here, so no Rust reference aliases a write.
+    Ok(unsafe { core::slice::from_raw_parts(range.start as *const u8, size as usize) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

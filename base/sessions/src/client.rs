@@ -1,0 +1,404 @@
+//! Speaking the interfaces over IPC: a client's call, and a server's
+//! receive/reply loop. Both copy the payload out of the IPC buffer before
+//! decoding, so nothing borrows the buffer across a system call.
+
+use crate::parent::{ParentReply, ParentRequest};
+use crate::services::{LogRequest, RomReply, RomRequest, SimpleReply, TimerReply, TimerRequest};
+use crate::{Interface, SessionError, decode, encode};
+use arbor::abi::{CapSlot, MsgInfo, PAYLOAD_MAX, slot};
+use arbor::sys::{self, Badge, Message};
+use arbor::{ipc, slots};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A kernel error as a session error.
+pub fn kernel_error(error: arbor::abi::Error) -> SessionError {
+    SessionError::Kernel(error as u64)
+}
+
+/// Calls `endpoint` on `interface` with `request`, sending `send_cap` along and
+/// accepting one capability into `receive`; returns the decoded reply and
+/// whether a capability arrived.
+pub fn call<Request: Serialize, Reply: DeserializeOwned>(
+    endpoint: CapSlot,
+    interface: Interface,
+    request: &Request,
+    send_cap: Option<CapSlot>,
+    receive: Option<CapSlot>,
+) -> Result<(Reply, bool), SessionError> {
+    let mut buffer = [0u8; PAYLOAD_MAX];
+    let len = encode(request, &mut buffer)?;
+    ipc::write_payload(&buffer[..len]);
+    let send: &[CapSlot] = match &send_cap {
+        Some(cap) => core::slice::from_ref(cap),
+        None => &[],
+    };
+    ipc::set_send_caps(send);
+    ipc::set_receive_slots(receive.as_slice());
+    let message = Message {
+        info: MsgInfo::new(interface as u32, len as u16, send.len() as u8),
+        words: [0; 4],
+    };
+    let reply = sys::call(endpoint, message).map_err(kernel_error)?;
+    let len = ipc::read_payload(reply.info.payload_len(), &mut buffer);
+    let decoded = decode(&buffer[..len])?;
+    Ok((decoded, reply.info.caps() > 0))
+}
+
+/// An open session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The session capability.
+    pub cap: CapSlot,
+    /// The parent's id for upgrades and closing.
+    pub id: u32,
+}
+
+/// Asks the parent for a session of `service`, donating `ram`.
+pub fn open_session<Args: Serialize>(
+    service: &str,
+    label: &str,
+    args: &Args,
+    ram: u64,
+    send_cap: Option<CapSlot>,
+) -> Result<Session, SessionError> {
+    let mut args_buffer = [0u8; 256];
+    let args_len = encode(args, &mut args_buffer)?;
+    let cap = slots::allocate().map_err(kernel_error)?;
+    let request = ParentRequest::Session {
+        service,
+        label,
+        args: &args_buffer[..args_len],
+        ram,
+    };
+    let result = call::<_, ParentReply>(
+        slot::PARENT,
+        Interface::Parent,
+        &request,
+        send_cap,
+        Some(cap),
+    );
+    match result {
+        Ok((ParentReply::Session { session }, true)) => Ok(Session { cap, id: session }),
+        Ok((ParentReply::Error(error), _)) => {
+            slots::free(cap);
+            Err(error)
+        }
+        Ok(_) => {
+            slots::free(cap);
+            Err(SessionError::BadRequest)
+        }
+        Err(error) => {
+            slots::free(cap);
+            Err(error)
+        }
+    }
+}
+
+/// Donates more RAM to a session.
+pub fn upgrade_session(session: &Session, ram: u64) -> Result<(), SessionError> {
+    match call::<_, ParentReply>(
+        slot::PARENT,
+        Interface::Parent,
+        &ParentRequest::Upgrade {
+            session: session.id,
+            ram,
+        },
+        None,
+        None,
+    )? {
+        (ParentReply::Done, _) => Ok(()),
+        (ParentReply::Error(error), _) => Err(error),
+        _ => Err(SessionError::BadRequest),
+    }
+}
+
+/// Closes a session; its quota returns.
+pub fn close_session(session: Session) -> Result<(), SessionError> {
+    let _ = sys::delete(session.cap);
+    slots::free(session.cap);
+    match call::<_, ParentReply>(
+        slot::PARENT,
+        Interface::Parent,
+        &ParentRequest::Close {
+            session: session.id,
+        },
+        None,
+        None,
+    )? {
+        (ParentReply::Done, _) => Ok(()),
+        (ParentReply::Error(error), _) => Err(error),
+        _ => Err(SessionError::BadRequest),
+    }
+}
+
+/// Offers `service` to the parent through `root` (an endpoint capability
+/// badged [`crate::parent::ROOT_BADGE`], with GRANT).
+pub fn announce(service: &str, root: CapSlot) -> Result<(), SessionError> {
+    match call::<_, ParentReply>(
+        slot::PARENT,
+        Interface::Parent,
+        &ParentRequest::Announce { service },
+        Some(root),
+        None,
+    )? {
+        (ParentReply::Done, _) => Ok(()),
+        (ParentReply::Error(error), _) => Err(error),
+        _ => Err(SessionError::BadRequest),
+    }
+}
+
+/// Tells the parent the component is done.
+pub fn exit(code: i32) {
+    let _ = call::<_, ParentReply>(
+        slot::PARENT,
+        Interface::Parent,
+        &ParentRequest::Exit { code },
+        None,
+        None,
+    );
+}
+
+/// A Log session.
+pub struct Log {
+    session: Session,
+}
+
+/// RAM a Log session costs its server.
+pub const LOG_SESSION_RAM: u64 = 4096;
+
+impl Log {
+    /// Opens a Log session labelled `label`.
+    pub fn open(label: &str) -> Result<Self, SessionError> {
+        open_session(
+            crate::services::name::LOG,
+            label,
+            &(),
+            LOG_SESSION_RAM,
+            None,
+        )
+        .map(|session| Log { session })
+    }
+
+    /// Writes text; long text goes in several messages.
+    pub fn write(&self, text: &str) -> Result<(), SessionError> {
+        let mut rest = text;
+        while !rest.is_empty() {
+            let mut end = rest.len().min(PAYLOAD_MAX - 16);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            let (chunk, tail) = rest.split_at(end);
+            match call::<_, SimpleReply>(
+                self.session.cap,
+                Interface::Session,
+                &LogRequest::Write { text: chunk },
+                None,
+                None,
+            )? {
+                (SimpleReply::Done, _) => {}
+                (SimpleReply::Error(error), _) => return Err(error),
+            }
+            rest = tail;
+        }
+        Ok(())
+    }
+}
+
+/// A Rom module mapped read-only into this component.
+pub struct Rom {
+    /// The module's bytes.
+    pub bytes: &'static [u8],
+    /// The dataspace capability.
+    pub dataspace: CapSlot,
+    /// The session.
+    pub session: Session,
+}
+
+impl Rom {
+    /// Opens the module `name` and maps it.
+    pub fn open(name: &str) -> Result<Self, SessionError> {
+        // The server copies the module into a dataspace paid from this quota.
+        Self::open_with_quota(name, 16 * 4096)
+    }
+
+    /// Opens the module `name`, donating `ram` (the module's size plus a page at least).
+    pub fn open_with_quota(name: &str, ram: u64) -> Result<Self, SessionError> {
+        let session = open_session(crate::services::name::ROM, name, &(), ram, None)?;
+        let dataspace = slots::allocate().map_err(kernel_error)?;
+        let (reply, got_cap) = call::<_, RomReply>(
+            session.cap,
+            Interface::Session,
+            &RomRequest::Dataspace,
+            None,
+            Some(dataspace),
+        )?;
+        let size = match (reply, got_cap) {
+            (RomReply::Dataspace { size }, true) => size,
+            (RomReply::Error(error), _) => return Err(error),
+            _ => return Err(SessionError::BadRequest),
+        };
+        let bytes = map_read_only(dataspace, size)?;
+        Ok(Rom {
+            bytes,
+            dataspace,
+            session,
+        })
+    }
+}
+
+/// Maps `size` bytes of a dataspace read-only into this component.
+pub fn map_read_only(dataspace: CapSlot, size: u64) -> Result<&'static [u8], SessionError> {
+    arbor::vspace::map_read_only(dataspace, size).map_err(kernel_error)
+}
+
+/// A Timer session, signalling this component's notification.
+pub struct Timer {
+    session: Session,
+    notification: CapSlot,
+}
+
+/// RAM a Timer session costs its server.
+pub const TIMER_SESSION_RAM: u64 = 4096;
+
+impl Timer {
+    /// Opens a Timer session and a notification for its signals.
+    pub fn open(label: &str) -> Result<Self, SessionError> {
+        let session = open_session(
+            crate::services::name::TIMER,
+            label,
+            &(),
+            TIMER_SESSION_RAM,
+            None,
+        )?;
+        let notification = slots::allocate().map_err(kernel_error)?;
+        sys::create(
+            arbor::abi::ObjectKind::Notification,
+            slot::OWN_PD,
+            notification,
+            0,
+        )
+        .map_err(kernel_error)?;
+        let timer = Timer {
+            session,
+            notification,
+        };
+        timer.request(TimerRequest::SetNotification, Some(notification))?;
+        Ok(timer)
+    }
+
+    fn request(
+        &self,
+        request: TimerRequest,
+        cap: Option<CapSlot>,
+    ) -> Result<TimerReply, SessionError> {
+        match call::<_, TimerReply>(self.session.cap, Interface::Session, &request, cap, None)? {
+            (TimerReply::Error(error), _) => Err(error),
+            (reply, _) => Ok(reply),
+        }
+    }
+
+    /// Blocks for `ms` milliseconds.
+    pub fn sleep(&self, ms: u64) -> Result<(), SessionError> {
+        self.request(TimerRequest::OneShot { ms }, None)?;
+        sys::wait(self.notification).map_err(kernel_error)?;
+        Ok(())
+    }
+
+    /// Milliseconds since the timer started.
+    pub fn elapsed_ms(&self) -> Result<u64, SessionError> {
+        match self.request(TimerRequest::Elapsed, None)? {
+            TimerReply::Elapsed { ms } => Ok(ms),
+            _ => Err(SessionError::BadRequest),
+        }
+    }
+
+    /// Asks for a signal every `ms` milliseconds on [`Timer::notification`].
+    pub fn periodic(&self, ms: u64) -> Result<(), SessionError> {
+        self.request(TimerRequest::Periodic { ms }, None).map(drop)
+    }
+
+    /// The notification the timer signals.
+    pub fn notification(&self) -> CapSlot {
+        self.notification
+    }
+}
+
+/// One request a server received.
+pub struct Incoming {
+    /// The badge of the capability the client used.
+    pub badge: Badge,
+    /// The interface the label names (None: not one of ours).
+    pub interface: Option<Interface>,
+    /// The raw label.
+    pub label: u32,
+    /// The payload bytes (copied out of the IPC buffer).
+    pub payload: [u8; PAYLOAD_MAX],
+    /// How many payload bytes are valid.
+    pub len: usize,
+    /// Whether a capability arrived (in the slot the server offered).
+    pub cap_received: bool,
+    /// The register words.
+    pub words: [u64; 4],
+}
+
+impl Incoming {
+    /// The valid payload.
+    pub fn bytes(&self) -> &[u8] {
+        &self.payload[..self.len]
+    }
+}
+
+/// A server's side of IPC: reply to the last request and wait for the next.
+pub struct Endpoint {
+    /// The endpoint capability the server receives on.
+    pub cap: CapSlot,
+    reply: Option<(usize, Option<CapSlot>)>,
+    reply_buffer: [u8; PAYLOAD_MAX],
+}
+
+impl Endpoint {
+    /// A server loop on `cap`.
+    pub fn new(cap: CapSlot) -> Self {
+        Endpoint {
+            cap,
+            reply: None,
+            reply_buffer: [0; PAYLOAD_MAX],
+        }
+    }
+
+    /// Sets the reply to the request being handled (sent with the next receive).
+    pub fn set_reply<Reply: Serialize>(&mut self, reply: &Reply, cap: Option<CapSlot>) {
+        let len = encode(reply, &mut self.reply_buffer).unwrap_or(0);
+        self.reply = Some((len, cap));
+    }
+
+    /// Replies (if a reply was set) and receives the next request, offering
+    /// `receive` for an incoming capability.
+    pub fn next(&mut self, receive: Option<CapSlot>) -> Result<Incoming, arbor::abi::Error> {
+        let reply = match self.reply.take() {
+            Some((len, cap)) => {
+                ipc::write_payload(&self.reply_buffer[..len]);
+                ipc::set_send_caps(cap.as_slice());
+                Message {
+                    info: MsgInfo::new(0, len as u16, u8::from(cap.is_some())),
+                    words: [0; 4],
+                }
+            }
+            None => Message::default(),
+        };
+        ipc::set_receive_slots(receive.as_slice());
+        let (badge, message) = sys::reply_recv(self.cap, reply)?;
+        let mut incoming = Incoming {
+            badge,
+            interface: Interface::from_label(message.label()),
+            label: message.label(),
+            payload: [0; PAYLOAD_MAX],
+            len: 0,
+            cap_received: message.info.caps() > 0,
+            words: message.words,
+        };
+        incoming.len = ipc::read_payload(message.info.payload_len(), &mut incoming.payload);
+        Ok(incoming)
+    }
+}

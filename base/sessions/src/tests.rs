@@ -1,0 +1,85 @@
+//! Encoding round trips and garbage.
+
+extern crate std;
+
+use super::parent::{ParentReply, ParentRequest, RootRequest};
+use super::services::{IoPortArgs, LogRequest, TimerRequest};
+use super::*;
+
+#[test]
+fn requests_round_trip() {
+    let mut buffer = [0u8; 256];
+    let args_len = encode(
+        &IoPortArgs {
+            first: 0x40,
+            count: 4,
+        },
+        &mut buffer[128..],
+    )
+    .unwrap();
+    let args = std::vec::Vec::from(&buffer[128..128 + args_len]);
+    let request = ParentRequest::Session {
+        service: "IoPort",
+        label: "timer",
+        args: &args,
+        ram: 8192,
+    };
+    let len = encode(&request, &mut buffer).unwrap();
+    assert_eq!(
+        decode::<ParentRequest<'_>>(&buffer[..len]).unwrap(),
+        request
+    );
+    let decoded: IoPortArgs = decode(&args).unwrap();
+    assert_eq!(
+        decoded,
+        IoPortArgs {
+            first: 0x40,
+            count: 4
+        }
+    );
+}
+
+#[test]
+fn replies_round_trip() {
+    let mut buffer = [0u8; 64];
+    for reply in [
+        ParentReply::Session { session: 7 },
+        ParentReply::Done,
+        ParentReply::Error(SessionError::InsufficientQuota { needed: 4096 }),
+    ] {
+        let len = encode(&reply, &mut buffer).unwrap();
+        assert_eq!(decode::<ParentReply>(&buffer[..len]).unwrap(), reply);
+    }
+}
+
+#[test]
+fn too_small_buffer_is_an_error_not_a_panic() {
+    let mut buffer = [0u8; 4];
+    let request = LogRequest::Write {
+        text: "a line longer than four bytes",
+    };
+    assert_eq!(encode(&request, &mut buffer), Err(SessionError::BadRequest));
+}
+
+#[test]
+fn garbage_is_refused() {
+    let mut seed = 0x1234_5678_9ABC_DEF0_u64;
+    let mut bytes = [0u8; 64];
+    for _ in 0..20_000 {
+        for byte in bytes.iter_mut() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *byte = seed as u8;
+        }
+        let len = (seed >> 32) as usize % bytes.len();
+        let _ = decode::<ParentRequest<'_>>(&bytes[..len]);
+        let _ = decode::<RootRequest<'_>>(&bytes[..len]);
+        let _ = decode::<TimerRequest>(&bytes[..len]);
+        let _ = decode::<LogRequest<'_>>(&bytes[..len]);
+    }
+    assert_eq!(
+        decode::<TimerRequest>(&[0xFF]),
+        Err(SessionError::BadRequest)
+    );
+}
