@@ -4,11 +4,52 @@ use crate::scenarios::LoadedScenario;
 use arbor_archive::ArchiveBuilder;
 use std::path::{Path, PathBuf};
 
-/// The component binaries a scenario needs built: the first component, then
-/// the extra modules, each once.
-pub fn binaries_needed(scenario: &LoadedScenario) -> Vec<String> {
+/// The package that builds core, started first in every scenario with an
+/// `init` section; it is packed as the module `core`.
+pub const CORE_PACKAGE: &str = "arbor-core";
+
+/// The first component: `kernel.core`, or core itself for init scenarios.
+fn first_component(scenario: &LoadedScenario) -> Option<String> {
     let kernel = &scenario.scenario.kernel;
-    let mut names: Vec<String> = kernel.core.iter().chain(&kernel.modules).cloned().collect();
+    kernel.core.clone().or_else(|| {
+        scenario
+            .scenario
+            .init
+            .as_ref()
+            .map(|_| CORE_PACKAGE.to_string())
+    })
+}
+
+/// Every binary an init config starts, nested inits included.
+fn init_binaries(config: &arbor_config::InitConfig, names: &mut Vec<String>) {
+    for child in &config.children {
+        names.push(child.binary_name().to_string());
+        if child.is_nested_init()
+            && let Some(Ok(nested)) = child.config.as_ref().map(|c| c.as_init_config())
+        {
+            init_binaries(&nested, names);
+        }
+    }
+}
+
+/// Binaries packed as modules under their own names (everything but the first component).
+fn module_binaries(scenario: &LoadedScenario) -> Vec<String> {
+    let mut names = scenario.scenario.kernel.modules.clone();
+    if let Some(init) = &scenario.scenario.init {
+        names.push("init".to_string());
+        init_binaries(init, &mut names);
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    names
+}
+
+/// The component binaries a scenario needs built, each once.
+pub fn binaries_needed(scenario: &LoadedScenario) -> Vec<String> {
+    let mut names: Vec<String> = first_component(scenario)
+        .into_iter()
+        .chain(module_binaries(scenario))
+        .collect();
     let mut seen = std::collections::HashSet::new();
     names.retain(|name| seen.insert(name.clone()));
     names
@@ -17,8 +58,10 @@ pub fn binaries_needed(scenario: &LoadedScenario) -> Vec<String> {
 /// Writes the boot archive for `scenario` into `out_dir`, reading component
 /// binaries from `bin_dir`, and returns the archive's path.
 ///
-/// Modules: `config` (the scenario text), `core` (the first component, if
-/// any), `core_args`, and each extra module under its binary name.
+/// Modules: `config` (the scenario text), `core` (the first component: the
+/// scenario's `kernel.core`, or `arbor-core` when it has an `init` section),
+/// `core_args`, `init` and every binary the init config starts, and each
+/// extra module, under their binary names.
 pub fn pack(scenario: &LoadedScenario, bin_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     let kernel = &scenario.scenario.kernel;
     let read = |name: &str| {
