@@ -18,9 +18,10 @@ pub enum Resource {
 impl Resource {
     fn overlaps(&self, other: &Resource) -> bool {
         match (*self, *other) {
-            (Resource::IoPorts { first: a, count: n }, Resource::IoPorts { first: b, count: m }) => {
-                a < b + m && b < a + n
-            }
+            (
+                Resource::IoPorts { first: a, count: n },
+                Resource::IoPorts { first: b, count: m },
+            ) => a < b + m && b < a + n,
             (Resource::Irq { line: a }, Resource::Irq { line: b }) => a == b,
             (Resource::IoMem { phys: a, size: n }, Resource::IoMem { phys: b, size: m }) => {
                 a < b.saturating_add(m) && b < a.saturating_add(n)
@@ -59,22 +60,70 @@ mod tests {
     #[test]
     fn overlapping_claims_are_refused_until_released() {
         let mut claims = Claims::default();
-        assert!(claims.claim(Resource::IoPorts { first: 0x40, count: 4 }, 1));
-        assert!(!claims.claim(Resource::IoPorts { first: 0x43, count: 1 }, 2));
-        assert!(claims.claim(Resource::IoPorts { first: 0x44, count: 1 }, 2));
+        assert!(claims.claim(
+            Resource::IoPorts {
+                first: 0x40,
+                count: 4
+            },
+            1
+        ));
+        assert!(!claims.claim(
+            Resource::IoPorts {
+                first: 0x43,
+                count: 1
+            },
+            2
+        ));
+        assert!(claims.claim(
+            Resource::IoPorts {
+                first: 0x44,
+                count: 1
+            },
+            2
+        ));
         assert!(claims.claim(Resource::Irq { line: 2 }, 1));
         assert!(!claims.claim(Resource::Irq { line: 2 }, 3));
-        assert!(claims.claim(Resource::IoMem { phys: 0xB000_0000, size: 0x1000 }, 4));
-        assert!(!claims.claim(Resource::IoMem { phys: 0xB000_0FFF, size: 0x1000 }, 5));
+        assert!(claims.claim(
+            Resource::IoMem {
+                phys: 0xB000_0000,
+                size: 0x1000
+            },
+            4
+        ));
+        assert!(!claims.claim(
+            Resource::IoMem {
+                phys: 0xB000_0FFF,
+                size: 0x1000
+            },
+            5
+        ));
         claims.release(1);
-        assert!(claims.claim(Resource::IoPorts { first: 0x40, count: 4 }, 6));
+        assert!(claims.claim(
+            Resource::IoPorts {
+                first: 0x40,
+                count: 4
+            },
+            6
+        ));
         assert!(claims.claim(Resource::Irq { line: 2 }, 6));
     }
 
     #[test]
     fn absurd_ranges_do_not_overflow() {
         let mut claims = Claims::default();
-        assert!(claims.claim(Resource::IoMem { phys: u64::MAX - 10, size: u64::MAX }, 1));
-        assert!(!claims.claim(Resource::IoMem { phys: u64::MAX - 5, size: 1 }, 2));
+        assert!(claims.claim(
+            Resource::IoMem {
+                phys: u64::MAX - 10,
+                size: u64::MAX
+            },
+            1
+        ));
+        assert!(!claims.claim(
+            Resource::IoMem {
+                phys: u64::MAX - 5,
+                size: 1
+            },
+            2
+        ));
     }
 }

@@ -23,7 +23,9 @@ use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info
 use arbor::{loader, println, slots, sys};
 use arbor_sessions::client::{Endpoint, Incoming, LOG_SESSION_RAM};
 use arbor_sessions::parent::{ParentReply, ParentRequest};
-use arbor_sessions::services::{IoMemArgs, IoPortArgs, IrqArgs, LogRequest, RomReply, RomRequest, SimpleReply, name};
+use arbor_sessions::services::{
+    IoMemArgs, IoPortArgs, IrqArgs, LogRequest, RomReply, RomRequest, SimpleReply, name,
+};
 use arbor_sessions::{Interface, SessionError, decode};
 use claims::{Claims, Resource};
 
@@ -44,7 +46,11 @@ const RESOURCE_SESSION_RAM: u64 = 4096;
 enum Kind {
     Log,
     /// The module's copy, and a read-only capability to it for clients.
-    Rom { dataspace: CapSlot, read_only: CapSlot, size: u64 },
+    Rom {
+        dataspace: CapSlot,
+        read_only: CapSlot,
+        size: u64,
+    },
     /// A kernel resource (IoPorts, Irq or device dataspace): the session capability itself.
     Resource,
 }
@@ -75,14 +81,18 @@ fn run(_argument: u64) {
 }
 
 fn start() -> Result<(), String> {
-    let init_image = arbor::rom::module("init").map_err(|e| alloc::format!("no init module in the boot archive ({e})"))?;
+    let init_image = arbor::rom::module("init")
+        .map_err(|e| alloc::format!("no init module in the boot archive ({e})"))?;
     let endpoint = new_slot()?;
-    sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0).map_err(|e| alloc::format!("endpoint: {e}"))?;
-    let parent_cap = derive(endpoint, Rights::WRITE, INIT_BADGE)?;
-    let fault_cap = derive(endpoint, Rights::WRITE, FAULT_BADGE)?;
+    sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0)
+        .map_err(|e| alloc::format!("endpoint: {e}"))?;
+    let parent_cap = derive(endpoint, Rights::WRITE.union(Rights::GRANT), INIT_BADGE)?;
+    let fault_cap = derive(endpoint, Rights::WRITE.union(Rights::GRANT), FAULT_BADGE)?;
 
-    let (ram_limit, ram_used) = sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0)).map_err(|e| alloc::format!("{e}"))?;
-    let (caps_limit, caps_used) = sys::info(info::PD_CAPS, u64::from(slot::OWN_PD.0)).map_err(|e| alloc::format!("{e}"))?;
+    let (ram_limit, ram_used) =
+        sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0)).map_err(|e| alloc::format!("{e}"))?;
+    let (caps_limit, caps_used) =
+        sys::info(info::PD_CAPS, u64::from(slot::OWN_PD.0)).map_err(|e| alloc::format!("{e}"))?;
     let ram = (ram_limit - ram_used).saturating_sub(RESERVE_RAM) / 4096 * 4096;
     let caps = (caps_limit - caps_used).saturating_sub(RESERVE_CAPS);
     let spec = loader::ChildSpec {
@@ -95,8 +105,18 @@ fn start() -> Result<(), String> {
         grants: &[(parent_cap, slot::PARENT, Rights::WRITE)],
     };
     let init = loader::spawn(&spec).map_err(|e| alloc::format!("starting init failed: {e}"))?;
-    println!("core: started init with {} KiB RAM and {} capabilities", ram / 1024, caps);
-    let mut core = Core { endpoint, init_pd: init.pd, sessions: Vec::new(), claims: Claims::default(), next_id: 1 };
+    println!(
+        "core: started init with {} KiB RAM and {} capabilities",
+        ram / 1024,
+        caps
+    );
+    let mut core = Core {
+        endpoint,
+        init_pd: init.pd,
+        sessions: Vec::new(),
+        claims: Claims::default(),
+        next_id: 1,
+    };
     core.serve()
 }
 
@@ -124,7 +144,9 @@ impl Core {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot()?;
         loop {
-            let incoming = server.next(Some(receive)).map_err(|e| alloc::format!("receive failed: {e}"))?;
+            let incoming = server
+                .next(Some(receive))
+                .map_err(|e| alloc::format!("receive failed: {e}"))?;
             let arrived = incoming.cap_received.then_some(receive);
             if arrived.is_some() {
                 receive = new_slot()?;
@@ -147,20 +169,37 @@ impl Core {
     fn init_faulted(&self, incoming: &Incoming) {
         let [kind, address, ip, code] = incoming.words;
         let kind = FaultKind::from_raw(kind);
-        println!("core: init faulted: {kind:?} at address {address:#x}, ip {ip:#x} (code {code:#x}); the system is stopped");
+        println!(
+            "core: init faulted: {kind:?} at address {address:#x}, ip {ip:#x} (code {code:#x}); the system is stopped"
+        );
         arbor::platform::qemu_exit(false);
     }
 
-    fn parent_request(&mut self, incoming: &Incoming, arrived: Option<CapSlot>, server: &mut Endpoint) {
-        let request = match (incoming.interface, decode::<ParentRequest<'_>>(incoming.bytes())) {
+    fn parent_request(
+        &mut self,
+        incoming: &Incoming,
+        arrived: Option<CapSlot>,
+        server: &mut Endpoint,
+    ) {
+        let request = match (
+            incoming.interface,
+            decode::<ParentRequest<'_>>(incoming.bytes()),
+        ) {
             (Some(Interface::Parent), Ok(request)) => request,
             _ => return server.set_reply(&ParentReply::Error(SessionError::BadRequest), None),
         };
         match request {
-            ParentRequest::Session { service, label, args, ram } => {
+            ParentRequest::Session {
+                service,
+                label,
+                args,
+                ram,
+            } => {
                 let label = arbor_config_free_compose("init", label);
                 match self.open(service, &label, args, ram, arrived) {
-                    Ok((id, cap)) => server.set_reply(&ParentReply::Session { session: id }, Some(cap)),
+                    Ok((id, cap)) => {
+                        server.set_reply(&ParentReply::Session { session: id }, Some(cap))
+                    }
                     Err(error) => {
                         println!("core: refused {service} session \"{label}\": {error}");
                         server.set_reply(&ParentReply::Error(error), None)
@@ -178,7 +217,10 @@ impl Core {
                         Err(_) => Err(SessionError::ClientQuotaExceeded),
                     },
                 };
-                server.set_reply(&result.map_or_else(ParentReply::Error, |()| ParentReply::Done), None);
+                server.set_reply(
+                    &result.map_or_else(ParentReply::Error, |()| ParentReply::Done),
+                    None,
+                );
             }
             ParentRequest::Close { session } => {
                 let reply = match self.close(session) {
@@ -200,17 +242,31 @@ impl Core {
     }
 
     /// Creates a session paid from `ram`, which is first moved from init to core.
-    fn open(&mut self, service: &str, label: &str, args: &[u8], ram: u64, arrived: Option<CapSlot>) -> Result<(u32, CapSlot), SessionError> {
+    fn open(
+        &mut self,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        ram: u64,
+        arrived: Option<CapSlot>,
+    ) -> Result<(u32, CapSlot), SessionError> {
         if ram % 4096 != 0 {
             return Err(SessionError::BadRequest);
         }
-        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0).map_err(|_| SessionError::ClientQuotaExceeded)?;
+        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0)
+            .map_err(|_| SessionError::ClientQuotaExceeded)?;
         let id = self.next_id;
         let result = self.create(id, service, label, args, ram, arrived);
         match result {
             Ok((kind, cap)) => {
                 self.next_id += 1;
-                self.sessions.push(Session { id, label: String::from(label), kind, cap, ram });
+                self.sessions.push(Session {
+                    id,
+                    label: String::from(label),
+                    kind,
+                    cap,
+                    ram,
+                });
                 Ok((id, cap))
             }
             Err(error) => {
@@ -221,26 +277,54 @@ impl Core {
         }
     }
 
-    fn create(&mut self, id: u32, service: &str, label: &str, args: &[u8], ram: u64, arrived: Option<CapSlot>) -> Result<(Kind, CapSlot), SessionError> {
-        let needs = |cost: u64| if ram < cost { Err(SessionError::InsufficientQuota { needed: cost - ram }) } else { Ok(()) };
+    fn create(
+        &mut self,
+        id: u32,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        ram: u64,
+        arrived: Option<CapSlot>,
+    ) -> Result<(Kind, CapSlot), SessionError> {
+        let needs = |cost: u64| {
+            if ram < cost {
+                Err(SessionError::InsufficientQuota { needed: cost - ram })
+            } else {
+                Ok(())
+            }
+        };
         match service {
             name::LOG => {
                 needs(LOG_SESSION_RAM)?;
                 Ok((Kind::Log, self.session_cap(u64::from(id))?))
             }
             name::ROM => {
-                let module = arbor::rom::module(module_name(label)).map_err(|_| SessionError::Denied)?;
+                let module =
+                    arbor::rom::module(module_name(label)).map_err(|_| SessionError::Denied)?;
                 let size = module.len() as u64;
                 needs(size.div_ceil(4096) * 4096 + 4096)?;
                 let dataspace = copy_to_dataspace(module)?;
-                let read_only = new_resource_slot()
-                    .and_then(|cap| sys::derive(dataspace, cap, Rights::READ.union(Rights::GRANT), 0).map_err(kernel).map(|()| cap));
+                let read_only = new_resource_slot().and_then(|cap| {
+                    sys::derive(dataspace, cap, Rights::READ.union(Rights::GRANT), 0)
+                        .map_err(kernel)
+                        .map(|()| cap)
+                });
                 match (read_only, self.session_cap(u64::from(id))) {
-                    (Ok(read_only), Ok(cap)) => Ok((Kind::Rom { dataspace, read_only, size }, cap)),
+                    (Ok(read_only), Ok(cap)) => Ok((
+                        Kind::Rom {
+                            dataspace,
+                            read_only,
+                            size,
+                        },
+                        cap,
+                    )),
                     (read_only, cap) => {
                         let _ = sys::destroy(dataspace);
                         release(dataspace);
-                        for slot in [read_only.ok(), cap.as_ref().ok().copied()].into_iter().flatten() {
+                        for slot in [read_only.ok(), cap.as_ref().ok().copied()]
+                            .into_iter()
+                            .flatten()
+                        {
                             release(slot);
                         }
                         Err(cap.err().unwrap_or(SessionError::Kernel(0)))
@@ -253,11 +337,23 @@ impl Core {
                 if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
                     return Err(SessionError::BadRequest);
                 }
-                self.claim(Resource::IoPorts { first: u32::from(first), count: u32::from(count) }, id)?;
+                self.claim(
+                    Resource::IoPorts {
+                        first: u32::from(first),
+                        count: u32::from(count),
+                    },
+                    id,
+                )?;
                 let cap = new_resource_slot()?;
-                sys::create_io_ports(slot::PLATFORM, slot::OWN_PD, cap, u64::from(first), u64::from(count))
-                    .map_err(kernel)
-                    .map(|()| (Kind::Resource, cap))
+                sys::create_io_ports(
+                    slot::PLATFORM,
+                    slot::OWN_PD,
+                    cap,
+                    u64::from(first),
+                    u64::from(count),
+                )
+                .map_err(kernel)
+                .map(|()| (Kind::Resource, cap))
             }
             name::IRQ => {
                 needs(RESOURCE_SESSION_RAM)?;
@@ -265,7 +361,13 @@ impl Core {
                 let notification = arrived.ok_or(SessionError::BadRequest)?;
                 self.claim(Resource::Irq { line }, id)?;
                 let cap = new_resource_slot()?;
-                let created = sys::create_irq(slot::PLATFORM, slot::OWN_PD, cap, u64::from(line), notification);
+                let created = sys::create_irq(
+                    slot::PLATFORM,
+                    slot::OWN_PD,
+                    cap,
+                    u64::from(line),
+                    notification,
+                );
                 let _ = sys::delete(notification);
                 created.map_err(kernel).map(|()| (Kind::Resource, cap))
             }
@@ -283,23 +385,42 @@ impl Core {
     }
 
     fn claim(&mut self, resource: Resource, id: u32) -> Result<(), SessionError> {
-        if self.claims.claim(resource, id) { Ok(()) } else { Err(SessionError::AlreadyClaimed) }
+        if self.claims.claim(resource, id) {
+            Ok(())
+        } else {
+            Err(SessionError::AlreadyClaimed)
+        }
     }
 
     /// An endpoint capability badged with the session id, for the client to call.
     fn session_cap(&self, badge: u64) -> Result<CapSlot, SessionError> {
         let cap = new_resource_slot()?;
-        sys::derive(self.endpoint, cap, Rights::WRITE.union(Rights::GRANT), badge).map_err(kernel)?;
+        sys::derive(
+            self.endpoint,
+            cap,
+            Rights::WRITE.union(Rights::GRANT),
+            badge,
+        )
+        .map_err(kernel)?;
         Ok(cap)
     }
 
     fn close(&mut self, id: u32) -> Result<(), SessionError> {
-        let index = self.sessions.iter().position(|s| s.id == id).ok_or(SessionError::NoSuchSession)?;
+        let index = self
+            .sessions
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(SessionError::NoSuchSession)?;
         let session = self.sessions.swap_remove(index);
         // Destroying the object revokes every copy the client holds.
         let _ = sys::destroy(session.cap);
         release(session.cap);
-        if let Kind::Rom { dataspace, read_only, .. } = session.kind {
+        if let Kind::Rom {
+            dataspace,
+            read_only,
+            ..
+        } = session.kind
+        {
             let _ = sys::destroy(dataspace);
             release(dataspace);
             release(read_only);
@@ -309,7 +430,10 @@ impl Core {
     }
 
     fn session_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
-        let Some(session) = u32::try_from(badge).ok().and_then(|id| self.sessions.iter().find(|s| s.id == id)) else {
+        let Some(session) = u32::try_from(badge)
+            .ok()
+            .and_then(|id| self.sessions.iter().find(|s| s.id == id))
+        else {
             return server.set_reply(&SimpleReply::Error(SessionError::NoSuchSession), None);
         };
         match session.kind {
@@ -323,8 +447,12 @@ impl Core {
                 };
                 server.set_reply(&reply, None);
             }
-            Kind::Rom { read_only, size, .. } => match decode::<RomRequest>(incoming.bytes()) {
-                Ok(RomRequest::Dataspace) => server.set_reply(&RomReply::Dataspace { size }, Some(read_only)),
+            Kind::Rom {
+                read_only, size, ..
+            } => match decode::<RomRequest>(incoming.bytes()) {
+                Ok(RomRequest::Dataspace) => {
+                    server.set_reply(&RomReply::Dataspace { size }, Some(read_only))
+                }
                 Err(error) => server.set_reply(&RomReply::Error(error), None),
             },
             Kind::Resource => server.set_reply(&SimpleReply::Error(SessionError::BadRequest), None),
@@ -334,7 +462,11 @@ impl Core {
 
 /// Composes `"{parent} -> {label}"` (the label core's client, init, sent).
 fn arbor_config_free_compose(parent: &str, label: &str) -> String {
-    if label.is_empty() { String::from(parent) } else { alloc::format!("{parent} -> {label}") }
+    if label.is_empty() {
+        String::from(parent)
+    } else {
+        alloc::format!("{parent} -> {label}")
+    }
 }
 
 fn new_resource_slot() -> Result<CapSlot, SessionError> {
@@ -353,7 +485,14 @@ fn copy_to_dataspace(bytes: &[u8]) -> Result<CapSlot, SessionError> {
     sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, size).map_err(kernel)?;
     let span = size.div_ceil(4096) * 4096;
     let window = arbor::vspace::allocate(span).map_err(kernel)?;
-    let mapped = sys::map(slot::OWN_PD, dataspace, 0, window.start, span, abi::map::READ | abi::map::WRITE);
+    let mapped = sys::map(
+        slot::OWN_PD,
+        dataspace,
+        0,
+        window.start,
+        span,
+        abi::map::READ | abi::map::WRITE,
+    );
     if let Err(error) = mapped {
         arbor::vspace::free(window);
         let _ = sys::destroy(dataspace);
@@ -369,8 +508,14 @@ fn copy_to_dataspace(bytes: &[u8]) -> Result<CapSlot, SessionError> {
 /// control characters (which could forge or hide lines) replaced.
 fn print_labelled(label: &str, text: &str) {
     for line in text.trim_end_matches('\n').split('\n') {
-        let clean: String = line.chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect();
-        let clean_label: String = label.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+        let clean: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+            .collect();
+        let clean_label: String = label
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         println!("[{clean_label}] {clean}");
     }
 }
