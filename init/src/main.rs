@@ -104,7 +104,7 @@ fn start(log: Log) -> Result<(), String> {
     let config = match read_config() {
         Ok(config) => config,
         Err(reason) => {
-            let _ = log.write(&format!("{reason}"));
+            let _ = log.write(&reason);
             return Err(reason);
         }
     };
@@ -424,7 +424,7 @@ impl Init {
         ram: u64,
         arrived: Option<CapSlot>,
     ) -> Result<(u32, CapSlot), SessionError> {
-        if ram % 4096 != 0 {
+        if !ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
         let client_pd = self.child_pd(index)?;
