@@ -9,6 +9,10 @@ impl Kernel {
     /// Makes a blocked thread ready to run.
     pub fn make_ready(&mut self, r: ObjRef) {
         let Some(thread) = self.thread(r) else { return };
+        if thread.state == ThreadState::Runnable {
+            // Running or queued already; a second queue entry would corrupt the queue.
+            return;
+        }
         thread.state = ThreadState::Runnable;
         thread.blocked_on = None;
         let priority = thread.priority;
@@ -33,6 +37,11 @@ impl Kernel {
         let current = self
             .current_thread()
             .filter(|(_, t)| t.state == ThreadState::Runnable);
+        // A current thread that blocked is current no longer: if something
+        // wakes it while the CPU idles, it is queued like any other thread.
+        if current.is_none() {
+            self.current = None;
+        }
         let highest = (0..PRIORITIES)
             .rev()
             .find(|&p| !self.run_queues[p].is_empty());

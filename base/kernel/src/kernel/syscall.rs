@@ -35,7 +35,7 @@ pub fn dispatch(kernel: &mut Kernel) {
             Syscall::Recv => kernel.receive(a0),
             Syscall::ReplyRecv => kernel.reply_receive(a0, MsgInfo(a1), words),
             Syscall::Signal => Outcome::Done(kernel.signal(a0)),
-            Syscall::Wait => kernel.wait(a0),
+            Syscall::Wait => kernel.wait(a0, a1),
             Syscall::Yield => {
                 kernel.reschedule = true;
                 Outcome::Done(Ok(()))
@@ -747,6 +747,8 @@ pub fn new_thread(pd: ObjRef, priority: u8) -> Thread {
         message: Default::default(),
         reply_to: None,
         bound: None,
+        deadline: 0,
+        next_timed: None,
     }
 }
 
