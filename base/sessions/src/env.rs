@@ -98,15 +98,16 @@ impl<F: FnMut(&str)> fmt::Write for LineWriter<F> {
 pub fn format_lines(args: fmt::Arguments<'_>, sink: impl FnMut(&str)) {
     let mut emitted = false;
     let mut sink = sink;
-    let mut writer = LineWriter::new(|line: &str| {
-        emitted = true;
-        sink(line);
-    });
-    // Writing into a LineWriter cannot fail; a Display impl that returns
-    // an error merely ends the text early.
-    let _ = fmt::write(&mut writer, args);
-    writer.finish();
-    drop(writer);
+    {
+        let mut writer = LineWriter::new(|line: &str| {
+            emitted = true;
+            sink(line);
+        });
+        // Writing into a LineWriter cannot fail; a Display impl that returns
+        // an error merely ends the text early.
+        let _ = fmt::write(&mut writer, args);
+        writer.finish();
+    }
     if !emitted {
         sink("\n");
     }

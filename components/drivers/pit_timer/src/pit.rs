@@ -14,8 +14,15 @@ const COMMAND: u16 = 0x43;
 pub const FIRST_PORT: u16 = CHANNEL_0;
 /// Ports claimed.
 pub const PORT_COUNT: u16 = 4;
+/// Control word fields (bits 7–6 counter, 5–4 access, 3–1 mode, 0 BCD).
+const SELECT_COUNTER_0: u8 = 0b00 << 6;
+const ACCESS_LOW_THEN_HIGH: u8 = 0b11 << 4;
+const MODE_2_RATE_GENERATOR: u8 = 0b010 << 1;
+const BINARY_COUNT: u8 = 0;
 /// Channel 0, low byte then high byte, mode 2 (rate generator), binary.
-const CHANNEL_0_RATE_GENERATOR: u8 = 0b00_11_010_0;
+const CHANNEL_0_RATE_GENERATOR: u8 =
+    SELECT_COUNTER_0 | ACCESS_LOW_THEN_HIGH | MODE_2_RATE_GENERATOR | BINARY_COUNT;
+const _: () = assert!(CHANNEL_0_RATE_GENERATOR == 0x34);
 
 /// Proof that this Pd may use the PIT's ports: only [`Pit::enable`] makes
 /// one, after the kernel allowed the ports of the IoPort session opened for
