@@ -87,6 +87,9 @@ pub enum ExitOutcome {
     /// The guest reports failure through `isa-debug-exit` (e.g. a kernel exception
     /// that a scenario provokes on purpose).
     Failure,
+    /// The system keeps running (servers never exit): the test passes once
+    /// every expected line has appeared, and the run is then stopped.
+    Running,
 }
 
 /// What `cargo arbor test` checks for one scenario.
@@ -95,6 +98,10 @@ pub enum ExitOutcome {
 pub struct TestSpec {
     /// Substrings that must appear in the serial log, each on a later line than the one before.
     pub expect: Vec<String>,
+    /// Substrings that must each appear somewhere in the log, in any order
+    /// (what concurrent components print in no fixed order).
+    #[serde(default)]
+    pub expect_unordered: Vec<String>,
     /// How the run must end.
     #[serde(default)]
     pub exit: ExitOutcome,

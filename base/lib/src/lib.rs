@@ -6,8 +6,10 @@
 //!   prints to the console (or hands the message to a [`PanicReporter`])
 //!   and then faults, so the parent sees the failure;
 //! - [`print!`]/[`println!`] through the console capability;
-//! - a heap (the global allocator) in a dataspace paid from the component's
-//!   own quota, mapped on first use;
+//! - a heap (the global allocator, a first-fit free list) in dataspaces paid
+//!   from the component's own quota, mapped as it grows; see [`heap`];
+//! - [`packet_stream`]: the shared-memory rings under Block, Nic and
+//!   FileSystem sessions;
 //! - [`loader`]: start a child Pd from an ELF image.
 //!
 //! `unsafe` lives only at the machine edge — the `syscall` instruction, the
@@ -29,6 +31,7 @@ pub mod heap;
 pub mod ipc;
 pub mod layout;
 pub mod loader;
+pub mod packet_stream;
 pub mod plan;
 pub mod platform;
 pub mod rom;

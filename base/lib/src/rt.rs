@@ -1,9 +1,8 @@
 //! The runtime's target-only glue: the `_start` symbol, the panic handler
 //! and the global allocator.
 
-use crate::heap::{self, Arena, Reservation};
-use crate::sync::TryLock;
-use crate::{ipc, layout};
+use crate::heap::{self, Reservation};
+use crate::ipc;
 use core::alloc::{GlobalAlloc, Layout};
 
 // The first instruction a component runs. `rdi` holds the IPC buffer's
@@ -46,8 +45,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
 }
 
-static ARENA: TryLock<Arena> = TryLock::new(Arena::new(layout::DYNAMIC_BASE, layout::HEAP_RESERVE));
-
 struct Heap;
 
 #[global_allocator]
@@ -55,21 +52,34 @@ static HEAP: Heap = Heap;
 
 // SAFETY: `alloc` returns either null or a block of at least `layout.size()`
 // bytes at `layout.align()` inside memory mapped readable and writable for
-// the component's life, never handed out twice while live (the arena only
-// moves forward, and rewinds only over the latest block when it is freed).
+// the component's life (heap dataspaces are never unmapped); the free list
+// hands a block out again only after `dealloc` gave it back.
 unsafe impl GlobalAlloc for Heap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(mut arena) = ARENA.try_lock() else {
+        // Re-entered (a panic while allocating): fail rather than wait.
+        let Some(mut heap) = heap::HEAP.try_lock() else {
             return core::ptr::null_mut();
         };
         loop {
-            match arena.reserve(layout.size() as u64, layout.align() as u64) {
-                Reservation::Ready(address) => return address as *mut u8,
-                Reservation::Grow { at, bytes } => {
-                    if heap::map_more(at, bytes).is_err() {
+            match heap.reserve(layout.size() as u64, layout.align() as u64) {
+                Reservation::Ready(address) => {
+                    return core::ptr::with_exposed_provenance_mut(address as usize);
+                }
+                Reservation::Grow { at, bytes, minimum } => {
+                    // The preferred size may not fit the remaining quota (or
+                    // the machine's contiguous memory); the minimum might.
+                    let mapped = if heap::map_more(at, bytes).is_ok() {
+                        bytes
+                    } else if minimum < bytes && heap::map_more(at, minimum).is_ok() {
+                        minimum
+                    } else {
                         return core::ptr::null_mut();
-                    }
-                    arena.grown(bytes);
+                    };
+                    // SAFETY: `[at, at + mapped)` was just mapped read-write
+                    // from a fresh dataspace at the heap's mapped end, as
+                    // `reserve` asked; nothing else uses it and it stays
+                    // mapped.
+                    unsafe { heap.grown(mapped) };
                 }
                 Reservation::Exhausted => return core::ptr::null_mut(),
             }
@@ -77,8 +87,11 @@ unsafe impl GlobalAlloc for Heap {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if let Some(mut arena) = ARENA.try_lock() {
-            arena.release(ptr as u64, layout.size() as u64);
+        // If the heap is held (re-entrance), the block leaks: safe, and rare.
+        if let Some(mut heap) = heap::HEAP.try_lock() {
+            // SAFETY: `GlobalAlloc::dealloc`'s contract: `ptr` came from
+            // `alloc` with this layout and is no longer used.
+            unsafe { heap.release(ptr.expose_provenance() as u64, layout.size() as u64) };
         }
     }
 }

@@ -154,6 +154,14 @@ pub fn map_read_only(dataspace: crate::abi::CapSlot, size: u64) -> Result<&'stat
     Ok(unsafe { core::slice::from_raw_parts(range.start as *const u8, size as usize) })
 }
 
+/// Copies `bytes` to `address`, which the caller mapped writable in this
+/// component for at least `bytes.len()` bytes and references nowhere else.
+pub fn write_bytes(address: u64, bytes: &[u8]) {
+    // SAFETY: per the contract above, the destination is mapped, writable
+    // and not aliased by any Rust reference.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,33 +64,43 @@ pub fn open_session<Args: Serialize>(
 ) -> Result<Session, SessionError> {
     let mut args_buffer = [0u8; 256];
     let args_len = encode(args, &mut args_buffer)?;
+    open_session_raw(
+        slot::PARENT,
+        service,
+        label,
+        &args_buffer[..args_len],
+        ram,
+        send_cap,
+    )
+}
+
+/// Asks `parent` for a session with already encoded `args` (what a parent
+/// that forwards a child's request does).
+pub fn open_session_raw(
+    parent: CapSlot,
+    service: &str,
+    label: &str,
+    args: &[u8],
+    ram: u64,
+    send_cap: Option<CapSlot>,
+) -> Result<Session, SessionError> {
     let cap = slots::allocate().map_err(kernel_error)?;
     let request = ParentRequest::Session {
         service,
         label,
-        args: &args_buffer[..args_len],
+        args,
         ram,
     };
-    let result = call::<_, ParentReply>(
-        slot::PARENT,
-        Interface::Parent,
-        &request,
-        send_cap,
-        Some(cap),
-    );
+    let result = call::<_, ParentReply>(parent, Interface::Parent, &request, send_cap, Some(cap));
     match result {
         Ok((ParentReply::Session { session }, true)) => Ok(Session { cap, id: session }),
-        Ok((ParentReply::Error(error), _)) => {
+        other => {
             slots::free(cap);
-            Err(error)
-        }
-        Ok(_) => {
-            slots::free(cap);
-            Err(SessionError::BadRequest)
-        }
-        Err(error) => {
-            slots::free(cap);
-            Err(error)
+            match other {
+                Ok((ParentReply::Error(error), _)) => Err(error),
+                Err(error) => Err(error),
+                Ok(_) => Err(SessionError::BadRequest),
+            }
         }
     }
 }
@@ -216,10 +226,16 @@ pub struct Rom {
 }
 
 impl Rom {
-    /// Opens the module `name` and maps it.
+    /// Opens the module `name` and maps it. The server copies the module
+    /// into a dataspace paid from the donated RAM; when 16 pages do not
+    /// cover it, the server says how much more is needed and we ask again.
     pub fn open(name: &str) -> Result<Self, SessionError> {
-        // The server copies the module into a dataspace paid from this quota.
-        Self::open_with_quota(name, 16 * 4096)
+        match Self::open_with_quota(name, 16 * 4096) {
+            Err(SessionError::InsufficientQuota { needed }) => {
+                Self::open_with_quota(name, 16 * 4096 + needed.next_multiple_of(4096))
+            }
+            other => other,
+        }
     }
 
     /// Opens the module `name`, donating `ram` (the module's size plus a page at least).

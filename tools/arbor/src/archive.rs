@@ -71,12 +71,13 @@ pub fn pack(scenario: &LoadedScenario, bin_dir: &Path, out_dir: &Path) -> Result
     };
     let mut modules: Vec<(String, Vec<u8>)> =
         vec![("config".into(), scenario.text.clone().into_bytes())];
-    if let Some(core) = &kernel.core {
-        modules.push(("core".into(), read(core)?));
+    if let Some(core) = first_component(scenario) {
+        modules.push(("core".into(), read(&core)?));
         modules.push(("core_args".into(), kernel.core_args.clone().into_bytes()));
     }
-    for name in &kernel.modules {
-        modules.push((name.clone(), read(name)?));
+    for name in module_binaries(scenario) {
+        let data = read(&name)?;
+        modules.push((name, data));
     }
 
     let mut builder = ArchiveBuilder::new();

@@ -194,9 +194,10 @@ fn run_guests(
                 None => {}
             }
             log.push(line.to_string());
+            qemu::Continue::Go
         })?;
         let problem = match end {
-            GuestEnd::Success => None,
+            GuestEnd::Success | GuestEnd::Stopped => None,
             GuestEnd::Failure => Some("the guest reported failure".to_string()),
             GuestEnd::NoVerdict { status } => Some(status),
             GuestEnd::Timeout { after } => {

@@ -125,6 +125,17 @@ pub enum GuestEnd {
     NoVerdict { status: String },
     /// The run took longer than allowed and was stopped.
     Timeout { after: Duration },
+    /// The host stopped the guest because it had seen what it waited for.
+    Stopped,
+}
+
+/// Whether [`boot`] should keep the guest running after a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continue {
+    /// Keep going.
+    Go,
+    /// Stop the guest now.
+    Stop,
 }
 
 impl GuestEnd {
@@ -153,9 +164,14 @@ pub fn prepare(scenario: &LoadedScenario, accel: AccelChoice) -> Result<Launch, 
 /// returns the kernel's path (the components land beside it).
 pub fn build(components: &[String]) -> Result<PathBuf, String> {
     setup::ensure_target()?;
-    let mut packages = vec!["arbor-kernel"];
-    packages.extend(components.iter().map(String::as_str));
-    let binaries = workspace::build_target_binaries(&packages)?;
+    // The kernel is built on its own: in one cargo run, features unify
+    // across packages, and a component's dependencies (serde with `alloc`
+    // through bitflags) would pull liballoc into the allocator-free kernel.
+    let binaries = workspace::build_target_binaries(&["arbor-kernel"])?;
+    if !components.is_empty() {
+        let packages: Vec<&str> = components.iter().map(String::as_str).collect();
+        workspace::build_target_binaries(&packages)?;
+    }
     Ok(binaries.into_iter().next().unwrap_or_default())
 }
 
@@ -182,7 +198,7 @@ pub fn prepare_with(
 pub fn boot(
     launch: &Launch,
     timeout: Option<Duration>,
-    mut on_line: impl FnMut(&str),
+    mut on_line: impl FnMut(&str) -> Continue,
 ) -> Result<GuestEnd, String> {
     let mut child = launch
         .command()
@@ -213,7 +229,14 @@ pub fn boot(
             d.saturating_duration_since(Instant::now())
         });
         match lines_rx.recv_timeout(wait) {
-            Ok(line) => on_line(&line),
+            Ok(line) => {
+                if on_line(&line) == Continue::Stop {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = reader.join();
+                    return Ok(GuestEnd::Stopped);
+                }
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -249,8 +272,20 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode, String> {
         launch.memory_mib,
         timeout.map_or(String::new(), |t| format!(", timeout {}s", t.as_secs_f32())),
     );
-    let end = boot(&launch, timeout, |line| println!("{line}"))?;
+    let mut progress = scenario
+        .scenario
+        .test
+        .as_ref()
+        .map(crate::test::Progress::new);
+    let end = boot(&launch, timeout, |line| {
+        println!("{line}");
+        progress.as_mut().map_or(Continue::Go, |p| p.feed(line))
+    })?;
     match end {
+        GuestEnd::Stopped => {
+            eprintln!("arbor: every expected line appeared; stopped the still-running system");
+            Ok(ExitCode::SUCCESS)
+        }
         GuestEnd::Success => {
             eprintln!("arbor: the guest reported success");
             Ok(ExitCode::SUCCESS)

@@ -18,6 +18,52 @@ pub enum Verdict {
     Fail(String),
 }
 
+/// Follows a run's expected lines as they arrive, to stop a scenario that
+/// keeps running ([`ExitOutcome::Running`]) once all of them appeared.
+pub struct Progress<'a> {
+    spec: &'a TestSpec,
+    seen: usize,
+    unordered_seen: Vec<bool>,
+}
+
+impl<'a> Progress<'a> {
+    /// Nothing seen yet.
+    pub fn new(spec: &'a TestSpec) -> Self {
+        Progress {
+            spec,
+            seen: 0,
+            unordered_seen: vec![false; spec.expect_unordered.len()],
+        }
+    }
+
+    /// Takes one line; says whether the guest should be stopped now.
+    pub fn feed(&mut self, line: &str) -> qemu::Continue {
+        if self
+            .spec
+            .expect
+            .get(self.seen)
+            .is_some_and(|expected| line.contains(expected.as_str()))
+        {
+            self.seen += 1;
+        }
+        for (expected, seen) in self
+            .spec
+            .expect_unordered
+            .iter()
+            .zip(self.unordered_seen.iter_mut())
+        {
+            *seen |= line.contains(expected.as_str());
+        }
+        let all_seen =
+            self.seen == self.spec.expect.len() && self.unordered_seen.iter().all(|s| *s);
+        if self.spec.exit == ExitOutcome::Running && all_seen {
+            qemu::Continue::Stop
+        } else {
+            qemu::Continue::Go
+        }
+    }
+}
+
 /// Judges one finished run against its expectations: every expected
 /// substring on a line after the previous one's, and the declared ending.
 pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
@@ -35,10 +81,17 @@ pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
             ));
         }
     }
-    match (spec.exit, end) {
-        (ExitOutcome::Success, GuestEnd::Success) | (ExitOutcome::Failure, GuestEnd::Failure) => {
-            Verdict::Pass
+    for expected in &spec.expect_unordered {
+        if !log.iter().any(|line| line.contains(expected.as_str())) {
+            return Verdict::Fail(format!(
+                "expected \"{expected}\" (in any order) never appeared"
+            ));
         }
+    }
+    match (spec.exit, end) {
+        (ExitOutcome::Success, GuestEnd::Success)
+        | (ExitOutcome::Failure, GuestEnd::Failure)
+        | (ExitOutcome::Running, GuestEnd::Stopped) => Verdict::Pass,
         (_, GuestEnd::Timeout { after }) => {
             Verdict::Fail(format!("timed out after {:.1}s", after.as_secs_f32()))
         }
@@ -109,7 +162,11 @@ pub fn test_command(
             let launch = qemu::prepare_with(scenario, kernel.clone(), accel)?;
             let mut log = Vec::new();
             let timeout = Duration::from_millis(spec.timeout.millis);
-            let end = qemu::boot(&launch, Some(timeout), |line| log.push(line.to_string()))?;
+            let mut progress = Progress::new(spec);
+            let end = qemu::boot(&launch, Some(timeout), |line| {
+                log.push(line.to_string());
+                progress.feed(line)
+            })?;
             match judge(spec, &log, &end) {
                 Verdict::Pass => {
                     println!("scenario {} ... ok", scenario.name);
@@ -144,6 +201,7 @@ mod tests {
         TestSpec {
             expect: expect.iter().map(|s| s.to_string()).collect(),
             exit,
+            expect_unordered: Vec::new(),
             timeout: ConfigDuration { millis: 1000 },
         }
     }

@@ -1,0 +1,521 @@
+//! Core: the first component the kernel starts, and the outermost parent.
+//!
+//! Core owns what the kernel handed over at boot — all free RAM, the boot
+//! archive, the console and the platform capability — and serves it as
+//! sessions: ROM (boot modules), LOG (the serial console, each line
+//! prefixed with the session label), IRQ, IO_PORT and IO_MEM (each resource
+//! granted to one session at a time). It starts exactly one child, init,
+//! with all RAM but a small reserve, and holds no policy: who gets which
+//! device is decided by init's routes.
+//!
+//! Core never trusts init or init's clients: requests are decoded
+//! defensively, sizes checked, and every session is paid from the RAM
+//! donated with it.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+mod claims;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::{loader, println, slots, sys};
+use arbor_sessions::client::{Endpoint, Incoming, LOG_SESSION_RAM};
+use arbor_sessions::parent::{ParentReply, ParentRequest};
+use arbor_sessions::services::{
+    IoMemArgs, IoPortArgs, IrqArgs, LogRequest, RomReply, RomRequest, SimpleReply, name,
+};
+use arbor_sessions::{Interface, SessionError, decode};
+use claims::{Claims, Resource};
+
+arbor::entry!(run);
+
+/// Badge of init's parent capability.
+const INIT_BADGE: u64 = 1 << 62;
+/// Badge of init's fault reports.
+const FAULT_BADGE: u64 = (1 << 62) + 1;
+/// RAM core keeps for itself (its own heap and bookkeeping).
+const RESERVE_RAM: u64 = 1 << 20;
+/// Capability slots core keeps for itself.
+const RESERVE_CAPS: u64 = 1024;
+/// RAM a session of a kernel resource (IoPorts, Irq, IoMem) costs: its object.
+const RESOURCE_SESSION_RAM: u64 = 4096;
+
+/// What a session hands out.
+enum Kind {
+    Log,
+    /// The module's copy, and a read-only capability to it for clients.
+    Rom {
+        dataspace: CapSlot,
+        read_only: CapSlot,
+        size: u64,
+    },
+    /// A kernel resource (IoPorts, Irq or device dataspace): the session capability itself.
+    Resource,
+}
+
+struct Session {
+    id: u32,
+    label: String,
+    kind: Kind,
+    /// The capability given out (a badged endpoint, or the resource itself).
+    cap: CapSlot,
+    ram: u64,
+}
+
+struct Core {
+    endpoint: CapSlot,
+    init_pd: CapSlot,
+    sessions: Vec<Session>,
+    claims: Claims,
+    next_id: u32,
+}
+
+fn run(_argument: u64) {
+    println!("core: Arbor core starting");
+    if let Err(reason) = start() {
+        println!("core: {reason}");
+        arbor::platform::qemu_exit(false);
+    }
+}
+
+fn start() -> Result<(), String> {
+    let init_image = arbor::rom::module("init")
+        .map_err(|e| alloc::format!("no init module in the boot archive ({e})"))?;
+    let endpoint = new_slot()?;
+    sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0)
+        .map_err(|e| alloc::format!("endpoint: {e}"))?;
+    let parent_cap = derive(endpoint, Rights::WRITE.union(Rights::GRANT), INIT_BADGE)?;
+    let fault_cap = derive(endpoint, Rights::WRITE.union(Rights::GRANT), FAULT_BADGE)?;
+
+    let (ram_limit, ram_used) =
+        sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0)).map_err(|e| alloc::format!("{e}"))?;
+    let (caps_limit, caps_used) =
+        sys::info(info::PD_CAPS, u64::from(slot::OWN_PD.0)).map_err(|e| alloc::format!("{e}"))?;
+    let ram = (ram_limit - ram_used).saturating_sub(RESERVE_RAM) / 4096 * 4096;
+    let caps = (caps_limit - caps_used).saturating_sub(RESERVE_CAPS);
+    let spec = loader::ChildSpec {
+        image: init_image,
+        ram,
+        caps,
+        priority: abi::MAX_PRIORITY - 1,
+        argument: 0,
+        fault_endpoint: Some(fault_cap),
+        grants: &[(parent_cap, slot::PARENT, Rights::WRITE)],
+    };
+    let init = loader::spawn(&spec).map_err(|e| alloc::format!("starting init failed: {e}"))?;
+    println!(
+        "core: started init with {} KiB RAM and {} capabilities",
+        ram / 1024,
+        caps
+    );
+    let mut core = Core {
+        endpoint,
+        init_pd: init.pd,
+        sessions: Vec::new(),
+        claims: Claims::default(),
+        next_id: 1,
+    };
+    core.serve()
+}
+
+fn new_slot() -> Result<CapSlot, String> {
+    slots::allocate().map_err(|e| alloc::format!("out of capability slots ({e})"))
+}
+
+fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, String> {
+    let dest = new_slot()?;
+    sys::derive(source, dest, rights, badge).map_err(|e| alloc::format!("derive: {e}"))?;
+    Ok(dest)
+}
+
+fn kernel(error: abi::Error) -> SessionError {
+    arbor_sessions::client::kernel_error(error)
+}
+
+/// The module a ROM label names: its last element ("init -> hello -> config" → "config").
+fn module_name(label: &str) -> &str {
+    label.rsplit(" -> ").next().unwrap_or(label)
+}
+
+impl Core {
+    fn serve(&mut self) -> Result<(), String> {
+        let mut server = Endpoint::new(self.endpoint);
+        let mut receive = new_slot()?;
+        loop {
+            let incoming = server
+                .next(Some(receive))
+                .map_err(|e| alloc::format!("receive failed: {e}"))?;
+            let arrived = incoming.cap_received.then_some(receive);
+            if arrived.is_some() {
+                receive = new_slot()?;
+            }
+            match incoming.badge.0 {
+                FAULT_BADGE if incoming.label == FAULT_LABEL => self.init_faulted(&incoming),
+                INIT_BADGE => self.parent_request(&incoming, arrived, &mut server),
+                badge => self.session_request(badge, &incoming, &mut server),
+            }
+            if let Some(cap) = arrived {
+                // A capability nobody kept (e.g. a notification for a failed Irq claim).
+                if !self.sessions.iter().any(|s| s.cap == cap) {
+                    let _ = sys::delete(cap);
+                    slots::free(cap);
+                }
+            }
+        }
+    }
+
+    fn init_faulted(&self, incoming: &Incoming) {
+        let [kind, address, ip, code] = incoming.words;
+        let kind = FaultKind::from_raw(kind);
+        println!(
+            "core: init faulted: {kind:?} at address {address:#x}, ip {ip:#x} (code {code:#x}); the system is stopped"
+        );
+        arbor::platform::qemu_exit(false);
+    }
+
+    fn parent_request(
+        &mut self,
+        incoming: &Incoming,
+        arrived: Option<CapSlot>,
+        server: &mut Endpoint,
+    ) {
+        let request = match (
+            incoming.interface,
+            decode::<ParentRequest<'_>>(incoming.bytes()),
+        ) {
+            (Some(Interface::Parent), Ok(request)) => request,
+            _ => return server.set_reply(&ParentReply::Error(SessionError::BadRequest), None),
+        };
+        match request {
+            ParentRequest::Session {
+                service,
+                label,
+                args,
+                ram,
+            } => {
+                let label = arbor_config_free_compose("init", label);
+                match self.open(service, &label, args, ram, arrived) {
+                    Ok((id, cap)) => {
+                        server.set_reply(&ParentReply::Session { session: id }, Some(cap))
+                    }
+                    Err(error) => {
+                        println!("core: refused {service} session \"{label}\": {error}");
+                        server.set_reply(&ParentReply::Error(error), None)
+                    }
+                }
+            }
+            ParentRequest::Upgrade { session, ram } => {
+                let result = match self.sessions.iter_mut().find(|s| s.id == session) {
+                    None => Err(SessionError::NoSuchSession),
+                    Some(record) => match sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0) {
+                        Ok(()) => {
+                            record.ram += ram;
+                            Ok(())
+                        }
+                        Err(_) => Err(SessionError::ClientQuotaExceeded),
+                    },
+                };
+                server.set_reply(
+                    &result.map_or_else(ParentReply::Error, |()| ParentReply::Done),
+                    None,
+                );
+            }
+            ParentRequest::Close { session } => {
+                let reply = match self.close(session) {
+                    Ok(()) => ParentReply::Done,
+                    Err(error) => ParentReply::Error(error),
+                };
+                server.set_reply(&reply, None);
+            }
+            ParentRequest::Announce { service } => {
+                println!("core: init announced \"{service}\", but core has no other clients");
+                server.set_reply(&ParentReply::Error(SessionError::Denied), None);
+            }
+            ParentRequest::Exit { code } => {
+                println!("core: init exited with code {code}");
+                arbor::platform::qemu_exit(code == 0);
+                server.set_reply(&ParentReply::Done, None);
+            }
+        }
+    }
+
+    /// Creates a session paid from `ram`, which is first moved from init to core.
+    fn open(
+        &mut self,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        ram: u64,
+        arrived: Option<CapSlot>,
+    ) -> Result<(u32, CapSlot), SessionError> {
+        if ram % 4096 != 0 {
+            return Err(SessionError::BadRequest);
+        }
+        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0)
+            .map_err(|_| SessionError::ClientQuotaExceeded)?;
+        let id = self.next_id;
+        let result = self.create(id, service, label, args, ram, arrived);
+        match result {
+            Ok((kind, cap)) => {
+                self.next_id += 1;
+                self.sessions.push(Session {
+                    id,
+                    label: String::from(label),
+                    kind,
+                    cap,
+                    ram,
+                });
+                Ok((id, cap))
+            }
+            Err(error) => {
+                self.claims.release(id);
+                let _ = sys::transfer_quota(slot::OWN_PD, self.init_pd, ram, 0);
+                Err(error)
+            }
+        }
+    }
+
+    fn create(
+        &mut self,
+        id: u32,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        ram: u64,
+        arrived: Option<CapSlot>,
+    ) -> Result<(Kind, CapSlot), SessionError> {
+        let needs = |cost: u64| {
+            if ram < cost {
+                Err(SessionError::InsufficientQuota { needed: cost - ram })
+            } else {
+                Ok(())
+            }
+        };
+        match service {
+            name::LOG => {
+                needs(LOG_SESSION_RAM)?;
+                Ok((Kind::Log, self.session_cap(u64::from(id))?))
+            }
+            name::ROM => {
+                let module =
+                    arbor::rom::module(module_name(label)).map_err(|_| SessionError::Denied)?;
+                let size = module.len() as u64;
+                needs(size.div_ceil(4096) * 4096 + 4096)?;
+                let dataspace = copy_to_dataspace(module)?;
+                let read_only = new_resource_slot().and_then(|cap| {
+                    sys::derive(dataspace, cap, Rights::READ.union(Rights::GRANT), 0)
+                        .map_err(kernel)
+                        .map(|()| cap)
+                });
+                match (read_only, self.session_cap(u64::from(id))) {
+                    (Ok(read_only), Ok(cap)) => Ok((
+                        Kind::Rom {
+                            dataspace,
+                            read_only,
+                            size,
+                        },
+                        cap,
+                    )),
+                    (read_only, cap) => {
+                        let _ = sys::destroy(dataspace);
+                        release(dataspace);
+                        for slot in [read_only.ok(), cap.as_ref().ok().copied()]
+                            .into_iter()
+                            .flatten()
+                        {
+                            release(slot);
+                        }
+                        Err(cap.err().unwrap_or(SessionError::Kernel(0)))
+                    }
+                }
+            }
+            name::IO_PORT => {
+                needs(RESOURCE_SESSION_RAM)?;
+                let IoPortArgs { first, count } = decode(args)?;
+                if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
+                    return Err(SessionError::BadRequest);
+                }
+                self.claim(
+                    Resource::IoPorts {
+                        first: u32::from(first),
+                        count: u32::from(count),
+                    },
+                    id,
+                )?;
+                let cap = new_resource_slot()?;
+                sys::create_io_ports(
+                    slot::PLATFORM,
+                    slot::OWN_PD,
+                    cap,
+                    u64::from(first),
+                    u64::from(count),
+                )
+                .map_err(kernel)
+                .map(|()| (Kind::Resource, cap))
+            }
+            name::IRQ => {
+                needs(RESOURCE_SESSION_RAM)?;
+                let IrqArgs { line } = decode(args)?;
+                let notification = arrived.ok_or(SessionError::BadRequest)?;
+                self.claim(Resource::Irq { line }, id)?;
+                let cap = new_resource_slot()?;
+                let created = sys::create_irq(
+                    slot::PLATFORM,
+                    slot::OWN_PD,
+                    cap,
+                    u64::from(line),
+                    notification,
+                );
+                let _ = sys::delete(notification);
+                created.map_err(kernel).map(|()| (Kind::Resource, cap))
+            }
+            name::IO_MEM => {
+                needs(RESOURCE_SESSION_RAM)?;
+                let IoMemArgs { phys, size } = decode(args)?;
+                self.claim(Resource::IoMem { phys, size }, id)?;
+                let cap = new_resource_slot()?;
+                sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap, phys, size)
+                    .map_err(kernel)
+                    .map(|()| (Kind::Resource, cap))
+            }
+            _ => Err(SessionError::Denied),
+        }
+    }
+
+    fn claim(&mut self, resource: Resource, id: u32) -> Result<(), SessionError> {
+        if self.claims.claim(resource, id) {
+            Ok(())
+        } else {
+            Err(SessionError::AlreadyClaimed)
+        }
+    }
+
+    /// An endpoint capability badged with the session id, for the client to call.
+    fn session_cap(&self, badge: u64) -> Result<CapSlot, SessionError> {
+        let cap = new_resource_slot()?;
+        sys::derive(
+            self.endpoint,
+            cap,
+            Rights::WRITE.union(Rights::GRANT),
+            badge,
+        )
+        .map_err(kernel)?;
+        Ok(cap)
+    }
+
+    fn close(&mut self, id: u32) -> Result<(), SessionError> {
+        let index = self
+            .sessions
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(SessionError::NoSuchSession)?;
+        let session = self.sessions.swap_remove(index);
+        // Destroying the object revokes every copy the client holds.
+        let _ = sys::destroy(session.cap);
+        release(session.cap);
+        if let Kind::Rom {
+            dataspace,
+            read_only,
+            ..
+        } = session.kind
+        {
+            let _ = sys::destroy(dataspace);
+            release(dataspace);
+            release(read_only);
+        }
+        self.claims.release(id);
+        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, 0).map_err(kernel)
+    }
+
+    fn session_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
+        let Some(session) = u32::try_from(badge)
+            .ok()
+            .and_then(|id| self.sessions.iter().find(|s| s.id == id))
+        else {
+            return server.set_reply(&SimpleReply::Error(SessionError::NoSuchSession), None);
+        };
+        match session.kind {
+            Kind::Log => {
+                let reply = match decode::<LogRequest<'_>>(incoming.bytes()) {
+                    Ok(LogRequest::Write { text }) => {
+                        print_labelled(&session.label, text);
+                        SimpleReply::Done
+                    }
+                    Err(error) => SimpleReply::Error(error),
+                };
+                server.set_reply(&reply, None);
+            }
+            Kind::Rom {
+                read_only, size, ..
+            } => match decode::<RomRequest>(incoming.bytes()) {
+                Ok(RomRequest::Dataspace) => {
+                    server.set_reply(&RomReply::Dataspace { size }, Some(read_only))
+                }
+                Err(error) => server.set_reply(&RomReply::Error(error), None),
+            },
+            Kind::Resource => server.set_reply(&SimpleReply::Error(SessionError::BadRequest), None),
+        }
+    }
+}
+
+/// Composes `"{parent} -> {label}"` (the label core's client, init, sent).
+fn arbor_config_free_compose(parent: &str, label: &str) -> String {
+    if label.is_empty() {
+        String::from(parent)
+    } else {
+        alloc::format!("{parent} -> {label}")
+    }
+}
+
+fn new_resource_slot() -> Result<CapSlot, SessionError> {
+    slots::allocate().map_err(kernel)
+}
+
+fn release(cap: CapSlot) {
+    let _ = sys::delete(cap);
+    slots::free(cap);
+}
+
+/// Copies bytes into a fresh dataspace paid by core (from the session's RAM).
+fn copy_to_dataspace(bytes: &[u8]) -> Result<CapSlot, SessionError> {
+    let dataspace = new_resource_slot()?;
+    let size = (bytes.len() as u64).max(1);
+    sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, size).map_err(kernel)?;
+    let span = size.div_ceil(4096) * 4096;
+    let window = arbor::vspace::allocate(span).map_err(kernel)?;
+    let mapped = sys::map(
+        slot::OWN_PD,
+        dataspace,
+        0,
+        window.start,
+        span,
+        abi::map::READ | abi::map::WRITE,
+    );
+    if let Err(error) = mapped {
+        arbor::vspace::free(window);
+        let _ = sys::destroy(dataspace);
+        return Err(kernel(error));
+    }
+    arbor::vspace::write_bytes(window.start, bytes);
+    let _ = sys::unmap(slot::OWN_PD, window.start, span);
+    arbor::vspace::free(window);
+    Ok(dataspace)
+}
+
+/// Prints `text` on the console, each line prefixed with `[label]`, with
+/// control characters (which could forge or hide lines) replaced.
+fn print_labelled(label: &str, text: &str) {
+    for line in text.trim_end_matches('\n').split('\n') {
+        let clean: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+            .collect();
+        let clean_label: String = label
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        println!("[{clean_label}] {clean}");
+    }
+}

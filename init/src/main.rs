@@ -1,0 +1,773 @@
+//! init: reads its config, starts its children, and answers their session
+//! requests by their routes — the same `route_session` that `cargo arbor
+//! check` uses. Quota travels with every session: init moves the donated
+//! RAM from the client's Pd to the provider's (or its own, when it forwards
+//! the request to its parent) and back when the session closes.
+//!
+//! A child's faults come to init as messages; init logs them and applies
+//! the child's restart policy. A child whose binary is `init` and whose
+//! config is an init config is a nested init: it runs this same code
+//! against init as its parent, so the tree can be as deep as memory allows.
+//!
+//! init never trusts a child: requests are decoded defensively and every
+//! donated amount is moved by the kernel, which refuses what a child lacks.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+mod policy;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::{loader, slots, sys};
+use arbor_config::{InitConfig, RouteDecision, route_session};
+use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
+use arbor_sessions::parent::{ParentReply, ParentRequest, ROOT_BADGE, RootReply, RootRequest};
+use arbor_sessions::services::{RomReply, RomRequest, name};
+use arbor_sessions::{Interface, SessionError, decode};
+use policy::AfterFault;
+
+arbor::entry!(run);
+
+/// Badge bit of fault reports; the rest is the child's index.
+const FAULT_FLAG: u64 = 1 << 40;
+/// Badge bit of config-ROM sessions init serves itself; the rest is the session id.
+const LOCAL_FLAG: u64 = 1 << 41;
+/// Priority of every child.
+const CHILD_PRIORITY: u8 = 8;
+
+/// Where a child's session was opened.
+enum Via {
+    /// Forwarded to init's parent.
+    Parent(Session),
+    /// Created by a sibling; `badge` is its session badge there.
+    Child { provider: usize, badge: u64 },
+    /// The child's config ROM, served by init: a dataspace holding the text.
+    Config { dataspace: CapSlot, size: u64 },
+}
+
+struct SessionRecord {
+    id: u32,
+    client: usize,
+    via: Via,
+    /// The capability init received (or made) and passed on.
+    cap: CapSlot,
+    ram: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Running,
+    Exited(i32),
+    Held,
+}
+
+struct ChildState {
+    config: arbor_config::Child,
+    running: Option<loader::Child>,
+    /// Capabilities init made for this child (parent and fault endpoint copies).
+    own_caps: Vec<CapSlot>,
+    /// Services it announced, with the root capability.
+    roots: Vec<(String, CapSlot)>,
+    restarts: u32,
+    status: Status,
+}
+
+struct Init {
+    config: InitConfig,
+    log: Log,
+    endpoint: CapSlot,
+    children: Vec<ChildState>,
+    sessions: Vec<SessionRecord>,
+    binaries: Vec<(String, Rom)>,
+    next_id: u32,
+}
+
+fn run(_argument: u64) {
+    let log = match Log::open("") {
+        Ok(log) => log,
+        Err(_) => {
+            // Without a log there is nobody to tell; a fault reaches our parent.
+            panic!("init: no Log session");
+        }
+    };
+    if let Err(reason) = start(log) {
+        // `start` has logged through the Log session where it could.
+        let _ = reason;
+        client::exit(1);
+    }
+}
+
+fn start(log: Log) -> Result<(), String> {
+    let config = match read_config() {
+        Ok(config) => config,
+        Err(reason) => {
+            let _ = log.write(&format!("{reason}"));
+            return Err(reason);
+        }
+    };
+    let endpoint = new_slot()?;
+    sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0)
+        .map_err(|e| format!("endpoint: {e}"))?;
+    let mut init = Init {
+        config,
+        log,
+        endpoint,
+        children: Vec::new(),
+        sessions: Vec::new(),
+        binaries: Vec::new(),
+        next_id: 1,
+    };
+    let (ram, _) = own_quota();
+    init.say(&format!(
+        "{} children, {} KiB RAM available",
+        init.config.children.len(),
+        ram / 1024
+    ));
+    for index in 0..init.config.children.len() {
+        let child = init.config.children[index].clone();
+        init.children.push(ChildState {
+            config: child,
+            running: None,
+            own_caps: Vec::new(),
+            roots: Vec::new(),
+            restarts: 0,
+            status: Status::Held,
+        });
+        init.start_child(index);
+    }
+    let tsc = arbor_tsc();
+    init.say(&format!("all children started (tsc {tsc})"));
+    init.serve();
+    Ok(())
+}
+
+fn arbor_tsc() -> u64 {
+    // SAFETY: rdtsc has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The config: a whole scenario (the root init gets the scenario file) or
+/// an init config (a nested init gets its parent's `config:` text).
+fn read_config() -> Result<InitConfig, String> {
+    let rom = Rom::open("config").map_err(|e| format!("cannot read config ROM: {e}"))?;
+    let text =
+        core::str::from_utf8(rom.bytes).map_err(|_| "config ROM is not UTF-8".to_string())?;
+    if text.trim_start().starts_with("Scenario") || text.contains("Scenario(") {
+        let scenario = arbor_config::parse_scenario(text).map_err(|e| format!("config: {e}"))?;
+        return scenario
+            .init
+            .ok_or_else(|| "config: the scenario has no init section".to_string());
+    }
+    arbor_config::ComponentConfig::new(text)
+        .as_init_config()
+        .map_err(|e| format!("config: {e}"))
+}
+
+fn own_quota() -> (u64, u64) {
+    let ram =
+        sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0)).map_or(0, |(limit, used)| limit - used);
+    let caps =
+        sys::info(info::PD_CAPS, u64::from(slot::OWN_PD.0)).map_or(0, |(limit, used)| limit - used);
+    (ram, caps)
+}
+
+fn new_slot() -> Result<CapSlot, String> {
+    slots::allocate().map_err(|e| format!("out of capability slots ({e})"))
+}
+
+fn release(cap: CapSlot) {
+    let _ = sys::delete(cap);
+    slots::free(cap);
+}
+
+fn kernel(error: abi::Error) -> SessionError {
+    client::kernel_error(error)
+}
+
+impl Init {
+    fn say(&self, text: &str) {
+        let _ = self.log.write(text);
+    }
+
+    fn binary(&mut self, name: &str) -> Result<&'static [u8], SessionError> {
+        if let Some((_, rom)) = self.binaries.iter().find(|(n, _)| n == name) {
+            return Ok(rom.bytes);
+        }
+        let rom = Rom::open(name)?;
+        let bytes = rom.bytes;
+        self.binaries.push((name.to_string(), rom));
+        Ok(bytes)
+    }
+
+    fn start_child(&mut self, index: usize) {
+        let child = self.children[index].config.clone();
+        let quota = child.effective_quota(&self.config);
+        let (ram, caps) = (quota.ram.0 / 4096 * 4096, quota.caps.0);
+        let image = match self.binary(child.binary_name()) {
+            Ok(image) => image,
+            Err(error) => {
+                self.say(&format!(
+                    "cannot start {}: binary \"{}\": {error}",
+                    child.name,
+                    child.binary_name()
+                ));
+                self.children[index].status = Status::Held;
+                return;
+            }
+        };
+        let badge = index as u64 + 1;
+        let caps_made = (|| -> Result<(CapSlot, CapSlot), String> {
+            let parent = new_slot()?;
+            sys::derive(
+                self.endpoint,
+                parent,
+                Rights::WRITE.union(Rights::GRANT),
+                badge,
+            )
+            .map_err(|e| format!("{e}"))?;
+            let fault = new_slot()?;
+            sys::derive(
+                self.endpoint,
+                fault,
+                Rights::WRITE,
+                FAULT_FLAG | index as u64,
+            )
+            .map_err(|e| format!("{e}"))?;
+            Ok((parent, fault))
+        })();
+        let (parent, fault) = match caps_made {
+            Ok(pair) => pair,
+            Err(error) => {
+                self.say(&format!("cannot start {}: {error}", child.name));
+                return;
+            }
+        };
+        let spec = loader::ChildSpec {
+            image,
+            ram,
+            caps,
+            priority: CHILD_PRIORITY,
+            argument: 0,
+            fault_endpoint: Some(fault),
+            grants: &[(parent, slot::PARENT, Rights::WRITE)],
+        };
+        match loader::spawn(&spec) {
+            Ok(running) => {
+                let state = &mut self.children[index];
+                state.running = Some(running);
+                state.own_caps = alloc::vec![parent, fault];
+                state.status = Status::Running;
+                self.say(&format!(
+                    "started {} ({}), RAM {} KiB, caps {}",
+                    child.name,
+                    child.binary_name(),
+                    ram / 1024,
+                    caps
+                ));
+            }
+            Err(error) => {
+                release(parent);
+                release(fault);
+                self.say(&format!("cannot start {}: {error}", child.name));
+            }
+        }
+    }
+
+    fn serve(&mut self) {
+        let mut server = Endpoint::new(self.endpoint);
+        let mut receive = match new_slot() {
+            Ok(slot) => slot,
+            Err(_) => return,
+        };
+        loop {
+            let incoming = match server.next(Some(receive)) {
+                Ok(incoming) => incoming,
+                Err(error) => {
+                    self.say(&format!("receive failed: {error}"));
+                    return;
+                }
+            };
+            let arrived = incoming.cap_received.then_some(receive);
+            if arrived.is_some() {
+                match new_slot() {
+                    Ok(slot) => receive = slot,
+                    Err(_) => return,
+                }
+            }
+            let badge = incoming.badge.0;
+            let mut kept = false;
+            if badge & FAULT_FLAG != 0 && incoming.label == FAULT_LABEL {
+                self.child_faulted((badge & !FAULT_FLAG) as usize, &incoming);
+            } else if badge & LOCAL_FLAG != 0 {
+                self.local_request(badge & !LOCAL_FLAG, &incoming, &mut server);
+            } else if (1..=self.children.len() as u64).contains(&badge) {
+                kept = self.parent_request(badge as usize - 1, &incoming, arrived, &mut server);
+            } else {
+                server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
+            }
+            if let (Some(cap), false) = (arrived, kept) {
+                release(cap);
+            }
+            if self.children.iter().all(|c| c.status != Status::Running)
+                && !self.children.is_empty()
+            {
+                self.say("no child is running any more");
+                client::exit(0);
+            }
+        }
+    }
+
+    /// Handles a child's parent request; true if it kept the capability that arrived.
+    fn parent_request(
+        &mut self,
+        index: usize,
+        incoming: &Incoming,
+        arrived: Option<CapSlot>,
+        server: &mut Endpoint,
+    ) -> bool {
+        let request = match (
+            incoming.interface,
+            decode::<ParentRequest<'_>>(incoming.bytes()),
+        ) {
+            (Some(Interface::Parent), Ok(request)) => request,
+            _ => {
+                server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
+                return false;
+            }
+        };
+        let name = self.children[index].config.name.clone();
+        match request {
+            ParentRequest::Session {
+                service,
+                label,
+                args,
+                ram,
+            } => {
+                let result = self.open_session(index, service, label, args, ram, arrived);
+                match result {
+                    Ok((id, cap)) => {
+                        server.set_reply(&ParentReply::Session { session: id }, Some(cap))
+                    }
+                    Err(error) => {
+                        self.say(&format!(
+                            "{name}'s request for {service} (label \"{label}\") refused: {error}"
+                        ));
+                        server.set_reply(&ParentReply::Error(error), None);
+                    }
+                }
+                false
+            }
+            ParentRequest::Upgrade { session, ram } => {
+                let reply = match self.upgrade(index, session, ram) {
+                    Ok(()) => ParentReply::Done,
+                    Err(error) => ParentReply::Error(error),
+                };
+                server.set_reply(&reply, None);
+                false
+            }
+            ParentRequest::Close { session } => {
+                let reply = match self.close(index, session) {
+                    Ok(()) => ParentReply::Done,
+                    Err(error) => ParentReply::Error(error),
+                };
+                server.set_reply(&reply, None);
+                false
+            }
+            ParentRequest::Announce { service } => match arrived {
+                Some(root)
+                    if self.children[index]
+                        .config
+                        .provides
+                        .iter()
+                        .any(|p| p == service) =>
+                {
+                    self.say(&format!("{name} announced {service}"));
+                    self.children[index].roots.push((service.to_string(), root));
+                    server.set_reply(&ParentReply::Done, None);
+                    true
+                }
+                _ => {
+                    self.say(&format!(
+                        "{name} announced {service}, which its config does not let it provide"
+                    ));
+                    server.set_reply(&ParentReply::Error(SessionError::Denied), None);
+                    false
+                }
+            },
+            ParentRequest::Exit { code } => {
+                self.say(&format!("{name} exited with code {code}"));
+                self.tear_down(index);
+                self.children[index].status = Status::Exited(code);
+                server.set_reply(&ParentReply::Done, None);
+                false
+            }
+        }
+    }
+
+    fn child_pd(&self, index: usize) -> Result<CapSlot, SessionError> {
+        self.children[index]
+            .running
+            .as_ref()
+            .map(|c| c.pd)
+            .ok_or(SessionError::Unavailable)
+    }
+
+    fn open_session(
+        &mut self,
+        index: usize,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        ram: u64,
+        arrived: Option<CapSlot>,
+    ) -> Result<(u32, CapSlot), SessionError> {
+        if ram % 4096 != 0 {
+            return Err(SessionError::BadRequest);
+        }
+        let client_pd = self.child_pd(index)?;
+        let id = self.next_id;
+        if service == name::ROM && label == "config" {
+            sys::transfer_quota(client_pd, slot::OWN_PD, ram, 0)
+                .map_err(|_| SessionError::ClientQuotaExceeded)?;
+            return match self.config_rom(index, id, ram) {
+                Ok(cap) => {
+                    self.next_id += 1;
+                    Ok((id, cap))
+                }
+                Err(error) => {
+                    let _ = sys::transfer_quota(slot::OWN_PD, client_pd, ram, 0);
+                    Err(error)
+                }
+            };
+        }
+        let child_name = self.children[index].config.name.clone();
+        match route_session(&self.config, &child_name, service, label) {
+            RouteDecision::Denied { reason, .. } => {
+                self.say(&format!(
+                    "denied {child_name}'s {service} session (label \"{label}\"): {reason}"
+                ));
+                Err(SessionError::Denied)
+            }
+            RouteDecision::Parent { label, .. } => {
+                sys::transfer_quota(client_pd, slot::OWN_PD, ram, 0)
+                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
+                match client::open_session_raw(slot::PARENT, service, &label, args, ram, arrived) {
+                    Ok(session) => {
+                        self.next_id += 1;
+                        self.sessions.push(SessionRecord {
+                            id,
+                            client: index,
+                            via: Via::Parent(session),
+                            cap: session.cap,
+                            ram,
+                        });
+                        Ok((id, session.cap))
+                    }
+                    Err(error) => {
+                        let _ = sys::transfer_quota(slot::OWN_PD, client_pd, ram, 0);
+                        Err(error)
+                    }
+                }
+            }
+            RouteDecision::Child {
+                provider, label, ..
+            } => {
+                let provider_index = self
+                    .children
+                    .iter()
+                    .position(|c| c.config.name == provider)
+                    .ok_or(SessionError::Unavailable)?;
+                let provider_pd = self.child_pd(provider_index)?;
+                let root = self.children[provider_index]
+                    .roots
+                    .iter()
+                    .find(|(s, _)| s == service)
+                    .map(|(_, r)| *r)
+                    .ok_or(SessionError::Unavailable)?;
+                sys::transfer_quota(client_pd, provider_pd, ram, 0)
+                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
+                let cap = slots::allocate().map_err(kernel)?;
+                let request = RootRequest::Create {
+                    label: &label,
+                    args,
+                    ram,
+                };
+                let created =
+                    client::call::<_, RootReply>(root, Interface::Root, &request, None, Some(cap));
+                match created {
+                    Ok((RootReply::Created { badge }, true)) => {
+                        self.next_id += 1;
+                        self.sessions.push(SessionRecord {
+                            id,
+                            client: index,
+                            via: Via::Child {
+                                provider: provider_index,
+                                badge,
+                            },
+                            cap,
+                            ram,
+                        });
+                        Ok((id, cap))
+                    }
+                    other => {
+                        slots::free(cap);
+                        let _ = sys::transfer_quota(provider_pd, client_pd, ram, 0);
+                        match other {
+                            Ok((RootReply::Error(error), _)) => Err(error),
+                            Err(error) => Err(error),
+                            Ok(_) => Err(SessionError::BadRequest),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves a child's `config` ROM: its config text in a dataspace paid from `ram`.
+    fn config_rom(&mut self, index: usize, id: u32, ram: u64) -> Result<CapSlot, SessionError> {
+        let text = self.children[index]
+            .config
+            .config
+            .as_ref()
+            .map(|c| c.as_text().to_string())
+            .unwrap_or_default();
+        let size = (text.len() as u64).max(1);
+        let needed = size.div_ceil(4096) * 4096 + 4096;
+        if ram < needed {
+            return Err(SessionError::InsufficientQuota {
+                needed: needed - ram,
+            });
+        }
+        let dataspace = slots::allocate().map_err(kernel)?;
+        sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, size).map_err(kernel)?;
+        let span = size.div_ceil(4096) * 4096;
+        let window = arbor::vspace::allocate(span).map_err(kernel)?;
+        sys::map(
+            slot::OWN_PD,
+            dataspace,
+            0,
+            window.start,
+            span,
+            abi::map::READ | abi::map::WRITE,
+        )
+        .map_err(kernel)?;
+        arbor::vspace::write_bytes(window.start, text.as_bytes());
+        let _ = sys::unmap(slot::OWN_PD, window.start, span);
+        arbor::vspace::free(window);
+        let cap = slots::allocate().map_err(kernel)?;
+        sys::derive(
+            self.endpoint,
+            cap,
+            Rights::WRITE.union(Rights::GRANT),
+            LOCAL_FLAG | u64::from(id),
+        )
+        .map_err(kernel)?;
+        self.sessions.push(SessionRecord {
+            id,
+            client: index,
+            via: Via::Config {
+                dataspace,
+                size: text.len() as u64,
+            },
+            cap,
+            ram,
+        });
+        Ok(cap)
+    }
+
+    fn local_request(&mut self, id: u64, incoming: &Incoming, server: &mut Endpoint) {
+        let record = self.sessions.iter().find(|s| u64::from(s.id) == id);
+        match (
+            record.map(|r| &r.via),
+            decode::<RomRequest>(incoming.bytes()),
+        ) {
+            (Some(Via::Config { dataspace, size }), Ok(RomRequest::Dataspace)) => {
+                server.set_reply(&RomReply::Dataspace { size: *size }, Some(*dataspace));
+            }
+            (None, _) => server.set_reply(&RomReply::Error(SessionError::NoSuchSession), None),
+            _ => server.set_reply(&RomReply::Error(SessionError::BadRequest), None),
+        }
+    }
+
+    fn upgrade(&mut self, index: usize, id: u32, ram: u64) -> Result<(), SessionError> {
+        let client_pd = self.child_pd(index)?;
+        let position = self
+            .sessions
+            .iter()
+            .position(|s| s.id == id && s.client == index)
+            .ok_or(SessionError::NoSuchSession)?;
+        match self.sessions[position].via {
+            Via::Parent(session) => {
+                sys::transfer_quota(client_pd, slot::OWN_PD, ram, 0)
+                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
+                if let Err(error) = client::upgrade_session(&session, ram) {
+                    let _ = sys::transfer_quota(slot::OWN_PD, client_pd, ram, 0);
+                    return Err(error);
+                }
+            }
+            Via::Child { provider, badge } => {
+                let provider_pd = self.child_pd(provider)?;
+                let root = self.children[provider]
+                    .roots
+                    .first()
+                    .map(|(_, r)| *r)
+                    .ok_or(SessionError::Unavailable)?;
+                sys::transfer_quota(client_pd, provider_pd, ram, 0)
+                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
+                match client::call::<_, RootReply>(
+                    root,
+                    Interface::Root,
+                    &RootRequest::Upgrade { badge, ram },
+                    None,
+                    None,
+                ) {
+                    Ok((RootReply::Done { .. }, _)) => {}
+                    other => {
+                        let _ = sys::transfer_quota(provider_pd, client_pd, ram, 0);
+                        return Err(match other {
+                            Ok((RootReply::Error(error), _)) => error,
+                            Err(error) => error,
+                            Ok(_) => SessionError::BadRequest,
+                        });
+                    }
+                }
+            }
+            Via::Config { .. } => return Err(SessionError::BadRequest),
+        }
+        self.sessions[position].ram += ram;
+        Ok(())
+    }
+
+    /// Closes session `id` of child `index`; its RAM goes back to the child
+    /// (or to init, when the child is gone).
+    fn close(&mut self, index: usize, id: u32) -> Result<(), SessionError> {
+        let position = self
+            .sessions
+            .iter()
+            .position(|s| s.id == id && s.client == index)
+            .ok_or(SessionError::NoSuchSession)?;
+        let record = self.sessions.swap_remove(position);
+        let back_to = self.child_pd(index).unwrap_or(slot::OWN_PD);
+        match record.via {
+            Via::Parent(session) => {
+                let _ = client::close_session(session);
+                let _ = sys::transfer_quota(slot::OWN_PD, back_to, record.ram, 0);
+            }
+            Via::Child { provider, badge } => {
+                if let (Ok(provider_pd), Some(root)) = (
+                    self.child_pd(provider),
+                    self.children[provider].roots.first().map(|(_, r)| *r),
+                ) {
+                    let returned = match client::call::<_, RootReply>(
+                        root,
+                        Interface::Root,
+                        &RootRequest::Close { badge },
+                        None,
+                        None,
+                    ) {
+                        Ok((RootReply::Done { ram }, _)) => ram.min(record.ram),
+                        _ => 0,
+                    };
+                    let _ = sys::transfer_quota(provider_pd, back_to, returned, 0);
+                }
+                release(record.cap);
+            }
+            Via::Config { dataspace, .. } => {
+                let _ = sys::destroy(dataspace);
+                release(dataspace);
+                let _ = sys::destroy(record.cap);
+                release(record.cap);
+                let _ = sys::transfer_quota(slot::OWN_PD, back_to, record.ram, 0);
+            }
+        }
+        Ok(())
+    }
+
+    fn child_faulted(&mut self, index: usize, incoming: &Incoming) {
+        let Some(state) = self.children.get(index) else {
+            return;
+        };
+        let name = state.config.name.clone();
+        let [kind, address, ip, code] = incoming.words;
+        let kind =
+            FaultKind::from_raw(kind).map_or("unknown fault".to_string(), |k| format!("{k:?}"));
+        self.say(&format!(
+            "{name} faulted: {kind} at address {address:#x}, ip {ip:#x}, code {code:#x}"
+        ));
+        self.tear_down(index);
+        let restarts = self.children[index].restarts;
+        match policy::after_fault(&self.children[index].config.restart, restarts) {
+            AfterFault::Hold => {
+                self.children[index].status = Status::Held;
+                self.say(&format!("{name} stays stopped (restart: Never)"));
+            }
+            AfterFault::GiveUp { max } => {
+                self.children[index].status = Status::Held;
+                let (ram, caps) = own_quota();
+                self.say(&format!(
+                    "{name} gave up after {max} restarts; init has {} KiB RAM and {caps} caps free",
+                    ram / 1024
+                ));
+            }
+            // The backoff is not honoured yet: init has no timeout to wait on
+            // (the kernel offers none and init's parent provides no Timer).
+            AfterFault::Restart {
+                attempt,
+                backoff_ms: _,
+            } => {
+                self.children[index].restarts = attempt;
+                let max = match self.children[index].config.restart {
+                    arbor_config::Restart::OnFault { max, .. } => max,
+                    arbor_config::Restart::Never => 0,
+                };
+                self.say(&format!("restarting {name} ({attempt} of {max})"));
+                self.start_child(index);
+            }
+        }
+    }
+
+    /// Stops a child for good: closes the sessions it holds and those it
+    /// serves, destroys its Pd (its quota returns to init) and forgets the
+    /// capabilities init made for it.
+    fn tear_down(&mut self, index: usize) {
+        let held: Vec<u32> = self
+            .sessions
+            .iter()
+            .filter(|s| s.client == index)
+            .map(|s| s.id)
+            .collect();
+        for id in held {
+            let _ = self.close(index, id);
+        }
+        // Sessions it served die with it: their clients' next calls fail and
+        // they may ask again once it is back. The RAM they donated returns to
+        // init with the Pd; hand it back to each client that still runs.
+        let served: Vec<SessionRecord> = {
+            let (served, kept) = core::mem::take(&mut self.sessions)
+                .into_iter()
+                .partition(|s| matches!(s.via, Via::Child { provider, .. } if provider == index));
+            self.sessions = kept;
+            served
+        };
+        let state = &mut self.children[index];
+        for (_, root) in state.roots.drain(..) {
+            release(root);
+        }
+        for cap in state.own_caps.drain(..) {
+            release(cap);
+        }
+        if let Some(child) = state.running.take() {
+            let _ = child.destroy();
+        }
+        for record in served {
+            if let Ok(client_pd) = self.child_pd(record.client) {
+                let _ = sys::transfer_quota(slot::OWN_PD, client_pd, record.ram, 0);
+            }
+            release(record.cap);
+        }
+        let _ = ROOT_BADGE;
+    }
+}
