@@ -73,6 +73,9 @@ struct ChildState {
     roots: Vec<(String, CapSlot)>,
     restarts: u32,
     status: Status,
+    /// init's free (RAM, caps) right after the child's first fault was cleaned
+    /// up: what every later clean-up must return to, or something leaked.
+    free_after_first_fault: Option<(u64, u64)>,
 }
 
 struct Init {
@@ -104,7 +107,7 @@ fn start(log: Log) -> Result<(), String> {
     let config = match read_config() {
         Ok(config) => config,
         Err(reason) => {
-            let _ = log.write(&format!("{reason}"));
+            let _ = log.write(&reason);
             return Err(reason);
         }
     };
@@ -135,6 +138,7 @@ fn start(log: Log) -> Result<(), String> {
             roots: Vec::new(),
             restarts: 0,
             status: Status::Held,
+            free_after_first_fault: None,
         });
         init.start_child(index);
     }
@@ -424,7 +428,7 @@ impl Init {
         ram: u64,
         arrived: Option<CapSlot>,
     ) -> Result<(u32, CapSlot), SessionError> {
-        if ram % 4096 != 0 {
+        if !ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
         let client_pd = self.child_pd(index)?;
@@ -698,6 +702,9 @@ impl Init {
             "{name} faulted: {kind} at address {address:#x}, ip {ip:#x}, code {code:#x}"
         ));
         self.tear_down(index);
+        if self.children[index].free_after_first_fault.is_none() {
+            self.children[index].free_after_first_fault = Some(own_quota());
+        }
         let restarts = self.children[index].restarts;
         match policy::after_fault(&self.children[index].config.restart, restarts) {
             AfterFault::Hold => {
@@ -707,8 +714,19 @@ impl Init {
             AfterFault::GiveUp { max } => {
                 self.children[index].status = Status::Held;
                 let (ram, caps) = own_quota();
+                let verdict = match self.children[index].free_after_first_fault {
+                    Some(first) if first == (ram, caps) => {
+                        "the same as after its first fault".to_string()
+                    }
+                    Some((first_ram, first_caps)) => format!(
+                        "LEAKED {} bytes and {} caps since its first fault",
+                        first_ram as i64 - ram as i64,
+                        first_caps as i64 - caps as i64
+                    ),
+                    None => String::new(),
+                };
                 self.say(&format!(
-                    "{name} gave up after {max} restarts; init has {} KiB RAM and {caps} caps free",
+                    "{name} gave up after {max} restarts; init has {} KiB RAM and {caps} caps free, {verdict}",
                     ram / 1024
                 ));
             }

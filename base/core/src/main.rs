@@ -250,7 +250,7 @@ impl Core {
         ram: u64,
         arrived: Option<CapSlot>,
     ) -> Result<(u32, CapSlot), SessionError> {
-        if ram % 4096 != 0 {
+        if !ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
         sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0)

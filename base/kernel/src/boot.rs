@@ -43,9 +43,12 @@ const MIB: u64 = 1 << 20;
 /// Kernel entry after the switch to long mode; `start_info` is the physical
 /// address of the PVH `hvm_start_info`.
 pub fn start(start_info: u64) -> ! {
+    // SAFETY: rdtsc has no side effects; the value marks kernel entry for
+    // the boot-time benchmark.
+    let entry_tsc = unsafe { core::arch::x86_64::_rdtsc() };
     arch::console::init();
     kprintln!(
-        "Arbor kernel {} (x86_64, PVH boot)",
+        "Arbor kernel {} (x86_64, PVH boot), tsc {entry_tsc}",
         env!("CARGO_PKG_VERSION")
     );
     arch::cpu::init(entry_stack_top());

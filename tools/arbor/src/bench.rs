@@ -8,6 +8,7 @@
 //! number to compare across machines. Under TCG cycle counts mean nothing,
 //! so every figure says whether KVM was on.
 
+mod boot_time;
 mod figure;
 mod kernel_lines;
 mod pipe_roundtrip;
@@ -28,6 +29,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How many log lines are shown when a benchmark scenario fails.
 const LOG_TAIL: usize = 25;
+
+/// The scenario whose boot is timed, and how often.
+const BOOT_SCENARIO: &str = "hello";
+const BOOTS: usize = 5;
 
 /// The guest figure and the host baseline whose ratio is reported.
 const GUEST_IPC: &str = "ipc_roundtrip";
@@ -72,6 +77,10 @@ pub fn bench_command(
                 failures += 1;
             }
         }
+    }
+
+    if selected("kernel_to_ready_ms") || selected("boot_to_ready_ms") {
+        failures += boot_figures(&mut figures);
     }
 
     if selected(HOST_PIPE) || !scenarios.is_empty() {
@@ -130,6 +139,57 @@ pub fn bench_command(
 }
 
 /// Loads the selected benchmark scenarios; returns them and how many failed to load.
+/// Times the boot of [`BOOT_SCENARIO`] under TCG and, where usable, KVM;
+/// returns how many measurements failed.
+fn boot_figures(figures: &mut Vec<Figure>) -> u32 {
+    let Ok(path) = scenarios::locate(BOOT_SCENARIO) else {
+        eprintln!("arbor: no {BOOT_SCENARIO} scenario; boot times are missing");
+        return 0;
+    };
+    let measured = scenarios::load(&path).and_then(|scenario| {
+        let kernel = qemu::build(&archive::binaries_needed(&scenario))?;
+        let mut accels = vec![qemu::Accel::Tcg];
+        if qemu::kvm_usable() {
+            accels.push(qemu::Accel::Kvm);
+        }
+        let mut found = Vec::new();
+        for accel in accels {
+            eprintln!(
+                "arbor: timing {BOOTS} boots of {BOOT_SCENARIO} with {}",
+                accel.describe()
+            );
+            let (mut kernel_ms, mut launch_ms) =
+                boot_time::measure(&scenario, &kernel, accel, BOOTS)?;
+            let kvm = accel == qemu::Accel::Kvm;
+            for (name, values) in [
+                ("kernel_to_ready_ms", &mut kernel_ms),
+                ("boot_to_ready_ms", &mut launch_ms),
+            ] {
+                if let Some(median) = boot_time::median(values) {
+                    found.push(Figure::guest_value(
+                        name,
+                        (median * 10.0).round() / 10.0,
+                        "ms",
+                        kvm,
+                        BOOT_SCENARIO,
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    });
+    match measured {
+        Ok(mut found) => {
+            figures.append(&mut found);
+            0
+        }
+        Err(error) => {
+            eprintln!("arbor: boot timing failed: {error}");
+            1
+        }
+    }
+}
+
 fn bench_scenarios(selected: &dyn Fn(&str) -> bool) -> Result<(Vec<LoadedScenario>, u32), String> {
     let mut loaded = Vec::new();
     let mut failures = 0;

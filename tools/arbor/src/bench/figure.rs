@@ -44,6 +44,17 @@ impl Figure {
         }
     }
 
+    /// A figure measured from a scenario's boot (a fractional value allowed).
+    pub fn guest_value(bench: &str, value: f64, unit: &str, kvm: bool, scenario: &str) -> Self {
+        Self {
+            bench: bench.into(),
+            value: serde_json::Number::from_f64(value).unwrap_or_else(|| 0.into()),
+            unit: unit.into(),
+            kvm,
+            scenario: Some(scenario.into()),
+        }
+    }
+
     /// The figure as one line of JSON.
     pub fn to_json(&self) -> String {
         // A struct of strings, a number and a bool always serialises.
