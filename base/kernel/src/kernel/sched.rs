@@ -16,6 +16,14 @@ impl Kernel {
         thread.state = ThreadState::Runnable;
         thread.blocked_on = None;
         let priority = thread.priority;
+        // The current thread is never in a run queue: `choose_next` queues
+        // it when it switches away. It can be woken while still current when
+        // it blocked and the CPU idled until an interrupt signalled it (an
+        // IRQ driver's bound notification); queueing it then would leave a
+        // stale entry that later resumes it while blocked.
+        if self.current == Some(r) {
+            return;
+        }
         self.run_queues[usize::from(priority)].push_back(&mut ThreadLinks, r.pfn);
         if let Some((_, current)) = self.current_thread()
             && priority > current.priority
