@@ -62,7 +62,13 @@ impl Kernel {
                 }
             }
             Object::Pd(pd) => self.destroy_pd(r, pd),
-            Object::IoPorts(_) | Object::Console | Object::Platform => {}
+            Object::IoPorts(ports) => {
+                // Revoke: every Pd it opened ports in loses them again.
+                for user in ports.enabled_in.iter().flatten() {
+                    self.set_port_access(*user, ports, false);
+                }
+            }
+            Object::Console | Object::Platform => {}
         }
         self.free_frame(r.pfn);
     }

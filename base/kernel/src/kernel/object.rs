@@ -162,12 +162,17 @@ pub struct Irq {
     pub badge: u64,
 }
 
+/// Most Pds one IoPorts object can be enabled in at once.
+pub const MAX_PORT_USERS: usize = 8;
+
 /// A range of I/O ports.
 pub struct IoPorts {
     /// First port.
     pub first: u16,
     /// Number of ports.
     pub count: u32,
+    /// The Pds whose I/O bitmaps it opened; closed again when it is destroyed.
+    pub enabled_in: [Option<ObjRef>; MAX_PORT_USERS],
 }
 
 /// What an object frame holds.
