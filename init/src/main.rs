@@ -379,9 +379,16 @@ impl Init {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }
                     Err(error) => {
-                        self.say(&format!(
-                            "{name}'s request for {service} (label \"{label}\") refused: {error}"
-                        ));
+                        // A provider that has not announced yet, or too little
+                        // quota, is routine: the client asks again.
+                        if !matches!(
+                            error,
+                            SessionError::Unavailable | SessionError::InsufficientQuota { .. }
+                        ) {
+                            self.say(&format!(
+                                "{name}'s request for {service} (label \"{label}\") refused: {error}"
+                            ));
+                        }
                         server.set_reply(&ParentReply::Error(error), None);
                     }
                 }

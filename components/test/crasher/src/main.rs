@@ -12,6 +12,7 @@ arbor::entry!(run);
 const KINDS: [&str; 7] = ["null", "gp", "divide", "ud", "stack", "panic", "exit"];
 
 fn run(_argument: u64) {
+    arbor_sessions::env::install_panic_reporter();
     let Ok(log) = Log::open("") else { return };
     let config = Rom::open("config").map(|rom| rom.bytes).unwrap_or(b"");
     let text = core::str::from_utf8(config).unwrap_or("");
