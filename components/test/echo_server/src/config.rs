@@ -18,7 +18,10 @@ pub fn parse<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, String> {
     if text.trim().is_empty() {
         return Ok(T::default());
     }
-    ron::from_str(text).map_err(|e| {
+    // As in scenario files, an optional field takes its value without `Some(…)`.
+    let options =
+        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    options.from_str(text).map_err(|e| {
         format!(
             "config:{}:{}: {}",
             e.span.start.line, e.span.start.col, e.code

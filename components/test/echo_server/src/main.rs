@@ -9,7 +9,7 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use arbor::abi::{CapSlot, ObjectKind, Rights, slot};
+use arbor::abi::{CapSlot, ObjectKind, Rights, info, slot};
 use arbor::{slots, sys};
 use arbor_config::ByteSize;
 use arbor_sessions::client::{self, Endpoint, Incoming, Log};
@@ -101,7 +101,8 @@ fn root_request(
         RootRequest::Create { label, ram, .. } => match create(endpoint, table, label, ram) {
             Ok((badge, cap)) => {
                 let _ = log.write(&format!(
-                    "echo_server: session {badge} for \"{label}\" ({ram} bytes)"
+                    "echo_server: session {badge} for \"{label}\" ({ram} bytes), RAM limit now {} KiB",
+                    ram_limit() / 1024
                 ));
                 server.set_reply(&RootReply::Created { badge }, Some(cap));
             }
@@ -115,7 +116,8 @@ fn root_request(
         RootRequest::Upgrade { badge, ram } => match table.upgrade(badge, ram) {
             Ok(total) => {
                 let _ = log.write(&format!(
-                    "echo_server: session {badge} upgraded to {total} bytes"
+                    "echo_server: session {badge} upgraded to {total} bytes, RAM limit now {} KiB",
+                    ram_limit() / 1024
                 ));
                 server.set_reply(&RootReply::Done { ram: 0 }, None);
             }
@@ -136,6 +138,11 @@ fn root_request(
             Err(error) => server.set_reply(&RootReply::Error(error), None),
         },
     }
+}
+
+/// The own RAM quota's limit, which grows by what each session donates.
+fn ram_limit() -> u64 {
+    sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0)).map_or(0, |(limit, _)| limit)
 }
 
 /// Admits a session and makes its capability: the endpoint badged with it.

@@ -1,7 +1,8 @@
 //! hoarder: allocates without bound until its RAM quota is spent, says how
 //! far it got, and keeps running: it logs a heartbeat a few times (trying
-//! once more to allocate each time, which must still fail), then exits
-//! cleanly. Its siblings must not notice: the quota it spends is its own.
+//! once more to allocate each time, which must still fail), then holds its
+//! hoard for good, so that whatever its siblings do afterwards happens
+//! while its quota is spent. They must not notice: the quota is its own.
 //!
 //! Once the heap is full nothing here may allocate, so its messages are
 //! formatted into a buffer on the stack.
@@ -10,8 +11,9 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use arbor::sys;
-use arbor_sessions::client::{self, Log};
+use arbor::abi::{ObjectKind, slot};
+use arbor::{slots, sys};
+use arbor_sessions::client::Log;
 use core::fmt::Write;
 
 arbor::entry!(run);
@@ -48,10 +50,24 @@ fn run(_argument: u64) {
             if refused { "refused" } else { "granted" }
         ));
     }
-    // Keep the hoard until the end: the point is that the siblings ran
-    // while it was held.
+    say(format_args!("hoarder: holding {held_kib} KiB for good"));
+    hold_forever();
     drop(hoard);
-    client::exit(0);
+}
+
+/// Blocks for good on a notification nobody signals; if none can be made
+/// (no quota left for it), yields for good instead.
+fn hold_forever() {
+    if let Ok(notification) = slots::allocate()
+        && sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_ok()
+    {
+        loop {
+            let _ = sys::wait(notification);
+        }
+    }
+    loop {
+        sys::yield_now();
+    }
 }
 
 /// One more chunk, filled so that it is really used; None when the heap
