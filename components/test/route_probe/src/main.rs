@@ -9,7 +9,7 @@
 //! (
 //!     requests: [(service: "Echo", label: "left", ram: "4K", upgrade: "4K", echo: true)],
 //!     allocate: "64K",      // allocate this much of its own quota at the end
-//!     report_quota: true,   // log its own RAM limit first
+//!     report_quota: true,   // log its RAM limit as it started
 //! )
 //! ```
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -70,6 +70,8 @@ fn yes() -> bool {
 }
 
 fn run(_argument: u64) {
+    // Read before any session is opened: each donates from this quota.
+    let quota = sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0));
     let Ok(log) = Log::open("") else { return };
     let say = |text: &str| {
         let _ = log.write(text);
@@ -83,9 +85,9 @@ fn run(_argument: u64) {
         }
     };
     if config.report_quota {
-        match sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0)) {
+        match quota {
             Ok((limit, used)) => say(&format!(
-                "route_probe: RAM limit {} KiB ({} KiB used)",
+                "route_probe: RAM limit {} KiB at start ({} KiB used)",
                 limit / 1024,
                 used / 1024
             )),
