@@ -86,6 +86,8 @@ struct Init {
     sessions: Vec<SessionRecord>,
     binaries: Vec<(String, Rom)>,
     next_id: u32,
+    /// A notification to wait on for backoffs.
+    sleeper: Option<CapSlot>,
 }
 
 fn run(_argument: u64) {
@@ -122,6 +124,7 @@ fn start(log: Log) -> Result<(), String> {
         sessions: Vec::new(),
         binaries: Vec::new(),
         next_id: 1,
+        sleeper: None,
     };
     let (ram, _) = own_quota();
     init.say(&format!(
@@ -192,6 +195,26 @@ fn kernel(error: abi::Error) -> SessionError {
 }
 
 impl Init {
+    /// Waits `ms` milliseconds (a timed wait on a notification nobody signals).
+    /// init serves no request meanwhile; backoffs are meant to be short.
+    fn sleep(&mut self, ms: u64) {
+        if ms == 0 {
+            return;
+        }
+        if self.sleeper.is_none()
+            && let Ok(notification) = slots::allocate()
+        {
+            if sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_ok() {
+                self.sleeper = Some(notification);
+            } else {
+                slots::free(notification);
+            }
+        }
+        if let Some(notification) = self.sleeper {
+            let _ = sys::wait_timeout(notification, ms);
+        }
+    }
+
     fn say(&self, text: &str) {
         let _ = self.log.write(text);
     }
@@ -730,18 +753,19 @@ impl Init {
                     ram / 1024
                 ));
             }
-            // The backoff is not honoured yet: init has no timeout to wait on
-            // (the kernel offers none and init's parent provides no Timer).
             AfterFault::Restart {
                 attempt,
-                backoff_ms: _,
+                backoff_ms,
             } => {
                 self.children[index].restarts = attempt;
                 let max = match self.children[index].config.restart {
                     arbor_config::Restart::OnFault { max, .. } => max,
                     arbor_config::Restart::Never => 0,
                 };
-                self.say(&format!("restarting {name} ({attempt} of {max})"));
+                self.say(&format!(
+                    "restarting {name} ({attempt} of {max}) after {backoff_ms} ms"
+                ));
+                self.sleep(backoff_ms);
                 self.start_child(index);
             }
         }

@@ -30,7 +30,9 @@ pub enum Syscall {
     /// `rdi` notification.
     Signal = 4,
     /// Wait until a notification's word is non-zero (READ), then take and clear it.
-    /// `rdi` notification → `rdi` bits.
+    /// `rdi` notification, `rsi` timeout in milliseconds (0 = none) → `rdi`
+    /// bits, 0 when the timeout passed first. Timeouts have the kernel's
+    /// time-slice granularity (10 ms).
     Wait = 5,
     /// Give up the rest of the time slice.
     Yield = 6,

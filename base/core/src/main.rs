@@ -201,7 +201,11 @@ impl Core {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }
                     Err(error) => {
-                        println!("core: refused {service} session \"{label}\": {error}");
+                        // Too little quota is routine (the client retries with
+                        // the amount named); anything else is worth a line.
+                        if !matches!(error, SessionError::InsufficientQuota { .. }) {
+                            println!("core: refused {service} session \"{label}\": {error}");
+                        }
                         server.set_reply(&ParentReply::Error(error), None)
                     }
                 }

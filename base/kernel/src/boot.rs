@@ -166,6 +166,7 @@ pub fn start(start_info: u64) -> ! {
             .collect(),
         tsc_per_ms,
         irqs: [None; 24],
+        timed_waiters: None,
     };
     kernel.pcids[0] = 1; // PCID 0 means "none"
     let ram = kernel.frames.free_frames() as u64 * PAGE_SIZE;

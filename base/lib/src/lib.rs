@@ -3,7 +3,8 @@
 //! Every component links this crate. It provides:
 //! - [`sys`]: one safe wrapper per system call, returning `Result<_, abi::Error>`;
 //! - the entry point (`_start`, see [`entry!`]) and a panic handler that
-//!   prints to the console and then faults, so the parent sees the failure;
+//!   prints to the console (or hands the message to a [`PanicReporter`])
+//!   and then faults, so the parent sees the failure;
 //! - [`print!`]/[`println!`] through the console capability;
 //! - a heap (the global allocator, a first-fit free list) in dataspaces paid
 //!   from the component's own quota, mapped as it grows; see [`heap`];
@@ -78,5 +79,37 @@ pub fn exit() -> ! {
     let _ = sys::destroy(abi::slot::OWN_THREAD);
     loop {
         sys::yield_now();
+    }
+}
+
+/// Reports a panic somewhere other than the kernel console: children of init
+/// have no console capability and log through a Log session instead (see
+/// `arbor_sessions::env`). It runs before the thread faults, so it must not
+/// panic itself; a nested panic finds the reporter taken and faults at once.
+pub type PanicReporter = fn(&core::panic::PanicInfo<'_>);
+
+static PANIC_REPORTER: sync::TryLock<Option<PanicReporter>> = sync::TryLock::new(None);
+
+/// Sends future panic messages to `reporter` instead of the console.
+pub fn set_panic_reporter(reporter: PanicReporter) {
+    if let Some(mut slot) = PANIC_REPORTER.try_lock() {
+        *slot = Some(reporter);
+    }
+}
+
+/// Reports `info` through the installed reporter; false if there is none
+/// (or it is already running further up the stack).
+pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> bool {
+    // Holding the lock while the reporter runs makes a panic inside it fall
+    // back to the console instead of recursing.
+    let Some(slot) = PANIC_REPORTER.try_lock() else {
+        return false;
+    };
+    match *slot {
+        Some(reporter) => {
+            reporter(info);
+            true
+        }
+        None => false,
     }
 }

@@ -35,7 +35,9 @@ extern "C" fn runtime_start(ipc_buffer: u64) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    crate::println!("panic: {info}");
+    if !crate::report_panic(info) {
+        crate::println!("panic: {info}");
+    }
     loop {
         // SAFETY: `ud2` only raises #UD; the kernel stops this thread and
         // reports the fault to the parent, which is the point.

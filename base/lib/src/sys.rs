@@ -145,7 +145,13 @@ pub fn signal(notification: CapSlot) -> Result<(), Error> {
 
 /// Waits until a notification's word is non-zero (READ); returns and clears it.
 pub fn wait(notification: CapSlot) -> Result<u64, Error> {
-    syscall(Syscall::Wait, [slot(notification), 0, 0, 0, 0, 0]).map(|r| r[0])
+    wait_timeout(notification, 0)
+}
+
+/// Waits on a notification for at most `ms` milliseconds (0 = forever);
+/// returns its bits, or 0 if the time ran out first.
+pub fn wait_timeout(notification: CapSlot, ms: u64) -> Result<u64, Error> {
+    syscall(Syscall::Wait, [slot(notification), ms, 0, 0, 0, 0]).map(|r| r[0])
 }
 
 /// Gives up the rest of the time slice.

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod env;
 pub mod parent;
 pub mod services;
 

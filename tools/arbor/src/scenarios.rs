@@ -5,7 +5,7 @@ use arbor_config::{Scenario, parse_scenario};
 use std::path::{Path, PathBuf};
 
 /// The scenario `cargo arbor run` boots when given none.
-pub const DEFAULT: &str = "boot";
+pub const DEFAULT: &str = "hello";
 
 /// A scenario read from disk.
 pub struct LoadedScenario {

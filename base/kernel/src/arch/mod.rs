@@ -31,6 +31,12 @@ pub fn exit(verdict: Verdict) -> ! {
     halt_forever()
 }
 
+/// The time-stamp counter.
+pub fn tsc() -> u64 {
+    // SAFETY: rdtsc has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 /// Stops the CPU for good.
 pub fn halt_forever() -> ! {
     loop {

@@ -62,13 +62,20 @@ impl Kernel {
                 }
             }
             Object::Pd(pd) => self.destroy_pd(r, pd),
-            Object::IoPorts(_) | Object::Console | Object::Platform => {}
+            Object::IoPorts(ports) => {
+                // Revoke: every Pd it opened ports in loses them again.
+                for user in ports.enabled_in.iter().flatten() {
+                    self.set_port_access(*user, ports, false);
+                }
+            }
+            Object::Console | Object::Platform => {}
         }
         self.free_frame(r.pfn);
     }
 
     fn wake_destroyed(&mut self, pfn: Pfn) {
         if let Some((r, thread)) = self.thread_at(pfn) {
+            self.cancel_timeout(r);
             thread.blocked_on = None;
             if thread.state == ThreadState::Sending && thread.message.is_fault {
                 // A faulted thread stays stopped; only its report is lost.
@@ -80,6 +87,7 @@ impl Kernel {
     }
 
     fn destroy_thread(&mut self, r: ObjRef, thread: &mut Thread) {
+        self.cancel_timeout(r);
         match thread.state {
             ThreadState::Runnable if self.current != Some(r) => self.unqueue_ready(r),
             ThreadState::Sending | ThreadState::Receiving | ThreadState::Waiting => {

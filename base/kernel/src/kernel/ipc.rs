@@ -272,6 +272,7 @@ impl Kernel {
             && let Some((waiter_ref, waiter)) = self.thread_at(waiter_pfn)
         {
             waiter.context.rdi = core::mem::take(&mut notification.word);
+            self.cancel_timeout(waiter_ref);
             self.wake_with(waiter_ref, Ok(()));
             return;
         }
@@ -289,8 +290,9 @@ impl Kernel {
         }
     }
 
-    /// `Wait`: take the bits, or block until there are some.
-    pub fn wait(&mut self, slot: u64) -> Outcome {
+    /// `Wait`: take the bits, or block until there are some (or until
+    /// `timeout_ms` passed, when it is not 0).
+    pub fn wait(&mut self, slot: u64, timeout_ms: u64) -> Outcome {
         let Some((me, thread)) = self.current_thread() else {
             return Outcome::Blocked;
         };
@@ -309,6 +311,12 @@ impl Kernel {
         thread.state = ThreadState::Waiting;
         thread.blocked_on = Some(r);
         notification.waiters.push_back(&mut ThreadLinks, me.pfn);
+        if timeout_ms != 0 {
+            let ticks = timeout_ms.saturating_mul(self.tsc_per_ms);
+            thread.deadline = crate::arch::tsc().saturating_add(ticks).max(1);
+            thread.next_timed = self.timed_waiters;
+            self.timed_waiters = Some(me.pfn);
+        }
         Outcome::Blocked
     }
 
@@ -333,6 +341,59 @@ impl Kernel {
             sender.message = message;
             sender.blocked_on = Some(ep_ref);
             endpoint.senders.push_back(&mut ThreadLinks, sender_ref.pfn);
+        }
+    }
+}
+
+impl Kernel {
+    /// Takes `thread` off the list of timed waiters, if it is on it.
+    pub fn cancel_timeout(&mut self, thread: ObjRef) {
+        let Some(target) = self.thread(thread) else {
+            return;
+        };
+        if target.deadline == 0 {
+            return;
+        }
+        target.deadline = 0;
+        let next = target.next_timed.take();
+        if self.timed_waiters == Some(thread.pfn) {
+            self.timed_waiters = next;
+            return;
+        }
+        let mut cursor = self.timed_waiters;
+        while let Some(pfn) = cursor {
+            let Some((_, waiter)) = self.thread_at(pfn) else {
+                return;
+            };
+            if waiter.next_timed == Some(thread.pfn) {
+                waiter.next_timed = next;
+                return;
+            }
+            cursor = waiter.next_timed;
+        }
+    }
+
+    /// Wakes every timed waiter whose deadline has passed (with 0 bits).
+    pub fn expire_timeouts(&mut self) {
+        let now = crate::arch::tsc();
+        let mut cursor = self.timed_waiters;
+        while let Some(pfn) = cursor {
+            let Some((r, waiter)) = self.thread_at(pfn) else {
+                return;
+            };
+            cursor = waiter.next_timed;
+            if waiter.deadline != 0 && waiter.deadline <= now {
+                self.cancel_timeout(r);
+                if waiter.state == ThreadState::Waiting {
+                    if let Some(Object::Notification(notification)) =
+                        waiter.blocked_on.and_then(|n| self.get(n))
+                    {
+                        notification.waiters.remove(&mut ThreadLinks, r.pfn);
+                    }
+                    waiter.context.rdi = 0;
+                    self.wake_with(r, Ok(()));
+                }
+            }
         }
     }
 }

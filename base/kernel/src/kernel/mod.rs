@@ -36,7 +36,10 @@ pub fn kernel_entry(frame: &mut Frame) {
         match frame.vector {
             vector if vector < 32 => kernel_exception(frame),
             SPURIOUS_VECTOR => {}
-            TIMER_VECTOR => interrupts::end_of_interrupt(),
+            TIMER_VECTOR => {
+                kernel().expire_timeouts();
+                interrupts::end_of_interrupt();
+            }
             _ => {
                 if let Some(line) = irq_line {
                     kernel().interrupt(line);
@@ -57,6 +60,7 @@ pub fn kernel_entry(frame: &mut Frame) {
             vector if vector < 32 => kernel.user_fault(vector, frame.error_code, fault_address()),
             SPURIOUS_VECTOR => {}
             TIMER_VECTOR => {
+                kernel.expire_timeouts();
                 kernel.reschedule = true;
                 interrupts::end_of_interrupt();
             }

@@ -99,6 +99,10 @@ pub struct Thread {
     pub reply_to: Option<ObjRef>,
     /// The notification bound to it.
     pub bound: Option<ObjRef>,
+    /// TSC deadline of a timed `Wait`; 0 = none.
+    pub deadline: u64,
+    /// Link in the kernel's list of timed waiters.
+    pub next_timed: Option<Pfn>,
 }
 
 /// A synchronous rendezvous point.
@@ -158,12 +162,17 @@ pub struct Irq {
     pub badge: u64,
 }
 
+/// Most Pds one IoPorts object can be enabled in at once.
+pub const MAX_PORT_USERS: usize = 8;
+
 /// A range of I/O ports.
 pub struct IoPorts {
     /// First port.
     pub first: u16,
     /// Number of ports.
     pub count: u32,
+    /// The Pds whose I/O bitmaps it opened; closed again when it is destroyed.
+    pub enabled_in: [Option<ObjRef>; MAX_PORT_USERS],
 }
 
 /// What an object frame holds.
@@ -227,6 +236,8 @@ pub struct Kernel {
     pub tsc_per_ms: u64,
     /// IRQ lines claimed, by line: the Irq object.
     pub irqs: [Option<ObjRef>; 24],
+    /// Threads in a `Wait` with a timeout, linked through `Thread::next_timed`.
+    pub timed_waiters: Option<Pfn>,
 }
 
 /// Where the kernel keeps its state; set once at boot.

@@ -9,9 +9,21 @@ impl Kernel {
     /// Makes a blocked thread ready to run.
     pub fn make_ready(&mut self, r: ObjRef) {
         let Some(thread) = self.thread(r) else { return };
+        if thread.state == ThreadState::Runnable {
+            // Running or queued already; a second queue entry would corrupt the queue.
+            return;
+        }
         thread.state = ThreadState::Runnable;
         thread.blocked_on = None;
         let priority = thread.priority;
+        // The current thread is never in a run queue: `choose_next` queues
+        // it when it switches away. It can be woken while still current when
+        // it blocked and the CPU idled until an interrupt signalled it (an
+        // IRQ driver's bound notification); queueing it then would leave a
+        // stale entry that later resumes it while blocked.
+        if self.current == Some(r) {
+            return;
+        }
         self.run_queues[usize::from(priority)].push_back(&mut ThreadLinks, r.pfn);
         if let Some((_, current)) = self.current_thread()
             && priority > current.priority
@@ -33,6 +45,11 @@ impl Kernel {
         let current = self
             .current_thread()
             .filter(|(_, t)| t.state == ThreadState::Runnable);
+        // A current thread that blocked is current no longer: if something
+        // wakes it while the CPU idles, it is queued like any other thread.
+        if current.is_none() {
+            self.current = None;
+        }
         let highest = (0..PRIORITIES)
             .rev()
             .find(|&p| !self.run_queues[p].is_empty());

@@ -3,8 +3,8 @@
 
 use super::ipc::Outcome;
 use super::object::{
-    Dataspace, Endpoint, IoPorts, Irq, Kernel, MAX_MAPPINGS, Mapping, Notification, OBJECT_COST,
-    ObjRef, Object, Pd, Thread, ThreadState,
+    Dataspace, Endpoint, IoPorts, Irq, Kernel, MAX_MAPPINGS, MAX_PORT_USERS, Mapping, Notification,
+    OBJECT_COST, ObjRef, Object, Pd, Thread, ThreadState,
 };
 use super::space::{self, PageFlags};
 use crate::arch::entry::Frame;
@@ -35,7 +35,7 @@ pub fn dispatch(kernel: &mut Kernel) {
             Syscall::Recv => kernel.receive(a0),
             Syscall::ReplyRecv => kernel.reply_receive(a0, MsgInfo(a1), words),
             Syscall::Signal => Outcome::Done(kernel.signal(a0)),
-            Syscall::Wait => kernel.wait(a0),
+            Syscall::Wait => kernel.wait(a0, a1),
             Syscall::Yield => {
                 kernel.reschedule = true;
                 Outcome::Done(Ok(()))
@@ -571,6 +571,7 @@ impl Kernel {
             Object::IoPorts(IoPorts {
                 first: first as u16,
                 count: count as u32,
+                enabled_in: [None; MAX_PORT_USERS],
             }),
             0,
         )?;
@@ -583,6 +584,14 @@ impl Kernel {
             return Err(Error::WrongObjectKind);
         };
         let (pd_ref, pd) = self.own_pd(pd_slot)?;
+        let user = match ports.enabled_in.iter().position(|u| *u == Some(pd_ref)) {
+            Some(known) => known,
+            None => ports
+                .enabled_in
+                .iter()
+                .position(|u| u.is_none_or(|r| self.pd(r).is_none()))
+                .ok_or(Error::InvalidState)?,
+        };
         if pd.io_bitmap == 0 {
             self.charge(pd_ref, 2 * PAGE)?;
             let Some(base) = self
@@ -602,16 +611,30 @@ impl Kernel {
             };
             pd.io_bitmap = base.0;
         }
+        ports.enabled_in[user] = Some(pd_ref);
+        self.set_port_access(pd_ref, ports, true);
+        Ok(())
+    }
+
+    /// Opens (`allow`) or closes the ports of `ports` in `pd_ref`'s I/O bitmap.
+    pub fn set_port_access(&mut self, pd_ref: ObjRef, ports: &IoPorts, allow: bool) {
+        let Some(pd) = self.pd(pd_ref) else { return };
+        if pd.io_bitmap == 0 {
+            return;
+        }
         let bitmap = crate::arch::paging::phys_to_virt(Pfn(pd.io_bitmap).address());
         for port in u32::from(ports.first)..u32::from(ports.first) + ports.count {
-            // SAFETY: `port / 8` < 8192 lies within the two bitmap frames.
-            unsafe { *bitmap.add(port as usize / 8) &= !(1 << (port % 8)) };
+            let bit = 1 << (port % 8);
+            // SAFETY: `port / 8` < 8192 lies within the Pd's two bitmap frames.
+            unsafe {
+                let byte = bitmap.add(port as usize / 8);
+                *byte = if allow { *byte & !bit } else { *byte | bit };
+            }
         }
         if self.loaded_pd == Some(pd_ref) {
             self.loaded_io_bitmap = 0;
             self.switch_to(pd_ref);
         }
-        Ok(())
     }
 
     fn create_device_dataspace(
@@ -747,6 +770,8 @@ pub fn new_thread(pd: ObjRef, priority: u8) -> Thread {
         message: Default::default(),
         reply_to: None,
         bound: None,
+        deadline: 0,
+        next_timed: None,
     }
 }
 

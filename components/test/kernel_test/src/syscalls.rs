@@ -266,6 +266,24 @@ fn notifications(c: &mut Checks) {
     let bits = sys::wait(notification);
     c.that("wait returns the badge bits", bits == Ok(0b101), bits);
     c.err("wait without READ", sys::wait(badged), Error::MissingRight);
+    let tsc_per_ms = sys::info(arbor::abi::info::TSC_PER_MS, 0).map_or(1, |(t, _)| t.max(1));
+    // SAFETY: rdtsc has no side effects.
+    let before = unsafe { core::arch::x86_64::_rdtsc() };
+    let timed_out = sys::wait_timeout(notification, 30);
+    // SAFETY: as above.
+    let waited_ms = (unsafe { core::arch::x86_64::_rdtsc() } - before) / tsc_per_ms;
+    c.that(
+        "wait with a timeout returns 0 bits after at least the timeout",
+        timed_out == Ok(0) && waited_ms >= 20,
+        (timed_out, waited_ms),
+    );
+    c.ok("signal before a timed wait", sys::signal(badged));
+    let bits = sys::wait_timeout(notification, 10_000);
+    c.that(
+        "timed wait returns pending bits at once",
+        bits == Ok(0b101),
+        bits,
+    );
     c.err(
         "signal an endpoint-less slot",
         sys::signal(fresh()),

@@ -4,7 +4,7 @@
 
 use crate::qemu::{self, Accel, Continue, GuestEnd};
 use crate::scenarios::LoadedScenario;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The number after `marker` in `line`, if any.
@@ -57,14 +57,14 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 /// QEMU-launch-to-ready times in milliseconds of each boot that got there.
 pub fn measure(
     scenario: &LoadedScenario,
-    kernel: &PathBuf,
+    kernel: &Path,
     accel: Accel,
     boots: usize,
 ) -> Result<(Vec<f64>, Vec<f64>), String> {
     let mut kernel_ms = Vec::new();
     let mut launch_ms = Vec::new();
     for _ in 0..boots {
-        let launch = qemu::prepare_with(scenario, kernel.clone(), accel)?;
+        let launch = qemu::prepare_with(scenario, kernel.to_path_buf(), accel)?;
         let mut marks = BootMarks::default();
         let started = Instant::now();
         let mut ready_at = None;

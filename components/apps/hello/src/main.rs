@@ -1,0 +1,67 @@
+//! hello: the smallest useful client. It reads its config, opens a Timer,
+//! logs "{greeting} #{n}" `count` times `period_ms` apart and exits with 0;
+//! a config it cannot use or a Timer it cannot have ends it with 1 and a
+//! log line that says why.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use arbor_sessions::client::{self, Timer};
+use arbor_sessions::{SessionError, env, log};
+use serde::Deserialize;
+
+arbor::entry!(run);
+
+/// What the scenario's `config:` says.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// The text of every greeting.
+    greeting: String,
+    /// How many greetings.
+    count: u32,
+    /// Milliseconds before each greeting.
+    period_ms: u64,
+}
+
+fn run(_argument: u64) {
+    let code = match greet() {
+        Ok(()) => 0,
+        Err(reason) => {
+            log!("{reason}");
+            1
+        }
+    };
+    client::exit(code);
+}
+
+fn greet() -> Result<(), String> {
+    let config: Config = env::config().map_err(|error| alloc::format!("{error}"))?;
+    let timer = open_timer().map_err(|error| alloc::format!("Timer session: {error}"))?;
+    for n in 1..=config.count {
+        timer
+            .sleep(config.period_ms)
+            .map_err(|error| alloc::format!("sleeping {} ms: {error}", config.period_ms))?;
+        log!("{} #{n}", config.greeting);
+    }
+    Ok(())
+}
+
+/// Opens the Timer session, waiting for the driver to announce it: init
+/// starts siblings together and refuses requests for a service that is not
+/// announced yet, so the first attempts may find it unavailable.
+fn open_timer() -> Result<Timer, SessionError> {
+    const ATTEMPTS: u32 = 1000;
+    let mut attempt = 1;
+    loop {
+        match Timer::open("") {
+            Err(SessionError::Unavailable) if attempt < ATTEMPTS => {
+                attempt += 1;
+                arbor::sys::yield_now();
+            }
+            other => return other,
+        }
+    }
+}
