@@ -1,30 +1,58 @@
-//! Reading a component's `config` ROM as RON into its own schema.
+//! Reading a test component's `config` ROM, where no config at all means
+//! the defaults. The text is decoded by `arbor_sessions::env`'s parser;
+//! this only adds the "nothing given" case, which `env::config` refuses
+//! (empty text is no RON value).
 
-use alloc::format;
-use alloc::string::String;
 use arbor_sessions::client::Rom;
+use arbor_sessions::env::{self, ConfigError};
 use serde::de::DeserializeOwned;
 
-/// The component's config decoded as `T`; an absent or empty config is
-/// `T::default()`. The error names what was wrong, with line and column.
-pub fn read<T: DeserializeOwned + Default>() -> Result<T, String> {
-    let rom = Rom::open("config").map_err(|e| format!("cannot read config ROM: {e}"))?;
+/// The component's config decoded as `T`; empty text is `T::default()`.
+pub fn read<T: DeserializeOwned + Default>() -> Result<T, ConfigError> {
+    // The session stays open: its dataspace is mapped for the component's life.
+    let rom = Rom::open("config").map_err(ConfigError::Rom)?;
     parse(rom.bytes)
 }
 
-/// `bytes` decoded as `T`; empty text is `T::default()`.
-pub fn parse<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, String> {
-    let text = core::str::from_utf8(bytes).map_err(|_| String::from("config is not UTF-8"))?;
-    if text.trim().is_empty() {
+/// `bytes` (a config ROM, maybe zero-padded) decoded as `T`; text that is
+/// empty or only blanks is `T::default()`.
+pub fn parse<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ConfigError> {
+    let blank = bytes.iter().all(|b| b.is_ascii_whitespace() || *b == 0);
+    if blank {
         return Ok(T::default());
     }
-    // As in scenario files, an optional field takes its value without `Some(…)`.
-    let options =
-        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    options.from_str(text).map_err(|e| {
-        format!(
-            "config:{}:{}: {}",
-            e.span.start.line, e.span.start.col, e.code
-        )
-    })
+    env::parse_config(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Sample {
+        count: u32,
+    }
+
+    #[test]
+    fn nothing_given_is_the_default() {
+        assert!(matches!(parse::<Sample>(b""), Ok(Sample { count: 0 })));
+        assert!(matches!(
+            parse::<Sample>(b" \n\0\0"),
+            Ok(Sample { count: 0 })
+        ));
+    }
+
+    #[test]
+    fn text_is_decoded_and_typos_refused() {
+        assert!(matches!(
+            parse::<Sample>(b"(count: 3)\0"),
+            Ok(Sample { count: 3 })
+        ));
+        assert!(matches!(
+            parse::<Sample>(b"(cuont: 3)"),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
 }

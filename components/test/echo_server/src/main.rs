@@ -12,9 +12,9 @@ use alloc::string::{String, ToString};
 use arbor::abi::{CapSlot, ObjectKind, Rights, info, slot};
 use arbor::{slots, sys};
 use arbor_config::ByteSize;
-use arbor_sessions::client::{self, Endpoint, Incoming, Log};
+use arbor_sessions::client::{self, Endpoint, Incoming};
 use arbor_sessions::parent::{ROOT_BADGE, RootReply, RootRequest};
-use arbor_sessions::{Interface, SessionError, decode};
+use arbor_sessions::{Interface, SessionError, decode, log};
 use echo_server::protocol::{ECHO, EchoReply, EchoRequest};
 use echo_server::sessions::SessionTable;
 use serde::Deserialize;
@@ -41,15 +41,14 @@ impl Default for Config {
 }
 
 fn run(_argument: u64) {
-    let Ok(log) = Log::open("") else { return };
-    if let Err(reason) = serve(&log) {
-        let _ = log.write(&format!("echo_server: {reason}"));
+    if let Err(reason) = serve() {
+        log!("echo_server: {reason}");
         client::exit(1);
     }
 }
 
-fn serve(log: &Log) -> Result<(), String> {
-    let config: Config = echo_server::config::read()?;
+fn serve() -> Result<(), String> {
+    let config: Config = echo_server::config::read().map_err(|e| format!("{e}"))?;
     let endpoint = slots::allocate().map_err(|e| format!("no slot: {e}"))?;
     sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0)
         .map_err(|e| format!("endpoint: {e}"))?;
@@ -61,18 +60,22 @@ fn serve(log: &Log) -> Result<(), String> {
         ROOT_BADGE,
     )
     .map_err(|e| format!("root capability: {e}"))?;
+    // The first line opens the Log session, and that must happen before
+    // announcing: once announced, init may call our root and wait for the
+    // answer, and a session request to init then would wait for init.
+    log!(
+        "echo_server: serving {}, {} bytes per session",
+        config.service,
+        config.session_ram.0
+    );
     client::announce(&config.service, root)
         .map_err(|e| format!("announcing {}: {e}", config.service))?;
-    let _ = log.write(&format!(
-        "echo_server: serving {}, {} bytes per session",
-        config.service, config.session_ram.0
-    ));
     let mut table = SessionTable::new(config.session_ram.0);
     let mut server = Endpoint::new(endpoint);
     loop {
         let incoming = server.next(None).map_err(|e| format!("receive: {e}"))?;
         if incoming.badge.0 == ROOT_BADGE {
-            root_request(log, endpoint, &mut table, &incoming, &mut server);
+            root_request(endpoint, &mut table, &incoming, &mut server);
         } else {
             session_request(&table, &incoming, &mut server);
         }
@@ -81,7 +84,6 @@ fn serve(log: &Log) -> Result<(), String> {
 
 /// Create, upgrade or close a session, as the parent asks.
 fn root_request(
-    log: &Log,
     endpoint: CapSlot,
     table: &mut SessionTable,
     incoming: &Incoming,
@@ -100,25 +102,23 @@ fn root_request(
     match request {
         RootRequest::Create { label, ram, .. } => match create(endpoint, table, label, ram) {
             Ok((badge, cap)) => {
-                let _ = log.write(&format!(
+                log!(
                     "echo_server: session {badge} for \"{label}\" ({ram} bytes), RAM limit now {} KiB",
                     ram_limit() / 1024
-                ));
+                );
                 server.set_reply(&RootReply::Created { badge }, Some(cap));
             }
             Err(error) => {
-                let _ = log.write(&format!(
-                    "echo_server: refused \"{label}\" ({ram} bytes): {error}"
-                ));
+                log!("echo_server: refused \"{label}\" ({ram} bytes): {error}");
                 server.set_reply(&RootReply::Error(error), None);
             }
         },
         RootRequest::Upgrade { badge, ram } => match table.upgrade(badge, ram) {
             Ok(total) => {
-                let _ = log.write(&format!(
+                log!(
                     "echo_server: session {badge} upgraded to {total} bytes, RAM limit now {} KiB",
                     ram_limit() / 1024
-                ));
+                );
                 server.set_reply(&RootReply::Done { ram: 0 }, None);
             }
             Err(error) => server.set_reply(&RootReply::Error(error), None),
@@ -129,10 +129,7 @@ fn root_request(
                     let _ = sys::delete(cap);
                     slots::free(cap);
                 }
-                let _ = log.write(&format!(
-                    "echo_server: session {badge} (\"{}\") closed",
-                    record.label
-                ));
+                log!("echo_server: session {badge} (\"{}\") closed", record.label);
                 server.set_reply(&RootReply::Done { ram: record.ram }, None);
             }
             Err(error) => server.set_reply(&RootReply::Error(error), None),

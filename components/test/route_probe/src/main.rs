@@ -13,34 +13,45 @@
 //! )
 //! ```
 #![cfg_attr(target_os = "none", no_std, no_main)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use arbor::abi::{info, slot};
-use arbor::sys;
+use arbor::abi::{CapSlot, ObjectKind, info, slot};
+use arbor::{slots, sys};
 use arbor_config::ByteSize;
-use arbor_sessions::SessionError;
-use arbor_sessions::client::{self, Log};
+use arbor_sessions::client;
+use arbor_sessions::{SessionError, log};
 use echo_server::protocol::Echo;
 use serde::Deserialize;
 
 arbor::entry!(run);
 
 /// How often a request for a service not announced yet is repeated.
-const UNAVAILABLE_RETRIES: u32 = 50;
-/// Yields between two such attempts, to let the provider start.
-const YIELDS_BETWEEN_RETRIES: u32 = 200;
+const UNAVAILABLE_RETRIES: u32 = 100;
+/// Milliseconds between two such attempts, to let the provider start.
+const RETRY_DELAY_MS: u64 = 10;
 
 /// What the config may say.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Config {
     requests: Vec<Request>,
-    allocate: Option<ByteSize>,
+    /// Bytes to allocate from the own heap at the end ("0": nothing).
+    allocate: ByteSize,
     report_quota: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            requests: Vec::new(),
+            allocate: ByteSize(0),
+            report_quota: false,
+        }
+    }
 }
 
 /// One session to ask for.
@@ -53,9 +64,9 @@ struct Request {
     /// RAM donated with the first attempt.
     #[serde(default = "default_ram")]
     ram: ByteSize,
-    /// RAM donated to the open session afterwards, if any.
-    #[serde(default)]
-    upgrade: Option<ByteSize>,
+    /// RAM donated to the open session afterwards ("0": no upgrade).
+    #[serde(default = "no_bytes")]
+    upgrade: ByteSize,
     /// Whether the session speaks the Echo protocol.
     #[serde(default = "yes")]
     echo: bool,
@@ -65,6 +76,10 @@ fn default_ram() -> ByteSize {
     ByteSize(4096)
 }
 
+fn no_bytes() -> ByteSize {
+    ByteSize(0)
+}
+
 fn yes() -> bool {
     true
 }
@@ -72,130 +87,142 @@ fn yes() -> bool {
 fn run(_argument: u64) {
     // Read before any session is opened: each donates from this quota.
     let quota = sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0));
-    let Ok(log) = Log::open("") else { return };
-    let say = |text: &str| {
-        let _ = log.write(text);
-    };
     let config: Config = match echo_server::config::read() {
         Ok(config) => config,
         Err(reason) => {
-            say(&format!("route_probe: {reason}"));
+            log!("route_probe: {reason}");
             client::exit(1);
             return;
         }
     };
     if config.report_quota {
         match quota {
-            Ok((limit, used)) => say(&format!(
+            Ok((limit, used)) => log!(
                 "route_probe: RAM limit {} KiB at start ({} KiB used)",
                 limit / 1024,
                 used / 1024
-            )),
-            Err(error) => say(&format!("route_probe: cannot read own quota: {error}")),
+            ),
+            Err(error) => log!("route_probe: cannot read own quota: {error}"),
         }
     }
+    let pause = Pause::new();
     let mut open = Vec::new();
     for request in &config.requests {
-        if let Some(session) = ask(&say, request) {
+        if let Some(session) = ask(&pause, request) {
             open.push(session);
         }
     }
     let count = open.len();
     let failed = open.into_iter().filter_map(|s| s.close().err()).count();
-    say(&format!(
-        "route_probe: closed {count} sessions ({failed} failed)"
-    ));
-    if let Some(amount) = config.allocate {
-        say(&allocate(amount.0));
+    log!("route_probe: closed {count} sessions ({failed} failed)");
+    if config.allocate.0 > 0 {
+        allocate(config.allocate.0);
     }
-    say("route_probe: done");
+    log!("route_probe: done");
     client::exit(0);
 }
 
 /// Asks for one session and logs the outcome; the open session if granted.
-fn ask(say: &dyn Fn(&str), request: &Request) -> Option<Echo> {
+fn ask(pause: &Pause, request: &Request) -> Option<Echo> {
     let (service, label) = (request.service.as_str(), request.label.as_str());
     let mut ram = request.ram.0;
-    let mut result = open_when_announced(service, label, ram);
+    let mut result = open_when_announced(pause, service, label, ram);
     if let Err(SessionError::InsufficientQuota { needed }) = result {
         // The parent moves whole pages; ask for the named amount rounded up.
         ram += needed.next_multiple_of(4096);
-        say(&format!(
+        log!(
             "route_probe: {service} \"{label}\" refused: {needed} more bytes needed, asking again with {ram}"
-        ));
-        result = open_when_announced(service, label, ram);
+        );
+        result = open_when_announced(pause, service, label, ram);
     }
     let session = match result {
         Ok(session) => session,
         Err(SessionError::Denied) => {
-            say(&format!("route_probe: {service} \"{label}\" denied"));
+            log!("route_probe: {service} \"{label}\" denied");
             return None;
         }
         Err(error) => {
-            say(&format!(
-                "route_probe: {service} \"{label}\" failed: {error}"
-            ));
+            log!("route_probe: {service} \"{label}\" failed: {error}");
             return None;
         }
     };
     if !request.echo {
-        say(&format!(
-            "route_probe: {service} \"{label}\" granted ({ram} bytes)"
-        ));
+        log!("route_probe: {service} \"{label}\" granted ({ram} bytes)");
         return Some(session);
     }
     match session.echo(label) {
-        Ok(text) => say(&format!(
-            "route_probe: {service} \"{label}\" granted ({ram} bytes), echoed \"{text}\""
-        )),
-        Err(error) => say(&format!(
-            "route_probe: {service} \"{label}\" granted, but echo failed: {error}"
-        )),
+        Ok(text) => {
+            log!("route_probe: {service} \"{label}\" granted ({ram} bytes), echoed \"{text}\"")
+        }
+        Err(error) => log!("route_probe: {service} \"{label}\" granted, but echo failed: {error}"),
     }
-    if let Some(more) = request.upgrade {
-        match session.upgrade(more.0) {
-            Ok(()) => say(&format!(
-                "route_probe: {service} \"{label}\" upgraded by {} bytes",
-                more.0
-            )),
-            Err(error) => say(&format!(
-                "route_probe: {service} \"{label}\" upgrade failed: {error}"
-            )),
+    let more = request.upgrade.0;
+    if more > 0 {
+        match session.upgrade(more) {
+            Ok(()) => log!("route_probe: {service} \"{label}\" upgraded by {more} bytes"),
+            Err(error) => log!("route_probe: {service} \"{label}\" upgrade failed: {error}"),
         }
     }
     Some(session)
 }
 
-/// Opens a session, repeating while the provider has not announced yet.
-fn open_when_announced(service: &str, label: &str, ram: u64) -> Result<Echo, SessionError> {
+/// Opens a session, repeating while the provider has not announced yet
+/// (init starts siblings together and refuses requests for a service not
+/// announced so far).
+fn open_when_announced(
+    pause: &Pause,
+    service: &str,
+    label: &str,
+    ram: u64,
+) -> Result<Echo, SessionError> {
     let mut attempt = 0;
     loop {
         match Echo::open(service, label, ram) {
             Err(SessionError::Unavailable) if attempt < UNAVAILABLE_RETRIES => {
                 attempt += 1;
-                for _ in 0..YIELDS_BETWEEN_RETRIES {
-                    sys::yield_now();
-                }
+                pause.wait(RETRY_DELAY_MS);
             }
             other => return other,
         }
     }
 }
 
-/// Allocates `bytes` from the own heap and says whether it worked.
-fn allocate(bytes: u64) -> String {
+/// Allocates `bytes` from the own heap, uses them and says whether it worked.
+fn allocate(bytes: u64) {
     let mut block: Vec<u8> = Vec::new();
     match block.try_reserve_exact(bytes as usize) {
         Ok(()) => {
             block.resize(bytes as usize, 0xA5);
-            format!(
+            log!(
                 "route_probe: allocated {} KiB of its own quota",
                 bytes / 1024
-            )
+            );
         }
-        Err(_) => format!(
+        Err(_) => log!(
             "route_probe: could not allocate {} KiB of its own quota",
             bytes / 1024
         ),
+    }
+}
+
+/// Waiting a while: a timed wait on a notification nobody signals, or
+/// yielding when no notification could be made.
+struct Pause {
+    notification: Option<CapSlot>,
+}
+
+impl Pause {
+    fn new() -> Self {
+        let notification = slots::allocate()
+            .ok()
+            .filter(|&cap| sys::create(ObjectKind::Notification, slot::OWN_PD, cap, 0).is_ok());
+        Pause { notification }
+    }
+
+    fn wait(&self, ms: u64) {
+        match self.notification {
+            Some(notification) if sys::wait_timeout(notification, ms).is_ok() => {}
+            _ => sys::yield_now(),
+        }
     }
 }
