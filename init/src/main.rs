@@ -42,8 +42,13 @@ const CHILD_PRIORITY: u8 = 8;
 enum Via {
     /// Forwarded to init's parent.
     Parent(Session),
-    /// Created by a sibling; `badge` is its session badge there.
-    Child { provider: usize, badge: u64 },
+    /// Created by a sibling through the root it announced for the service;
+    /// `badge` is the session's badge there.
+    Child {
+        provider: usize,
+        badge: u64,
+        root: CapSlot,
+    },
     /// The child's config ROM, served by init: a dataspace holding the text.
     Config { dataspace: CapSlot, size: u64 },
 }
@@ -540,6 +545,7 @@ impl Init {
                             via: Via::Child {
                                 provider: provider_index,
                                 badge,
+                                root,
                             },
                             cap,
                             ram,
@@ -642,13 +648,12 @@ impl Init {
                     return Err(error);
                 }
             }
-            Via::Child { provider, badge } => {
+            Via::Child {
+                provider,
+                badge,
+                root,
+            } => {
                 let provider_pd = self.child_pd(provider)?;
-                let root = self.children[provider]
-                    .roots
-                    .first()
-                    .map(|(_, r)| *r)
-                    .ok_or(SessionError::Unavailable)?;
                 sys::transfer_quota(client_pd, provider_pd, ram, 0)
                     .map_err(|_| SessionError::ClientQuotaExceeded)?;
                 match client::call::<_, RootReply>(
@@ -690,11 +695,12 @@ impl Init {
                 let _ = client::close_session(session);
                 let _ = sys::transfer_quota(slot::OWN_PD, back_to, record.ram, 0);
             }
-            Via::Child { provider, badge } => {
-                if let (Ok(provider_pd), Some(root)) = (
-                    self.child_pd(provider),
-                    self.children[provider].roots.first().map(|(_, r)| *r),
-                ) {
+            Via::Child {
+                provider,
+                badge,
+                root,
+            } => {
+                if let Ok(provider_pd) = self.child_pd(provider) {
                     let returned = match client::call::<_, RootReply>(
                         root,
                         Interface::Root,

@@ -145,6 +145,7 @@ pub fn close_session(session: Session) -> Result<(), SessionError> {
 /// Offers `service` to the parent through `root` (an endpoint capability
 /// badged [`crate::parent::ROOT_BADGE`], with GRANT).
 pub fn announce(service: &str, root: CapSlot) -> Result<(), SessionError> {
+    crate::env::open_log();
     match call::<_, ParentReply>(
         slot::PARENT,
         Interface::Parent,

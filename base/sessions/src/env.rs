@@ -126,6 +126,25 @@ enum LogState {
 static LOG: TryLock<LogState> = TryLock::new(LogState::Unopened);
 
 /// Formats `args` to the component's Log session, one Log message per line.
+/// Opens the Log session [`log!`](crate::log) writes to, if it is not open
+/// yet. [`crate::client::announce`] calls this: a server must have every
+/// session it needs before it announces, because its parent then calls it
+/// synchronously and could not serve its requests meanwhile.
+pub fn open_log() {
+    if let Some(mut state) = LOG.try_lock() {
+        open_log_into(&mut state);
+    }
+}
+
+fn open_log_into(state: &mut LogState) {
+    if let LogState::Unopened = *state {
+        *state = match Log::open("") {
+            Ok(log) => LogState::Open(log),
+            Err(_) => LogState::Unavailable,
+        };
+    }
+}
+
 /// Used by [`log!`](crate::log). Dropped silently when there is no Log
 /// session or when called from inside itself (a panic while logging).
 pub fn log_args(args: fmt::Arguments<'_>) {
@@ -133,12 +152,7 @@ pub fn log_args(args: fmt::Arguments<'_>) {
     let Some(mut state) = LOG.try_lock() else {
         return;
     };
-    if let LogState::Unopened = *state {
-        *state = match Log::open("") {
-            Ok(log) => LogState::Open(log),
-            Err(_) => LogState::Unavailable,
-        };
-    }
+    open_log_into(&mut state);
     if let LogState::Open(log) = &*state {
         // A refused write cannot be reported anywhere better than the log.
         format_lines(args, |line| {

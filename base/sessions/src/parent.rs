@@ -1,5 +1,10 @@
 //! The parent interface (child → parent) and the root interface (parent →
-//! a server child). Quota travels with requests: a parent first moves the
+//! a server child).
+//!
+//! A parent calls a server's root synchronously, so a server opens every
+//! session it needs *before* it announces (`client::announce` opens the
+//! component's Log session for it): a server that asked its parent for a
+//! session while the parent called its root would deadlock with it. Quota travels with requests: a parent first moves the
 //! donated RAM from the child's Pd to its own, then serves the request,
 //! forwards it to its own parent, or moves the RAM on to the serving child.
 

@@ -27,6 +27,10 @@ struct Config {
 
 fn run(_argument: u64) {
     let crash_after = env::config::<Config>().map_or(0, |c| c.crash_after);
+    // Every session this server needs (here: its Log) must be open before it
+    // announces: init calls a server's root synchronously, so a server that
+    // asks init for something after announcing can deadlock with it.
+    log!("serving {SERVICE}, crashing after {crash_after} requests");
     let (Ok(endpoint), Ok(root)) = (slots::allocate(), slots::allocate()) else {
         return;
     };
