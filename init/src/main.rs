@@ -581,22 +581,7 @@ impl Init {
                 needed: needed - ram,
             });
         }
-        let dataspace = slots::allocate().map_err(kernel)?;
-        sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, size).map_err(kernel)?;
-        let span = size.div_ceil(4096) * 4096;
-        let window = arbor::vspace::allocate(span).map_err(kernel)?;
-        sys::map(
-            slot::OWN_PD,
-            dataspace,
-            0,
-            window.start,
-            span,
-            abi::map::READ | abi::map::WRITE,
-        )
-        .map_err(kernel)?;
-        arbor::vspace::write_bytes(window.start, text.as_bytes());
-        let _ = sys::unmap(slot::OWN_PD, window.start, span);
-        arbor::vspace::free(window);
+        let dataspace = arbor::vspace::dataspace_with(text.as_bytes()).map_err(kernel)?;
         let cap = slots::allocate().map_err(kernel)?;
         sys::derive(
             self.endpoint,

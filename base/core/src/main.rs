@@ -484,28 +484,7 @@ fn release(cap: CapSlot) {
 
 /// Copies bytes into a fresh dataspace paid by core (from the session's RAM).
 fn copy_to_dataspace(bytes: &[u8]) -> Result<CapSlot, SessionError> {
-    let dataspace = new_resource_slot()?;
-    let size = (bytes.len() as u64).max(1);
-    sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, size).map_err(kernel)?;
-    let span = size.div_ceil(4096) * 4096;
-    let window = arbor::vspace::allocate(span).map_err(kernel)?;
-    let mapped = sys::map(
-        slot::OWN_PD,
-        dataspace,
-        0,
-        window.start,
-        span,
-        abi::map::READ | abi::map::WRITE,
-    );
-    if let Err(error) = mapped {
-        arbor::vspace::free(window);
-        let _ = sys::destroy(dataspace);
-        return Err(kernel(error));
-    }
-    arbor::vspace::write_bytes(window.start, bytes);
-    let _ = sys::unmap(slot::OWN_PD, window.start, span);
-    arbor::vspace::free(window);
-    Ok(dataspace)
+    arbor::vspace::dataspace_with(bytes).map_err(kernel)
 }
 
 /// Prints `text` on the console, each line prefixed with `[label]`, with

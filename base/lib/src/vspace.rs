@@ -154,6 +154,41 @@ pub fn map_read_only(dataspace: crate::abi::CapSlot, size: u64) -> Result<&'stat
     Ok(unsafe { core::slice::from_raw_parts(range.start as *const u8, size as usize) })
 }
 
+/// A fresh dataspace (paid from this component's quota) holding a copy of
+/// `bytes`, in a newly allocated capability slot. It is filled through a
+/// temporary mapping, which is gone again when this returns.
+pub fn dataspace_with(bytes: &[u8]) -> Result<crate::abi::CapSlot, Error> {
+    use crate::abi::{ObjectKind, map, slot};
+    let dataspace = crate::slots::allocate()?;
+    let size = (bytes.len() as u64).max(1);
+    let span = size.next_multiple_of(4096);
+    let filled =
+        crate::sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, size).and_then(|()| {
+            let window = allocate(span)?;
+            let mapped = crate::sys::map(
+                slot::OWN_PD,
+                dataspace,
+                0,
+                window.start,
+                span,
+                map::READ | map::WRITE,
+            );
+            if mapped.is_ok() {
+                write_bytes(window.start, bytes);
+                let _ = crate::sys::unmap(slot::OWN_PD, window.start, span);
+            }
+            free(window);
+            mapped
+        });
+    if let Err(error) = filled {
+        let _ = crate::sys::destroy(dataspace);
+        let _ = crate::sys::delete(dataspace);
+        crate::slots::free(dataspace);
+        return Err(error);
+    }
+    Ok(dataspace)
+}
+
 /// Copies `bytes` to `address`, which the caller mapped writable in this
 /// component for at least `bytes.len()` bytes and references nowhere else.
 pub fn write_bytes(address: u64, bytes: &[u8]) {
