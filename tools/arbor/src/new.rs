@@ -411,6 +411,7 @@ fn create(
         undo.manifest = Some(manifest.to_string());
         std::fs::write(root.join("Cargo.toml"), new_manifest)
             .map_err(|e| format!("cannot write Cargo.toml: {e}"))?;
+        format_sources(root, files);
         // Cargo must accept the workspace as it now is.
         let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args([
@@ -435,6 +436,25 @@ fn create(
         undo.roll_back();
     }
     result
+}
+
+/// Runs rustfmt over the new Rust files: the name's length moves line
+/// breaks, and generated code must pass `cargo fmt --check` like any other.
+/// Unformatted code still builds, so a missing rustfmt is only a warning.
+fn format_sources(root: &Path, files: &[(String, String)]) {
+    let sources: Vec<PathBuf> = files
+        .iter()
+        .filter(|(path, _)| path.ends_with(".rs"))
+        .map(|(path, _)| root.join(path))
+        .collect();
+    let status = Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .args(&sources)
+        .current_dir(root)
+        .status();
+    if !status.is_ok_and(|status| status.success()) {
+        eprintln!("warning: rustfmt did not format the new sources; run `cargo fmt --all`");
+    }
 }
 
 /// `cargo arbor new NAME --kind KIND`.

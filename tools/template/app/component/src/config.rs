@@ -29,7 +29,10 @@ impl Config {
     /// The config if every value is usable, or what is wrong with it.
     pub fn check(self) -> Result<Self, String> {
         if !(1..=MAX_COUNT).contains(&self.count) {
-            return Err(format!("config: count must be 1..={MAX_COUNT}, not {}", self.count));
+            return Err(format!(
+                "config: count must be 1..={MAX_COUNT}, not {}",
+                self.count
+            ));
         }
         if !(1..=MAX_PERIOD_MS).contains(&self.period_ms) {
             return Err(format!(

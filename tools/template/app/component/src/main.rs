@@ -36,7 +36,7 @@ fn run(_argument: u64) {
 
 fn work() -> Result<(), String> {
     // The config ROM holds this child's `config:` from the scenario.
-    let config: Config = env::config()
+    let config = env::config::<Config>()
         .map_err(|error| format!("{error}"))?
         .check()?;
     let timer = open_timer().map_err(|error| format!("Timer session: {error}"))?;
