@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod components;
 mod graph;
+mod new;
 mod qemu;
 mod scenarios;
 mod setup;
@@ -72,6 +73,14 @@ enum Command {
         #[arg(short, long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Make a new component from the template, with a scenario that tests it.
+    New {
+        /// The component's name: snake_case, e.g. demo_app.
+        name: String,
+        /// app (Log, Timer, config), server (its own session interface) or driver (ports, IRQ).
+        #[arg(long)]
+        kind: new::Kind,
+    },
     /// Boot the benchmark scenarios and measure the host baselines in one run.
     Bench {
         /// Only benchmarks (scenarios and host figures) whose name contains this.
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
             format,
             output,
         } => graph::graph_command(&scenario, format, output.as_deref()),
+        Command::New { name, kind } => new::new_command(&name, kind),
         Command::Bench {
             filter,
             json,
