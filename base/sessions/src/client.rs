@@ -54,7 +54,8 @@ pub struct Session {
     pub id: u32,
 }
 
-/// Asks the parent for a session of `service`, donating `ram`.
+/// Asks the parent for a session of `service`, donating `ram`; waits (by
+/// yielding) while the provider has not announced the service yet.
 pub fn open_session<Args: Serialize>(
     service: &str,
     label: &str,
@@ -64,15 +65,24 @@ pub fn open_session<Args: Serialize>(
 ) -> Result<Session, SessionError> {
     let mut args_buffer = [0u8; 256];
     let args_len = encode(args, &mut args_buffer)?;
-    open_session_raw(
-        slot::PARENT,
-        service,
-        label,
-        &args_buffer[..args_len],
-        ram,
-        send_cap,
-    )
+    let args = &args_buffer[..args_len];
+    // init starts siblings together and refuses a service nobody has
+    // announced yet; the provider is usually a yield away.
+    let mut attempts = 0;
+    loop {
+        match open_session_raw(slot::PARENT, service, label, args, ram, send_cap) {
+            Err(SessionError::Unavailable) if attempts < UNAVAILABLE_RETRIES => {
+                attempts += 1;
+                sys::yield_now();
+            }
+            other => return other,
+        }
+    }
 }
+
+/// How often [`open_session`] asks again for a service that is not (yet, or
+/// again) announced before it reports it unavailable.
+pub const UNAVAILABLE_RETRIES: u32 = 100_000;
 
 /// Asks `parent` for a session with already encoded `args` (what a parent
 /// that forwards a child's request does).

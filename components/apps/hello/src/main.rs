@@ -9,7 +9,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use arbor_sessions::client::{self, Timer};
-use arbor_sessions::{SessionError, env, log};
+use arbor_sessions::{env, log};
 use serde::Deserialize;
 
 arbor::entry!(run);
@@ -39,7 +39,7 @@ fn run(_argument: u64) {
 
 fn greet() -> Result<(), String> {
     let config: Config = env::config().map_err(|error| alloc::format!("{error}"))?;
-    let timer = open_timer().map_err(|error| alloc::format!("Timer session: {error}"))?;
+    let timer = Timer::open("").map_err(|error| alloc::format!("Timer session: {error}"))?;
     for n in 1..=config.count {
         timer
             .sleep(config.period_ms)
@@ -47,21 +47,4 @@ fn greet() -> Result<(), String> {
         log!("{} #{n}", config.greeting);
     }
     Ok(())
-}
-
-/// Opens the Timer session, waiting for the driver to announce it: init
-/// starts siblings together and refuses requests for a service that is not
-/// announced yet, so the first attempts may find it unavailable.
-fn open_timer() -> Result<Timer, SessionError> {
-    const ATTEMPTS: u32 = 1000;
-    let mut attempt = 1;
-    loop {
-        match Timer::open("") {
-            Err(SessionError::Unavailable) if attempt < ATTEMPTS => {
-                attempt += 1;
-                arbor::sys::yield_now();
-            }
-            other => return other,
-        }
-    }
 }

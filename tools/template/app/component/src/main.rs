@@ -14,7 +14,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use arbor_sessions::client::{self, Timer};
-use arbor_sessions::{SessionError, env, log};
+use arbor_sessions::{env, log};
 use {{name}}::config::Config;
 
 // The runtime calls `run` once everything is set up.
@@ -39,7 +39,8 @@ fn work() -> Result<(), String> {
     let config = env::config::<Config>()
         .map_err(|error| format!("{error}"))?
         .check()?;
-    let timer = open_timer().map_err(|error| format!("Timer session: {error}"))?;
+    // `open` waits while the timer driver has not announced its service yet.
+    let timer = Timer::open("").map_err(|error| format!("Timer session: {error}"))?;
     for n in 1..=config.count {
         timer
             .sleep(config.period_ms)
@@ -47,21 +48,4 @@ fn work() -> Result<(), String> {
         log!("{}", config.line(n));
     }
     Ok(())
-}
-
-/// Opens a Timer session. init starts all children together and refuses a
-/// service that its provider has not announced yet, so the first attempts
-/// may find it unavailable: try again a while before giving up.
-fn open_timer() -> Result<Timer, SessionError> {
-    const ATTEMPTS: u32 = 1000;
-    let mut attempt = 1;
-    loop {
-        match Timer::open("") {
-            Err(SessionError::Unavailable) if attempt < ATTEMPTS => {
-                attempt += 1;
-                arbor::sys::yield_now();
-            }
-            other => return other,
-        }
-    }
 }

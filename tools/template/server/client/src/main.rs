@@ -23,7 +23,8 @@ fn run(_argument: u64) {
 }
 
 fn work() -> Result<(), SessionError> {
-    let connection = open()?;
+    // `open` waits while the server has not announced its service yet.
+    let connection = Connection::open("")?;
     for amount in 1..=3 {
         let total = connection.add(amount)?;
         log!("added {amount}, total {total}");
@@ -31,21 +32,4 @@ fn work() -> Result<(), SessionError> {
     connection.close()?;
     log!("session closed");
     Ok(())
-}
-
-/// Opens the session. init starts all children together and refuses a
-/// service that its provider has not announced yet, so the first attempts
-/// may find it unavailable: try again a while before giving up.
-fn open() -> Result<Connection, SessionError> {
-    const ATTEMPTS: u32 = 1000;
-    let mut attempt = 1;
-    loop {
-        match Connection::open("") {
-            Err(SessionError::Unavailable) if attempt < ATTEMPTS => {
-                attempt += 1;
-                arbor::sys::yield_now();
-            }
-            other => return other,
-        }
-    }
 }
