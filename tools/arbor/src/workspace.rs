@@ -8,11 +8,15 @@ pub const TARGET: &str = "x86_64-unknown-none";
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn root() -> PathBuf {
+    // `cargo run` (the `cargo arbor` alias) tells the tool where its package
+    // is at run time; that beats the path compiled in, which is wrong when a
+    // build is reused from another copy of the repository.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     // tools/arbor → the workspace is two levels up.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+    let root = manifest_dir.join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The cargo that runs us, so that nested builds use the same toolchain.
