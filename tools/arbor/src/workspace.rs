@@ -1,6 +1,6 @@
 //! Where things are in the checkout, and building the target crates.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// The Rust target every guest binary is built for.
