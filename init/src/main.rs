@@ -446,6 +446,13 @@ impl Init {
         }
     }
 
+    /// Whether child `index`'s thread waits in a receive right now.
+    fn receiving(&self, index: usize) -> bool {
+        self.children[index].running.as_ref().is_some_and(|child| {
+            sys::info(info::THREAD_RECEIVING, u64::from(child.thread.0)) == Ok((1, 0))
+        })
+    }
+
     fn child_pd(&self, index: usize) -> Result<CapSlot, SessionError> {
         self.children[index]
             .running
@@ -526,6 +533,13 @@ impl Init {
                     .find(|(s, _)| s == service)
                     .map(|(_, r)| *r)
                     .ok_or(SessionError::Unavailable)?;
+                // init calls the root synchronously: only a provider that waits
+                // in its receive can answer. One that is busy, or blocked
+                // calling init itself, is "unavailable" for now and the client
+                // asks again — never a deadlock.
+                if !self.receiving(provider_index) {
+                    return Err(SessionError::Unavailable);
+                }
                 sys::transfer_quota(client_pd, provider_pd, ram, 0)
                     .map_err(|_| SessionError::ClientQuotaExceeded)?;
                 let cap = slots::allocate().map_err(kernel)?;
@@ -639,6 +653,9 @@ impl Init {
                 root,
             } => {
                 let provider_pd = self.child_pd(provider)?;
+                if !self.receiving(provider) {
+                    return Err(SessionError::Unavailable);
+                }
                 sys::transfer_quota(client_pd, provider_pd, ram, 0)
                     .map_err(|_| SessionError::ClientQuotaExceeded)?;
                 match client::call::<_, RootReply>(
@@ -685,7 +702,10 @@ impl Init {
                 badge,
                 root,
             } => {
-                if let Ok(provider_pd) = self.child_pd(provider) {
+                // A provider that cannot answer now keeps the session's RAM
+                // until it closes or dies (then it returns to init).
+                if let (Ok(provider_pd), true) = (self.child_pd(provider), self.receiving(provider))
+                {
                     let returned = match client::call::<_, RootReply>(
                         root,
                         Interface::Root,
