@@ -650,6 +650,19 @@ impl<'t> Checker<'t> {
                         "exactly one child inside must list the service in provides",
                     )),
                 );
+            } else {
+                // init serves a sibling's request by calling the provider's root
+                // synchronously; a nested init cannot pass that call on yet.
+                self.error(
+                    &index(&field(child_path, "provides"), s),
+                    format!(
+                        "nested init \"{}\" cannot provide \"{service}\" to its siblings yet",
+                        child.name
+                    ),
+                    Some(String::from(
+                        "run the provider as a direct child of this init instead",
+                    )),
+                );
             }
         }
         let quota = child.effective_quota(outer);
