@@ -815,7 +815,7 @@ mod tests {
             "{tree}"
         );
         assert!(
-            tree.contains("├── net [init]  24M RAM, 512 caps  provides Nic"),
+            tree.contains("├── net [init]  24M RAM, 512 caps\n"),
             "{tree}"
         );
         assert!(
