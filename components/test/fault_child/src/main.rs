@@ -45,6 +45,16 @@ fn provoke(argument: u64) {
             // SAFETY: `int3` only raises #BP.
             unsafe { core::arch::asm!("int3", options(nomem, nostack)) };
         }
+        6 => {
+            // SAFETY: reading port 0x80 (POST diagnostics) changes nothing;
+            // the parent opened it for this Pd and revoked it again, so the
+            // access raises #GP.
+            let _value: u8 = unsafe {
+                let value;
+                core::arch::asm!("in al, dx", in("dx") 0x80u16, out("al") value, options(nomem, nostack));
+                value
+            };
+        }
         other => println!("fault_child: argument {other} names no fault; ending"),
     }
     println!("fault_child: still running after fault {argument} (unexpected)");

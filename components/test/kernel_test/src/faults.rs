@@ -7,13 +7,21 @@ use arbor::println;
 use arbor::sys;
 
 /// The faults provoked, by `fault_child`'s argument; every one decides the verdict.
-const CASES: [(u64, FaultKind, &str); 5] = [
+const CASES: [(u64, FaultKind, &str); 6] = [
     (1, FaultKind::PageFault, "null dereference"),
     (2, FaultKind::GeneralProtection, "hlt in user mode"),
     (3, FaultKind::DivideError, "divide by zero"),
     (4, FaultKind::InvalidOpcode, "ud2"),
     (5, FaultKind::Breakpoint, "int3"),
+    (
+        6,
+        FaultKind::GeneralProtection,
+        "port read after its IoPorts object was destroyed",
+    ),
 ];
+
+/// The case whose child gets port 0x80 opened and then revoked before it runs.
+const REVOKED_PORT_CASE: u64 = 6;
 
 /// How many of [`CASES`] must arrive as expected.
 const REQUIRED: usize = CASES.len();
@@ -48,6 +56,19 @@ pub fn run() -> bool {
                 continue;
             }
         };
+        if argument == REVOKED_PORT_CASE {
+            // The child runs at a lower priority, so it has not started yet:
+            // open the port for it, then destroy the IoPorts object, which
+            // must close the port again in the child's I/O bitmap.
+            let ports = fresh();
+            let revoked = sys::create_io_ports(slot::PLATFORM, slot::OWN_PD, ports, 0x80, 1)
+                .and_then(|()| sys::enable_io_ports(ports, child.pd))
+                .and_then(|()| sys::destroy(ports));
+            if let Err(error) = revoked {
+                println!("faults: cannot open and revoke port 0x80: {error}");
+            }
+            let _ = sys::delete(ports);
+        }
         match sys::recv(endpoint) {
             Ok((got_badge, message)) if message.label() == FAULT_LABEL => {
                 let [kind, address, ip, code] = message.words;
