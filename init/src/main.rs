@@ -35,6 +35,9 @@ arbor::entry!(run);
 const FAULT_FLAG: u64 = 1 << 40;
 /// Badge bit of config-ROM sessions init serves itself; the rest is the session id.
 const LOCAL_FLAG: u64 = 1 << 41;
+/// Badge bit of the root capabilities a nested init announces to its parent;
+/// the rest is the index into `Init::exports`.
+const EXPORT_FLAG: u64 = 1 << 42;
 /// Priority of every child.
 const CHILD_PRIORITY: u8 = 8;
 
@@ -93,6 +96,24 @@ struct Init {
     next_id: u32,
     /// A notification to wait on for backoffs.
     sleeper: Option<CapSlot>,
+    /// Whether this init is nested (its parent is another init, which may
+    /// route its children's requests to services this init's children provide).
+    nested: bool,
+    /// Services announced to the parent: name and the child providing it.
+    exports: Vec<(String, usize)>,
+    /// Sessions the parent opened through an export.
+    export_sessions: Vec<ExportSession>,
+}
+
+/// A session this (nested) init's parent opened through an exported service.
+struct ExportSession {
+    /// The badge the parent knows it by.
+    badge: u64,
+    provider: usize,
+    /// The session's badge at the provider, and the root it came through.
+    inner_badge: u64,
+    inner_root: CapSlot,
+    ram: u64,
 }
 
 fn run(_argument: u64) {
@@ -111,8 +132,8 @@ fn run(_argument: u64) {
 }
 
 fn start(log: Log) -> Result<(), String> {
-    let config = match read_config() {
-        Ok(config) => config,
+    let (config, nested) = match read_config() {
+        Ok(found) => found,
         Err(reason) => {
             let _ = log.write(&reason);
             return Err(reason);
@@ -130,6 +151,9 @@ fn start(log: Log) -> Result<(), String> {
         binaries: Vec::new(),
         next_id: 1,
         sleeper: None,
+        nested,
+        exports: Vec::new(),
+        export_sessions: Vec::new(),
     };
     let (ram, _) = own_quota();
     init.say(&format!(
@@ -163,7 +187,9 @@ fn arbor_tsc() -> u64 {
 
 /// The config: a whole scenario (the root init gets the scenario file) or
 /// an init config (a nested init gets its parent's `config:` text).
-fn read_config() -> Result<InitConfig, String> {
+/// The config, and whether this init is nested (it then got an init section,
+/// not a whole scenario).
+fn read_config() -> Result<(InitConfig, bool), String> {
     let rom = Rom::open("config").map_err(|e| format!("cannot read config ROM: {e}"))?;
     let text =
         core::str::from_utf8(rom.bytes).map_err(|_| "config ROM is not UTF-8".to_string())?;
@@ -171,10 +197,12 @@ fn read_config() -> Result<InitConfig, String> {
         let scenario = arbor_config::parse_scenario(text).map_err(|e| format!("config: {e}"))?;
         return scenario
             .init
+            .map(|init| (init, false))
             .ok_or_else(|| "config: the scenario has no init section".to_string());
     }
     arbor_config::ComponentConfig::new(text)
         .as_init_config()
+        .map(|init| (init, true))
         .map_err(|e| format!("config: {e}"))
 }
 
@@ -333,6 +361,8 @@ impl Init {
             let mut kept = false;
             if badge & FAULT_FLAG != 0 && incoming.label == FAULT_LABEL {
                 self.child_faulted((badge & !FAULT_FLAG) as usize, &incoming);
+            } else if badge & EXPORT_FLAG != 0 {
+                self.export_request(badge & !EXPORT_FLAG, &incoming, &mut server);
             } else if badge & LOCAL_FLAG != 0 {
                 self.local_request(badge & !LOCAL_FLAG, &incoming, &mut server);
             } else if (1..=self.children.len() as u64).contains(&badge) {
@@ -425,6 +455,7 @@ impl Init {
                 {
                     self.say(&format!("{name} announced {service}"));
                     self.children[index].roots.push((service.to_string(), root));
+                    self.export(service, index);
                     server.set_reply(&ParentReply::Done, None);
                     true
                 }
@@ -442,6 +473,172 @@ impl Init {
                 self.children[index].status = Status::Exited(code);
                 server.set_reply(&ParentReply::Done, None);
                 false
+            }
+        }
+    }
+
+    /// A nested init offers a service its child announced to its own parent
+    /// (which accepts it only if its config says this init provides it).
+    fn export(&mut self, service: &str, provider: usize) {
+        if !self.nested {
+            return;
+        }
+        if let Some(known) = self.exports.iter_mut().find(|(s, _)| s == service) {
+            known.1 = provider; // a restarted provider serves it again
+            return;
+        }
+        let badge = EXPORT_FLAG | self.exports.len() as u64;
+        let Ok(root) = slots::allocate() else { return };
+        if sys::derive(
+            self.endpoint,
+            root,
+            Rights::WRITE.union(Rights::GRANT),
+            badge,
+        )
+        .is_err()
+        {
+            slots::free(root);
+            return;
+        }
+        match client::announce(service, root) {
+            Ok(()) => self.exports.push((service.to_string(), provider)),
+            // The parent does not route this service to us: nothing to export.
+            Err(_) => release(root),
+        }
+    }
+
+    /// The parent calls the root of a service this nested init exports:
+    /// pass the call on to the child that provides it. The RAM the parent
+    /// moved here moves on to that child, and back on close.
+    fn export_request(&mut self, export: u64, incoming: &Incoming, server: &mut Endpoint) {
+        let reply = match decode::<RootRequest<'_>>(incoming.bytes()) {
+            Err(error) => RootReply::Error(error),
+            Ok(request) => match self.forward_export(export, request) {
+                Ok((reply, cap)) => return server.set_reply(&reply, cap),
+                Err(error) => RootReply::Error(error),
+            },
+        };
+        server.set_reply(&reply, None);
+    }
+
+    fn forward_export(
+        &mut self,
+        export: u64,
+        request: RootRequest<'_>,
+    ) -> Result<(RootReply, Option<CapSlot>), SessionError> {
+        let (service, provider) = self
+            .exports
+            .get(export as usize)
+            .cloned()
+            .ok_or(SessionError::NoSuchSession)?;
+        match request {
+            RootRequest::Create { label, args, ram } => {
+                let provider_pd = self.child_pd(provider)?;
+                let root = self.children[provider]
+                    .roots
+                    .iter()
+                    .find(|(s, _)| *s == service)
+                    .map(|(_, r)| *r)
+                    .ok_or(SessionError::Unavailable)?;
+                if !self.receiving(provider) {
+                    return Err(SessionError::Unavailable);
+                }
+                sys::transfer_quota(slot::OWN_PD, provider_pd, ram, 0).map_err(kernel)?;
+                let cap = slots::allocate().map_err(kernel)?;
+                match client::call::<_, RootReply>(
+                    root,
+                    Interface::Root,
+                    &RootRequest::Create { label, args, ram },
+                    None,
+                    Some(cap),
+                ) {
+                    Ok((RootReply::Created { badge: inner_badge }, true)) => {
+                        let badge = u64::from(self.next_id);
+                        self.next_id += 1;
+                        self.export_sessions.push(ExportSession {
+                            badge,
+                            provider,
+                            inner_badge,
+                            inner_root: root,
+                            ram,
+                        });
+                        Ok((RootReply::Created { badge }, Some(cap)))
+                    }
+                    other => {
+                        slots::free(cap);
+                        let _ = sys::transfer_quota(provider_pd, slot::OWN_PD, ram, 0);
+                        Err(match other {
+                            Ok((RootReply::Error(error), _)) => error,
+                            Err(error) => error,
+                            Ok(_) => SessionError::BadRequest,
+                        })
+                    }
+                }
+            }
+            RootRequest::Upgrade { badge, ram } => {
+                let position = self
+                    .export_sessions
+                    .iter()
+                    .position(|e| e.badge == badge)
+                    .ok_or(SessionError::NoSuchSession)?;
+                let (provider, inner_badge, root) = {
+                    let e = &self.export_sessions[position];
+                    (e.provider, e.inner_badge, e.inner_root)
+                };
+                let provider_pd = self.child_pd(provider)?;
+                if !self.receiving(provider) {
+                    return Err(SessionError::Unavailable);
+                }
+                sys::transfer_quota(slot::OWN_PD, provider_pd, ram, 0).map_err(kernel)?;
+                match client::call::<_, RootReply>(
+                    root,
+                    Interface::Root,
+                    &RootRequest::Upgrade {
+                        badge: inner_badge,
+                        ram,
+                    },
+                    None,
+                    None,
+                ) {
+                    Ok((RootReply::Done { .. }, _)) => {
+                        self.export_sessions[position].ram += ram;
+                        Ok((RootReply::Done { ram: 0 }, None))
+                    }
+                    other => {
+                        let _ = sys::transfer_quota(provider_pd, slot::OWN_PD, ram, 0);
+                        Err(match other {
+                            Ok((RootReply::Error(error), _)) => error,
+                            Err(error) => error,
+                            Ok(_) => SessionError::BadRequest,
+                        })
+                    }
+                }
+            }
+            RootRequest::Close { badge } => {
+                let position = self
+                    .export_sessions
+                    .iter()
+                    .position(|e| e.badge == badge)
+                    .ok_or(SessionError::NoSuchSession)?;
+                let session = self.export_sessions.swap_remove(position);
+                let mut returned = 0;
+                let close = RootRequest::Close {
+                    badge: session.inner_badge,
+                };
+                if let (Ok(provider_pd), true) = (
+                    self.child_pd(session.provider),
+                    self.receiving(session.provider),
+                ) && let Ok((RootReply::Done { ram }, _)) = client::call::<_, RootReply>(
+                    session.inner_root,
+                    Interface::Root,
+                    &close,
+                    None,
+                    None,
+                ) {
+                    returned = ram.min(session.ram);
+                    let _ = sys::transfer_quota(provider_pd, slot::OWN_PD, returned, 0);
+                }
+                Ok((RootReply::Done { ram: returned }, None))
             }
         }
     }
@@ -812,6 +1009,7 @@ impl Init {
             self.sessions = kept;
             served
         };
+        self.export_sessions.retain(|e| e.provider != index);
         let state = &mut self.children[index];
         for (_, root) in state.roots.drain(..) {
             release(root);

@@ -60,6 +60,10 @@ pub(crate) struct Checker<'t> {
     environment: &'t Environment,
     /// What was found so far.
     pub diagnostics: Vec<Diagnostic>,
+    /// Services the init being checked offers its parent (a nested init's
+    /// `provides`): a child providing one of them is used even if no sibling
+    /// routes to it.
+    exported: Vec<String>,
 }
 
 impl<'t> Checker<'t> {
@@ -69,6 +73,7 @@ impl<'t> Checker<'t> {
             outline: Outline::new(source),
             environment,
             diagnostics: Vec::new(),
+            exported: Vec::new(),
         }
     }
 
@@ -495,7 +500,8 @@ impl<'t> Checker<'t> {
                             }
                         })
                 });
-                if !used && !provider.is_nested_init() {
+                let exported = self.exported.iter().any(|e| e == service);
+                if !used && !exported && !provider.is_nested_init() {
                     let service_path =
                         index(&field(&index(&field(path, "children"), i), "provides"), s);
                     self.warning(
@@ -650,19 +656,6 @@ impl<'t> Checker<'t> {
                         "exactly one child inside must list the service in provides",
                     )),
                 );
-            } else {
-                // init serves a sibling's request by calling the provider's root
-                // synchronously; a nested init cannot pass that call on yet.
-                self.error(
-                    &index(&field(child_path, "provides"), s),
-                    format!(
-                        "nested init \"{}\" cannot provide \"{service}\" to its siblings yet",
-                        child.name
-                    ),
-                    Some(String::from(
-                        "run the provider as a direct child of this init instead",
-                    )),
-                );
             }
         }
         let quota = child.effective_quota(outer);
@@ -670,7 +663,9 @@ impl<'t> Checker<'t> {
             "nested init \"{}\" has {} of RAM and {} caps from its quota",
             child.name, quota.ram, quota.caps.0
         );
+        let outer_exports = core::mem::replace(&mut self.exported, child.provides.clone());
         self.init(&inner, &config_path, quota, &what);
+        self.exported = outer_exports;
     }
 }
 
