@@ -533,47 +533,28 @@ impl Init {
             .ok_or(SessionError::NoSuchSession)?;
         match request {
             RootRequest::Create { label, args, ram } => {
-                let provider_pd = self.child_pd(provider)?;
                 let root = self.children[provider]
                     .roots
                     .iter()
                     .find(|(s, _)| *s == service)
                     .map(|(_, r)| *r)
                     .ok_or(SessionError::Unavailable)?;
-                if !self.receiving(provider) {
-                    return Err(SessionError::Unavailable);
-                }
-                sys::transfer_quota(slot::OWN_PD, provider_pd, ram, 0).map_err(kernel)?;
-                let cap = slots::allocate().map_err(kernel)?;
-                match client::call::<_, RootReply>(
-                    root,
-                    Interface::Root,
-                    &RootRequest::Create { label, args, ram },
-                    None,
-                    Some(cap),
-                ) {
-                    Ok((RootReply::Created { badge: inner_badge }, true)) => {
-                        let badge = u64::from(self.next_id);
-                        self.next_id += 1;
-                        self.export_sessions.push(ExportSession {
-                            badge,
-                            provider,
-                            inner_badge,
-                            inner_root: root,
-                            ram,
-                        });
-                        Ok((RootReply::Created { badge }, Some(cap)))
-                    }
-                    other => {
-                        slots::free(cap);
-                        let _ = sys::transfer_quota(provider_pd, slot::OWN_PD, ram, 0);
-                        Err(match other {
-                            Ok((RootReply::Error(error), _)) => error,
-                            Err(error) => error,
-                            Ok(_) => SessionError::BadRequest,
-                        })
-                    }
-                }
+                let request = RootRequest::Create { label, args, ram };
+                let (reply, cap) =
+                    self.pay_and_call_root(provider, root, slot::OWN_PD, ram, &request, true)?;
+                let RootReply::Created { badge: inner_badge } = reply else {
+                    return Err(SessionError::BadRequest);
+                };
+                let badge = u64::from(self.next_id);
+                self.next_id += 1;
+                self.export_sessions.push(ExportSession {
+                    badge,
+                    provider,
+                    inner_badge,
+                    inner_root: root,
+                    ram,
+                });
+                Ok((RootReply::Created { badge }, cap))
             }
             RootRequest::Upgrade { badge, ram } => {
                 let position = self
@@ -585,34 +566,13 @@ impl Init {
                     let e = &self.export_sessions[position];
                     (e.provider, e.inner_badge, e.inner_root)
                 };
-                let provider_pd = self.child_pd(provider)?;
-                if !self.receiving(provider) {
-                    return Err(SessionError::Unavailable);
-                }
-                sys::transfer_quota(slot::OWN_PD, provider_pd, ram, 0).map_err(kernel)?;
-                match client::call::<_, RootReply>(
-                    root,
-                    Interface::Root,
-                    &RootRequest::Upgrade {
-                        badge: inner_badge,
-                        ram,
-                    },
-                    None,
-                    None,
-                ) {
-                    Ok((RootReply::Done { .. }, _)) => {
-                        self.export_sessions[position].ram += ram;
-                        Ok((RootReply::Done { ram: 0 }, None))
-                    }
-                    other => {
-                        let _ = sys::transfer_quota(provider_pd, slot::OWN_PD, ram, 0);
-                        Err(match other {
-                            Ok((RootReply::Error(error), _)) => error,
-                            Err(error) => error,
-                            Ok(_) => SessionError::BadRequest,
-                        })
-                    }
-                }
+                let request = RootRequest::Upgrade {
+                    badge: inner_badge,
+                    ram,
+                };
+                self.pay_and_call_root(provider, root, slot::OWN_PD, ram, &request, false)?;
+                self.export_sessions[position].ram += ram;
+                Ok((RootReply::Done { ram: 0 }, None))
             }
             RootRequest::Close { badge } => {
                 let position = self
@@ -641,6 +601,47 @@ impl Init {
                 Ok((RootReply::Done { ram: returned }, None))
             }
         }
+    }
+
+    /// Moves `ram` from Pd `payer` to child `provider` and calls its `root`
+    /// with `request` (accepting a capability into a fresh slot when
+    /// `with_cap`). Anything but the expected success moves the RAM back and
+    /// becomes an error. Only calls a provider that waits in its receive:
+    /// init calls roots synchronously.
+    fn pay_and_call_root(
+        &self,
+        provider: usize,
+        root: CapSlot,
+        payer: CapSlot,
+        ram: u64,
+        request: &RootRequest<'_>,
+        with_cap: bool,
+    ) -> Result<(RootReply, Option<CapSlot>), SessionError> {
+        let provider_pd = self.child_pd(provider)?;
+        if !self.receiving(provider) {
+            return Err(SessionError::Unavailable);
+        }
+        sys::transfer_quota(payer, provider_pd, ram, 0)
+            .map_err(|_| SessionError::ClientQuotaExceeded)?;
+        let cap = if with_cap {
+            Some(slots::allocate().map_err(kernel)?)
+        } else {
+            None
+        };
+        let answer = client::call::<_, RootReply>(root, Interface::Root, request, None, cap);
+        let outcome = match answer {
+            Ok((reply @ RootReply::Created { .. }, true)) if with_cap => Ok((reply, cap)),
+            Ok((reply @ RootReply::Done { .. }, _)) if !with_cap => Ok((reply, None)),
+            Ok((RootReply::Error(error), _)) | Err(error) => Err(error),
+            Ok(_) => Err(SessionError::BadRequest),
+        };
+        if outcome.is_err() {
+            if let Some(cap) = cap {
+                slots::free(cap);
+            }
+            let _ = sys::transfer_quota(provider_pd, payer, ram, 0);
+        }
+        outcome
     }
 
     /// Whether child `index`'s thread waits in a receive right now.
@@ -723,56 +724,35 @@ impl Init {
                     .iter()
                     .position(|c| c.config.name == provider)
                     .ok_or(SessionError::Unavailable)?;
-                let provider_pd = self.child_pd(provider_index)?;
                 let root = self.children[provider_index]
                     .roots
                     .iter()
                     .find(|(s, _)| s == service)
                     .map(|(_, r)| *r)
                     .ok_or(SessionError::Unavailable)?;
-                // init calls the root synchronously: only a provider that waits
-                // in its receive can answer. One that is busy, or blocked
-                // calling init itself, is "unavailable" for now and the client
-                // asks again — never a deadlock.
-                if !self.receiving(provider_index) {
-                    return Err(SessionError::Unavailable);
-                }
-                sys::transfer_quota(client_pd, provider_pd, ram, 0)
-                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
-                let cap = slots::allocate().map_err(kernel)?;
                 let request = RootRequest::Create {
                     label: &label,
                     args,
                     ram,
                 };
-                let created =
-                    client::call::<_, RootReply>(root, Interface::Root, &request, None, Some(cap));
-                match created {
-                    Ok((RootReply::Created { badge }, true)) => {
-                        self.next_id += 1;
-                        self.sessions.push(SessionRecord {
-                            id,
-                            client: index,
-                            via: Via::Child {
-                                provider: provider_index,
-                                badge,
-                                root,
-                            },
-                            cap,
-                            ram,
-                        });
-                        Ok((id, cap))
-                    }
-                    other => {
-                        slots::free(cap);
-                        let _ = sys::transfer_quota(provider_pd, client_pd, ram, 0);
-                        match other {
-                            Ok((RootReply::Error(error), _)) => Err(error),
-                            Err(error) => Err(error),
-                            Ok(_) => Err(SessionError::BadRequest),
-                        }
-                    }
-                }
+                let (reply, cap) =
+                    self.pay_and_call_root(provider_index, root, client_pd, ram, &request, true)?;
+                let (RootReply::Created { badge }, Some(cap)) = (reply, cap) else {
+                    return Err(SessionError::BadRequest);
+                };
+                self.next_id += 1;
+                self.sessions.push(SessionRecord {
+                    id,
+                    client: index,
+                    via: Via::Child {
+                        provider: provider_index,
+                        badge,
+                        root,
+                    },
+                    cap,
+                    ram,
+                });
+                Ok((id, cap))
             }
         }
     }
@@ -849,29 +829,8 @@ impl Init {
                 badge,
                 root,
             } => {
-                let provider_pd = self.child_pd(provider)?;
-                if !self.receiving(provider) {
-                    return Err(SessionError::Unavailable);
-                }
-                sys::transfer_quota(client_pd, provider_pd, ram, 0)
-                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
-                match client::call::<_, RootReply>(
-                    root,
-                    Interface::Root,
-                    &RootRequest::Upgrade { badge, ram },
-                    None,
-                    None,
-                ) {
-                    Ok((RootReply::Done { .. }, _)) => {}
-                    other => {
-                        let _ = sys::transfer_quota(provider_pd, client_pd, ram, 0);
-                        return Err(match other {
-                            Ok((RootReply::Error(error), _)) => error,
-                            Err(error) => error,
-                            Ok(_) => SessionError::BadRequest,
-                        });
-                    }
-                }
+                let request = RootRequest::Upgrade { badge, ram };
+                self.pay_and_call_root(provider, root, client_pd, ram, &request, false)?;
             }
             Via::Config { .. } => return Err(SessionError::BadRequest),
         }
