@@ -1,0 +1,212 @@
+//! Starting, stopping and restarting children: loading a child from its
+//! binary ROM, its fault reports and restart policy, and tearing it down
+//! so that everything it held returns to init.
+
+use super::*;
+
+impl Init {
+    /// Waits `ms` milliseconds (a timed wait on a notification nobody signals).
+    /// init serves no request meanwhile; backoffs are meant to be short.
+    pub(crate) fn sleep(&mut self, ms: u64) {
+        if ms == 0 {
+            return;
+        }
+        if self.sleeper.is_none()
+            && let Ok(notification) = slots::allocate()
+        {
+            if sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_ok() {
+                self.sleeper = Some(notification);
+            } else {
+                slots::free(notification);
+            }
+        }
+        if let Some(notification) = self.sleeper {
+            let _ = sys::wait_timeout(notification, ms);
+        }
+    }
+
+    pub(crate) fn binary(&mut self, name: &str) -> Result<&'static [u8], SessionError> {
+        if let Some((_, rom)) = self.binaries.iter().find(|(n, _)| n == name) {
+            return Ok(rom.bytes);
+        }
+        let rom = Rom::open(name)?;
+        let bytes = rom.bytes;
+        self.binaries.push((name.to_string(), rom));
+        Ok(bytes)
+    }
+
+    pub(crate) fn start_child(&mut self, index: usize) {
+        let child = self.children[index].config.clone();
+        let quota = child.effective_quota(&self.config);
+        let (ram, caps) = (quota.ram.0 / 4096 * 4096, quota.caps.0);
+        let image = match self.binary(child.binary_name()) {
+            Ok(image) => image,
+            Err(error) => {
+                self.say(&format!(
+                    "cannot start {}: binary \"{}\": {error}",
+                    child.name,
+                    child.binary_name()
+                ));
+                self.children[index].status = Status::Held;
+                return;
+            }
+        };
+        let badge = index as u64 + 1;
+        let caps_made = (|| -> Result<(CapSlot, CapSlot), String> {
+            let parent = new_slot()?;
+            sys::derive(
+                self.endpoint,
+                parent,
+                Rights::WRITE.union(Rights::GRANT),
+                badge,
+            )
+            .map_err(|e| format!("{e}"))?;
+            let fault = new_slot()?;
+            sys::derive(
+                self.endpoint,
+                fault,
+                Rights::WRITE,
+                FAULT_FLAG | index as u64,
+            )
+            .map_err(|e| format!("{e}"))?;
+            Ok((parent, fault))
+        })();
+        let (parent, fault) = match caps_made {
+            Ok(pair) => pair,
+            Err(error) => {
+                self.say(&format!("cannot start {}: {error}", child.name));
+                return;
+            }
+        };
+        let spec = loader::ChildSpec {
+            image,
+            ram,
+            caps,
+            priority: CHILD_PRIORITY,
+            argument: 0,
+            fault_endpoint: Some(fault),
+            grants: &[(parent, slot::PARENT, Rights::WRITE)],
+        };
+        match loader::spawn(&spec) {
+            Ok(running) => {
+                let state = &mut self.children[index];
+                state.running = Some(running);
+                state.own_caps = alloc::vec![parent, fault];
+                state.status = Status::Running;
+                self.say(&format!(
+                    "started {} ({}), RAM {} KiB, caps {}",
+                    child.name,
+                    child.binary_name(),
+                    ram / 1024,
+                    caps
+                ));
+            }
+            Err(error) => {
+                release(parent);
+                release(fault);
+                self.say(&format!("cannot start {}: {error}", child.name));
+            }
+        }
+    }
+
+    pub(crate) fn child_faulted(&mut self, index: usize, incoming: &Incoming) {
+        let Some(state) = self.children.get(index) else {
+            return;
+        };
+        let name = state.config.name.clone();
+        let [kind, address, ip, code] = incoming.words;
+        let kind =
+            FaultKind::from_raw(kind).map_or("unknown fault".to_string(), |k| format!("{k:?}"));
+        self.say(&format!(
+            "{name} faulted: {kind} at address {address:#x}, ip {ip:#x}, code {code:#x}"
+        ));
+        self.tear_down(index);
+        if self.children[index].free_after_first_fault.is_none() {
+            self.children[index].free_after_first_fault = Some(own_quota());
+        }
+        let restarts = self.children[index].restarts;
+        match policy::after_fault(&self.children[index].config.restart, restarts) {
+            AfterFault::Hold => {
+                self.children[index].status = Status::Held;
+                self.say(&format!("{name} stays stopped (restart: Never)"));
+            }
+            AfterFault::GiveUp { max } => {
+                self.children[index].status = Status::Held;
+                let (ram, caps) = own_quota();
+                let verdict = match self.children[index].free_after_first_fault {
+                    Some(first) if first == (ram, caps) => {
+                        "the same as after its first fault".to_string()
+                    }
+                    Some((first_ram, first_caps)) => format!(
+                        "LEAKED {} bytes and {} caps since its first fault",
+                        first_ram as i64 - ram as i64,
+                        first_caps as i64 - caps as i64
+                    ),
+                    None => String::new(),
+                };
+                self.say(&format!(
+                    "{name} gave up after {max} restarts; init has {} KiB RAM and {caps} caps free, {verdict}",
+                    ram / 1024
+                ));
+            }
+            AfterFault::Restart {
+                attempt,
+                backoff_ms,
+            } => {
+                self.children[index].restarts = attempt;
+                let max = match self.children[index].config.restart {
+                    arbor_config::Restart::OnFault { max, .. } => max,
+                    arbor_config::Restart::Never => 0,
+                };
+                self.say(&format!(
+                    "restarting {name} ({attempt} of {max}) after {backoff_ms} ms"
+                ));
+                self.sleep(backoff_ms);
+                self.start_child(index);
+            }
+        }
+    }
+
+    /// Stops a child for good: closes the sessions it holds and those it
+    /// serves, destroys its Pd (its quota returns to init) and forgets the
+    /// capabilities init made for it.
+    pub(crate) fn tear_down(&mut self, index: usize) {
+        let held: Vec<u32> = self
+            .sessions
+            .iter()
+            .filter(|s| s.client == index)
+            .map(|s| s.id)
+            .collect();
+        for id in held {
+            let _ = self.close(index, id);
+        }
+        // Sessions it served die with it: their clients' next calls fail and
+        // they may ask again once it is back. The RAM they donated returns to
+        // init with the Pd; hand it back to each client that still runs.
+        let served: Vec<SessionRecord> = {
+            let (served, kept) = core::mem::take(&mut self.sessions)
+                .into_iter()
+                .partition(|s| matches!(s.via, Via::Child { provider, .. } if provider == index));
+            self.sessions = kept;
+            served
+        };
+        self.export_sessions.retain(|e| e.provider != index);
+        let state = &mut self.children[index];
+        for (_, root) in state.roots.drain(..) {
+            release(root);
+        }
+        for cap in state.own_caps.drain(..) {
+            release(cap);
+        }
+        if let Some(child) = state.running.take() {
+            let _ = child.destroy();
+        }
+        for record in served {
+            if let Ok(client_pd) = self.child_pd(record.client) {
+                let _ = sys::transfer_quota(slot::OWN_PD, client_pd, record.ram, 0);
+            }
+            release(record.cap);
+        }
+        let _ = ROOT_BADGE;
+    }
+}
