@@ -480,7 +480,7 @@ pub fn new_command(name: &str, kind: Kind) -> Result<ExitCode, String> {
     }
     println!("added to the workspace members in Cargo.toml\n");
     println!("next:");
-    println!("  cargo arbor run {name}      boot it in QEMU (Ctrl-A X quits)");
+    println!("  cargo arbor run {name}      boot it in QEMU (Ctrl-C quits)");
     println!("  cargo arbor test {name}     host unit tests, then the scenario's test section");
     println!("  cargo arbor check {name}    validate the scenario's routes and quotas");
     Ok(ExitCode::SUCCESS)
