@@ -19,6 +19,10 @@ use arbor_abi::{
 
 const PAGE: u64 = 4096;
 
+/// I/O ports the kernel drives: the legacy PICs (masked for good at boot)
+/// and COM1, the kernel console.
+const KERNEL_PORTS: [core::ops::Range<u64>; 3] = [0x20..0x22, 0xA0..0xA2, 0x3F8..0x400];
+
 /// Handles the system call whose registers are in the current thread's context.
 pub fn dispatch(kernel: &mut Kernel) {
     let Some((_, thread)) = kernel.current_thread() else {
@@ -562,6 +566,13 @@ impl Kernel {
         if count == 0 || first < allowed.start || end > allowed.end {
             return Err(Error::InvalidArgument);
         }
+        // Ports the kernel itself drives are nobody else's to touch.
+        if KERNEL_PORTS
+            .iter()
+            .any(|kernel| first < kernel.end && kernel.start < end)
+        {
+            return Err(Error::AlreadyClaimed);
+        }
         let (payer, _) = self.own_pd(payer)?;
         let me = self.current_pd_ref()?;
         let dest = self.check_free_slot(me, dest)?;
@@ -662,6 +673,17 @@ impl Kernel {
             .any(|r| phys < r.end && r.start < end)
         {
             return Err(Error::InvalidArgument);
+        }
+        // The interrupt controllers are the kernel's.
+        let kernel_mmio = [
+            crate::arch::interrupts::LAPIC_BASE,
+            crate::arch::interrupts::IOAPIC_BASE,
+        ];
+        if kernel_mmio
+            .iter()
+            .any(|&page| phys < page + PAGE && page < end)
+        {
+            return Err(Error::AlreadyClaimed);
         }
         let dataspace = Dataspace {
             base: Pfn((phys >> 12) as u32),

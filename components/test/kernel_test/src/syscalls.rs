@@ -536,11 +536,11 @@ fn threads_and_platform(c: &mut Checks) {
     let ports = fresh();
     c.ok(
         "create io ports",
-        sys::create_io_ports(slot::PLATFORM, slot::OWN_PD, ports, 0x3F8, 8),
+        sys::create_io_ports(slot::PLATFORM, slot::OWN_PD, ports, 0x2F8, 8),
     );
     c.err_any(
         "io ports beyond the parent range",
-        sys::create_io_ports(ports, slot::OWN_PD, fresh(), 0x3F8, 16),
+        sys::create_io_ports(ports, slot::OWN_PD, fresh(), 0x2F8, 16),
         &[Error::InvalidArgument, Error::MissingRight],
     );
     c.err_any(
@@ -557,6 +557,26 @@ fn threads_and_platform(c: &mut Checks) {
         "device dataspace over RAM",
         sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, fresh(), 0x10_0000, PAGE),
         &[Error::InvalidArgument, Error::AlreadyClaimed],
+    );
+    c.err(
+        "device dataspace over the kernel's local APIC",
+        sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, fresh(), 0xFEE0_0000, PAGE),
+        Error::AlreadyClaimed,
+    );
+    c.err(
+        "device dataspace overlapping the kernel's IOAPIC",
+        sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, fresh(), 0xFEBF_F000, 2 * PAGE),
+        Error::AlreadyClaimed,
+    );
+    c.err(
+        "io ports of the kernel console (COM1)",
+        sys::create_io_ports(slot::PLATFORM, slot::OWN_PD, fresh(), 0x3F8, 8),
+        Error::AlreadyClaimed,
+    );
+    c.err(
+        "io ports overlapping the masked PIC",
+        sys::create_io_ports(slot::PLATFORM, slot::OWN_PD, fresh(), 0x1F, 2),
+        Error::AlreadyClaimed,
     );
     c.err(
         "device dataspace without platform",
