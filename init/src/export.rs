@@ -130,7 +130,7 @@ impl Init {
                 };
                 if let (Ok(provider_pd), true) = (
                     self.child_pd(session.provider),
-                    self.receiving(session.provider),
+                    !self.blocked_calling(session.provider),
                 ) && let Ok((RootReply::Done { ram }, _)) = client::call::<_, RootReply>(
                     session.inner_root,
                     Interface::Root,

@@ -1,7 +1,7 @@
 //! Session requests of the children: routing them, moving the donated RAM
 //! along, and serving each child's `config` ROM. init calls a child
-//! server's root synchronously, and only while that server waits in its
-//! receive.
+//! server's root synchronously, and never while that server is itself
+//! blocked in a call (which might be a call to init).
 
 use super::*;
 
@@ -9,8 +9,9 @@ impl Init {
     /// Moves `ram` from Pd `payer` to child `provider` and calls its `root`
     /// with `request` (accepting a capability into a fresh slot when
     /// `with_cap`). Anything but the expected success moves the RAM back and
-    /// becomes an error. Only calls a provider that waits in its receive:
-    /// init calls roots synchronously.
+    /// becomes an error. A provider blocked in a call of its own is
+    /// "unavailable" for now (the client asks again): init calls roots
+    /// synchronously and must not wait on one that may be waiting on init.
     pub(crate) fn pay_and_call_root(
         &self,
         provider: usize,
@@ -21,7 +22,7 @@ impl Init {
         with_cap: bool,
     ) -> Result<(RootReply, Option<CapSlot>), SessionError> {
         let provider_pd = self.child_pd(provider)?;
-        if !self.receiving(provider) {
+        if self.blocked_calling(provider) {
             return Err(SessionError::Unavailable);
         }
         sys::transfer_quota(payer, provider_pd, ram, 0)
@@ -47,10 +48,12 @@ impl Init {
         outcome
     }
 
-    /// Whether child `index`'s thread waits in a receive right now.
-    pub(crate) fn receiving(&self, index: usize) -> bool {
-        self.children[index].running.as_ref().is_some_and(|child| {
-            sys::info(info::THREAD_RECEIVING, u64::from(child.thread.0)) == Ok((1, 0))
+    /// Whether child `index`'s thread is blocked sending or calling right now:
+    /// init must not call such a server synchronously, for it may be waiting
+    /// on init itself. A busy or waiting server answers in due course.
+    pub(crate) fn blocked_calling(&self, index: usize) -> bool {
+        self.children[index].running.as_ref().is_none_or(|child| {
+            sys::info(info::THREAD_BLOCKED_CALLING, u64::from(child.thread.0)) != Ok((0, 0))
         })
     }
 
@@ -268,7 +271,8 @@ impl Init {
             } => {
                 // A provider that cannot answer now keeps the session's RAM
                 // until it closes or dies (then it returns to init).
-                if let (Ok(provider_pd), true) = (self.child_pd(provider), self.receiving(provider))
+                if let (Ok(provider_pd), true) =
+                    (self.child_pd(provider), !self.blocked_calling(provider))
                 {
                     let returned = match client::call::<_, RootReply>(
                         root,

@@ -354,11 +354,11 @@ pub mod info {
     pub const TSC_PER_MS: u64 = 6;
     /// The kind ([`super::ObjectKind`]) of the capability in the second argument.
     pub const CAP_KIND: u64 = 7;
-    /// Whether the thread named by the second argument waits in a receive
-    /// (1) or not (0). A parent asks before it calls a child server
-    /// synchronously: a server that is itself blocked calling its parent
-    /// would never answer.
-    pub const THREAD_RECEIVING: u64 = 8;
+    /// Whether the thread named by the second argument is blocked sending or
+    /// calling (1) or not (0). A parent asks before it calls a child server
+    /// synchronously: a server blocked in a call (perhaps to that parent)
+    /// might never answer, while a busy or waiting one will, eventually.
+    pub const THREAD_BLOCKED_CALLING: u64 = 8;
 }
 
 #[cfg(test)]

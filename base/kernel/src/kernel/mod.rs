@@ -97,6 +97,12 @@ fn repair_syscall_in_user_mode(frame: &mut Frame) {
         frame.rflags = frame.r11;
         frame.vector = SYSCALL_MARK;
         frame.error_code = 0;
+        static TOLD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+        if !TOLD.swap(true, core::sync::atomic::Ordering::Relaxed) {
+            crate::kprintln!(
+                "kernel: this machine's syscall stays in ring 3; every system call is repaired from its fault (slow)"
+            );
+        }
     }
 }
 

@@ -728,12 +728,16 @@ impl Kernel {
                 (u64::from(dataspace.pages) * PAGE, 0)
             }
             info::TSC_PER_MS => (self.tsc_per_ms, 0),
-            info::THREAD_RECEIVING => {
+            info::THREAD_BLOCKED_CALLING => {
                 let (_, object) = self.own_object(argument, ObjectKind::Thread, Rights::NONE)?;
                 let Object::Thread(thread) = object else {
                     return Err(Error::WrongObjectKind);
                 };
-                (u64::from(thread.state == ThreadState::Receiving), 0)
+                let calling = matches!(
+                    thread.state,
+                    ThreadState::Sending | ThreadState::AwaitingReply
+                );
+                (u64::from(calling), 0)
             }
             info::CAP_KIND => {
                 let cap = self.own_cap(argument);
