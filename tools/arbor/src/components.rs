@@ -138,13 +138,17 @@ fn needs(manifest: &[Entry]) -> Result<ComponentNeeds, String> {
 }
 
 /// The environment of the workspace at `root`: every binary of every member
-/// outside `tools/` (host tools are not components), plus `init`.
+/// outside `tools/`, `base/kernel` and `base/core` (host tools, the kernel and core are not
+/// components), plus `init`.
 pub fn workspace_environment(root: &Path) -> Result<Environment, String> {
     let top = std::fs::read_to_string(root.join("Cargo.toml"))
         .map_err(|e| format!("cannot read the workspace Cargo.toml: {e}"))?;
     let mut components = BTreeMap::new();
     for dir in members(root, &top) {
-        if dir.strip_prefix(root).is_ok_and(|d| d.starts_with("tools")) {
+        // Host tools, the kernel and core are no components init could start.
+        if dir.strip_prefix(root).is_ok_and(|d| {
+            d.starts_with("tools") || d.starts_with("base/kernel") || d.starts_with("base/core")
+        }) {
             continue;
         }
         let path = dir.join("Cargo.toml");
