@@ -102,8 +102,8 @@ impl Init {
                 ));
             }
             Err(error) => {
-                release(parent);
-                release(fault);
+                slots::release(parent);
+                slots::release(fault);
                 self.say(&format!("cannot start {}: {error}", child.name));
             }
         }
@@ -193,10 +193,10 @@ impl Init {
         self.export_sessions.retain(|e| e.provider != index);
         let state = &mut self.children[index];
         for (_, root) in state.roots.drain(..) {
-            release(root);
+            slots::release(root);
         }
         for cap in state.own_caps.drain(..) {
-            release(cap);
+            slots::release(cap);
         }
         if let Some(child) = state.running.take() {
             let _ = child.destroy();
@@ -205,7 +205,7 @@ impl Init {
             if let Ok(client_pd) = self.child_pd(record.client) {
                 let _ = sys::transfer_quota(slot::OWN_PD, client_pd, record.ram, 0);
             }
-            release(record.cap);
+            slots::release(record.cap);
         }
         let _ = ROOT_BADGE;
     }

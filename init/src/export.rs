@@ -41,7 +41,7 @@ impl Init {
         match client::announce(service, root) {
             Ok(()) => self.exports.push((service.to_string(), provider)),
             // The parent does not route this service to us: nothing to export.
-            Err(_) => release(root),
+            Err(_) => slots::release(root),
         }
     }
 

@@ -214,11 +214,6 @@ fn new_slot() -> Result<CapSlot, String> {
     slots::allocate().map_err(|e| format!("out of capability slots ({e})"))
 }
 
-fn release(cap: CapSlot) {
-    let _ = sys::delete(cap);
-    slots::free(cap);
-}
-
 fn kernel(error: abi::Error) -> SessionError {
     client::kernel_error(error)
 }
@@ -263,7 +258,7 @@ impl Init {
                 server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
             }
             if let (Some(cap), false) = (arrived, kept) {
-                release(cap);
+                slots::release(cap);
             }
             if self.children.iter().all(|c| c.status != Status::Running)
                 && !self.children.is_empty()

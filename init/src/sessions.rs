@@ -286,13 +286,13 @@ impl Init {
                     };
                     let _ = sys::transfer_quota(provider_pd, back_to, returned, 0);
                 }
-                release(record.cap);
+                slots::release(record.cap);
             }
             Via::Config { dataspace, .. } => {
                 let _ = sys::destroy(dataspace);
-                release(dataspace);
+                slots::release(dataspace);
                 let _ = sys::destroy(record.cap);
-                release(record.cap);
+                slots::release(record.cap);
                 let _ = sys::transfer_quota(slot::OWN_PD, back_to, record.ram, 0);
             }
         }

@@ -324,12 +324,12 @@ impl Core {
                     )),
                     (read_only, cap) => {
                         let _ = sys::destroy(dataspace);
-                        release(dataspace);
+                        slots::release(dataspace);
                         for slot in [read_only.ok(), cap.as_ref().ok().copied()]
                             .into_iter()
                             .flatten()
                         {
-                            release(slot);
+                            slots::release(slot);
                         }
                         Err(cap.err().unwrap_or(SessionError::Kernel(0)))
                     }
@@ -418,7 +418,7 @@ impl Core {
         let session = self.sessions.swap_remove(index);
         // Destroying the object revokes every copy the client holds.
         let _ = sys::destroy(session.cap);
-        release(session.cap);
+        slots::release(session.cap);
         if let Kind::Rom {
             dataspace,
             read_only,
@@ -426,8 +426,8 @@ impl Core {
         } = session.kind
         {
             let _ = sys::destroy(dataspace);
-            release(dataspace);
-            release(read_only);
+            slots::release(dataspace);
+            slots::release(read_only);
         }
         self.claims.release(id);
         sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, 0).map_err(kernel)
@@ -475,11 +475,6 @@ fn arbor_config_free_compose(parent: &str, label: &str) -> String {
 
 fn new_resource_slot() -> Result<CapSlot, SessionError> {
     slots::allocate().map_err(kernel)
-}
-
-fn release(cap: CapSlot) {
-    let _ = sys::delete(cap);
-    slots::free(cap);
 }
 
 /// Copies bytes into a fresh dataspace paid by core (from the session's RAM).

@@ -101,8 +101,7 @@ impl Child {
         for cap in [self.pd, self.thread].iter().chain(kept) {
             if *cap != CapSlot::NULL {
                 // The objects are gone with the Pd; only the slots remain.
-                let _ = sys::delete(*cap);
-                slots::free(*cap);
+                slots::release(*cap);
             }
         }
     }

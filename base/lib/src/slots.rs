@@ -69,6 +69,12 @@ pub fn free(cap: CapSlot) {
     }
 }
 
+/// Empties a slot (whatever it holds, if anything) and returns it to the pool.
+pub fn release(cap: CapSlot) {
+    let _ = crate::sys::delete(cap);
+    free(cap);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

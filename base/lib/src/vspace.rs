@@ -182,8 +182,7 @@ pub fn dataspace_with(bytes: &[u8]) -> Result<crate::abi::CapSlot, Error> {
         });
     if let Err(error) = filled {
         let _ = crate::sys::destroy(dataspace);
-        let _ = crate::sys::delete(dataspace);
-        crate::slots::free(dataspace);
+        crate::slots::release(dataspace);
         return Err(error);
     }
     Ok(dataspace)

@@ -177,7 +177,8 @@ impl Kernel {
         0
     }
 
-    fn release_pcid(&mut self, pcid: u16) {
+    /// Returns an address-space identifier to the pool.
+    pub fn release_pcid(&mut self, pcid: u16) {
         if pcid != 0 {
             self.pcids[usize::from(pcid / 64)] &= !(1 << (pcid % 64));
         }

@@ -193,19 +193,21 @@ impl Kernel {
                 self.create_dataspace(payer, dest, pages)?;
             }
             Some(ObjectKind::Pd) => {
-                self.charge(payer, PAGE)?;
-                let root = match space::new_root(self, Some(payer)) {
-                    Ok(root) => root,
-                    Err(error) => {
-                        self.refund(payer.pfn, PAGE);
-                        return Err(error);
-                    }
-                };
-                self.refund(payer.pfn, PAGE);
+                // The top-level table and the Pd object: both must fit.
+                let available = self
+                    .pd(payer)
+                    .ok_or(Error::InvalidCapability)?
+                    .ram
+                    .available();
+                if available < PAGE + OBJECT_COST {
+                    return Err(Error::RamQuotaExceeded);
+                }
+                let root = space::new_root(self, Some(payer))?;
                 let pcid = self.allocate_pcid();
                 let pd = new_pd(Some(payer), root, pcid);
                 if let Err(error) = self.install_new(payer, dest, Object::Pd(pd), 0) {
                     self.free_frame(Pfn((root >> 12) as u32));
+                    self.release_pcid(pcid);
                     return Err(error);
                 }
             }

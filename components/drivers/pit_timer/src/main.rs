@@ -133,12 +133,6 @@ fn new_object(kind: ObjectKind) -> Result<CapSlot, arbor::abi::Error> {
         .map(|()| cap)
 }
 
-/// Empties a slot and returns it to the pool.
-fn release(cap: CapSlot) {
-    let _ = sys::delete(cap);
-    slots::free(cap);
-}
-
 struct Server {
     endpoint: Endpoint,
     /// The kernel Irq capability, acknowledged after every tick.
@@ -156,7 +150,7 @@ struct Server {
 impl Server {
     fn handle(&mut self, incoming: &Incoming) {
         if let Some(cap) = self.sent.take() {
-            release(cap);
+            slots::release(cap);
         }
         match (incoming.interface, incoming.badge) {
             (None, _) if incoming.label == NOTIFICATION_LABEL => self.tick(),
@@ -210,7 +204,7 @@ impl Server {
             Ok(RootRequest::Close { badge }) => match self.schedule.close(Badge(badge)) {
                 Ok((ram, notification)) => {
                     if let Some(notification) = notification {
-                        release(notification);
+                        slots::release(notification);
                     }
                     RootReply::Done { ram }
                 }
@@ -274,7 +268,7 @@ impl Server {
         let fresh = slots::allocate().map_err(kernel_error)?;
         let notification = core::mem::replace(&mut self.receive, fresh);
         if let Some(old) = self.schedule.set_notification(badge, notification)? {
-            release(old);
+            slots::release(old);
         }
         Ok(())
     }

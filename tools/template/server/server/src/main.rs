@@ -76,8 +76,7 @@ struct Server {
 impl Server {
     fn handle(&mut self, incoming: &Incoming) {
         if let Some(cap) = self.sent.take() {
-            let _ = sys::delete(cap);
-            slots::free(cap);
+            slots::release(cap);
         }
         match (incoming.interface, incoming.badge) {
             (Some(Interface::Root), Badge(ROOT_BADGE)) => self.root(incoming),
