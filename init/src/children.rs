@@ -167,9 +167,9 @@ impl Init {
         }
     }
 
-    /// Stops a child for good: closes the sessions it holds and those it
-    /// serves, destroys its Pd (its quota returns to init) and forgets the
-    /// capabilities init made for it.
+    /// Stops a child for good: closes the sessions it holds, fails the
+    /// work waiting for it and the sessions it serves, destroys its Pd (its
+    /// quota returns to init) and forgets the capabilities init made for it.
     pub(crate) fn tear_down(&mut self, index: usize) {
         let held: Vec<u32> = self
             .sessions
@@ -180,9 +180,26 @@ impl Init {
         for id in held {
             let _ = self.close(index, id);
         }
+        // What it still waits for is refunded to init: its Pd's quota is.
+        self.work.forget_client(index);
+        let state = &mut self.children[index];
+        for (_, signal) in state.signals.drain(..) {
+            slots::release(signal);
+        }
+        for cap in state.own_caps.drain(..) {
+            slots::release(cap);
+        }
+        if let Some(child) = state.running.take() {
+            let _ = child.destroy();
+        }
+        // Work it had not answered fails; everything that had moved to it
+        // came back to init with its Pd.
+        for item in self.work.drain_provider(index) {
+            self.fail(item, SessionError::Unavailable);
+        }
         // Sessions it served die with it: their clients' next calls fail and
-        // they may ask again once it is back. The RAM they donated returns to
-        // init with the Pd; hand it back to each client that still runs.
+        // they may ask again once it is back. The quota they donated returned
+        // to init with the Pd; hand it back to each client that still runs.
         let served: Vec<SessionRecord> = {
             let (served, kept) = core::mem::take(&mut self.sessions)
                 .into_iter()
@@ -191,22 +208,24 @@ impl Init {
             served
         };
         self.export_sessions.retain(|e| e.provider != index);
-        let state = &mut self.children[index];
-        for (_, root) in state.roots.drain(..) {
-            slots::release(root);
-        }
-        for cap in state.own_caps.drain(..) {
-            slots::release(cap);
-        }
-        if let Some(child) = state.running.take() {
-            let _ = child.destroy();
-        }
         for record in served {
-            if let Ok(client_pd) = self.child_pd(record.client) {
-                let _ = sys::transfer_quota(slot::OWN_PD, client_pd, record.ram, 0);
+            let pending = matches!(
+                record.via,
+                Via::Child {
+                    state: ChildSession::Pending | ChildSession::Failed(_),
+                    ..
+                }
+            );
+            if pending {
+                // Failed above (refunded then) or already refunded; the
+                // client learns it when it asks.
+                self.sessions.push(record);
+                continue;
             }
-            slots::release(record.cap);
+            self.refund(Some(record.client), record.quota);
+            if let Some(cap) = record.cap {
+                slots::release(cap);
+            }
         }
-        let _ = ROOT_BADGE;
     }
 }

@@ -1,5 +1,9 @@
-//! A nested init offers its children's services to its own parent and
-//! passes the parent's root calls on to the child that provides them.
+//! A nested init offers its children's services to its own parent, the
+//! same way any server does: its parent signals it (through a notification
+//! bound to init's thread) when work is waiting, it fetches the work, posts
+//! it to the child that provides the service, and delivers upward when that
+//! child delivers. Quota the parent moved here moves on to the child with
+//! the work item, and back when the session closes.
 
 use super::*;
 
@@ -8,10 +12,10 @@ pub(crate) struct ExportSession {
     /// The badge the parent knows it by.
     pub(crate) badge: u64,
     pub(crate) provider: usize,
-    /// The session's badge at the provider, and the root it came through.
+    /// The session's badge at the provider.
     pub(crate) inner_badge: u64,
-    pub(crate) inner_root: CapSlot,
-    pub(crate) ram: u64,
+    /// The quota that sits at the provider for it.
+    pub(crate) at_provider: Quota,
 }
 
 impl Init {
@@ -25,124 +29,226 @@ impl Init {
             known.1 = provider; // a restarted provider serves it again
             return;
         }
-        let badge = EXPORT_FLAG | self.exports.len() as u64;
-        let Ok(root) = slots::allocate() else { return };
+        let Some(notification) = self.parent_signal_notification() else {
+            self.say(&format!("cannot export {service}: no notification"));
+            return;
+        };
+        let Ok(signal) = slots::allocate() else {
+            return;
+        };
         if sys::derive(
-            self.endpoint,
-            root,
+            notification,
+            signal,
             Rights::WRITE.union(Rights::GRANT),
-            badge,
+            arbor_sessions::server::PARENT_WORK,
         )
         .is_err()
         {
-            slots::free(root);
+            slots::free(signal);
             return;
         }
-        match client::announce(service, root) {
-            Ok(()) => self.exports.push((service.to_string(), provider)),
-            // The parent does not route this service to us: nothing to export.
-            Err(_) => slots::release(root),
+        let announced = client::announce(service, signal);
+        // The parent holds its own copy.
+        slots::release(signal);
+        if announced.is_ok() {
+            self.exports.push((service.to_string(), provider));
+        }
+        // Otherwise the parent does not route this service to us: nothing to export.
+    }
+
+    /// The notification bound to init's thread that the parent signals,
+    /// made on first use.
+    fn parent_signal_notification(&mut self) -> Option<CapSlot> {
+        if self.parent_signals.is_none() {
+            let notification = slots::allocate().ok()?;
+            if sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_err()
+                || sys::bind_notification(slot::OWN_THREAD, notification).is_err()
+            {
+                slots::release(notification);
+                return None;
+            }
+            self.parent_signals = Some(notification);
+        }
+        self.parent_signals
+    }
+
+    /// The parent signalled: fetch its work items until it has none left,
+    /// and post each to the child providing the service.
+    pub(crate) fn fetch_parent_work(&mut self) {
+        loop {
+            let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+            let fetched = client::call_in::<_, ParentReply<'_>>(
+                slot::PARENT,
+                Interface::Parent,
+                &ParentRequest::NextRequest,
+                None,
+                None,
+                &mut buffer,
+            );
+            let work = match fetched {
+                Ok((ParentReply::Work(work), _)) => work,
+                Ok((ParentReply::Error(error), _)) | Err(error) => {
+                    self.say(&format!("fetching work from the parent failed: {error}"));
+                    return;
+                }
+                Ok(_) => return,
+            };
+            self.post_parent_work(work);
         }
     }
 
-    /// The parent calls the root of a service this nested init exports:
-    /// pass the call on to the child that provides it. The RAM the parent
-    /// moved here moves on to that child, and back on close.
-    pub(crate) fn export_request(
-        &mut self,
-        export: u64,
-        incoming: &Incoming,
-        server: &mut Endpoint,
-    ) {
-        let reply = match decode::<RootRequest<'_>>(incoming.bytes()) {
-            Err(error) => RootReply::Error(error),
-            Ok(request) => match self.forward_export(export, request) {
-                Ok((reply, cap)) => return server.set_reply(&reply, cap),
-                Err(error) => RootReply::Error(error),
-            },
-        };
-        server.set_reply(&reply, None);
-    }
-
-    pub(crate) fn forward_export(
-        &mut self,
-        export: u64,
-        request: RootRequest<'_>,
-    ) -> Result<(RootReply, Option<CapSlot>), SessionError> {
-        let (service, provider) = self
-            .exports
-            .get(export as usize)
-            .cloned()
-            .ok_or(SessionError::NoSuchSession)?;
-        match request {
-            RootRequest::Create { label, args, ram } => {
-                let root = self.children[provider]
-                    .roots
+    fn post_parent_work(&mut self, work: Work<'_>) {
+        let now = self.now_ms();
+        let (provider, kind, quota, id) = match work {
+            Work::Create {
+                id,
+                service,
+                label,
+                args,
+                ram,
+                caps,
+            } => {
+                let provider = self
+                    .exports
                     .iter()
-                    .find(|(s, _)| *s == service)
-                    .map(|(_, r)| *r)
-                    .ok_or(SessionError::Unavailable)?;
-                let request = RootRequest::Create { label, args, ram };
-                let (reply, cap) =
-                    self.pay_and_call_root(provider, root, slot::OWN_PD, ram, &request, true)?;
-                let RootReply::Created { badge: inner_badge } = reply else {
-                    return Err(SessionError::BadRequest);
+                    .find(|(s, _)| s == service)
+                    .map(|(_, p)| *p)
+                    .filter(|&p| {
+                        self.child_pd(p).is_ok()
+                            && self.children[p].signals.iter().any(|(s, _)| s == service)
+                    });
+                let Some(provider) = provider else {
+                    self.deliver_upward(id, Delivery::Refused(SessionError::Unavailable), None);
+                    return;
                 };
-                let badge = u64::from(self.next_id);
-                self.next_id += 1;
-                self.export_sessions.push(ExportSession {
-                    badge,
-                    provider,
-                    inner_badge,
-                    inner_root: root,
-                    ram,
-                });
-                Ok((RootReply::Created { badge }, cap))
+                let kind = ItemKind::Create {
+                    service: service.to_string(),
+                    label: label.to_string(),
+                    args: args.to_vec(),
+                };
+                (provider, kind, Quota { ram, caps }, id)
             }
-            RootRequest::Upgrade { badge, ram } => {
-                let position = self
-                    .export_sessions
-                    .iter()
-                    .position(|e| e.badge == badge)
-                    .ok_or(SessionError::NoSuchSession)?;
-                let (provider, inner_badge, root) = {
-                    let e = &self.export_sessions[position];
-                    (e.provider, e.inner_badge, e.inner_root)
+            Work::Upgrade {
+                id,
+                badge,
+                ram,
+                caps,
+            } => {
+                let Some(session) = self.export_sessions.iter().find(|e| e.badge == badge) else {
+                    self.deliver_upward(id, Delivery::Refused(SessionError::NoSuchSession), None);
+                    return;
                 };
-                let request = RootRequest::Upgrade {
-                    badge: inner_badge,
-                    ram,
-                };
-                self.pay_and_call_root(provider, root, slot::OWN_PD, ram, &request, false)?;
-                self.export_sessions[position].ram += ram;
-                Ok((RootReply::Done { ram: 0 }, None))
-            }
-            RootRequest::Close { badge } => {
-                let position = self
-                    .export_sessions
-                    .iter()
-                    .position(|e| e.badge == badge)
-                    .ok_or(SessionError::NoSuchSession)?;
-                let session = self.export_sessions.swap_remove(position);
-                let mut returned = 0;
-                let close = RootRequest::Close {
+                let kind = ItemKind::Upgrade {
                     badge: session.inner_badge,
                 };
-                if let (Ok(provider_pd), true) = (
-                    self.child_pd(session.provider),
-                    !self.blocked_calling(session.provider),
-                ) && let Ok((RootReply::Done { ram }, _)) = client::call::<_, RootReply>(
-                    session.inner_root,
-                    Interface::Root,
-                    &close,
-                    None,
-                    None,
-                ) {
-                    returned = ram.min(session.ram);
-                    let _ = sys::transfer_quota(provider_pd, slot::OWN_PD, returned, 0);
-                }
-                Ok((RootReply::Done { ram: returned }, None))
+                (session.provider, kind, Quota { ram, caps }, id)
             }
+            Work::Close { id, badge } => {
+                let Some(position) = self.export_sessions.iter().position(|e| e.badge == badge)
+                else {
+                    self.deliver_upward(id, Delivery::Done, None);
+                    return;
+                };
+                let session = self.export_sessions.swap_remove(position);
+                let kind = ItemKind::Close {
+                    badge: session.inner_badge,
+                };
+                (session.provider, kind, session.at_provider, id)
+            }
+        };
+        self.work.push(
+            provider,
+            kind,
+            Origin::Parent { id },
+            quota,
+            now,
+            DEADLINE_MS,
+        );
+        self.signal_provider(provider);
+    }
+
+    /// Tells the parent what came of its work item `id`.
+    pub(crate) fn deliver_upward(
+        &mut self,
+        id: u32,
+        result: Delivery,
+        cap: Option<CapSlot>,
+    ) -> bool {
+        let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+        let answer = client::call_in::<_, ParentReply<'_>>(
+            slot::PARENT,
+            Interface::Parent,
+            &ParentRequest::Deliver { id, result },
+            cap,
+            None,
+            &mut buffer,
+        );
+        match answer {
+            Ok((ParentReply::Done, _)) => true,
+            Ok((ParentReply::Error(error), _)) | Err(error) => {
+                self.say(&format!(
+                    "the parent refused the answer to its request {id}: {error}"
+                ));
+                false
+            }
+            Ok(_) => false,
         }
+    }
+
+    /// A child created a session the parent asked for: pass it upward.
+    pub(crate) fn created_for_parent(
+        &mut self,
+        item: WorkItem,
+        id: u32,
+        inner_badge: u64,
+        cap: CapSlot,
+    ) {
+        let badge = u64::from(self.next_id);
+        self.next_id += 1;
+        let delivered = self.deliver_upward(id, Delivery::Created { badge }, Some(cap));
+        if delivered {
+            self.export_sessions.push(ExportSession {
+                badge,
+                provider: item.provider,
+                inner_badge,
+                at_provider: item.at_provider(),
+            });
+        } else {
+            // Nobody upstairs waits for it any more: close it again.
+            let now = self.now_ms();
+            self.work.push(
+                item.provider,
+                ItemKind::Close { badge: inner_badge },
+                Origin::Child {
+                    client: None,
+                    session: 0,
+                },
+                item.at_provider(),
+                now,
+                DEADLINE_MS,
+            );
+            self.signal_provider(item.provider);
+        }
+    }
+
+    /// A child took an upgrade the parent asked for.
+    pub(crate) fn upgraded_for_parent(
+        &mut self,
+        provider: usize,
+        inner_badge: u64,
+        id: u32,
+        quota: Quota,
+    ) {
+        if let Some(session) = self
+            .export_sessions
+            .iter_mut()
+            .find(|e| e.provider == provider && e.inner_badge == inner_badge)
+        {
+            session.at_provider = session
+                .at_provider
+                .checked_add(quota)
+                .unwrap_or(session.at_provider);
+        }
+        self.deliver_upward(id, Delivery::Done, None);
     }
 }

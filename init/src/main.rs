@@ -1,8 +1,17 @@
 //! init: reads its config, starts its children, and answers their session
 //! requests by their routes — the same `route_session` that `cargo arbor
 //! check` uses. Quota travels with every session: init moves the donated
-//! RAM from the client's Pd to the provider's (or its own, when it forwards
-//! the request to its parent) and back when the session closes.
+//! RAM and capability quota from the client's Pd to the provider's (or its
+//! own, when it forwards the request to its parent) and back when the
+//! session closes.
+//!
+//! init never calls a child and never waits for one (the protocol is in
+//! `arbor_sessions::parent`): a session a child server must create becomes
+//! a work item (`pending`) the server fetches and delivers; a server that
+//! does not deliver within `DEADLINE_MS` is reported and its client told.
+//! Every capability a child makes init hold (an announcement, a session)
+//! is paid from that child's capability quota, and a failed receive or
+//! slot allocation refuses one request and never ends the serve loop.
 //!
 //! A child's faults come to init as messages; init logs them and applies
 //! the child's restart policy. A child whose binary is `init` and whose
@@ -22,19 +31,26 @@ extern crate alloc;
 
 mod children;
 mod export;
+mod pending;
 mod policy;
 mod sessions;
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::abi::{
+    self, CapSlot, FAULT_LABEL, FaultKind, NOTIFICATION_LABEL, ObjectKind, Rights, info, slot,
+};
 use arbor::{loader, slots, sys};
 use arbor_config::{InitConfig, RouteDecision, route_session};
 use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
-use arbor_sessions::parent::{ParentReply, ParentRequest, ROOT_BADGE, RootReply, RootRequest};
+use arbor_sessions::parent::{
+    DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, Work,
+};
 use arbor_sessions::services::{RomReply, RomRequest, name};
+use arbor_sessions::table::Quota;
 use arbor_sessions::{Interface, SessionError, decode};
+use pending::{ItemKind, Origin, WorkItem, WorkQueue};
 use policy::AfterFault;
 
 arbor::entry!(run);
@@ -43,34 +59,48 @@ arbor::entry!(run);
 const FAULT_FLAG: u64 = 1 << 40;
 /// Badge bit of config-ROM sessions init serves itself; the rest is the session id.
 const LOCAL_FLAG: u64 = 1 << 41;
-/// Badge bit of the root capabilities a nested init announces to its parent;
-/// the rest is the index into `Init::exports`.
-const EXPORT_FLAG: u64 = 1 << 42;
 /// Priority of every child.
 const CHILD_PRIORITY: u8 = 8;
 
 /// Where a child's session was opened.
 enum Via {
     /// Forwarded to init's parent.
-    Parent(Session),
-    /// Created by a sibling through the root it announced for the service;
-    /// `badge` is the session's badge there.
+    Parent(ParentLink),
+    /// Created by a sibling that announced the service.
     Child {
         provider: usize,
-        badge: u64,
-        root: CapSlot,
+        state: ChildSession,
     },
     /// The child's config ROM, served by init: a dataspace holding the text.
     Config { dataspace: CapSlot, size: u64 },
+}
+
+/// A session init asked its own parent for.
+enum ParentLink {
+    /// Open there.
+    Open(Session),
+    /// Pending there under this id.
+    Pending(u32),
+}
+
+/// A session a sibling serves.
+enum ChildSession {
+    /// The create is queued or fetched.
+    Pending,
+    /// Created; its calls carry `badge` at the provider.
+    Open { badge: u64 },
+    /// The create failed (its quota is back with the client already).
+    Failed(SessionError),
 }
 
 struct SessionRecord {
     id: u32,
     client: usize,
     via: Via,
-    /// The capability init received (or made) and passed on.
-    cap: CapSlot,
-    ram: u64,
+    /// The capability init holds for the client (None while pending).
+    cap: Option<CapSlot>,
+    /// What the client donated for it, upgrades included.
+    quota: Quota,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +115,9 @@ struct ChildState {
     running: Option<loader::Child>,
     /// Capabilities init made for this child (parent and fault endpoint copies).
     own_caps: Vec<CapSlot>,
-    /// Services it announced, with the root capability.
-    roots: Vec<(String, CapSlot)>,
+    /// Services it announced, with the signal capability init signals when
+    /// work for it is waiting (each paid by one cap of the child's quota).
+    signals: Vec<(String, CapSlot)>,
     restarts: u32,
     status: Status,
     /// init's free (RAM, caps) right after the child's first fault was cleaned
@@ -111,6 +142,13 @@ struct Init {
     exports: Vec<(String, usize)>,
     /// Sessions the parent opened through an export.
     export_sessions: Vec<export::ExportSession>,
+    /// Work queued for the child servers.
+    work: WorkQueue,
+    /// TSC ticks per millisecond, for deadlines.
+    tsc_per_ms: u64,
+    /// A nested init's notification, bound to its thread: its parent
+    /// signals it when work for an exported service is waiting.
+    parent_signals: Option<CapSlot>,
 }
 
 fn run(_argument: u64) {
@@ -151,6 +189,9 @@ fn start(log: Log) -> Result<(), String> {
         nested,
         exports: Vec::new(),
         export_sessions: Vec::new(),
+        work: WorkQueue::default(),
+        tsc_per_ms: sys::info(info::TSC_PER_MS, 0).map_or(1, |(tsc, _)| tsc.max(1)),
+        parent_signals: None,
     };
     let (ram, _) = own_quota();
     init.say(&format!(
@@ -164,7 +205,7 @@ fn start(log: Log) -> Result<(), String> {
             config: child,
             running: None,
             own_caps: Vec::new(),
-            roots: Vec::new(),
+            signals: Vec::new(),
             restarts: 0,
             status: Status::Held,
             free_after_first_fault: None,
@@ -223,33 +264,54 @@ impl Init {
         let _ = self.log.write(text);
     }
 
+    /// Milliseconds on init's clock (for deadlines).
+    fn now_ms(&self) -> u64 {
+        arbor_tsc() / self.tsc_per_ms
+    }
+
+    /// Answers requests for good. A failed receive, or no slot for the next
+    /// capability, refuses one request and is logged; the loop goes on.
     fn serve(&mut self) {
         let mut server = Endpoint::new(self.endpoint);
-        let mut receive = match new_slot() {
-            Ok(slot) => slot,
-            Err(_) => return,
-        };
+        let mut receive = new_slot().ok();
         loop {
-            let incoming = match server.next(Some(receive)) {
+            let incoming = match server.next(receive) {
                 Ok(incoming) => incoming,
                 Err(error) => {
-                    self.say(&format!("receive failed: {error}"));
-                    return;
+                    self.say(&format!("receive failed: {error}; waiting again"));
+                    continue;
                 }
             };
-            let arrived = incoming.cap_received.then_some(receive);
-            if arrived.is_some() {
+            let mut arrived = incoming.cap_received.then_some(receive).flatten();
+            let mut out_of_slots = false;
+            if let Some(cap) = arrived {
                 match new_slot() {
-                    Ok(slot) => receive = slot,
-                    Err(_) => return,
+                    Ok(slot) => receive = Some(slot),
+                    Err(error) => {
+                        // The capability cannot be kept: drop it and refuse
+                        // the request, so the same slot takes the next one.
+                        self.say(&format!(
+                            "{error}: refusing a request that carried a capability"
+                        ));
+                        let _ = sys::delete(cap);
+                        arrived = None;
+                        out_of_slots = true;
+                    }
                 }
+            } else if receive.is_none() {
+                receive = new_slot().ok();
             }
+            self.check_deadlines();
             let badge = incoming.badge.0;
             let mut kept = false;
-            if badge & FAULT_FLAG != 0 && incoming.label == FAULT_LABEL {
+            if out_of_slots {
+                server.set_reply(&ParentReply::Error(SessionError::Kernel(0)), None);
+            } else if badge == 0 && incoming.label == NOTIFICATION_LABEL {
+                if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
+                    self.fetch_parent_work();
+                }
+            } else if badge & FAULT_FLAG != 0 && incoming.label == FAULT_LABEL {
                 self.child_faulted((badge & !FAULT_FLAG) as usize, &incoming);
-            } else if badge & EXPORT_FLAG != 0 {
-                self.export_request(badge & !EXPORT_FLAG, &incoming, &mut server);
             } else if badge & LOCAL_FLAG != 0 {
                 self.local_request(badge & !LOCAL_FLAG, &incoming, &mut server);
             } else if (1..=self.children.len() as u64).contains(&badge) {
@@ -294,18 +356,22 @@ impl Init {
                 label,
                 args,
                 ram,
+                caps,
             } => {
-                let result = self.open_session(index, service, label, args, ram, arrived);
-                match result {
-                    Ok((id, cap)) => {
+                let quota = Quota { ram, caps };
+                match self.open_session(index, service, label, args, quota, arrived) {
+                    Ok((id, Some(cap))) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }
+                    Ok((id, None)) => server.set_reply(&ParentReply::Pending { session: id }, None),
                     Err(error) => {
                         // A provider that has not announced yet, or too little
                         // quota, is routine: the client asks again.
                         if !matches!(
                             error,
-                            SessionError::Unavailable | SessionError::InsufficientQuota { .. }
+                            SessionError::Unavailable
+                                | SessionError::InsufficientQuota { .. }
+                                | SessionError::InsufficientCaps { .. }
                         ) {
                             self.say(&format!(
                                 "{name}'s request for {service} (label \"{label}\") refused: {error}"
@@ -316,8 +382,18 @@ impl Init {
                 }
                 false
             }
-            ParentRequest::Upgrade { session, ram } => {
-                let reply = match self.upgrade(index, session, ram) {
+            ParentRequest::SessionStatus { session } => {
+                match self.session_status(index, session) {
+                    Ok((id, Some(cap))) => {
+                        server.set_reply(&ParentReply::Session { session: id }, Some(cap))
+                    }
+                    Ok((id, None)) => server.set_reply(&ParentReply::Pending { session: id }, None),
+                    Err(error) => server.set_reply(&ParentReply::Error(error), None),
+                }
+                false
+            }
+            ParentRequest::Upgrade { session, ram, caps } => {
+                let reply = match self.upgrade(index, session, Quota { ram, caps }) {
                     Ok(()) => ParentReply::Done,
                     Err(error) => ParentReply::Error(error),
                 };
@@ -332,25 +408,29 @@ impl Init {
                 server.set_reply(&reply, None);
                 false
             }
-            ParentRequest::Announce { service } => match arrived {
-                Some(root)
-                    if self.children[index]
-                        .config
-                        .provides
-                        .iter()
-                        .any(|p| p == service) =>
-                {
-                    self.say(&format!("{name} announced {service}"));
-                    self.children[index].roots.push((service.to_string(), root));
-                    self.export(service, index);
+            ParentRequest::Announce { service } => {
+                let result = self.announce(index, service, arrived);
+                let kept = result.is_ok();
+                server.set_reply(
+                    &result.map_or_else(ParentReply::Error, |()| ParentReply::Done),
+                    None,
+                );
+                kept
+            }
+            ParentRequest::NextRequest => {
+                self.next_request(index, server);
+                false
+            }
+            ParentRequest::Deliver { id, result } => match self.work.take(index, id) {
+                Ok(item) => {
                     server.set_reply(&ParentReply::Done, None);
-                    true
+                    self.complete(item, result, arrived)
                 }
-                _ => {
+                Err(refusal) => {
                     self.say(&format!(
-                        "{name} announced {service}, which its config does not let it provide"
-                    ));
-                    server.set_reply(&ParentReply::Error(SessionError::Denied), None);
+                            "{name} delivered an answer to request {id}, which is not its outstanding request ({refusal:?}): refused"
+                        ));
+                    server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
                     false
                 }
             },

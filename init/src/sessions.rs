@@ -1,68 +1,62 @@
-//! Session requests of the children: routing them, moving the donated RAM
-//! along, and serving each child's `config` ROM. init calls a child
-//! server's root synchronously, and never while that server is itself
-//! blocked in a call (which might be a call to init).
+//! Session requests of the children: routing them, moving the donated
+//! quota along, serving each child's `config` ROM, and the work items of
+//! child servers (queued, fetched, delivered or expired). init never calls
+//! a child: it signals a server that work is waiting and answers the
+//! server's `NextRequest` and `Deliver` at once.
 
 use super::*;
 
+/// Capability quota a config ROM session costs init: the dataspace and
+/// the session capability.
+const CONFIG_SESSION_CAPS: u64 = 2;
+
 impl Init {
-    /// Moves `ram` from Pd `payer` to child `provider` and calls its `root`
-    /// with `request` (accepting a capability into a fresh slot when
-    /// `with_cap`). Anything but the expected success moves the RAM back and
-    /// becomes an error. A provider blocked in a call of its own is
-    /// "unavailable" for now (the client asks again): init calls roots
-    /// synchronously and must not wait on one that may be waiting on init.
-    pub(crate) fn pay_and_call_root(
-        &self,
-        provider: usize,
-        root: CapSlot,
-        payer: CapSlot,
-        ram: u64,
-        request: &RootRequest<'_>,
-        with_cap: bool,
-    ) -> Result<(RootReply, Option<CapSlot>), SessionError> {
-        let provider_pd = self.child_pd(provider)?;
-        if self.blocked_calling(provider) {
-            return Err(SessionError::Unavailable);
-        }
-        sys::transfer_quota(payer, provider_pd, ram, 0)
-            .map_err(|_| SessionError::ClientQuotaExceeded)?;
-        let cap = if with_cap {
-            Some(slots::allocate().map_err(kernel)?)
-        } else {
-            None
-        };
-        let answer = client::call::<_, RootReply>(root, Interface::Root, request, None, cap);
-        let outcome = match answer {
-            Ok((reply @ RootReply::Created { .. }, true)) if with_cap => Ok((reply, cap)),
-            Ok((reply @ RootReply::Done { .. }, _)) if !with_cap => Ok((reply, None)),
-            Ok((RootReply::Error(error), _)) | Err(error) => Err(error),
-            Ok(_) => Err(SessionError::BadRequest),
-        };
-        if outcome.is_err() {
-            if let Some(cap) = cap {
-                slots::free(cap);
-            }
-            let _ = sys::transfer_quota(provider_pd, payer, ram, 0);
-        }
-        outcome
-    }
-
-    /// Whether child `index`'s thread is blocked sending or calling right now:
-    /// init must not call such a server synchronously, for it may be waiting
-    /// on init itself. A busy or waiting server answers in due course.
-    pub(crate) fn blocked_calling(&self, index: usize) -> bool {
-        self.children[index].running.as_ref().is_none_or(|child| {
-            sys::info(info::THREAD_BLOCKED_CALLING, u64::from(child.thread.0)) != Ok((0, 0))
-        })
-    }
-
     pub(crate) fn child_pd(&self, index: usize) -> Result<CapSlot, SessionError> {
-        self.children[index]
-            .running
-            .as_ref()
+        self.children
+            .get(index)
+            .and_then(|child| child.running.as_ref())
             .map(|c| c.pd)
             .ok_or(SessionError::Unavailable)
+    }
+
+    /// A child's display name.
+    pub(crate) fn child_name(&self, index: usize) -> &str {
+        self.children
+            .get(index)
+            .map_or("?", |child| child.config.name.as_str())
+    }
+
+    /// Moves `quota` from Pd `from` to Pd `to`; a refusal is logged with
+    /// `why` (a refund init cannot make is never silent).
+    pub(crate) fn move_quota(&self, from: CapSlot, to: CapSlot, quota: Quota, why: &str) -> bool {
+        if quota == Quota::default() {
+            return true;
+        }
+        match sys::transfer_quota(from, to, quota.ram, quota.caps) {
+            Ok(()) => true,
+            Err(error) => {
+                self.say(&format!(
+                    "could not move {} bytes and {} caps ({why}): {error}",
+                    quota.ram, quota.caps
+                ));
+                false
+            }
+        }
+    }
+
+    /// Takes `quota` from child `index` for something it asks init to hold.
+    fn charge(&self, index: usize, quota: Quota) -> Result<(), SessionError> {
+        let pd = self.child_pd(index)?;
+        sys::transfer_quota(pd, slot::OWN_PD, quota.ram, quota.caps)
+            .map_err(|_| SessionError::ClientQuotaExceeded)
+    }
+
+    /// Gives `quota` that init holds back to child `client` (if it still
+    /// runs; otherwise it stays with init, where its Pd's quota went).
+    pub(crate) fn refund(&self, client: Option<usize>, quota: Quota) {
+        if let Some(pd) = client.and_then(|c| self.child_pd(c).ok()) {
+            self.move_quota(slot::OWN_PD, pd, quota, "refund to a client");
+        }
     }
 
     pub(crate) fn open_session(
@@ -71,24 +65,33 @@ impl Init {
         service: &str,
         label: &str,
         args: &[u8],
-        ram: u64,
+        quota: Quota,
         arrived: Option<CapSlot>,
-    ) -> Result<(u32, CapSlot), SessionError> {
-        if !ram.is_multiple_of(4096) {
+    ) -> Result<(u32, Option<CapSlot>), SessionError> {
+        if !quota.ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
-        let client_pd = self.child_pd(index)?;
+        quota.require(Quota {
+            ram: 0,
+            caps: PARENT_SESSION_CAPS,
+        })?;
+        self.child_pd(index)?;
+        // The hardware declaration check (IoPort, Irq, IoMem against what
+        // the scenario lets this child claim) belongs here, before routing.
         let id = self.next_id;
         if service == name::ROM && label == "config" {
-            sys::transfer_quota(client_pd, slot::OWN_PD, ram, 0)
-                .map_err(|_| SessionError::ClientQuotaExceeded)?;
-            return match self.config_rom(index, id, ram) {
+            quota.require(Quota {
+                ram: 0,
+                caps: CONFIG_SESSION_CAPS,
+            })?;
+            self.charge(index, quota)?;
+            return match self.config_rom(index, id, quota) {
                 Ok(cap) => {
                     self.next_id += 1;
-                    Ok((id, cap))
+                    Ok((id, Some(cap)))
                 }
                 Err(error) => {
-                    let _ = sys::transfer_quota(slot::OWN_PD, client_pd, ram, 0);
+                    self.refund(Some(index), quota);
                     Err(error)
                 }
             };
@@ -102,73 +105,145 @@ impl Init {
                 Err(SessionError::Denied)
             }
             RouteDecision::Parent { label, .. } => {
-                sys::transfer_quota(client_pd, slot::OWN_PD, ram, 0)
-                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
-                match client::open_session_raw(slot::PARENT, service, &label, args, ram, arrived) {
-                    Ok(session) => {
-                        self.next_id += 1;
-                        self.sessions.push(SessionRecord {
-                            id,
-                            client: index,
-                            via: Via::Parent(session),
-                            cap: session.cap,
-                            ram,
-                        });
-                        Ok((id, session.cap))
-                    }
-                    Err(error) => {
-                        let _ = sys::transfer_quota(slot::OWN_PD, client_pd, ram, 0);
-                        Err(error)
-                    }
-                }
-            }
-            RouteDecision::Child {
-                provider, label, ..
-            } => {
-                let provider_index = self
-                    .children
-                    .iter()
-                    .position(|c| c.config.name == provider)
-                    .ok_or(SessionError::Unavailable)?;
-                let root = self.children[provider_index]
-                    .roots
-                    .iter()
-                    .find(|(s, _)| s == service)
-                    .map(|(_, r)| *r)
-                    .ok_or(SessionError::Unavailable)?;
-                let request = RootRequest::Create {
-                    label: &label,
+                self.charge(index, quota)?;
+                let forwarded = client::open_session_raw(
+                    slot::PARENT,
+                    service,
+                    &label,
                     args,
-                    ram,
-                };
-                let (reply, cap) =
-                    self.pay_and_call_root(provider_index, root, client_pd, ram, &request, true)?;
-                let (RootReply::Created { badge }, Some(cap)) = (reply, cap) else {
-                    return Err(SessionError::BadRequest);
+                    quota.ram,
+                    quota.caps - PARENT_SESSION_CAPS,
+                    arrived,
+                );
+                let (link, cap) = match forwarded {
+                    Ok(client::Opened::Open(session)) => {
+                        (ParentLink::Open(session), Some(session.cap))
+                    }
+                    Ok(client::Opened::Pending(outer)) => (ParentLink::Pending(outer), None),
+                    Err(error) => {
+                        self.refund(Some(index), quota);
+                        return Err(error);
+                    }
                 };
                 self.next_id += 1;
                 self.sessions.push(SessionRecord {
                     id,
                     client: index,
-                    via: Via::Child {
-                        provider: provider_index,
-                        badge,
-                        root,
-                    },
+                    via: Via::Parent(link),
                     cap,
-                    ram,
+                    quota,
                 });
                 Ok((id, cap))
+            }
+            RouteDecision::Child {
+                provider, label, ..
+            } => {
+                let provider = self
+                    .children
+                    .iter()
+                    .position(|c| c.config.name == provider)
+                    .ok_or(SessionError::Unavailable)?;
+                self.child_pd(provider)?;
+                if !self.children[provider]
+                    .signals
+                    .iter()
+                    .any(|(s, _)| s == service)
+                {
+                    return Err(SessionError::Unavailable);
+                }
+                self.charge(index, quota)?;
+                let kind = ItemKind::Create {
+                    service: service.to_string(),
+                    label,
+                    args: args.to_vec(),
+                };
+                let origin = Origin::Child {
+                    client: Some(index),
+                    session: id,
+                };
+                let now = self.now_ms();
+                self.work
+                    .push(provider, kind, origin, quota, now, DEADLINE_MS);
+                self.next_id += 1;
+                self.sessions.push(SessionRecord {
+                    id,
+                    client: index,
+                    via: Via::Child {
+                        provider,
+                        state: ChildSession::Pending,
+                    },
+                    cap: None,
+                    quota,
+                });
+                self.signal_provider(provider);
+                Ok((id, None))
             }
         }
     }
 
-    /// Serves a child's `config` ROM: its config text in a dataspace paid from `ram`.
+    /// Signals child `provider` that work is waiting (on the signal
+    /// capability of its first announcement: one notification per server).
+    pub(crate) fn signal_provider(&self, provider: usize) {
+        if let Some((_, signal)) = self.children[provider].signals.first() {
+            // A server that destroyed its notification only misses the news;
+            // its items expire.
+            let _ = sys::signal(*signal);
+        }
+    }
+
+    /// Where child `index`'s session `id` stands.
+    pub(crate) fn session_status(
+        &mut self,
+        index: usize,
+        id: u32,
+    ) -> Result<(u32, Option<CapSlot>), SessionError> {
+        let position = self
+            .sessions
+            .iter()
+            .position(|s| s.id == id && s.client == index)
+            .ok_or(SessionError::NoSuchSession)?;
+        let record = &mut self.sessions[position];
+        match &record.via {
+            Via::Parent(ParentLink::Pending(outer)) => {
+                match client::session_status(slot::PARENT, *outer) {
+                    Ok(client::Opened::Open(session)) => {
+                        record.via = Via::Parent(ParentLink::Open(session));
+                        record.cap = Some(session.cap);
+                        Ok((id, Some(session.cap)))
+                    }
+                    Ok(client::Opened::Pending(again)) => {
+                        record.via = Via::Parent(ParentLink::Pending(again));
+                        Ok((id, None))
+                    }
+                    Err(error) => {
+                        let record = self.sessions.swap_remove(position);
+                        self.refund(Some(index), record.quota);
+                        Err(error)
+                    }
+                }
+            }
+            Via::Child {
+                state: ChildSession::Pending,
+                ..
+            } => Ok((id, None)),
+            Via::Child {
+                state: ChildSession::Failed(error),
+                ..
+            } => {
+                let error = *error;
+                self.sessions.swap_remove(position);
+                Err(error)
+            }
+            _ => Ok((id, record.cap)),
+        }
+    }
+
+    /// Serves a child's `config` ROM: its config text in a dataspace paid from `quota`.
     pub(crate) fn config_rom(
         &mut self,
         index: usize,
         id: u32,
-        ram: u64,
+        quota: Quota,
     ) -> Result<CapSlot, SessionError> {
         let text = self.children[index]
             .config
@@ -178,20 +253,31 @@ impl Init {
             .unwrap_or_default();
         let size = (text.len() as u64).max(1);
         let needed = size.div_ceil(4096) * 4096 + 4096;
-        if ram < needed {
+        if quota.ram < needed {
             return Err(SessionError::InsufficientQuota {
-                needed: needed - ram,
+                needed: needed - quota.ram,
             });
         }
         let dataspace = arbor::vspace::dataspace_with(text.as_bytes()).map_err(kernel)?;
-        let cap = slots::allocate().map_err(kernel)?;
-        sys::derive(
+        let cap = match slots::allocate() {
+            Ok(cap) => cap,
+            Err(error) => {
+                let _ = sys::destroy(dataspace);
+                slots::release(dataspace);
+                return Err(kernel(error));
+            }
+        };
+        if let Err(error) = sys::derive(
             self.endpoint,
             cap,
             Rights::WRITE.union(Rights::GRANT),
             LOCAL_FLAG | u64::from(id),
-        )
-        .map_err(kernel)?;
+        ) {
+            slots::free(cap);
+            let _ = sys::destroy(dataspace);
+            slots::release(dataspace);
+            return Err(kernel(error));
+        }
         self.sessions.push(SessionRecord {
             id,
             client: index,
@@ -199,8 +285,8 @@ impl Init {
                 dataspace,
                 size: text.len() as u64,
             },
-            cap,
-            ram,
+            cap: Some(cap),
+            quota,
         });
         Ok(cap)
     }
@@ -219,38 +305,65 @@ impl Init {
         }
     }
 
-    pub(crate) fn upgrade(&mut self, index: usize, id: u32, ram: u64) -> Result<(), SessionError> {
-        let client_pd = self.child_pd(index)?;
+    /// More quota for child `index`'s session `id`: forwarded to the parent
+    /// at once, or queued for the serving sibling (answered at once).
+    pub(crate) fn upgrade(
+        &mut self,
+        index: usize,
+        id: u32,
+        more: Quota,
+    ) -> Result<(), SessionError> {
+        if !more.ram.is_multiple_of(4096) {
+            return Err(SessionError::BadRequest);
+        }
         let position = self
             .sessions
             .iter()
             .position(|s| s.id == id && s.client == index)
             .ok_or(SessionError::NoSuchSession)?;
-        match self.sessions[position].via {
-            Via::Parent(session) => {
-                sys::transfer_quota(client_pd, slot::OWN_PD, ram, 0)
-                    .map_err(|_| SessionError::ClientQuotaExceeded)?;
-                if let Err(error) = client::upgrade_session(&session, ram) {
-                    let _ = sys::transfer_quota(slot::OWN_PD, client_pd, ram, 0);
-                    return Err(error);
-                }
-            }
+        let target = match self.sessions[position].via {
+            Via::Parent(ParentLink::Open(session)) => Ok(session.id),
             Via::Child {
                 provider,
-                badge,
-                root,
-            } => {
-                let request = RootRequest::Upgrade { badge, ram };
-                self.pay_and_call_root(provider, root, client_pd, ram, &request, false)?;
+                state: ChildSession::Open { badge },
+            } => Err((provider, badge)),
+            _ => return Err(SessionError::BadRequest),
+        };
+        self.charge(index, more)?;
+        match target {
+            Ok(outer) => {
+                if let Err(error) =
+                    client::upgrade_session_raw(slot::PARENT, outer, more.ram, more.caps)
+                {
+                    self.refund(Some(index), more);
+                    return Err(error);
+                }
+                let record = &mut self.sessions[position];
+                record.quota = record.quota.checked_add(more).unwrap_or(record.quota);
             }
-            Via::Config { .. } => return Err(SessionError::BadRequest),
+            Err((provider, badge)) => {
+                let origin = Origin::Child {
+                    client: Some(index),
+                    session: id,
+                };
+                let now = self.now_ms();
+                self.work.push(
+                    provider,
+                    ItemKind::Upgrade { badge },
+                    origin,
+                    more,
+                    now,
+                    DEADLINE_MS,
+                );
+                self.signal_provider(provider);
+            }
         }
-        self.sessions[position].ram += ram;
         Ok(())
     }
 
-    /// Closes session `id` of child `index`; its RAM goes back to the child
-    /// (or to init, when the child is gone).
+    /// Closes session `id` of child `index`, answered at once. Its quota
+    /// goes back to the child (or to init, when the child is gone) now, or
+    /// once the serving sibling has acknowledged the close.
     pub(crate) fn close(&mut self, index: usize, id: u32) -> Result<(), SessionError> {
         let position = self
             .sessions
@@ -258,44 +371,364 @@ impl Init {
             .position(|s| s.id == id && s.client == index)
             .ok_or(SessionError::NoSuchSession)?;
         let record = self.sessions.swap_remove(position);
-        let back_to = self.child_pd(index).unwrap_or(slot::OWN_PD);
+        let client = Some(index);
         match record.via {
-            Via::Parent(session) => {
-                let _ = client::close_session(session);
-                let _ = sys::transfer_quota(slot::OWN_PD, back_to, record.ram, 0);
-            }
-            Via::Child {
-                provider,
-                badge,
-                root,
-            } => {
-                // A provider that cannot answer now keeps the session's RAM
-                // until it closes or dies (then it returns to init).
-                if let (Ok(provider_pd), true) =
-                    (self.child_pd(provider), !self.blocked_calling(provider))
-                {
-                    let returned = match client::call::<_, RootReply>(
-                        root,
-                        Interface::Root,
-                        &RootRequest::Close { badge },
-                        None,
-                        None,
-                    ) {
-                        Ok((RootReply::Done { ram }, _)) => ram.min(record.ram),
-                        _ => 0,
-                    };
-                    let _ = sys::transfer_quota(provider_pd, back_to, returned, 0);
+            Via::Parent(link) => {
+                let outer = match link {
+                    ParentLink::Open(session) => session.id,
+                    ParentLink::Pending(outer) => outer,
+                };
+                if let Err(error) = client::close_session_raw(slot::PARENT, outer) {
+                    self.say(&format!("closing session {outer} at the parent: {error}"));
                 }
-                slots::release(record.cap);
+                if let Some(cap) = record.cap {
+                    slots::release(cap);
+                }
+                self.refund(client, record.quota);
             }
+            Via::Child { provider, state } => match state {
+                ChildSession::Open { badge } => {
+                    if let Some(cap) = record.cap {
+                        slots::release(cap);
+                    }
+                    self.close_at_provider(provider, badge, client, id, record.quota);
+                }
+                // The create is still out: its completion finds no record
+                // and closes what it created (refunds go to the origin).
+                ChildSession::Pending => {}
+                ChildSession::Failed(_) => {}
+            },
             Via::Config { dataspace, .. } => {
                 let _ = sys::destroy(dataspace);
                 slots::release(dataspace);
-                let _ = sys::destroy(record.cap);
-                slots::release(record.cap);
-                let _ = sys::transfer_quota(slot::OWN_PD, back_to, record.ram, 0);
+                if let Some(cap) = record.cap {
+                    let _ = sys::destroy(cap);
+                    slots::release(cap);
+                }
+                self.refund(client, record.quota);
             }
         }
         Ok(())
+    }
+
+    /// Queues the close of session `badge` at `provider`, whose quota
+    /// (`quota` donated, less what init kept for the capability it just
+    /// released) goes back to `client` when the provider acknowledges.
+    pub(crate) fn close_at_provider(
+        &mut self,
+        provider: usize,
+        badge: u64,
+        client: Option<usize>,
+        session: u32,
+        quota: Quota,
+    ) {
+        let kept = Quota {
+            ram: 0,
+            caps: PARENT_SESSION_CAPS.min(quota.caps),
+        };
+        self.refund(client, kept);
+        let at_provider = Quota {
+            ram: quota.ram,
+            caps: quota.caps - kept.caps,
+        };
+        let now = self.now_ms();
+        self.work.push(
+            provider,
+            ItemKind::Close { badge },
+            Origin::Child { client, session },
+            at_provider,
+            now,
+            DEADLINE_MS,
+        );
+        self.signal_provider(provider);
+    }
+
+    /// Child `index` offers `service` with the signal capability `signal`,
+    /// which costs it one capability of its own quota.
+    pub(crate) fn announce(
+        &mut self,
+        index: usize,
+        service: &str,
+        signal: Option<CapSlot>,
+    ) -> Result<(), SessionError> {
+        let name = self.children[index].config.name.clone();
+        let Some(signal) = signal else {
+            self.say(&format!(
+                "{name} announced {service} without a signal capability: refused"
+            ));
+            return Err(SessionError::BadRequest);
+        };
+        if !self.children[index]
+            .config
+            .provides
+            .iter()
+            .any(|p| p == service)
+        {
+            self.say(&format!(
+                "{name} announced {service}, which its config does not let it provide"
+            ));
+            return Err(SessionError::Denied);
+        }
+        if self.children[index]
+            .signals
+            .iter()
+            .any(|(s, _)| s == service)
+        {
+            self.say(&format!(
+                "{name} announced {service} again: refused, it is announced"
+            ));
+            return Err(SessionError::BadRequest);
+        }
+        if let Err(error) = self.charge(
+            index,
+            Quota {
+                ram: 0,
+                caps: PARENT_SESSION_CAPS,
+            },
+        ) {
+            self.say(&format!(
+                "{name} announced {service}: refused, it cannot pay the capability init holds ({error})"
+            ));
+            return Err(error);
+        }
+        self.say(&format!("{name} announced {service}"));
+        self.children[index]
+            .signals
+            .push((service.to_string(), signal));
+        self.export(service, index);
+        Ok(())
+    }
+
+    /// Child `index` fetches its oldest work item; a create's or upgrade's
+    /// quota moves to it now.
+    pub(crate) fn next_request(&mut self, index: usize, server: &mut Endpoint) {
+        let Ok(provider_pd) = self.child_pd(index) else {
+            return server.set_reply(&ParentReply::Error(SessionError::Unavailable), None);
+        };
+        loop {
+            let Some(item) = self.work.next_for(index).cloned() else {
+                return server.set_reply(&ParentReply::NoWork, None);
+            };
+            let moves = item.moves_on_fetch();
+            if !self.move_quota(
+                slot::OWN_PD,
+                provider_pd,
+                moves,
+                "passing a donation on to a server",
+            ) {
+                // init cannot pay what it was given: the item fails (nothing moved).
+                self.work.unfetch(item.id);
+                if let Ok(item) = self.work.take(index, item.id) {
+                    self.fail(item, SessionError::Kernel(0));
+                }
+                continue;
+            }
+            let work = match &item.kind {
+                ItemKind::Create {
+                    service,
+                    label,
+                    args,
+                } => Work::Create {
+                    id: item.id,
+                    service,
+                    label,
+                    args,
+                    ram: moves.ram,
+                    caps: moves.caps,
+                },
+                ItemKind::Upgrade { badge } => Work::Upgrade {
+                    id: item.id,
+                    badge: *badge,
+                    ram: moves.ram,
+                    caps: moves.caps,
+                },
+                ItemKind::Close { badge } => Work::Close {
+                    id: item.id,
+                    badge: *badge,
+                },
+            };
+            return server.set_reply(&ParentReply::Work(work), None);
+        }
+    }
+
+    /// A server delivered `result` for `item` (with `cap` for a new session);
+    /// true if init kept `cap`.
+    pub(crate) fn complete(
+        &mut self,
+        item: WorkItem,
+        result: Delivery,
+        cap: Option<CapSlot>,
+    ) -> bool {
+        match (&item.kind, result) {
+            (ItemKind::Create { .. }, Delivery::Created { badge }) => {
+                let Some(cap) = cap else {
+                    self.fail(item, SessionError::BadRequest);
+                    return false;
+                };
+                self.created(item, badge, cap)
+            }
+            (ItemKind::Create { .. }, Delivery::Refused(error)) => {
+                self.fail(item, error);
+                false
+            }
+            (ItemKind::Create { .. }, Delivery::Done) => {
+                self.fail(item, SessionError::BadRequest);
+                false
+            }
+            (ItemKind::Upgrade { .. }, Delivery::Done) => {
+                if let Origin::Child {
+                    client: Some(client),
+                    session,
+                } = item.origin
+                    && let Some(record) = self
+                        .sessions
+                        .iter_mut()
+                        .find(|s| s.id == session && s.client == client)
+                {
+                    record.quota = record.quota.checked_add(item.quota).unwrap_or(record.quota);
+                }
+                if let (Origin::Parent { id }, ItemKind::Upgrade { badge }) =
+                    (item.origin, &item.kind)
+                {
+                    self.upgraded_for_parent(item.provider, *badge, id, item.quota);
+                }
+                false
+            }
+            (ItemKind::Upgrade { .. }, _) => {
+                let error = match result {
+                    Delivery::Refused(error) => error,
+                    _ => SessionError::BadRequest,
+                };
+                self.fail(item, error);
+                false
+            }
+            (ItemKind::Close { .. }, result) => {
+                if let Delivery::Refused(error) = result {
+                    let provider = self.child_name(item.provider).to_string();
+                    self.say(&format!("{provider} refused a session close: {error}"));
+                }
+                self.closed(item);
+                false
+            }
+        }
+    }
+
+    /// A session was created: hand it to whoever asked, or close it again
+    /// when nobody waits for it any more.
+    fn created(&mut self, item: WorkItem, badge: u64, cap: CapSlot) -> bool {
+        match item.origin {
+            Origin::Child { client, session } => {
+                let record = client.and_then(|client| {
+                    self.sessions.iter_mut().find(|s| {
+                        s.id == session
+                            && s.client == client
+                            && matches!(
+                                s.via,
+                                Via::Child {
+                                    state: ChildSession::Pending,
+                                    ..
+                                }
+                            )
+                    })
+                });
+                if let Some(record) = record {
+                    record.via = Via::Child {
+                        provider: item.provider,
+                        state: ChildSession::Open { badge },
+                    };
+                    record.cap = Some(cap);
+                    return true;
+                }
+                // Closed (or its client gone) while pending: close it again.
+                self.close_at_provider(item.provider, badge, client, session, item.quota);
+                false
+            }
+            Origin::Parent { id } => {
+                self.created_for_parent(item, id, badge, cap);
+                false
+            }
+        }
+    }
+
+    /// A close was acknowledged (or refused, or expired): take the
+    /// session's quota back from the server and return it.
+    fn closed(&mut self, item: WorkItem) {
+        let back = match self.child_pd(item.provider) {
+            Ok(provider_pd) => self.move_quota(
+                provider_pd,
+                slot::OWN_PD,
+                item.quota,
+                "taking a closed session's quota back from its server",
+            ),
+            // Its Pd is gone: everything it had is init's already.
+            Err(_) => true,
+        };
+        match item.origin {
+            Origin::Child { client, .. } if back => self.refund(client, item.quota),
+            Origin::Child { .. } => {}
+            Origin::Parent { id } => {
+                self.deliver_upward(id, Delivery::Done, None);
+            }
+        }
+    }
+
+    /// Item `item` failed with `error`: its quota goes back where it came
+    /// from (taken back from the server first, if it had moved there), and
+    /// whoever asked is told.
+    pub(crate) fn fail(&mut self, item: WorkItem, error: SessionError) {
+        if matches!(item.kind, ItemKind::Close { .. }) {
+            return self.closed(item);
+        }
+        let at_provider = item.at_provider();
+        let mut back = true;
+        if let Ok(provider_pd) = self.child_pd(item.provider) {
+            back = self.move_quota(
+                provider_pd,
+                slot::OWN_PD,
+                at_provider,
+                "taking a failed request's donation back from its server",
+            );
+        }
+        let refund = if back { item.quota } else { item.at_init() };
+        match item.origin {
+            Origin::Child { client, session } => {
+                self.refund(client, refund);
+                if let (ItemKind::Create { .. }, Some(client)) = (&item.kind, client)
+                    && let Some(record) = self
+                        .sessions
+                        .iter_mut()
+                        .find(|s| s.id == session && s.client == client)
+                {
+                    record.via = Via::Child {
+                        provider: item.provider,
+                        state: ChildSession::Failed(error),
+                    };
+                }
+            }
+            Origin::Parent { id } => {
+                self.deliver_upward(id, Delivery::Refused(error), None);
+            }
+        }
+    }
+
+    /// Reports and fails every item whose deadline has passed.
+    pub(crate) fn check_deadlines(&mut self) {
+        let now = self.now_ms();
+        for item in self.work.expire(now) {
+            let provider = self.child_name(item.provider).to_string();
+            let asker = match item.origin {
+                Origin::Child {
+                    client: Some(client),
+                    ..
+                } => self.child_name(client).to_string(),
+                Origin::Child { client: None, .. } => "a child that is gone".to_string(),
+                Origin::Parent { .. } => "init's parent".to_string(),
+            };
+            self.say(&format!(
+                "{provider} did not answer a {} from {asker} within {DEADLINE_MS} ms",
+                item.what()
+            ));
+            self.fail(item, SessionError::NotAnswered);
+        }
     }
 }

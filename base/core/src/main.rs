@@ -9,8 +9,10 @@
 //! device is decided by init's routes.
 //!
 //! Core never trusts init or init's clients: requests are decoded
-//! defensively, sizes checked, and every session is paid from the RAM
-//! donated with it.
+//! defensively, sizes checked, and every session is paid from the RAM and
+//! capability quota donated with it. Core answers every request at once,
+//! and a failed receive or slot allocation refuses that one request and is
+//! logged: nothing a child does through init ends core's serve loop.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -61,7 +63,9 @@ struct Session {
     kind: Kind,
     /// The capability given out (a badged endpoint, or the resource itself).
     cap: CapSlot,
+    /// What init donated for it, upgrades included.
     ram: u64,
+    caps: u64,
 }
 
 struct Core {
@@ -142,16 +146,35 @@ fn module_name(label: &str) -> &str {
 impl Core {
     fn serve(&mut self) -> Result<(), String> {
         let mut server = Endpoint::new(self.endpoint);
-        let mut receive = new_slot()?;
+        let mut receive = new_slot().ok();
         loop {
-            let incoming = server
-                .next(Some(receive))
-                .map_err(|e| alloc::format!("receive failed: {e}"))?;
-            let arrived = incoming.cap_received.then_some(receive);
-            if arrived.is_some() {
-                receive = new_slot()?;
+            let incoming = match server.next(receive) {
+                Ok(incoming) => incoming,
+                Err(error) => {
+                    println!("core: receive failed: {error}; waiting again");
+                    continue;
+                }
+            };
+            let mut arrived = incoming.cap_received.then_some(receive).flatten();
+            let mut refused = false;
+            if let Some(cap) = arrived {
+                match new_slot() {
+                    Ok(slot) => receive = Some(slot),
+                    Err(error) => {
+                        // Keep the slot for the next capability; refuse this request.
+                        println!("core: {error}: refusing a request that carried a capability");
+                        let _ = sys::delete(cap);
+                        arrived = None;
+                        refused = true;
+                    }
+                }
+            } else if receive.is_none() {
+                receive = new_slot().ok();
             }
             match incoming.badge.0 {
+                _ if refused => {
+                    server.set_reply(&ParentReply::Error(SessionError::Kernel(0)), None)
+                }
                 FAULT_BADGE if incoming.label == FAULT_LABEL => self.init_faulted(&incoming),
                 INIT_BADGE => self.parent_request(&incoming, arrived, &mut server),
                 badge => self.session_request(badge, &incoming, &mut server),
@@ -194,32 +217,41 @@ impl Core {
                 label,
                 args,
                 ram,
+                caps,
             } => {
                 let label = arbor_config_free_compose("init", label);
-                match self.open(service, &label, args, ram, arrived) {
+                match self.open(service, &label, args, ram, caps, arrived) {
                     Ok((id, cap)) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }
                     Err(error) => {
                         // Too little quota is routine (the client retries with
                         // the amount named); anything else is worth a line.
-                        if !matches!(error, SessionError::InsufficientQuota { .. }) {
+                        if !matches!(
+                            error,
+                            SessionError::InsufficientQuota { .. }
+                                | SessionError::InsufficientCaps { .. }
+                        ) {
                             println!("core: refused {service} session \"{label}\": {error}");
                         }
                         server.set_reply(&ParentReply::Error(error), None)
                     }
                 }
             }
-            ParentRequest::Upgrade { session, ram } => {
+            ParentRequest::Upgrade { session, ram, caps } => {
                 let result = match self.sessions.iter_mut().find(|s| s.id == session) {
                     None => Err(SessionError::NoSuchSession),
-                    Some(record) => match sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0) {
-                        Ok(()) => {
-                            record.ram += ram;
-                            Ok(())
+                    Some(_) if !ram.is_multiple_of(4096) => Err(SessionError::BadRequest),
+                    Some(record) => {
+                        match sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, caps) {
+                            Ok(()) => {
+                                record.ram += ram;
+                                record.caps += caps;
+                                Ok(())
+                            }
+                            Err(_) => Err(SessionError::ClientQuotaExceeded),
                         }
-                        Err(_) => Err(SessionError::ClientQuotaExceeded),
-                    },
+                    }
                 };
                 server.set_reply(
                     &result.map_or_else(ParentReply::Error, |()| ParentReply::Done),
@@ -237,6 +269,15 @@ impl Core {
                 println!("core: init announced \"{service}\", but core has no other clients");
                 server.set_reply(&ParentReply::Error(SessionError::Denied), None);
             }
+            // Core answers every session at once: nothing is ever pending
+            // here, and init serves no work to core.
+            ParentRequest::SessionStatus { .. } => {
+                server.set_reply(&ParentReply::Error(SessionError::NoSuchSession), None)
+            }
+            ParentRequest::NextRequest => server.set_reply(&ParentReply::NoWork, None),
+            ParentRequest::Deliver { .. } => {
+                server.set_reply(&ParentReply::Error(SessionError::BadRequest), None)
+            }
             ParentRequest::Exit { code } => {
                 println!("core: init exited with code {code}");
                 arbor::platform::qemu_exit(code == 0);
@@ -245,19 +286,27 @@ impl Core {
         }
     }
 
-    /// Creates a session paid from `ram`, which is first moved from init to core.
+    /// Creates a session paid from `ram` and `caps`, which are first moved
+    /// from init to core.
     fn open(
         &mut self,
         service: &str,
         label: &str,
         args: &[u8],
         ram: u64,
+        caps: u64,
         arrived: Option<CapSlot>,
     ) -> Result<(u32, CapSlot), SessionError> {
         if !ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
-        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, 0)
+        let needed_caps = session_caps(service);
+        if caps < needed_caps {
+            return Err(SessionError::InsufficientCaps {
+                needed: needed_caps - caps,
+            });
+        }
+        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, caps)
             .map_err(|_| SessionError::ClientQuotaExceeded)?;
         let id = self.next_id;
         let result = self.create(id, service, label, args, ram, arrived);
@@ -270,12 +319,17 @@ impl Core {
                     kind,
                     cap,
                     ram,
+                    caps,
                 });
                 Ok((id, cap))
             }
             Err(error) => {
                 self.claims.release(id);
-                let _ = sys::transfer_quota(slot::OWN_PD, self.init_pd, ram, 0);
+                if let Err(refund) = sys::transfer_quota(slot::OWN_PD, self.init_pd, ram, caps) {
+                    println!(
+                        "core: could not refund a refused {service} session's quota: {refund}"
+                    );
+                }
                 Err(error)
             }
         }
@@ -430,7 +484,7 @@ impl Core {
             slots::release(read_only);
         }
         self.claims.release(id);
-        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, 0).map_err(kernel)
+        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, session.caps).map_err(kernel)
     }
 
     fn session_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
@@ -461,6 +515,15 @@ impl Core {
             },
             Kind::Resource => server.set_reply(&SimpleReply::Error(SessionError::BadRequest), None),
         }
+    }
+}
+
+/// Capability slots a session of `service` occupies in core: its
+/// capability, and a ROM's dataspace and read-only copy.
+fn session_caps(service: &str) -> u64 {
+    match service {
+        name::ROM => 3,
+        _ => 1,
     }
 }
 

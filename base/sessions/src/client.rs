@@ -6,10 +6,11 @@ use crate::parent::{ParentReply, ParentRequest};
 use crate::services::{LogRequest, RomReply, RomRequest, SimpleReply, TimerReply, TimerRequest};
 use crate::{Interface, SessionError, decode, encode};
 use arbor::abi::{CapSlot, MsgInfo, PAYLOAD_MAX, slot};
+use arbor::sync::TryLock;
 use arbor::sys::{self, Badge, Message};
 use arbor::{ipc, slots};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// A kernel error as a session error.
 pub fn kernel_error(error: arbor::abi::Error) -> SessionError {
@@ -45,6 +46,51 @@ pub fn call<Request: Serialize, Reply: DeserializeOwned>(
     Ok((decoded, reply.info.caps() > 0))
 }
 
+/// Calls `endpoint` like [`call`], decoding a reply that borrows from
+/// `buffer` (the parent's [`ParentReply`] may carry a work item's label).
+pub fn call_in<'b, Request: Serialize, Reply: Deserialize<'b>>(
+    endpoint: CapSlot,
+    interface: Interface,
+    request: &Request,
+    send_cap: Option<CapSlot>,
+    receive: Option<CapSlot>,
+    buffer: &'b mut [u8; PAYLOAD_MAX],
+) -> Result<(Reply, bool), SessionError> {
+    let len = encode(request, buffer)?;
+    ipc::write_payload(&buffer[..len]);
+    let send: &[CapSlot] = match &send_cap {
+        Some(cap) => core::slice::from_ref(cap),
+        None => &[],
+    };
+    ipc::set_send_caps(send);
+    ipc::set_receive_slots(receive.as_slice());
+    let message = Message {
+        info: MsgInfo::new(interface as u32, len as u16, send.len() as u8),
+        words: [0; 4],
+    };
+    let reply = sys::call(endpoint, message).map_err(kernel_error)?;
+    let len = ipc::read_payload(reply.info.payload_len(), buffer);
+    let decoded = decode(&buffer[..len])?;
+    Ok((decoded, reply.info.caps() > 0))
+}
+
+/// Asks `parent` something whose answer is `Done` or an error.
+fn parent_done(parent: CapSlot, request: &ParentRequest<'_>) -> Result<(), SessionError> {
+    let mut buffer = [0u8; PAYLOAD_MAX];
+    match call_in::<_, ParentReply<'_>>(
+        parent,
+        Interface::Parent,
+        request,
+        None,
+        None,
+        &mut buffer,
+    )? {
+        (ParentReply::Done, _) => Ok(()),
+        (ParentReply::Error(error), _) => Err(error),
+        _ => Err(SessionError::BadRequest),
+    }
+}
+
 /// An open session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -54,13 +100,36 @@ pub struct Session {
     pub id: u32,
 }
 
-/// Asks the parent for a session of `service`, donating `ram`; waits (by
-/// yielding) while the provider has not announced the service yet.
+/// Capability quota [`open_session`] donates with a session: one for each
+/// parent on the way (two inits deep) and two for the server.
+pub const SESSION_CAPS: u64 = 4;
+
+/// How long [`open_session`] sleeps between asking after a pending session.
+pub const POLL_INTERVAL_MS: u64 = 2;
+
+/// Asks the parent for a session of `service`, donating `ram` and
+/// [`SESSION_CAPS`] capabilities; see [`open_session_with_caps`].
 pub fn open_session<Args: Serialize>(
     service: &str,
     label: &str,
     args: &Args,
     ram: u64,
+    send_cap: Option<CapSlot>,
+) -> Result<Session, SessionError> {
+    open_session_with_caps(service, label, args, ram, SESSION_CAPS, send_cap)
+}
+
+/// Asks the parent for a session of `service`, donating `ram` and `caps`.
+/// Waits (by yielding) while the provider has not announced the service
+/// yet, asks once more with what a server says is missing in capability
+/// quota, and while a server creates the session, asks after it every
+/// [`POLL_INTERVAL_MS`] until it is there or has failed.
+pub fn open_session_with_caps<Args: Serialize>(
+    service: &str,
+    label: &str,
+    args: &Args,
+    ram: u64,
+    caps: u64,
     send_cap: Option<CapSlot>,
 ) -> Result<Session, SessionError> {
     let mut args_buffer = [0u8; 256];
@@ -69,14 +138,51 @@ pub fn open_session<Args: Serialize>(
     // init starts siblings together and refuses a service nobody has
     // announced yet; the provider is usually a yield away.
     let mut attempts = 0;
-    loop {
-        match open_session_raw(slot::PARENT, service, label, args, ram, send_cap) {
+    let mut caps = caps;
+    let opened = loop {
+        match open_session_raw(slot::PARENT, service, label, args, ram, caps, send_cap) {
             Err(SessionError::Unavailable) if attempts < UNAVAILABLE_RETRIES => {
                 attempts += 1;
                 sys::yield_now();
             }
-            other => return other,
+            Err(SessionError::InsufficientCaps { needed }) if attempts < UNAVAILABLE_RETRIES => {
+                attempts = UNAVAILABLE_RETRIES;
+                caps = caps.saturating_add(needed);
+            }
+            other => break other?,
         }
+    };
+    let mut id = match opened {
+        Opened::Open(session) => return Ok(session),
+        Opened::Pending(id) => id,
+    };
+    loop {
+        pause(POLL_INTERVAL_MS);
+        match session_status(slot::PARENT, id)? {
+            Opened::Open(session) => return Ok(session),
+            Opened::Pending(again) => id = again,
+        }
+    }
+}
+
+/// Sleeps `ms` milliseconds on a notification nobody signals (made on first
+/// use), or yields when none could be made.
+pub fn pause(ms: u64) {
+    static SLEEPER: TryLock<Option<CapSlot>> = TryLock::new(None);
+    let Some(mut sleeper) = SLEEPER.try_lock() else {
+        return sys::yield_now();
+    };
+    if sleeper.is_none()
+        && let Ok(cap) = slots::allocate()
+    {
+        match sys::create(arbor::abi::ObjectKind::Notification, slot::OWN_PD, cap, 0) {
+            Ok(()) => *sleeper = Some(cap),
+            Err(_) => slots::free(cap),
+        }
+    }
+    match *sleeper {
+        Some(notification) if sys::wait_timeout(notification, ms).is_ok() => {}
+        _ => sys::yield_now(),
     }
 }
 
@@ -84,84 +190,119 @@ pub fn open_session<Args: Serialize>(
 /// again) announced before it reports it unavailable.
 pub const UNAVAILABLE_RETRIES: u32 = 100_000;
 
+/// What a session request came to: the session, or an id to ask after it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// The session is open.
+    Open(Session),
+    /// A server is creating it; ask with [`session_status`].
+    Pending(u32),
+}
+
 /// Asks `parent` for a session with already encoded `args` (what a parent
-/// that forwards a child's request does).
+/// that forwards a child's request does); does not wait for a pending one.
 pub fn open_session_raw(
     parent: CapSlot,
     service: &str,
     label: &str,
     args: &[u8],
     ram: u64,
+    caps: u64,
     send_cap: Option<CapSlot>,
-) -> Result<Session, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+) -> Result<Opened, SessionError> {
     let request = ParentRequest::Session {
         service,
         label,
         args,
         ram,
+        caps,
     };
-    let result = call::<_, ParentReply>(parent, Interface::Parent, &request, send_cap, Some(cap));
+    ask_for_session(parent, &request, send_cap)
+}
+
+/// Asks `parent` after the pending session `id`.
+pub fn session_status(parent: CapSlot, id: u32) -> Result<Opened, SessionError> {
+    ask_for_session(parent, &ParentRequest::SessionStatus { session: id }, None)
+}
+
+fn ask_for_session(
+    parent: CapSlot,
+    request: &ParentRequest<'_>,
+    send_cap: Option<CapSlot>,
+) -> Result<Opened, SessionError> {
+    let cap = slots::allocate().map_err(kernel_error)?;
+    let mut buffer = [0u8; PAYLOAD_MAX];
+    let result = call_in::<_, ParentReply<'_>>(
+        parent,
+        Interface::Parent,
+        request,
+        send_cap,
+        Some(cap),
+        &mut buffer,
+    );
     match result {
-        Ok((ParentReply::Session { session }, true)) => Ok(Session { cap, id: session }),
-        other => {
-            slots::free(cap);
-            match other {
-                Ok((ParentReply::Error(error), _)) => Err(error),
-                Err(error) => Err(error),
-                Ok(_) => Err(SessionError::BadRequest),
-            }
+        Ok((ParentReply::Session { session }, true)) => {
+            return Ok(Opened::Open(Session { cap, id: session }));
         }
+        Ok((ParentReply::Pending { session }, _)) => {
+            slots::release(cap);
+            return Ok(Opened::Pending(session));
+        }
+        _ => {}
+    }
+    slots::release(cap);
+    match result {
+        Ok((ParentReply::Error(error), _)) => Err(error),
+        Err(error) => Err(error),
+        Ok(_) => Err(SessionError::BadRequest),
     }
 }
 
 /// Donates more RAM to a session.
 pub fn upgrade_session(session: &Session, ram: u64) -> Result<(), SessionError> {
-    match call::<_, ParentReply>(
-        slot::PARENT,
-        Interface::Parent,
+    upgrade_session_raw(slot::PARENT, session.id, ram, 0)
+}
+
+/// Donates more RAM and capability quota to session `id` at `parent`.
+pub fn upgrade_session_raw(
+    parent: CapSlot,
+    id: u32,
+    ram: u64,
+    caps: u64,
+) -> Result<(), SessionError> {
+    parent_done(
+        parent,
         &ParentRequest::Upgrade {
-            session: session.id,
+            session: id,
             ram,
+            caps,
         },
-        None,
-        None,
-    )? {
-        (ParentReply::Done, _) => Ok(()),
-        (ParentReply::Error(error), _) => Err(error),
-        _ => Err(SessionError::BadRequest),
-    }
+    )
 }
 
-/// Closes a session; its quota returns.
+/// Closes a session; its quota returns once the server has let it go.
 pub fn close_session(session: Session) -> Result<(), SessionError> {
-    let _ = sys::delete(session.cap);
-    slots::free(session.cap);
-    match call::<_, ParentReply>(
-        slot::PARENT,
-        Interface::Parent,
-        &ParentRequest::Close {
-            session: session.id,
-        },
-        None,
-        None,
-    )? {
-        (ParentReply::Done, _) => Ok(()),
-        (ParentReply::Error(error), _) => Err(error),
-        _ => Err(SessionError::BadRequest),
-    }
+    slots::release(session.cap);
+    close_session_raw(slot::PARENT, session.id)
 }
 
-/// Offers `service` to the parent through `root` (an endpoint capability
-/// badged [`crate::parent::ROOT_BADGE`], with GRANT).
-pub fn announce(service: &str, root: CapSlot) -> Result<(), SessionError> {
-    crate::env::open_log();
-    match call::<_, ParentReply>(
+/// Closes session `id` at `parent` (the capability is the caller's to release).
+pub fn close_session_raw(parent: CapSlot, id: u32) -> Result<(), SessionError> {
+    parent_done(parent, &ParentRequest::Close { session: id })
+}
+
+/// Offers `service` to the parent, which signals `signal` (a badged
+/// capability to a notification bound to the server's thread, with GRANT)
+/// when work is waiting. Costs this component one capability of quota.
+pub fn announce(service: &str, signal: CapSlot) -> Result<(), SessionError> {
+    let mut buffer = [0u8; PAYLOAD_MAX];
+    match call_in::<_, ParentReply<'_>>(
         slot::PARENT,
         Interface::Parent,
         &ParentRequest::Announce { service },
-        Some(root),
+        Some(signal),
         None,
+        &mut buffer,
     )? {
         (ParentReply::Done, _) => Ok(()),
         (ParentReply::Error(error), _) => Err(error),
@@ -171,13 +312,7 @@ pub fn announce(service: &str, root: CapSlot) -> Result<(), SessionError> {
 
 /// Tells the parent the component is done.
 pub fn exit(code: i32) {
-    let _ = call::<_, ParentReply>(
-        slot::PARENT,
-        Interface::Parent,
-        &ParentRequest::Exit { code },
-        None,
-        None,
-    );
+    let _ = parent_done(slot::PARENT, &ParentRequest::Exit { code });
 }
 
 /// A Log session.
@@ -226,6 +361,9 @@ impl Log {
     }
 }
 
+/// RAM a Rom session donates first (16 pages).
+pub const ROM_SESSION_RAM: u64 = 16 * 4096;
+
 /// A Rom module mapped read-only into this component.
 pub struct Rom {
     /// The module's bytes.
@@ -241,9 +379,9 @@ impl Rom {
     /// into a dataspace paid from the donated RAM; when 16 pages do not
     /// cover it, the server says how much more is needed and we ask again.
     pub fn open(name: &str) -> Result<Self, SessionError> {
-        match Self::open_with_quota(name, 16 * 4096) {
+        match Self::open_with_quota(name, ROM_SESSION_RAM) {
             Err(SessionError::InsufficientQuota { needed }) => {
-                Self::open_with_quota(name, 16 * 4096 + needed.next_multiple_of(4096))
+                Self::open_with_quota(name, ROM_SESSION_RAM + needed.next_multiple_of(4096))
             }
             other => other,
         }

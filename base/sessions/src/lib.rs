@@ -13,10 +13,14 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod client;
 pub mod env;
 pub mod parent;
+pub mod server;
 pub mod services;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +30,6 @@ use serde::{Deserialize, Serialize};
 pub enum Interface {
     /// Child to parent: sessions, announcements, exit ([`parent::ParentRequest`]).
     Parent = 1,
-    /// Parent to a server's root: create, upgrade and close sessions ([`parent::RootRequest`]).
-    Root = 2,
     /// A session's own requests ([`services`]).
     Session = 3,
 }
@@ -37,7 +39,6 @@ impl Interface {
     pub fn from_label(label: u32) -> Option<Self> {
         match label {
             1 => Some(Self::Parent),
-            2 => Some(Self::Root),
             3 => Some(Self::Session),
             _ => None,
         }
@@ -64,6 +65,14 @@ pub enum SessionError {
     AlreadyClaimed,
     /// The session is unknown (closed, or its server restarted).
     NoSuchSession,
+    /// The donated capability quota does not cover the session; donate at
+    /// least `needed` more.
+    InsufficientCaps {
+        /// Capabilities missing.
+        needed: u64,
+    },
+    /// The server did not answer within [`parent::DEADLINE_MS`].
+    NotAnswered,
     /// The kernel refused an operation on the server's side.
     Kernel(u64),
 }
@@ -80,6 +89,14 @@ impl core::fmt::Display for SessionError {
             Self::BadRequest => write!(f, "bad request"),
             Self::AlreadyClaimed => write!(f, "resource already claimed"),
             Self::NoSuchSession => write!(f, "no such session"),
+            Self::InsufficientCaps { needed } => {
+                write!(f, "insufficient capability quota: {needed} more needed")
+            }
+            Self::NotAnswered => write!(
+                f,
+                "the server did not answer within {} ms",
+                parent::DEADLINE_MS
+            ),
             Self::Kernel(code) => write!(f, "kernel error {code}"),
         }
     }

@@ -2,7 +2,7 @@
 
 extern crate std;
 
-use super::parent::{ParentReply, ParentRequest, RootRequest};
+use super::parent::{Delivery, ParentReply, ParentRequest, Work};
 use super::services::{IoPortArgs, LogRequest, TimerRequest};
 use super::*;
 
@@ -23,6 +23,7 @@ fn requests_round_trip() {
         label: "timer",
         args: &args,
         ram: 8192,
+        caps: 4,
     };
     let len = encode(&request, &mut buffer).unwrap();
     assert_eq!(
@@ -41,11 +42,22 @@ fn requests_round_trip() {
 
 #[test]
 fn replies_round_trip() {
-    let mut buffer = [0u8; 64];
+    let mut buffer = [0u8; 128];
     for reply in [
         ParentReply::Session { session: 7 },
         ParentReply::Done,
         ParentReply::Error(SessionError::InsufficientQuota { needed: 4096 }),
+        ParentReply::Pending { session: 9 },
+        ParentReply::NoWork,
+        ParentReply::Work(Work::Create {
+            id: 3,
+            service: "Timer",
+            label: "init -> hello",
+            args: &[1, 2],
+            ram: 4096,
+            caps: 2,
+        }),
+        ParentReply::Work(Work::Close { id: 4, badge: 17 }),
     ] {
         let len = encode(&reply, &mut buffer).unwrap();
         assert_eq!(decode::<ParentReply>(&buffer[..len]).unwrap(), reply);
@@ -74,7 +86,8 @@ fn garbage_is_refused() {
         }
         let len = (seed >> 32) as usize % bytes.len();
         let _ = decode::<ParentRequest<'_>>(&bytes[..len]);
-        let _ = decode::<RootRequest<'_>>(&bytes[..len]);
+        let _ = decode::<ParentReply<'_>>(&bytes[..len]);
+        let _ = decode::<Delivery>(&bytes[..len]);
         let _ = decode::<TimerRequest>(&bytes[..len]);
         let _ = decode::<LogRequest<'_>>(&bytes[..len]);
     }

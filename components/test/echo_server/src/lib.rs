@@ -1,7 +1,7 @@
 //! echo_server's side that others compile too: the Echo protocol with its
-//! client stub ([`protocol`]), the session bookkeeping that decides which
-//! sessions are admitted ([`sessions`]), and reading a test component's
-//! RON config ([`config`]).
+//! client stub ([`protocol`]) and reading a test component's RON config
+//! ([`config`]). Its sessions are kept by the server framework
+//! (`arbor_sessions::server`).
 //!
 //! The server never trusts a client: session requests are decoded
 //! defensively, a session is admitted only when its donated RAM covers what
@@ -13,4 +13,3 @@ extern crate alloc;
 
 pub mod config;
 pub mod protocol;
-pub mod sessions;

@@ -1,0 +1,517 @@
+//! The one way to write a server: a [`Service`] says what its sessions are
+//! and how it answers their requests; [`Server`] does the rest, once for
+//! every server in the tree.
+//!
+//! What the framework does:
+//! - One endpoint receives every session call and one notification, bound
+//!   to the server's thread, receives every signal: the parent's "work is
+//!   waiting" ([`PARENT_WORK`]) and the server's own (an IRQ, a timeout),
+//!   whose capabilities [`Server::signal_cap`] makes.
+//! - It announces each service with a signal capability and, when
+//!   signalled, fetches the parent's work items ([`ParentRequest::NextRequest`]),
+//!   creates, upgrades or closes sessions through the [`Service`], and
+//!   delivers the result ([`ParentRequest::Deliver`]) with the badged
+//!   session capability. The server keeps no copy of a session capability:
+//!   once delivered its slot is released (the one rule for session caps).
+//! - Calls are told apart **by badge**: a receive woken by the notification
+//!   is the only message with badge 0 (no session badge is 0, see
+//!   [`crate::table`]), so a client cannot pass for an interrupt whatever
+//!   label it sends; a call whose badge is not in the table, or whose label
+//!   is not the session interface, gets an error reply and does nothing else.
+//! - A failed receive never ends the loop: it is logged and the server waits
+//!   again.
+//!
+//! Models: Hubris's `hl::recv` (one receive, dispatch by who called) and
+//! Genode's `Root_component` (create/upgrade/close paid from the session's
+//! donation).
+
+use crate::client::{Endpoint, Incoming, call_in, kernel_error, pause};
+use crate::parent::{Delivery, ParentReply, ParentRequest, Work};
+use crate::table::{Entry, Quota, SessionTable};
+use crate::{Interface, SessionError, decode};
+use arbor::abi::{CapSlot, NOTIFICATION_LABEL, ObjectKind, PAYLOAD_MAX, Rights, slot};
+use arbor::{slots, sys};
+use serde::Serialize;
+use serde::de::Deserialize;
+
+/// The notification bit the parent's signal capability carries: work waits.
+/// [`Server::signal_cap`] refuses it for the server's own signals.
+pub const PARENT_WORK: u64 = 1 << 63;
+
+/// What a server says about its sessions; the framework calls it.
+pub trait Service {
+    /// The server's state for one session.
+    type Session;
+    /// The session interface's reply type.
+    type Reply: Serialize;
+
+    /// Creates a session of `service` for `label`, paid from `quota`, which
+    /// is already in the server's Pd. Refuse with `InsufficientQuota` /
+    /// `InsufficientCaps` when the donation does not cover it.
+    fn create(
+        &mut self,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        quota: Quota,
+    ) -> Result<Self::Session, SessionError>;
+
+    /// Answers one call on an open session.
+    fn handle(&mut self, session: &mut Entry<Self::Session>, call: &mut Call<'_>) -> Self::Reply;
+
+    /// The reply that carries `error`.
+    fn error(error: SessionError) -> Self::Reply;
+
+    /// A session was created and its capability delivered.
+    fn opened(&mut self, _session: &Entry<Self::Session>) {}
+
+    /// More quota for a session (already in the server's Pd; recorded in
+    /// the entry by the framework).
+    fn upgrade(&mut self, _session: &mut Entry<Self::Session>) -> Result<(), SessionError> {
+        Ok(())
+    }
+
+    /// A session closes; release what it holds (its quota goes back).
+    fn close(&mut self, _session: Entry<Self::Session>) {}
+
+    /// The server's own notification bits (never [`PARENT_WORK`]) arrived.
+    fn signal(&mut self, _bits: u64, _sessions: &mut SessionTable<Self::Session>) {}
+}
+
+/// One call on a session, as the [`Service`] sees it.
+pub struct Call<'a> {
+    /// The message.
+    pub incoming: &'a Incoming,
+    receive: &'a mut CapSlot,
+    reply_cap: Option<CapSlot>,
+}
+
+impl Call<'_> {
+    /// The request, decoded (`BadRequest` if it is not one).
+    pub fn request<'b, T: Deserialize<'b>>(&'b self) -> Result<T, SessionError> {
+        decode(self.incoming.bytes())
+    }
+
+    /// Takes the capability that came with the call, if one did; the
+    /// service owns its slot from now on.
+    pub fn take_cap(&mut self) -> Result<Option<CapSlot>, SessionError> {
+        if !self.incoming.cap_received {
+            return Ok(None);
+        }
+        let fresh = slots::allocate().map_err(kernel_error)?;
+        Ok(Some(core::mem::replace(self.receive, fresh)))
+    }
+
+    /// Sends `cap` with the reply (the service keeps owning it).
+    pub fn reply_cap(&mut self, cap: CapSlot) {
+        self.reply_cap = Some(cap);
+    }
+}
+
+/// Who a received message is from, decided by badge alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// The server's bound notification: these bits were signalled.
+    Notification(u64),
+    /// A call on the session capability badged with this.
+    Session(u64),
+    /// Badge 0 without the kernel's notification label: nobody this server
+    /// gave a capability to.
+    Stranger,
+}
+
+/// Classifies a receive by its badge (and, for badge 0, the kernel's label).
+pub fn classify(badge: u64, label: u32, first_word: u64) -> Sender {
+    match badge {
+        0 if label == NOTIFICATION_LABEL => Sender::Notification(first_word),
+        0 => Sender::Stranger,
+        badge => Sender::Session(badge),
+    }
+}
+
+/// What came of a work item, before the capability is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A session was admitted under this badge (its capability is to be made).
+    Created(u64),
+    /// Upgrade or close done.
+    Done,
+    /// Refused.
+    Refused(SessionError),
+}
+
+/// Carries out one work item on `service` and `table` (the part of the
+/// parent exchange that needs no kernel).
+pub fn perform<S: Service>(
+    service: &mut S,
+    table: &mut SessionTable<S::Session>,
+    work: &Work<'_>,
+) -> Outcome {
+    match *work {
+        Work::Create {
+            service: name,
+            label,
+            args,
+            ram,
+            caps,
+            ..
+        } => {
+            let quota = Quota { ram, caps };
+            let state = match service.create(name, label, args, quota) {
+                Ok(state) => state,
+                Err(error) => return Outcome::Refused(error),
+            };
+            match table.admit(label, quota, state) {
+                Ok(badge) => Outcome::Created(badge),
+                Err(error) => Outcome::Refused(error),
+            }
+        }
+        Work::Upgrade {
+            badge, ram, caps, ..
+        } => {
+            if let Err(error) = table.upgrade(badge, Quota { ram, caps }) {
+                return Outcome::Refused(error);
+            }
+            match table.get_mut(badge).map(|entry| service.upgrade(entry)) {
+                Some(Ok(())) => Outcome::Done,
+                Some(Err(error)) => Outcome::Refused(error),
+                None => Outcome::Refused(SessionError::NoSuchSession),
+            }
+        }
+        Work::Close { badge, .. } => match table.remove(badge) {
+            Ok(entry) => {
+                service.close(entry);
+                Outcome::Done
+            }
+            Err(error) => Outcome::Refused(error),
+        },
+    }
+}
+
+/// A server's endpoint, notification and receive slot.
+pub struct Server {
+    endpoint: Endpoint,
+    notification: CapSlot,
+    receive: CapSlot,
+}
+
+fn new_object(kind: ObjectKind) -> Result<CapSlot, SessionError> {
+    let cap = slots::allocate().map_err(kernel_error)?;
+    sys::create(kind, slot::OWN_PD, cap, 0)
+        .map_err(|error| {
+            slots::free(cap);
+            kernel_error(error)
+        })
+        .map(|()| cap)
+}
+
+fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, SessionError> {
+    let cap = slots::allocate().map_err(kernel_error)?;
+    sys::derive(source, cap, rights, badge)
+        .map_err(|error| {
+            slots::free(cap);
+            kernel_error(error)
+        })
+        .map(|()| cap)
+}
+
+impl Server {
+    /// A new endpoint and a notification bound to this thread.
+    pub fn new() -> Result<Self, SessionError> {
+        let endpoint = new_object(ObjectKind::Endpoint)?;
+        let notification = new_object(ObjectKind::Notification)?;
+        sys::bind_notification(slot::OWN_THREAD, notification).map_err(kernel_error)?;
+        Ok(Server {
+            endpoint: Endpoint::new(endpoint),
+            notification,
+            receive: slots::allocate().map_err(kernel_error)?,
+        })
+    }
+
+    /// A capability that signals `bits` to this server's loop (for an Irq
+    /// session, say); [`Service::signal`] receives them. `bits` must be
+    /// non-zero and leave [`PARENT_WORK`] alone.
+    pub fn signal_cap(&self, bits: u64) -> Result<CapSlot, SessionError> {
+        if bits == 0 || bits & PARENT_WORK != 0 {
+            return Err(SessionError::BadRequest);
+        }
+        derive(self.notification, Rights::WRITE.union(Rights::GRANT), bits)
+    }
+
+    /// Announces `services` and serves them with `service` for good.
+    /// Returns only if an announcement is refused.
+    pub fn serve<S: Service>(mut self, services: &[&str], mut service: S) -> SessionError {
+        for name in services {
+            let announced = derive(
+                self.notification,
+                Rights::WRITE.union(Rights::GRANT),
+                PARENT_WORK,
+            )
+            .and_then(|signal| {
+                let result = crate::client::announce(name, signal);
+                // The parent holds its own copy now.
+                slots::release(signal);
+                result
+            });
+            if let Err(error) = announced {
+                crate::log!("announcing {name} refused: {error}");
+                return error;
+            }
+        }
+        let mut table = SessionTable::new();
+        loop {
+            let incoming = match self.endpoint.next(Some(self.receive)) {
+                Ok(incoming) => incoming,
+                Err(error) => {
+                    crate::log!("receive failed: {error}; waiting again");
+                    pause(1);
+                    continue;
+                }
+            };
+            match classify(incoming.badge.0, incoming.label, incoming.words[0]) {
+                Sender::Notification(bits) => {
+                    if bits & PARENT_WORK != 0 {
+                        self.fetch_work(&mut service, &mut table);
+                    }
+                    if bits & !PARENT_WORK != 0 {
+                        service.signal(bits & !PARENT_WORK, &mut table);
+                    }
+                }
+                Sender::Session(badge) => {
+                    self.session_call(&mut service, &mut table, badge, &incoming)
+                }
+                Sender::Stranger => self
+                    .endpoint
+                    .set_reply(&S::error(SessionError::BadRequest), None),
+            }
+            // A capability nobody took is dropped, so the slot is empty for
+            // the next one (if it was taken, the slot is a fresh one).
+            if incoming.cap_received {
+                let _ = sys::delete(self.receive);
+            }
+        }
+    }
+
+    fn session_call<S: Service>(
+        &mut self,
+        service: &mut S,
+        table: &mut SessionTable<S::Session>,
+        badge: u64,
+        incoming: &Incoming,
+    ) {
+        let Some(entry) = table.get_mut(badge) else {
+            return self
+                .endpoint
+                .set_reply(&S::error(SessionError::NoSuchSession), None);
+        };
+        if incoming.interface != Some(Interface::Session) {
+            return self
+                .endpoint
+                .set_reply(&S::error(SessionError::BadRequest), None);
+        }
+        let mut call = Call {
+            incoming,
+            receive: &mut self.receive,
+            reply_cap: None,
+        };
+        let reply = service.handle(entry, &mut call);
+        let cap = call.reply_cap;
+        self.endpoint.set_reply(&reply, cap);
+    }
+
+    /// Fetches and carries out work items until the parent has none left.
+    fn fetch_work<S: Service>(&mut self, service: &mut S, table: &mut SessionTable<S::Session>) {
+        loop {
+            let mut buffer = [0u8; PAYLOAD_MAX];
+            let fetched = call_in::<_, ParentReply<'_>>(
+                slot::PARENT,
+                Interface::Parent,
+                &ParentRequest::NextRequest,
+                None,
+                None,
+                &mut buffer,
+            );
+            let work = match fetched {
+                Ok((ParentReply::Work(work), _)) => work,
+                Ok((ParentReply::NoWork, _)) => return,
+                Ok((ParentReply::Error(error), _)) | Err(error) => {
+                    crate::log!("fetching work from the parent failed: {error}");
+                    return;
+                }
+                Ok(_) => return,
+            };
+            let id = work.id();
+            let outcome = perform(service, table, &work);
+            self.deliver(service, table, id, outcome);
+        }
+    }
+
+    /// Tells the parent what came of item `id`, with the session capability
+    /// for a new session; undoes the session if the parent refuses it.
+    fn deliver<S: Service>(
+        &mut self,
+        service: &mut S,
+        table: &mut SessionTable<S::Session>,
+        id: u32,
+        outcome: Outcome,
+    ) {
+        let (result, cap) = match outcome {
+            Outcome::Created(badge) => {
+                match derive(self.endpoint.cap, Rights::WRITE.union(Rights::GRANT), badge) {
+                    Ok(cap) => (Delivery::Created { badge }, Some(cap)),
+                    Err(error) => {
+                        if let Ok(entry) = table.remove(badge) {
+                            service.close(entry);
+                        }
+                        (Delivery::Refused(error), None)
+                    }
+                }
+            }
+            Outcome::Done => (Delivery::Done, None),
+            Outcome::Refused(error) => (Delivery::Refused(error), None),
+        };
+        let mut buffer = [0u8; PAYLOAD_MAX];
+        let answer = call_in::<_, ParentReply<'_>>(
+            slot::PARENT,
+            Interface::Parent,
+            &ParentRequest::Deliver { id, result },
+            cap,
+            None,
+            &mut buffer,
+        );
+        if let Some(cap) = cap {
+            slots::release(cap);
+        }
+        let refused = match answer {
+            Ok((ParentReply::Done, _)) => {
+                if let Delivery::Created { badge } = result
+                    && let Some(entry) = table.get(badge)
+                {
+                    service.opened(entry);
+                }
+                return;
+            }
+            Ok((ParentReply::Error(error), _)) | Err(error) => error,
+            Ok(_) => SessionError::BadRequest,
+        };
+        crate::log!("the parent refused the answer to request {id}: {refused}");
+        if let Delivery::Created { badge } = result
+            && let Ok(entry) = table.remove(badge)
+        {
+            service.close(entry);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    /// Sessions cost one page and know their label; closes are recorded.
+    #[derive(Default)]
+    struct Labels {
+        closed: Vec<String>,
+    }
+
+    impl Service for Labels {
+        type Session = String;
+        type Reply = u8;
+
+        fn create(
+            &mut self,
+            _service: &str,
+            label: &str,
+            _args: &[u8],
+            quota: Quota,
+        ) -> Result<String, SessionError> {
+            quota.require(Quota { ram: 4096, caps: 1 })?;
+            Ok(label.to_string())
+        }
+
+        fn handle(&mut self, _session: &mut Entry<String>, _call: &mut Call<'_>) -> u8 {
+            0
+        }
+
+        fn error(_error: SessionError) -> u8 {
+            1
+        }
+
+        fn close(&mut self, session: Entry<String>) {
+            self.closed.push(session.state);
+        }
+    }
+
+    fn create(id: u32, label: &str, ram: u64) -> Work<'_> {
+        Work::Create {
+            id,
+            service: "Labels",
+            label,
+            args: &[],
+            ram,
+            caps: 1,
+        }
+    }
+
+    #[test]
+    fn notifications_and_calls_are_told_apart_by_badge_only() {
+        assert_eq!(classify(0, NOTIFICATION_LABEL, 5), Sender::Notification(5));
+        // A client that sends the kernel's notification label on its
+        // session is still a session call.
+        assert_eq!(classify(7, NOTIFICATION_LABEL, 1), Sender::Session(7));
+        assert_eq!(classify(0, 3, 1), Sender::Stranger);
+    }
+
+    #[test]
+    fn create_upgrade_close_keep_the_books() {
+        let mut service = Labels::default();
+        let mut table = SessionTable::new();
+        let Outcome::Created(badge) = perform(&mut service, &mut table, &create(1, "a", 4096))
+        else {
+            panic!("not created");
+        };
+        let upgrade = Work::Upgrade {
+            id: 2,
+            badge,
+            ram: 4096,
+            caps: 1,
+        };
+        assert_eq!(perform(&mut service, &mut table, &upgrade), Outcome::Done);
+        assert_eq!(
+            table.get(badge).map(|e| e.quota),
+            Some(Quota { ram: 8192, caps: 2 })
+        );
+        let close = Work::Close { id: 3, badge };
+        assert_eq!(perform(&mut service, &mut table, &close), Outcome::Done);
+        assert_eq!(service.closed, ["a"]);
+        assert!(table.is_empty());
+        assert_eq!(
+            perform(&mut service, &mut table, &close),
+            Outcome::Refused(SessionError::NoSuchSession)
+        );
+    }
+
+    #[test]
+    fn a_short_donation_is_refused_and_admits_nothing() {
+        let mut service = Labels::default();
+        let mut table = SessionTable::new();
+        assert_eq!(
+            perform(&mut service, &mut table, &create(1, "poor", 1024)),
+            Outcome::Refused(SessionError::InsufficientQuota { needed: 3072 })
+        );
+        assert!(table.is_empty());
+        let upgrade = Work::Upgrade {
+            id: 2,
+            badge: 1,
+            ram: 1,
+            caps: 0,
+        };
+        assert_eq!(
+            perform(&mut service, &mut table, &upgrade),
+            Outcome::Refused(SessionError::NoSuchSession)
+        );
+    }
+}
