@@ -78,6 +78,7 @@ impl Init {
                 return;
             }
         };
+        self.children[index].refusals = 0;
         let spec = loader::ChildSpec {
             image,
             ram,
@@ -179,6 +180,11 @@ impl Init {
             .collect();
         for id in held {
             let _ = self.close(index, id);
+        }
+        let refusals = core::mem::take(&mut self.children[index].refusals);
+        if refusals > LOGGED_REFUSALS {
+            let name = self.child_name(index).to_string();
+            self.say(&format!("{name}: {refusals} requests refused in all"));
         }
         // What it still waits for is refunded to init: its Pd's quota is.
         self.work.forget_client(index);

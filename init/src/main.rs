@@ -59,6 +59,8 @@ arbor::entry!(run);
 const FAULT_FLAG: u64 = 1 << 40;
 /// Badge bit of config-ROM sessions init serves itself; the rest is the session id.
 const LOCAL_FLAG: u64 = 1 << 41;
+/// Refusals of one child's requests logged per run (the rest are counted).
+const LOGGED_REFUSALS: u32 = 4;
 /// Priority of every child.
 const CHILD_PRIORITY: u8 = 8;
 
@@ -120,6 +122,9 @@ struct ChildState {
     signals: Vec<(String, CapSlot)>,
     restarts: u32,
     status: Status,
+    /// Refusals of this child's requests so far (this run): the first few
+    /// are logged, the rest counted, so a child cannot flood the log.
+    refusals: u32,
     /// init's free (RAM, caps) right after the child's first fault was cleaned
     /// up: what every later clean-up must return to, or something leaked.
     free_after_first_fault: Option<(u64, u64)>,
@@ -206,6 +211,7 @@ fn start(log: Log) -> Result<(), String> {
             running: None,
             own_caps: Vec::new(),
             signals: Vec::new(),
+            refusals: 0,
             restarts: 0,
             status: Status::Held,
             free_after_first_fault: None,
@@ -262,6 +268,23 @@ fn kernel(error: abi::Error) -> SessionError {
 impl Init {
     fn say(&self, text: &str) {
         let _ = self.log.write(text);
+    }
+
+    /// Logs a refusal of child `index`'s request: the first
+    /// [`LOGGED_REFUSALS`] of each run, then only their number at tear-down.
+    fn refused(&mut self, index: usize, text: &str) {
+        let Some(child) = self.children.get_mut(index) else {
+            return;
+        };
+        child.refusals = child.refusals.saturating_add(1);
+        let count = child.refusals;
+        if count <= LOGGED_REFUSALS {
+            self.say(text);
+        }
+        if count == LOGGED_REFUSALS {
+            let name = self.child_name(index).to_string();
+            self.say(&format!("{name}: further refusals are counted, not logged"));
+        }
     }
 
     /// Milliseconds on init's clock (for deadlines).
@@ -373,9 +396,12 @@ impl Init {
                                 | SessionError::InsufficientQuota { .. }
                                 | SessionError::InsufficientCaps { .. }
                         ) {
-                            self.say(&format!(
-                                "{name}'s request for {service} (label \"{label}\") refused: {error}"
-                            ));
+                            self.refused(
+                                index,
+                                &format!(
+                                    "{name}'s request for {service} (label \"{label}\") refused: {error}"
+                                ),
+                            );
                         }
                         server.set_reply(&ParentReply::Error(error), None);
                     }

@@ -453,9 +453,10 @@ impl Init {
     ) -> Result<(), SessionError> {
         let name = self.children[index].config.name.clone();
         let Some(signal) = signal else {
-            self.say(&format!(
-                "{name} announced {service} without a signal capability: refused"
-            ));
+            self.refused(
+                index,
+                &format!("{name} announced {service} without a signal capability: refused"),
+            );
             return Err(SessionError::BadRequest);
         };
         if !self.children[index]
@@ -464,9 +465,10 @@ impl Init {
             .iter()
             .any(|p| p == service)
         {
-            self.say(&format!(
-                "{name} announced {service}, which its config does not let it provide"
-            ));
+            self.refused(
+                index,
+                &format!("{name} announced {service}, which its config does not let it provide"),
+            );
             return Err(SessionError::Denied);
         }
         if self.children[index]
@@ -474,9 +476,10 @@ impl Init {
             .iter()
             .any(|(s, _)| s == service)
         {
-            self.say(&format!(
-                "{name} announced {service} again: refused, it is announced"
-            ));
+            self.refused(
+                index,
+                &format!("{name} announced {service} again: refused, it is announced"),
+            );
             return Err(SessionError::BadRequest);
         }
         if let Err(error) = self.charge(
@@ -486,9 +489,12 @@ impl Init {
                 caps: PARENT_SESSION_CAPS,
             },
         ) {
-            self.say(&format!(
+            self.refused(
+                index,
+                &format!(
                 "{name} announced {service}: refused, it cannot pay the capability init holds ({error})"
-            ));
+            ),
+            );
             return Err(error);
         }
         self.say(&format!("{name} announced {service}"));

@@ -10,6 +10,7 @@
 //!     requests: [(service: "Echo", label: "left", ram: "4K", upgrade: "4K", echo: true)],
 //!     allocate: "64K",      // allocate this much of its own quota at the end
 //!     report_quota: true,   // log its RAM limit as it started
+//!     hold_ms: 2000,        // keep the sessions this long, then echo again
 //! )
 //! ```
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -42,6 +43,9 @@ struct Config {
     /// Bytes to allocate from the own heap at the end ("0": nothing).
     allocate: ByteSize,
     report_quota: bool,
+    /// Milliseconds to hold the open sessions before echoing through each
+    /// again and closing them (0: close at once).
+    hold_ms: u64,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             requests: Vec::new(),
             allocate: ByteSize(0),
             report_quota: false,
+            hold_ms: 0,
         }
     }
 }
@@ -109,11 +114,26 @@ fn run(_argument: u64) {
     let mut open = Vec::new();
     for request in &config.requests {
         if let Some(session) = ask(&pause, request) {
-            open.push(session);
+            open.push((request.label.as_str(), session));
+        }
+    }
+    if config.hold_ms > 0 {
+        pause.wait(config.hold_ms);
+        for (label, session) in &open {
+            match session.echo(label) {
+                Ok(_) => log!(
+                    "route_probe: \"{label}\" still echoes after {} ms",
+                    config.hold_ms
+                ),
+                Err(error) => log!("route_probe: \"{label}\" no longer echoes: {error}"),
+            }
         }
     }
     let count = open.len();
-    let failed = open.into_iter().filter_map(|s| s.close().err()).count();
+    let failed = open
+        .into_iter()
+        .filter_map(|(_, s)| s.close().err())
+        .count();
     log!("route_probe: closed {count} sessions ({failed} failed)");
     if config.allocate.0 > 0 {
         allocate(config.allocate.0);
