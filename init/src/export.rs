@@ -77,23 +77,14 @@ impl Init {
     pub(crate) fn fetch_parent_work(&mut self) {
         loop {
             let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
-            let fetched = client::call_in::<_, ParentReply<'_>>(
-                slot::PARENT,
-                Interface::Parent,
-                &ParentRequest::NextRequest,
-                None,
-                None,
-                &mut buffer,
-            );
-            let work = match fetched {
-                Ok((ParentReply::Work(work), _)) => work,
-                Ok((ParentReply::Error(error), _)) | Err(error) => {
+            match client::next_work(&mut buffer) {
+                Ok(Some(work)) => self.post_parent_work(work),
+                Ok(None) => return,
+                Err(error) => {
                     self.say(&format!("fetching work from the parent failed: {error}"));
                     return;
                 }
-                Ok(_) => return,
-            };
-            self.post_parent_work(work);
+            }
         }
     }
 
@@ -174,24 +165,14 @@ impl Init {
         result: Delivery,
         cap: Option<CapSlot>,
     ) -> bool {
-        let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
-        let answer = client::call_in::<_, ParentReply<'_>>(
-            slot::PARENT,
-            Interface::Parent,
-            &ParentRequest::Deliver { id, result },
-            cap,
-            None,
-            &mut buffer,
-        );
-        match answer {
-            Ok((ParentReply::Done, _)) => true,
-            Ok((ParentReply::Error(error), _)) | Err(error) => {
+        match client::deliver(id, result, cap) {
+            Ok(()) => true,
+            Err(error) => {
                 self.say(&format!(
                     "the parent refused the answer to its request {id}: {error}"
                 ));
                 false
             }
-            Ok(_) => false,
         }
     }
 

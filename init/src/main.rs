@@ -43,7 +43,7 @@ use arbor::abi::{
 };
 use arbor::{loader, slots, sys};
 use arbor_config::{InitConfig, RouteDecision, route_session};
-use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
+use arbor_sessions::client::{self, Arrival, Endpoint, Incoming, Log, Rom, Session};
 use arbor_sessions::parent::{
     DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, Work,
 };
@@ -298,32 +298,23 @@ impl Init {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot().ok();
         loop {
-            let incoming = match server.next(receive) {
-                Ok(incoming) => incoming,
+            let (incoming, arrival) = match server.next_keeping(&mut receive) {
+                Ok(received) => received,
                 Err(error) => {
                     self.say(&format!("receive failed: {error}; waiting again"));
                     continue;
                 }
             };
-            let mut arrived = incoming.cap_received.then_some(receive).flatten();
-            let mut out_of_slots = false;
-            if let Some(cap) = arrived {
-                match new_slot() {
-                    Ok(slot) => receive = Some(slot),
-                    Err(error) => {
-                        // The capability cannot be kept: drop it and refuse
-                        // the request, so the same slot takes the next one.
-                        self.say(&format!(
-                            "{error}: refusing a request that carried a capability"
-                        ));
-                        let _ = sys::delete(cap);
-                        arrived = None;
-                        out_of_slots = true;
-                    }
+            let (arrived, out_of_slots) = match arrival {
+                Arrival::Cap(cap) => (Some(cap), false),
+                Arrival::Nothing => (None, false),
+                Arrival::Dropped(error) => {
+                    self.say(&format!(
+                        "{error}: refused a request that carried a capability"
+                    ));
+                    (None, true)
                 }
-            } else if receive.is_none() {
-                receive = new_slot().ok();
-            }
+            };
             self.check_deadlines();
             let badge = incoming.badge.0;
             let mut kept = false;

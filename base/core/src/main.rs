@@ -23,7 +23,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
 use arbor::{loader, println, slots, sys};
-use arbor_sessions::client::{Endpoint, Incoming, LOG_SESSION_RAM};
+use arbor_sessions::client::{Arrival, Endpoint, Incoming, LOG_SESSION_RAM};
 use arbor_sessions::parent::{ParentReply, ParentRequest};
 use arbor_sessions::services::{
     IoMemArgs, IoPortArgs, IrqArgs, LogRequest, RomReply, RomRequest, SimpleReply, name,
@@ -148,29 +148,21 @@ impl Core {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot().ok();
         loop {
-            let incoming = match server.next(receive) {
-                Ok(incoming) => incoming,
+            let (incoming, arrival) = match server.next_keeping(&mut receive) {
+                Ok(received) => received,
                 Err(error) => {
                     println!("core: receive failed: {error}; waiting again");
                     continue;
                 }
             };
-            let mut arrived = incoming.cap_received.then_some(receive).flatten();
-            let mut refused = false;
-            if let Some(cap) = arrived {
-                match new_slot() {
-                    Ok(slot) => receive = Some(slot),
-                    Err(error) => {
-                        // Keep the slot for the next capability; refuse this request.
-                        println!("core: {error}: refusing a request that carried a capability");
-                        let _ = sys::delete(cap);
-                        arrived = None;
-                        refused = true;
-                    }
+            let (arrived, refused) = match arrival {
+                Arrival::Cap(cap) => (Some(cap), false),
+                Arrival::Nothing => (None, false),
+                Arrival::Dropped(error) => {
+                    println!("core: {error}: refused a request that carried a capability");
+                    (None, true)
                 }
-            } else if receive.is_none() {
-                receive = new_slot().ok();
-            }
+            };
             match incoming.badge.0 {
                 _ if refused => {
                     server.set_reply(&ParentReply::Error(SessionError::Kernel(0)), None)

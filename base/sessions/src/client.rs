@@ -2,7 +2,7 @@
 //! receive/reply loop. Both copy the payload out of the IPC buffer before
 //! decoding, so nothing borrows the buffer across a system call.
 
-use crate::parent::{ParentReply, ParentRequest};
+use crate::parent::{Delivery, ParentReply, ParentRequest, Work};
 use crate::services::{LogRequest, RomReply, RomRequest, SimpleReply, TimerReply, TimerRequest};
 use crate::{Interface, SessionError, decode, encode};
 use arbor::abi::{CapSlot, MsgInfo, PAYLOAD_MAX, slot};
@@ -28,22 +28,7 @@ pub fn call<Request: Serialize, Reply: DeserializeOwned>(
     receive: Option<CapSlot>,
 ) -> Result<(Reply, bool), SessionError> {
     let mut buffer = [0u8; PAYLOAD_MAX];
-    let len = encode(request, &mut buffer)?;
-    ipc::write_payload(&buffer[..len]);
-    let send: &[CapSlot] = match &send_cap {
-        Some(cap) => core::slice::from_ref(cap),
-        None => &[],
-    };
-    ipc::set_send_caps(send);
-    ipc::set_receive_slots(receive.as_slice());
-    let message = Message {
-        info: MsgInfo::new(interface as u32, len as u16, send.len() as u8),
-        words: [0; 4],
-    };
-    let reply = sys::call(endpoint, message).map_err(kernel_error)?;
-    let len = ipc::read_payload(reply.info.payload_len(), &mut buffer);
-    let decoded = decode(&buffer[..len])?;
-    Ok((decoded, reply.info.caps() > 0))
+    call_in(endpoint, interface, request, send_cap, receive, &mut buffer)
 }
 
 /// Calls `endpoint` like [`call`], decoding a reply that borrows from
@@ -74,14 +59,19 @@ pub fn call_in<'b, Request: Serialize, Reply: Deserialize<'b>>(
     Ok((decoded, reply.info.caps() > 0))
 }
 
-/// Asks `parent` something whose answer is `Done` or an error.
-fn parent_done(parent: CapSlot, request: &ParentRequest<'_>) -> Result<(), SessionError> {
+/// Asks `parent` something whose answer is `Done` or an error, sending
+/// `send_cap` along.
+fn parent_done(
+    parent: CapSlot,
+    request: &ParentRequest<'_>,
+    send_cap: Option<CapSlot>,
+) -> Result<(), SessionError> {
     let mut buffer = [0u8; PAYLOAD_MAX];
     match call_in::<_, ParentReply<'_>>(
         parent,
         Interface::Parent,
         request,
-        None,
+        send_cap,
         None,
         &mut buffer,
     )? {
@@ -277,6 +267,7 @@ pub fn upgrade_session_raw(
             ram,
             caps,
         },
+        None,
     )
 }
 
@@ -288,31 +279,47 @@ pub fn close_session(session: Session) -> Result<(), SessionError> {
 
 /// Closes session `id` at `parent` (the capability is the caller's to release).
 pub fn close_session_raw(parent: CapSlot, id: u32) -> Result<(), SessionError> {
-    parent_done(parent, &ParentRequest::Close { session: id })
+    parent_done(parent, &ParentRequest::Close { session: id }, None)
 }
 
 /// Offers `service` to the parent, which signals `signal` (a badged
 /// capability to a notification bound to the server's thread, with GRANT)
 /// when work is waiting. Costs this component one capability of quota.
 pub fn announce(service: &str, signal: CapSlot) -> Result<(), SessionError> {
-    let mut buffer = [0u8; PAYLOAD_MAX];
+    parent_done(
+        slot::PARENT,
+        &ParentRequest::Announce { service },
+        Some(signal),
+    )
+}
+
+/// A server fetches its parent's oldest work item for it into `buffer`
+/// (`None`: nothing is waiting).
+pub fn next_work(buffer: &mut [u8; PAYLOAD_MAX]) -> Result<Option<Work<'_>>, SessionError> {
     match call_in::<_, ParentReply<'_>>(
         slot::PARENT,
         Interface::Parent,
-        &ParentRequest::Announce { service },
-        Some(signal),
+        &ParentRequest::NextRequest,
         None,
-        &mut buffer,
+        None,
+        buffer,
     )? {
-        (ParentReply::Done, _) => Ok(()),
+        (ParentReply::Work(work), _) => Ok(Some(work)),
+        (ParentReply::NoWork, _) => Ok(None),
         (ParentReply::Error(error), _) => Err(error),
         _ => Err(SessionError::BadRequest),
     }
 }
 
+/// A server tells its parent what came of work item `id`, sending `cap`
+/// (the new session's capability) along.
+pub fn deliver(id: u32, result: Delivery, cap: Option<CapSlot>) -> Result<(), SessionError> {
+    parent_done(slot::PARENT, &ParentRequest::Deliver { id, result }, cap)
+}
+
 /// Tells the parent the component is done.
 pub fn exit(code: i32) {
-    let _ = parent_done(slot::PARENT, &ParentRequest::Exit { code });
+    let _ = parent_done(slot::PARENT, &ParentRequest::Exit { code }, None);
 }
 
 /// A Log session.
@@ -514,6 +521,18 @@ impl Incoming {
     }
 }
 
+/// What came with a message besides its bytes ([`Endpoint::next_keeping`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// No capability.
+    Nothing,
+    /// A capability, in a slot that is now the caller's to keep or release.
+    Cap(CapSlot),
+    /// A capability arrived, but no slot was free for the next one: it was
+    /// dropped, and the request should be refused.
+    Dropped(arbor::abi::Error),
+}
+
 /// A server's side of IPC: reply to the last request and wait for the next.
 pub struct Endpoint {
     /// The endpoint capability the server receives on.
@@ -536,6 +555,36 @@ impl Endpoint {
     pub fn set_reply<Reply: Serialize>(&mut self, reply: &Reply, cap: Option<CapSlot>) {
         let len = encode(reply, &mut self.reply_buffer).unwrap_or(0);
         self.reply = Some((len, cap));
+    }
+
+    /// Like [`Endpoint::next`] for a serve loop that must never end: keeps
+    /// `receive` an empty slot for the next capability. A capability that
+    /// arrives while no slot is free for the one after is dropped
+    /// ([`Arrival::Dropped`]): the caller refuses that request and goes on.
+    pub fn next_keeping(
+        &mut self,
+        receive: &mut Option<CapSlot>,
+    ) -> Result<(Incoming, Arrival), arbor::abi::Error> {
+        let incoming = self.next(*receive)?;
+        let arrival = match (incoming.cap_received, *receive) {
+            (true, Some(cap)) => match slots::allocate() {
+                Ok(fresh) => {
+                    *receive = Some(fresh);
+                    Arrival::Cap(cap)
+                }
+                Err(error) => {
+                    let _ = sys::delete(cap);
+                    Arrival::Dropped(error)
+                }
+            },
+            _ => {
+                if receive.is_none() {
+                    *receive = slots::allocate().ok();
+                }
+                Arrival::Nothing
+            }
+        };
+        Ok((incoming, arrival))
     }
 
     /// Replies (if a reply was set) and receives the next request, offering

@@ -127,9 +127,7 @@ static LOG: TryLock<LogState> = TryLock::new(LogState::Unopened);
 
 /// Formats `args` to the component's Log session, one Log message per line.
 /// Opens the Log session [`log!`](crate::log) writes to, if it is not open
-/// yet. [`crate::client::announce`] calls this: a server must have every
-/// session it needs before it announces, because its parent then calls it
-/// synchronously and could not serve its requests meanwhile.
+/// yet (a component that wants its first line to appear without delay).
 pub fn open_log() {
     if let Some(mut state) = LOG.try_lock() {
         open_log_into(&mut state);

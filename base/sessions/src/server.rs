@@ -25,8 +25,8 @@
 //! Genode's `Root_component` (create/upgrade/close paid from the session's
 //! donation).
 
-use crate::client::{Endpoint, Incoming, call_in, kernel_error, pause};
-use crate::parent::{Delivery, ParentReply, ParentRequest, Work};
+use crate::client::{Endpoint, Incoming, deliver, kernel_error, next_work, pause};
+use crate::parent::{Delivery, Work};
 use crate::table::{Entry, Quota, SessionTable};
 use crate::{Interface, SessionError, decode};
 use arbor::abi::{CapSlot, NOTIFICATION_LABEL, ObjectKind, PAYLOAD_MAX, Rights, slot};
@@ -323,22 +323,13 @@ impl Server {
     fn fetch_work<S: Service>(&mut self, service: &mut S, table: &mut SessionTable<S::Session>) {
         loop {
             let mut buffer = [0u8; PAYLOAD_MAX];
-            let fetched = call_in::<_, ParentReply<'_>>(
-                slot::PARENT,
-                Interface::Parent,
-                &ParentRequest::NextRequest,
-                None,
-                None,
-                &mut buffer,
-            );
-            let work = match fetched {
-                Ok((ParentReply::Work(work), _)) => work,
-                Ok((ParentReply::NoWork, _)) => return,
-                Ok((ParentReply::Error(error), _)) | Err(error) => {
+            let work = match next_work(&mut buffer) {
+                Ok(Some(work)) => work,
+                Ok(None) => return,
+                Err(error) => {
                     crate::log!("fetching work from the parent failed: {error}");
                     return;
                 }
-                Ok(_) => return,
             };
             let id = work.id();
             let outcome = perform(service, table, &work);
@@ -370,35 +361,27 @@ impl Server {
             Outcome::Done => (Delivery::Done, None),
             Outcome::Refused(error) => (Delivery::Refused(error), None),
         };
-        let mut buffer = [0u8; PAYLOAD_MAX];
-        let answer = call_in::<_, ParentReply<'_>>(
-            slot::PARENT,
-            Interface::Parent,
-            &ParentRequest::Deliver { id, result },
-            cap,
-            None,
-            &mut buffer,
-        );
+        let answer = deliver(id, result, cap);
+        // The parent holds its own copy of the session capability now: the
+        // server keeps none (the one rule for session capabilities).
         if let Some(cap) = cap {
             slots::release(cap);
         }
-        let refused = match answer {
-            Ok((ParentReply::Done, _)) => {
-                if let Delivery::Created { badge } = result
-                    && let Some(entry) = table.get(badge)
-                {
+        match (answer, result) {
+            (Ok(()), Delivery::Created { badge }) => {
+                if let Some(entry) = table.get(badge) {
                     service.opened(entry);
                 }
-                return;
             }
-            Ok((ParentReply::Error(error), _)) | Err(error) => error,
-            Ok(_) => SessionError::BadRequest,
-        };
-        crate::log!("the parent refused the answer to request {id}: {refused}");
-        if let Delivery::Created { badge } = result
-            && let Ok(entry) = table.remove(badge)
-        {
-            service.close(entry);
+            (Ok(()), _) => {}
+            (Err(refused), result) => {
+                crate::log!("the parent refused the answer to request {id}: {refused}");
+                if let Delivery::Created { badge } = result
+                    && let Ok(entry) = table.remove(badge)
+                {
+                    service.close(entry);
+                }
+            }
         }
     }
 }
