@@ -444,9 +444,12 @@ impl Init {
                     self.complete(item, result, arrived)
                 }
                 Err(refusal) => {
-                    self.say(&format!(
+                    self.refused(
+                        index,
+                        &format!(
                             "{name} delivered an answer to request {id}, which is not its outstanding request ({refusal:?}): refused"
-                        ));
+                        ),
+                    );
                     server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
                     false
                 }

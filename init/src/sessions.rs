@@ -231,7 +231,8 @@ impl Init {
                 ..
             } => {
                 let error = *error;
-                self.sessions.swap_remove(position);
+                let record = self.sessions.swap_remove(position);
+                self.refund(Some(index), record.quota);
                 Err(error)
             }
             _ => Ok((id, record.cap)),
@@ -396,7 +397,9 @@ impl Init {
                 // The create is still out: its completion finds no record
                 // and closes what it created (refunds go to the origin).
                 ChildSession::Pending => {}
-                ChildSession::Failed(_) => {}
+                // Its donation came back at the failure, but for what the
+                // record itself cost.
+                ChildSession::Failed(_) => self.refund(client, record.quota),
             },
             Via::Config { dataspace, .. } => {
                 let _ = sys::destroy(dataspace);
@@ -698,18 +701,38 @@ impl Init {
         let refund = if back { item.quota } else { item.at_init() };
         match item.origin {
             Origin::Child { client, session } => {
-                self.refund(client, refund);
-                if let (ItemKind::Create { .. }, Some(client)) = (&item.kind, client)
-                    && let Some(record) = self
+                // The failed session's record stays until its client asks
+                // after it, paid by one capability of the client's quota:
+                // a client cannot pile up records init keeps for free.
+                let record = match (&item.kind, client) {
+                    (ItemKind::Create { .. }, Some(client)) => self
                         .sessions
                         .iter_mut()
-                        .find(|s| s.id == session && s.client == client)
-                {
-                    record.via = Via::Child {
-                        provider: item.provider,
-                        state: ChildSession::Failed(error),
-                    };
-                }
+                        .find(|s| s.id == session && s.client == client),
+                    _ => None,
+                };
+                let kept = match record {
+                    Some(record) => {
+                        let kept = Quota {
+                            ram: 0,
+                            caps: PARENT_SESSION_CAPS.min(refund.caps),
+                        };
+                        record.via = Via::Child {
+                            provider: item.provider,
+                            state: ChildSession::Failed(error),
+                        };
+                        record.quota = kept;
+                        kept
+                    }
+                    None => Quota::default(),
+                };
+                self.refund(
+                    client,
+                    Quota {
+                        ram: refund.ram,
+                        caps: refund.caps - kept.caps,
+                    },
+                );
             }
             Origin::Parent { id } => {
                 self.deliver_upward(id, Delivery::Refused(error), None);

@@ -1,8 +1,9 @@
 //! rogue: a hostile child written against today's interfaces, in one of
 //! several modes (config `mode`), each ending in a summary line:
 //!
-//! - `"silent"`: announces `service` and never fetches or delivers work,
-//!   so its clients' requests can only expire at init's deadline.
+//! - `"silent"`: announces `service`, delivers forged answers for work
+//!   items 1 to 100 (none of them its own), and never fetches or delivers
+//!   real work, so its clients' requests can only expire at init's deadline.
 //! - `"exhaust"`: announces `service` `count` times and opens `count` tiny
 //!   Log sessions, each of which would make init hold a capability; then
 //!   faults (so that init's restart policy and leak check run).
@@ -21,6 +22,7 @@ use arbor::abi::{MsgInfo, NOTIFICATION_LABEL, ObjectKind, Rights, info, slot};
 use arbor::slots;
 use arbor::sys::{self, Message};
 use arbor_sessions::client::{self, Timer, open_session, open_session_raw};
+use arbor_sessions::parent::Delivery;
 use arbor_sessions::services::name;
 use arbor_sessions::{SessionError, env, log};
 use serde::Deserialize;
@@ -93,6 +95,14 @@ fn silent(config: &Config) {
         Ok(()) => log!("rogue: announced {} and will never answer", config.service),
         Err(error) => return log!("rogue: announcing {} refused: {error}", config.service),
     }
+    // Answers to work that is not ours, with a capability that is not a session.
+    let accepted = (1..=100)
+        .filter(|&id| client::deliver(id, Delivery::Created { badge: 1 }, Some(signal)).is_ok())
+        .count();
+    log!(
+        "rogue: 100 forged deliveries: {accepted} accepted, {} refused",
+        100 - accepted
+    );
     loop {
         // Woken whenever init has work for us; we drop it on the floor.
         let _ = sys::wait(notification);
