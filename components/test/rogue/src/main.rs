@@ -4,6 +4,10 @@
 //! - `"silent"`: announces `service`, delivers forged answers for work
 //!   items 1 to 100 (none of them its own), and never fetches or delivers
 //!   real work, so its clients' requests can only expire at init's deadline.
+//! - `"stall"`: announces `service`, fetches the work it is signalled for
+//!   (and with it the donated quota), and never delivers.
+//! - `"ask"`: asks for a session of `service` and checks that its free RAM
+//!   and capability quota are what they were before when it is refused.
 //! - `"exhaust"`: announces `service` `count` times and opens `count` tiny
 //!   Log sessions, each of which would make init hold a capability; then
 //!   faults (so that init's restart policy and leak check run).
@@ -68,6 +72,8 @@ fn run(_argument: u64) {
     }
     match config.mode.as_str() {
         "silent" => silent(&config),
+        "stall" => stall(&config),
+        "ask" => ask(&config),
         "exhaust" => exhaust(&config),
         "forge" => forge(&config),
         "clock" => clock(&config),
@@ -106,6 +112,65 @@ fn silent(config: &Config) {
     loop {
         // Woken whenever init has work for us; we drop it on the floor.
         let _ = sys::wait(notification);
+    }
+}
+
+/// Fetches work (taking the donation) and never answers it.
+fn stall(config: &Config) {
+    let Ok((notification, signal)) = notification_and_signal() else {
+        return log!("rogue: cannot make a notification");
+    };
+    if let Err(error) = client::announce(&config.service, signal) {
+        return log!("rogue: announcing {} refused: {error}", config.service);
+    }
+    log!(
+        "rogue: announced {} and will fetch but never deliver",
+        config.service
+    );
+    loop {
+        let _ = sys::wait(notification);
+        let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+        while let Ok(Some(work)) = client::next_work(&mut buffer) {
+            log!(
+                "rogue: fetched request {} and will not answer it",
+                work.id()
+            );
+            buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+        }
+    }
+}
+
+/// This component's free (RAM, caps) quota.
+fn free_quota() -> (u64, u64) {
+    let free = |selector| {
+        sys::info(selector, u64::from(slot::OWN_PD.0)).map_or(0, |(limit, used)| limit - used)
+    };
+    (free(info::PD_RAM), free(info::PD_CAPS))
+}
+
+/// Asks for a session and checks that a refusal gives back all it donated.
+fn ask(config: &Config) {
+    // The runtime's own first-use costs (the Log session, the poll
+    // notification) come first.
+    env::open_log();
+    client::pause(1);
+    let before = free_quota();
+    let service = config.service.as_str();
+    match open_session(service, "ask", &(), 4096, None) {
+        Ok(_) => return log!("rogue: {service} granted"),
+        Err(error) => log!("rogue: {service} refused: {error}"),
+    }
+    let after = free_quota();
+    if after == before {
+        log!("rogue: free RAM and caps after the refusal are what they were before");
+    } else {
+        log!(
+            "rogue: free quota was {} bytes, {} caps before and is {} bytes, {} caps after",
+            before.0,
+            before.1,
+            after.0,
+            after.1
+        );
     }
 }
 
