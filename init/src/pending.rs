@@ -234,6 +234,8 @@ impl WorkQueue {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     const DONATION: Quota = Quota { ram: 8192, caps: 4 };
@@ -351,5 +353,71 @@ mod tests {
         assert!(queue.find_session(4, 10).is_none());
         assert!(queue.find_session(5, 11).is_some());
         assert_eq!(queue.len(), 2);
+    }
+
+    #[test]
+    fn random_sequences_keep_every_item_accounted_for_once() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut queue = WorkQueue::default();
+        let mut pushed = std::collections::BTreeSet::new();
+        let mut left = std::collections::BTreeSet::new();
+        let mut now = 0;
+        for _ in 0..20_000 {
+            now += next() % 50;
+            let provider = (next() % 3) as usize;
+            match next() % 6 {
+                0 | 1 => {
+                    let kind = match next() % 3 {
+                        0 => create(),
+                        1 => ItemKind::Upgrade { badge: next() % 9 },
+                        _ => ItemKind::Close { badge: next() % 9 },
+                    };
+                    let quota = Quota {
+                        ram: (next() % 8) * 4096,
+                        caps: next() % 5,
+                    };
+                    let id = queue.push(provider, kind, from(0, 1), quota, now, 2000);
+                    assert!(pushed.insert(id), "id {id} handed out twice");
+                }
+                2 => {
+                    if let Some(item) = queue.next_for(provider) {
+                        assert_eq!(item.provider, provider);
+                        assert!(item.fetched);
+                    }
+                }
+                3 => {
+                    let id = (next() % (pushed.len() as u64 + 2)) as u32;
+                    if let Ok(item) = queue.take(provider, id) {
+                        assert!(item.fetched && item.provider == provider);
+                        assert!(left.insert(item.id));
+                    }
+                }
+                4 => {
+                    for item in queue.expire(now) {
+                        assert!(item.deadline_ms <= now);
+                        assert!(left.insert(item.id));
+                    }
+                }
+                _ => {
+                    for item in queue.drain_provider(provider) {
+                        assert!(left.insert(item.id));
+                    }
+                }
+            }
+            for item in &queue.items {
+                let (init, server) = (item.at_init(), item.at_provider());
+                assert_eq!(init.ram + server.ram, item.quota.ram);
+                assert_eq!(init.caps + server.caps, item.quota.caps);
+                assert!(!left.contains(&item.id));
+            }
+        }
+        // Every item pushed is either still queued or left exactly once.
+        assert_eq!(left.len() + queue.len(), pushed.len());
     }
 }
