@@ -306,20 +306,20 @@ impl Init {
                 }
             };
             let (arrived, out_of_slots) = match arrival {
-                Arrival::Cap(cap) => (Some(cap), false),
-                Arrival::Nothing => (None, false),
+                Arrival::Cap(cap) => (Some(cap), None),
+                Arrival::Nothing => (None, None),
                 Arrival::Dropped(error) => {
                     self.say(&format!(
                         "{error}: refused a request that carried a capability"
                     ));
-                    (None, true)
+                    (None, Some(error))
                 }
             };
             self.check_deadlines();
             let badge = incoming.badge.0;
             let mut kept = false;
-            if out_of_slots {
-                server.set_reply(&ParentReply::Error(SessionError::Kernel(0)), None);
+            if let Some(error) = out_of_slots {
+                server.set_reply(&ParentReply::Error(kernel(error)), None);
             } else if badge == 0 && incoming.label == NOTIFICATION_LABEL {
                 if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
                     self.fetch_parent_work();

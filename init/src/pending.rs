@@ -157,11 +157,13 @@ impl WorkQueue {
         Some(item)
     }
 
-    /// Marks a fetched item as not fetched again (handing it out failed).
-    pub fn unfetch(&mut self, id: u32) {
-        if let Some(item) = self.items.iter_mut().find(|item| item.id == id) {
-            item.fetched = false;
-        }
+    /// Takes item `id` back as never fetched (handing it out failed, so its
+    /// quota never moved).
+    pub fn withdraw(&mut self, id: u32) -> Option<WorkItem> {
+        let index = self.items.iter().position(|item| item.id == id)?;
+        let mut item = self.items.remove(index);
+        item.fetched = false;
+        Some(item)
     }
 
     /// Takes item `id` that `provider` delivers.
@@ -340,6 +342,18 @@ mod tests {
         assert_eq!(item.at_init().caps, PARENT_SESSION_CAPS);
         let close_item = queue.drain_provider(1).pop().unwrap();
         assert_eq!(close_item.at_provider(), DONATION);
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn a_withdrawn_item_holds_nothing_at_the_server() {
+        let mut queue = WorkQueue::default();
+        let a = queue.push(1, create(), from(0, 10), DONATION, 0, 2000);
+        queue.next_for(1);
+        let item = queue.withdraw(a).unwrap();
+        assert_eq!(item.at_provider(), Quota::default());
+        assert_eq!(item.at_init(), DONATION);
+        assert_eq!(queue.withdraw(a), None);
         assert_eq!(queue.len(), 0);
     }
 

@@ -28,20 +28,22 @@ impl Init {
 
     /// Moves `quota` from Pd `from` to Pd `to`; a refusal is logged with
     /// `why` (a refund init cannot make is never silent).
-    pub(crate) fn move_quota(&self, from: CapSlot, to: CapSlot, quota: Quota, why: &str) -> bool {
+    pub(crate) fn move_quota(
+        &self,
+        from: CapSlot,
+        to: CapSlot,
+        quota: Quota,
+        why: &str,
+    ) -> Result<(), abi::Error> {
         if quota == Quota::default() {
-            return true;
+            return Ok(());
         }
-        match sys::transfer_quota(from, to, quota.ram, quota.caps) {
-            Ok(()) => true,
-            Err(error) => {
-                self.say(&format!(
-                    "could not move {} bytes and {} caps ({why}): {error}",
-                    quota.ram, quota.caps
-                ));
-                false
-            }
-        }
+        sys::transfer_quota(from, to, quota.ram, quota.caps).inspect_err(|error| {
+            self.say(&format!(
+                "could not move {} bytes and {} caps ({why}): {error}",
+                quota.ram, quota.caps
+            ));
+        })
     }
 
     /// Takes `quota` from child `index` for something it asks init to hold.
@@ -55,7 +57,8 @@ impl Init {
     /// runs; otherwise it stays with init, where its Pd's quota went).
     pub(crate) fn refund(&self, client: Option<usize>, quota: Quota) {
         if let Some(pd) = client.and_then(|c| self.child_pd(c).ok()) {
-            self.move_quota(slot::OWN_PD, pd, quota, "refund to a client");
+            // A refused refund is logged; the quota stays with init.
+            let _ = self.move_quota(slot::OWN_PD, pd, quota, "refund to a client");
         }
     }
 
@@ -519,16 +522,15 @@ impl Init {
                 return server.set_reply(&ParentReply::NoWork, None);
             };
             let moves = item.moves_on_fetch();
-            if !self.move_quota(
+            if let Err(error) = self.move_quota(
                 slot::OWN_PD,
                 provider_pd,
                 moves,
                 "passing a donation on to a server",
             ) {
                 // init cannot pay what it was given: the item fails (nothing moved).
-                self.work.unfetch(item.id);
-                if let Ok(item) = self.work.take(index, item.id) {
-                    self.fail(item, SessionError::Kernel(0));
+                if let Some(item) = self.work.withdraw(item.id) {
+                    self.fail(item, kernel(error));
                 }
                 continue;
             }
@@ -663,12 +665,14 @@ impl Init {
     /// session's quota back from the server and return it.
     fn closed(&mut self, item: WorkItem) {
         let back = match self.child_pd(item.provider) {
-            Ok(provider_pd) => self.move_quota(
-                provider_pd,
-                slot::OWN_PD,
-                item.quota,
-                "taking a closed session's quota back from its server",
-            ),
+            Ok(provider_pd) => self
+                .move_quota(
+                    provider_pd,
+                    slot::OWN_PD,
+                    item.quota,
+                    "taking a closed session's quota back from its server",
+                )
+                .is_ok(),
             // Its Pd is gone: everything it had is init's already.
             Err(_) => true,
         };
@@ -691,12 +695,14 @@ impl Init {
         let at_provider = item.at_provider();
         let mut back = true;
         if let Ok(provider_pd) = self.child_pd(item.provider) {
-            back = self.move_quota(
-                provider_pd,
-                slot::OWN_PD,
-                at_provider,
-                "taking a failed request's donation back from its server",
-            );
+            back = self
+                .move_quota(
+                    provider_pd,
+                    slot::OWN_PD,
+                    at_provider,
+                    "taking a failed request's donation back from its server",
+                )
+                .is_ok();
         }
         let refund = if back { item.quota } else { item.at_init() };
         match item.origin {

@@ -156,16 +156,16 @@ impl Core {
                 }
             };
             let (arrived, refused) = match arrival {
-                Arrival::Cap(cap) => (Some(cap), false),
-                Arrival::Nothing => (None, false),
+                Arrival::Cap(cap) => (Some(cap), None),
+                Arrival::Nothing => (None, None),
                 Arrival::Dropped(error) => {
                     println!("core: {error}: refused a request that carried a capability");
-                    (None, true)
+                    (None, Some(error))
                 }
             };
             match incoming.badge.0 {
-                _ if refused => {
-                    server.set_reply(&ParentReply::Error(SessionError::Kernel(0)), None)
+                _ if let Some(error) = refused => {
+                    server.set_reply(&ParentReply::Error(kernel(error)), None)
                 }
                 FAULT_BADGE if incoming.label == FAULT_LABEL => self.init_faulted(&incoming),
                 INIT_BADGE => self.parent_request(&incoming, arrived, &mut server),

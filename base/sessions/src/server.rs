@@ -129,6 +129,21 @@ pub fn classify(badge: u64, label: u32, first_word: u64) -> Sender {
     }
 }
 
+/// The open session a call with `badge` on `interface` is for: a badge not
+/// in the table is `NoSuchSession`, anything but the session interface
+/// (the kernel's notification label, say) is `BadRequest`.
+pub fn session_for<S>(
+    table: &mut SessionTable<S>,
+    badge: u64,
+    interface: Option<Interface>,
+) -> Result<&mut Entry<S>, SessionError> {
+    let entry = table.get_mut(badge).ok_or(SessionError::NoSuchSession)?;
+    if interface != Some(Interface::Session) {
+        return Err(SessionError::BadRequest);
+    }
+    Ok(entry)
+}
+
 /// What came of a work item, before the capability is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -299,16 +314,10 @@ impl Server {
         badge: u64,
         incoming: &Incoming,
     ) {
-        let Some(entry) = table.get_mut(badge) else {
-            return self
-                .endpoint
-                .set_reply(&S::error(SessionError::NoSuchSession), None);
+        let entry = match session_for(table, badge, incoming.interface) {
+            Ok(entry) => entry,
+            Err(error) => return self.endpoint.set_reply(&S::error(error), None),
         };
-        if incoming.interface != Some(Interface::Session) {
-            return self
-                .endpoint
-                .set_reply(&S::error(SessionError::BadRequest), None);
-        }
         let mut call = Call {
             incoming,
             receive: &mut self.receive,
@@ -446,6 +455,26 @@ mod tests {
         // session is still a session call.
         assert_eq!(classify(7, NOTIFICATION_LABEL, 1), Sender::Session(7));
         assert_eq!(classify(0, 3, 1), Sender::Stranger);
+    }
+
+    #[test]
+    fn calls_reach_only_open_sessions_on_the_session_interface() {
+        let mut table = SessionTable::new();
+        let badge = table.admit("a", Quota::default(), ()).unwrap();
+        assert!(session_for(&mut table, badge, Some(Interface::Session)).is_ok());
+        assert_eq!(
+            session_for(&mut table, badge + 1, Some(Interface::Session)).err(),
+            Some(SessionError::NoSuchSession)
+        );
+        // A forged tick: the kernel's notification label names no interface.
+        assert_eq!(
+            session_for(&mut table, badge, Interface::from_label(NOTIFICATION_LABEL)).err(),
+            Some(SessionError::BadRequest)
+        );
+        assert_eq!(
+            session_for(&mut table, badge, Some(Interface::Parent)).err(),
+            Some(SessionError::BadRequest)
+        );
     }
 
     #[test]
