@@ -30,6 +30,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
 use arbor::{loader, slots, sys};
+use arbor_config::label::Printable;
 use arbor_config::{InitConfig, RouteDecision, route_session};
 use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
 use arbor_sessions::parent::{ParentReply, ParentRequest, ROOT_BADGE, RootReply, RootRequest};
@@ -308,7 +309,9 @@ impl Init {
                             SessionError::Unavailable | SessionError::InsufficientQuota { .. }
                         ) {
                             self.say(&format!(
-                                "{name}'s request for {service} (label \"{label}\") refused: {error}"
+                                "{name}'s request for {} (label \"{}\") refused: {error}",
+                                Printable(service),
+                                Printable(label)
                             ));
                         }
                         server.set_reply(&ParentReply::Error(error), None);

@@ -97,7 +97,9 @@ impl Init {
         match route_session(&self.config, &child_name, service, label) {
             RouteDecision::Denied { reason, .. } => {
                 self.say(&format!(
-                    "denied {child_name}'s {service} session (label \"{label}\"): {reason}"
+                    "denied {child_name}'s {} session (label \"{}\"): {reason}",
+                    Printable(service),
+                    Printable(label)
                 ));
                 Err(SessionError::Denied)
             }

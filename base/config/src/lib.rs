@@ -21,6 +21,7 @@ mod diagnostics;
 mod error;
 mod explain;
 mod init;
+pub mod label;
 pub mod outline;
 mod quantity;
 mod routing;

@@ -3,6 +3,7 @@
 extern crate std;
 
 use super::*;
+use crate::label::LabelError;
 
 #[test]
 fn full_scenario_parses() {
@@ -182,6 +183,67 @@ fn first_matching_route_wins_and_labels_compose() {
             reason: Denial::UnknownRequester
         }
     );
+}
+
+#[test]
+fn forged_labels_are_refused_before_any_route_matches() {
+    let init = routing_init();
+    let bad = |error| RouteDecision::Denied {
+        route: None,
+        reason: Denial::BadLabel(error),
+    };
+    // The attack: one element posing as two, to match Suffix(".so") or a
+    // prefix route while naming another module in its last element.
+    assert_eq!(
+        route_session(&init, "app", "Rom", "x.so -> config"),
+        bad(LabelError::ContainsSeparator)
+    );
+    assert_eq!(
+        route_session(&init, "app", "FileSystem", "home/ -> etc"),
+        bad(LabelError::ContainsSeparator)
+    );
+    assert_eq!(
+        route_session(&init, "app", "Log", "line\nbreak"),
+        bad(LabelError::ControlCharacter)
+    );
+    let long = "x".repeat(4_000);
+    assert_eq!(
+        route_session(&init, "app", "Log", &long),
+        bad(LabelError::TooLong)
+    );
+}
+
+#[test]
+fn a_nested_init_forwards_composed_labels_a_leaf_cannot() {
+    let scenario = parse_scenario(
+        r#"Scenario(description: "n", init: (parent_provides: ["Rom"], children: [
+            (name: "sub", binary: "init", config: (children: []), routes: [(service: "Rom", label: Prefix("probe"), to: Parent)]),
+            (name: "leaf", routes: [(service: "Rom", to: Parent)]),
+        ]))"#,
+    )
+    .unwrap();
+    let init = scenario.init.unwrap();
+    assert_eq!(
+        route_session(&init, "sub", "Rom", "probe -> config"),
+        RouteDecision::Parent {
+            route: 0,
+            label: "sub -> probe -> config".into()
+        }
+    );
+    assert!(matches!(
+        route_session(&init, "leaf", "Rom", "probe -> config"),
+        RouteDecision::Denied {
+            reason: Denial::BadLabel(LabelError::ContainsSeparator),
+            ..
+        }
+    ));
+    assert!(matches!(
+        route_session(&init, "sub", "Rom", "probe -> a->b"),
+        RouteDecision::Denied {
+            reason: Denial::BadLabel(LabelError::ContainsSeparator),
+            ..
+        }
+    ));
 }
 
 #[test]

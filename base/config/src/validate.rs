@@ -162,13 +162,18 @@ impl<'t> Checker<'t> {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, child) in init.children.iter().enumerate() {
             let name_path = field(&child_path(i), "name");
-            if child.name.is_empty() || child.name.contains("->") {
+            let name_problem = match crate::label::check_element(&child.name) {
+                _ if child.name.is_empty() => Some(String::from("a name must not be empty")),
+                Ok(()) => None,
+                Err(error) => Some(format!(
+                    "{error}: the name is the first element of every label of its sessions"
+                )),
+            };
+            if let Some(hint) = name_problem {
                 self.error(
                     &name_path,
-                    format!("child name \"{}\" is not usable", child.name),
-                    Some(String::from(
-                        "a name must be non-empty and must not contain \"->\" (labels use it)",
-                    )),
+                    format!("child name \"{}\" is not usable", child.name.escape_debug()),
+                    Some(hint),
                 );
             }
             if let Some(first) = seen.get(child.name.as_str()) {
@@ -407,7 +412,11 @@ impl<'t> Checker<'t> {
             };
             let service = &route.service;
             match reason {
-                Denial::DenyRoute | Denial::UnknownRequester | Denial::NoMatchingRoute => {}
+                // Labels are checked per request (route_session), not per route.
+                Denial::DenyRoute
+                | Denial::UnknownRequester
+                | Denial::NoMatchingRoute
+                | Denial::BadLabel(_) => {}
                 Denial::NoSuchChild(name) => self.no_such_child(&name, &names, &index(&to_path, 0)),
                 Denial::RouteToSelf => self.error(
                     &to_path,

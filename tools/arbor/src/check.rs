@@ -8,10 +8,11 @@
 use crate::components::workspace_environment;
 use crate::scenarios;
 use crate::workspace;
+use arbor_config::label::Printable;
 use arbor_config::outline::Outline;
 use arbor_config::{
-    Diagnostic, Environment, Hop, Outcome, RouteDecision, Severity, check_scenario, describe,
-    explain_route,
+    Denial, Diagnostic, Environment, Hop, Outcome, RouteDecision, Severity, check_scenario,
+    describe, explain_route,
 };
 use std::fmt::Write as _;
 use std::path::Path;
@@ -183,8 +184,9 @@ pub fn explain_text(shown: &str, text: &str, request: &[String]) -> Result<(Stri
             } => {
                 let _ = writeln!(
                     output,
-                    "  {number}. {}: request from \"{child}\", label \"{label}\"",
-                    describe(init)
+                    "  {number}. {}: request from \"{child}\", label \"{}\"",
+                    describe(init),
+                    Printable(label)
                 );
                 let place = route_path.as_ref().and_then(|p| outline.locate(p));
                 if let Some(range) = place {
@@ -197,6 +199,17 @@ pub fn explain_text(shown: &str, text: &str, request: &[String]) -> Result<(Stri
                         decision.route_index().map_or(0, |r| r + 1),
                         at.line,
                         at.column
+                    );
+                } else if matches!(
+                    decision,
+                    RouteDecision::Denied {
+                        reason: Denial::BadLabel(_),
+                        ..
+                    }
+                ) {
+                    let _ = writeln!(
+                        output,
+                        "     the label is refused before any route is tried"
                     );
                 } else {
                     let _ = writeln!(output, "     no route of \"{child}\" matches");
