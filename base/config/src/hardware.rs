@@ -317,6 +317,37 @@ pub fn reservation(claim: &Claim) -> Option<&'static Reservation> {
     RESERVED.iter().find(|r| r.range.overlaps(claim))
 }
 
+/// Guest RAM on q35 for a machine of `memory` bytes, as device-memory
+/// ranges: conventional memory below the legacy VGA/BIOS hole, then from
+/// 1 MiB up to the split below 4 GiB, then the rest above 4 GiB. QEMU's q35
+/// (`hw/i386/pc_q35.c`) keeps at most 2 GiB below 4 GiB once the machine
+/// has 0xB000_0000 bytes or more, else all of it. The kernel refuses a
+/// device dataspace over RAM (it has the real memory map); this lets
+/// `arbor check` say so before boot.
+pub fn guest_ram(memory: u64) -> [Claim; 3] {
+    let split = if memory >= Q35_ECAM_BASE {
+        0x8000_0000
+    } else {
+        Q35_ECAM_BASE
+    };
+    let below_4g = memory.min(split);
+    let above_4g = memory - below_4g;
+    [
+        Claim::IoMem {
+            base: 0,
+            size: below_4g.min(0xA_0000),
+        },
+        Claim::IoMem {
+            base: 0x10_0000,
+            size: below_4g.saturating_sub(0x10_0000),
+        },
+        Claim::IoMem {
+            base: 1 << 32,
+            size: above_4g,
+        },
+    ]
+}
+
 /// What is wrong with one declared range on its own, if anything: empty,
 /// past the end of the port space, a line the IOAPIC lacks, or memory that
 /// is not in whole pages.
@@ -492,6 +523,39 @@ mod tests {
         assert_eq!(
             format!("{}", RESERVED[0]),
             "IoPort 0xcf8..0xd00 (PCI configuration ports) is reserved: only the platform driver may have it, and none runs yet"
+        );
+    }
+
+    #[test]
+    fn guest_ram_follows_q35s_split() {
+        let small = guest_ram(128 << 20);
+        let vga = Claim::IoMem {
+            base: 0xA_0000,
+            size: 0x2_0000,
+        };
+        assert!(!small.iter().any(|ram| ram.overlaps(&vga)));
+        assert!(small[1].overlaps(&Claim::IoMem {
+            base: (128 << 20) - PAGE,
+            size: PAGE
+        }));
+        assert!(!small.iter().any(|ram| ram.overlaps(&Claim::IoMem {
+            base: 128 << 20,
+            size: PAGE
+        })));
+        let big = guest_ram(4 << 30);
+        assert_eq!(
+            big[1],
+            Claim::IoMem {
+                base: 0x10_0000,
+                size: 0x8000_0000 - 0x10_0000
+            }
+        );
+        assert_eq!(
+            big[2],
+            Claim::IoMem {
+                base: 1 << 32,
+                size: 2 << 30
+            }
         );
     }
 

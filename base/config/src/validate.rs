@@ -8,7 +8,9 @@
 //! init routes with, so "check passes" and "init routes it" are one fact.
 
 use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
-use crate::hardware::{Claim, HARDWARE_SERVICES, Hardware, Holder, malformed, reservation};
+use crate::hardware::{
+    Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, reservation,
+};
 use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, RouteTarget};
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
@@ -69,6 +71,9 @@ pub(crate) struct Checker<'t> {
     /// `hardware`): its children may declare nothing outside it. `None` for
     /// the root init, whose parent is core.
     hardware_bound: Option<Hardware>,
+    /// The machine's RAM, when the whole scenario is checked: device
+    /// memory declared over it can never be granted.
+    machine_memory: Option<ByteSize>,
 }
 
 impl<'t> Checker<'t> {
@@ -80,6 +85,7 @@ impl<'t> Checker<'t> {
             diagnostics: Vec::new(),
             exported: Vec::new(),
             hardware_bound: None,
+            machine_memory: None,
         }
     }
 
@@ -118,6 +124,7 @@ impl<'t> Checker<'t> {
     /// Checks what the schema alone cannot express, for the whole scenario.
     pub(crate) fn scenario(&mut self, scenario: &Scenario) {
         let memory = scenario.machine.memory;
+        self.machine_memory = Some(memory);
         if memory < Machine::MIN_MEMORY || memory > Machine::MAX_MEMORY {
             self.error(
                 &path_of(&["machine", "memory"]),
@@ -718,6 +725,19 @@ impl Checker<'_> {
                             "\"{name}\" declares {claim}, which core refuses to every child: {reserved}"
                         ),
                         Some(String::from(hint)),
+                    );
+                }
+                if let Some(memory) = self.machine_memory
+                    && guest_ram(memory.0).iter().any(|ram| ram.overlaps(claim))
+                {
+                    self.warning(
+                        claim_path,
+                        format!(
+                            "\"{name}\" declares {claim}, which is RAM on this machine (machine.memory {memory}): the kernel refuses device memory over RAM"
+                        ),
+                        Some(String::from(
+                            "device memory lies outside RAM (e.g. a BAR in 0xC000_0000..0xFEC0_0000); check the address",
+                        )),
                     );
                 }
                 if let Some(bound) = &self.hardware_bound
