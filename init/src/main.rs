@@ -15,13 +15,14 @@
 //! This file reads the config and runs the receive loop; the rest is in
 //! `children` (start, faults, restart, tear-down), `sessions` (routing a
 //! child's requests, quota, config ROMs), `export` (a nested init serving
-//! its children's services upward) and `policy` (restart decisions, host-tested).
+//! its children's services upward), `hardware` (what a child may claim) and `policy` (restart decisions, host-tested).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
 mod children;
 mod export;
+mod hardware;
 mod policy;
 mod sessions;
 

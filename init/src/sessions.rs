@@ -94,6 +94,12 @@ impl Init {
             };
         }
         let child_name = self.children[index].config.name.clone();
+        // Hardware is declared, not just routed: judged before any route.
+        if let Err(refusal) = hardware::admit(&self.children[index].config.hardware, service, args)
+        {
+            self.say(&format!("denied {child_name}'s {refusal}"));
+            return Err(SessionError::Denied);
+        }
         match route_session(&self.config, &child_name, service, label) {
             RouteDecision::Denied { reason, .. } => {
                 self.say(&format!(

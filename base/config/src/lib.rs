@@ -20,6 +20,7 @@ extern crate alloc;
 mod diagnostics;
 mod error;
 mod explain;
+pub mod hardware;
 mod init;
 pub mod label;
 pub mod outline;
@@ -31,6 +32,7 @@ mod validate;
 pub use diagnostics::{Diagnostic, Severity, Span, closest, edit_distance};
 pub use error::{ConfigError, Location};
 pub use explain::{Explanation, Hop, Outcome, describe, explain_route};
+pub use hardware::{Claim, Hardware, MemoryRange, PortRange};
 pub use init::{
     ANY_SERVICE, CapCount, Child, ComponentConfig, INIT_BINARY, InitConfig, LabelMatch, Quota,
     Restart, Route, RouteTarget,

@@ -325,6 +325,24 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_hardware_renders_both_places() {
+        let path = workspace::root().join("base/config/tests/broken/hardware_sibling_overlap.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let (output, errors) = check_text("o.ron", &text, &Environment::default());
+        assert_eq!(errors, 1, "{output}");
+        assert!(
+            output.starts_with(
+                "error: \"hello\" declares IoPort 0x43..0x44, which overlaps IoPort 0x40..0x44 declared by \"timer\" on line 7\n --> o.ron:8:51\n"
+            ),
+            "{output}"
+        );
+        assert!(
+            output.contains("= hint: core gives each port, line and page to one session at a time"),
+            "{output}"
+        );
+    }
+
+    #[test]
     fn demo_explains_a_nested_request_with_line_numbers() {
         let path = workspace::root().join("runtime-configs/examples/routing_demo.ron");
         let text = std::fs::read_to_string(path).unwrap();
