@@ -137,7 +137,8 @@ pub enum DefaultReject {
     KernelPanic,
     /// A component panicked (`panic: panicked at ..`).
     Panic,
-    /// init found RAM or caps missing after a child's restarts (`LEAKED ..`).
+    /// init found RAM or caps missing after a child's restarts (`LEAKED ..`
+    /// with a positive count: a negative one is quota returned by a sibling).
     Leak,
     /// init could not start a child (`cannot start NAME: ..`).
     ChildCannotStart,

@@ -41,6 +41,29 @@ pub fn default_pattern(kind: DefaultReject) -> &'static str {
     }
 }
 
+/// Whether `line` shows the default reject `kind`. Most are a plain
+/// substring; a leak report counts only when something is missing: init
+/// prints `LEAKED R bytes and C caps since its first fault` with the
+/// difference of its whole free quota, which comes out negative when a
+/// sibling returned quota in between (not a leak). A report that cannot be
+/// read counts as a leak.
+pub fn shows(kind: DefaultReject, line: &str) -> bool {
+    let Some(at) = line.find(default_pattern(kind)) else {
+        return false;
+    };
+    if kind != DefaultReject::Leak {
+        return true;
+    }
+    let rest = &line[at + default_pattern(kind).len()..];
+    let mut words = rest.split_whitespace();
+    let bytes = words.next().and_then(|w| w.parse::<i64>().ok());
+    let caps = words.nth(2).and_then(|w| w.parse::<i64>().ok());
+    match (bytes, caps) {
+        (Some(bytes), Some(caps)) => bytes > 0 || caps > 0,
+        _ => true,
+    }
+}
+
 /// What a default reject means, for failure reports.
 fn describe(kind: DefaultReject) -> &'static str {
     match kind {
@@ -94,9 +117,10 @@ pub fn rejects(spec: &TestSpec) -> Vec<Reject> {
 
 /// The first reject `line` matches.
 pub fn rejected<'r>(rejects: &'r [Reject], line: &str) -> Option<&'r Reject> {
-    rejects
-        .iter()
-        .find(|reject| line.contains(reject.pattern.as_str()))
+    rejects.iter().find(|reject| match reject.kind {
+        Some(kind) => shows(kind, line),
+        None => line.contains(reject.pattern.as_str()),
+    })
 }
 
 /// Follows a run's lines as they arrive: stops a scenario that keeps running
@@ -198,7 +222,7 @@ pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
     }
     for allowed in &spec.allow {
         let pattern = default_pattern(*allowed);
-        if !log.iter().any(|line| line.contains(pattern)) {
+        if !log.iter().any(|line| shows(*allowed, line)) {
             return Verdict::Fail(format!(
                 "the scenario allows {allowed:?}, but no line shows \"{pattern}\": remove it from `allow`"
             ));
@@ -426,6 +450,22 @@ mod tests {
             assert!(reason.contains(&format!("{kind:?}")), "{reason}");
             assert!(reason.starts_with("line 2:"), "{reason}");
         }
+    }
+
+    #[test]
+    fn only_a_positive_leak_is_a_leak() {
+        let report = |bytes: i64, caps: i64| {
+            format!(
+                "[init] null gave up after 2 restarts; init has 1 KiB RAM and 2 caps free, LEAKED {bytes} bytes and {caps} caps since its first fault"
+            )
+        };
+        assert!(shows(DefaultReject::Leak, &report(4096, 0)));
+        assert!(shows(DefaultReject::Leak, &report(0, 1)));
+        assert!(shows(DefaultReject::Leak, &report(-4096, 2)));
+        // Measured in fault.ron: a sibling returned its quota in between.
+        assert!(!shows(DefaultReject::Leak, &report(-4993024, -381)));
+        assert!(!shows(DefaultReject::Leak, &report(0, 0)));
+        assert!(shows(DefaultReject::Leak, "x, LEAKED some bytes"));
     }
 
     #[test]
