@@ -559,4 +559,38 @@ mod tests {
         );
         assert_eq!(progress.feed("b"), qemu::Continue::Linger);
     }
+
+    /// The deliberately broken scenarios in `tools/arbor/tests/broken/`, each
+    /// with the serial log a real run of it printed: the test must fail on
+    /// the default reject, and the run must be told to stop at that line.
+    #[test]
+    fn recorded_broken_runs_fail_at_their_rejected_line() {
+        let dir = workspace::root().join("tools/arbor/tests/broken");
+        for (name, kind, stop_line) in [
+            ("cannot_start", DefaultReject::ChildCannotStart, 26),
+            ("panic", DefaultReject::Panic, 60),
+        ] {
+            let scenario = scenarios::load(&dir.join(format!("{name}.ron"))).unwrap();
+            let spec = scenario.scenario.test.as_ref().unwrap();
+            let log: Vec<String> = std::fs::read_to_string(dir.join(format!("{name}.log")))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let mut progress = Progress::new(spec);
+            let first_linger = log
+                .iter()
+                .position(|line| progress.feed(line) == qemu::Continue::Linger)
+                .map(|index| index + 1);
+            assert_eq!(first_linger, Some(stop_line), "{name}");
+            let Verdict::Fail(reason) = judge(spec, &log, &GuestEnd::Stopped) else {
+                panic!("{name} passed");
+            };
+            assert!(
+                reason.starts_with(&format!("line {stop_line}: "))
+                    && reason.contains(&format!("{kind:?}")),
+                "{name}: {reason}"
+            );
+        }
+    }
 }
