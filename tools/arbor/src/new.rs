@@ -512,6 +512,19 @@ mod tests {
     }
 
     #[test]
+    fn every_package_lands_where_the_member_glob_looks() {
+        let manifest = std::fs::read_to_string(workspace::root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("\"components/*/*\""), "{manifest}");
+        for kind in [Kind::App, Kind::Server, Kind::Driver] {
+            for package in Plan::new("demo_thing", kind).packages {
+                let parts: Vec<&str> = package.path.split('/').collect();
+                assert_eq!(parts.len(), 3, "{}", package.path);
+                assert_eq!(parts[0], "components");
+            }
+        }
+    }
+
+    #[test]
     fn a_failed_step_leaves_nothing_behind() {
         let root = std::env::temp_dir().join(format!("arbor-new-test-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
