@@ -41,7 +41,7 @@ pub use quantity::{ByteSize, Duration, QuantityError};
 pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
-pub use scenario::{ExitOutcome, Kernel, Machine, Scenario, TestSpec};
+pub use scenario::{DefaultReject, ExitOutcome, Kernel, Machine, Scenario, TestSpec};
 pub use validate::{ComponentNeeds, Environment, KERNEL_AND_CORE_RESERVE, ROOT_CAPS};
 
 use alloc::vec::Vec;
