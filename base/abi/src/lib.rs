@@ -266,6 +266,14 @@ pub const FAULT_LABEL: u32 = 0xFFFF_FFF0;
 /// notification instead of a message; word 0 holds the signalled bits.
 pub const NOTIFICATION_LABEL: u32 = 0xFFFF_FFF1;
 
+/// Whether `label` is one only the kernel may put on a message
+/// ([`FAULT_LABEL`], [`NOTIFICATION_LABEL`]); the kernel refuses a user
+/// `Send`, `Call` or `ReplyRecv` carrying one with [`Error::InvalidArgument`],
+/// so a receiver can trust them.
+pub const fn is_kernel_label(label: u32) -> bool {
+    label == FAULT_LABEL || label == NOTIFICATION_LABEL
+}
+
 /// Why a thread faulted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]

@@ -13,9 +13,9 @@ use arbor_abi::{CapSlot, Error, ObjectKind, Rights};
 #[repr(C)]
 pub struct Cap {
     /// Frame number of the object; 0 = empty slot.
-    pub object: u32,
+    pub object: u64,
     /// The object's frame generation when the capability was made.
-    pub generation: u32,
+    pub generation: u64,
     /// Badge shown to receivers (endpoints) or signalled (notifications).
     pub badge: u64,
     /// [`ObjectKind`] as a number.
@@ -27,7 +27,7 @@ pub struct Cap {
 /// Capability entries per table page.
 pub const CAPS_PER_PAGE: usize = 4096 / core::mem::size_of::<Cap>();
 /// Table pages a Pd may have; bounds slot numbers.
-pub const MAX_CAP_PAGES: usize = 24;
+pub const MAX_CAP_PAGES: usize = 32;
 /// Slots a Pd's table can address.
 pub const MAX_SLOTS: usize = CAPS_PER_PAGE * MAX_CAP_PAGES;
 
@@ -40,7 +40,7 @@ pub fn slot_position(slot: CapSlot) -> Option<(usize, usize)> {
 
 impl Cap {
     /// A fresh capability with all rights to a new object.
-    pub fn new(object: u32, generation: u32, kind: ObjectKind) -> Cap {
+    pub fn new(object: u64, generation: u64, kind: ObjectKind) -> Cap {
         Cap {
             object,
             generation,
@@ -72,7 +72,7 @@ impl Cap {
         &self,
         kind: ObjectKind,
         needed: Rights,
-        live_generation: Option<u32>,
+        live_generation: Option<u64>,
     ) -> Result<(), Error> {
         if self.is_empty() || live_generation != Some(self.generation) {
             return Err(Error::InvalidCapability);
