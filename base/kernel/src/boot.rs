@@ -238,6 +238,18 @@ fn frame_table(free: &mut FreeFrames) -> FrameTable<'static> {
     FrameTable::new(Pfn(first), infos)
 }
 
+/// Recurses until the stack runs into its guard page (for the
+/// `stack_overflow` self-test).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth; 64];
+    core::hint::black_box(&mut frame);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).wrapping_add(core::hint::black_box(frame[63]))
+}
+
 /// Raises the exception a self-test asks for; the exception handler reports
 /// it and stops the machine, so this never returns normally.
 fn provoke(test: SelfTest) {
@@ -257,6 +269,9 @@ fn provoke(test: SelfTest) {
                 let _ = core::ptr::read_volatile(0x8000_0000_0000_0000_u64 as *const u64);
             }
             SelfTest::Breakpoint => core::arch::asm!("int3"),
+            SelfTest::StackOverflow => {
+                kprintln!("selftest: recursed {} times?", recurse(0));
+            }
         }
     }
     // #BP is a trap: execution would continue here if the handler returned.

@@ -224,9 +224,12 @@ impl Kernel {
 
     /// Destroys the objects `pd` paid for, from frame `from` on, until it
     /// meets a Pd object: that child is returned, to be destroyed first.
+    /// The scan ends with the Pd's last object, not at the end of RAM.
     fn destroy_objects_until_child_pd(&mut self, pd: ObjRef, from: Pfn) -> Option<ObjRef> {
         let mut from = from;
-        while let Some((pfn, usage)) = self.frames.next_owned_by(pd.pfn, from) {
+        while self.pd(pd).is_some_and(|pd| pd.objects > 0)
+            && let Some((pfn, usage)) = self.frames.next_owned_by(pd.pfn, from)
+        {
             from = pfn.offset(1);
             if usage != FrameUse::Object {
                 continue;
@@ -254,8 +257,12 @@ impl Kernel {
             crate::arch::cpu::load_io_bitmap(None);
             self.loaded_io_bitmap = 0;
         }
+        // Every byte a Pd is charged is a frame it owns, so the scan ends
+        // with its last frame, not at the end of RAM.
         let mut from = Pfn(0);
-        while let Some((pfn, _)) = self.frames.next_owned_by(r.pfn, from) {
+        while self.pd(r).is_some_and(|pd| pd.ram.used > 0)
+            && let Some((pfn, _)) = self.frames.next_owned_by(r.pfn, from)
+        {
             self.free_frame(pfn);
             from = pfn.offset(1);
         }

@@ -41,6 +41,9 @@ pub struct Pd {
     pub fault_endpoint: Cap,
     /// First of two frames holding the I/O permission bitmap; 0 = no ports.
     pub io_bitmap: u64,
+    /// Objects it paid for that still exist: lets teardown stop scanning
+    /// the frame table once the last is gone.
+    pub objects: u64,
 }
 
 /// What a thread is doing.
@@ -420,10 +423,23 @@ impl Kernel {
 
     /// Frees a frame and refunds whoever paid for it.
     pub fn free_frame(&mut self, pfn: Pfn) {
-        let owner = self.frames.info(pfn).map_or(0, |i| i.owner);
-        if self.frames.free(pfn) && owner != 0 {
-            self.refund(Pfn(owner), 4096);
+        let Some(info) = self.frames.info(pfn) else {
+            return;
+        };
+        if self.frames.free(pfn) && info.owner != 0 {
+            self.refund(Pfn(info.owner), 4096);
+            if info.usage == FrameUse::Object
+                && let Some(payer) = self.pd_at(Pfn(info.owner))
+            {
+                payer.objects = payer.objects.saturating_sub(1);
+            }
         }
+    }
+
+    /// The Pd in frame `pfn`, if that frame holds one.
+    pub fn pd_at(&self, pfn: Pfn) -> Option<&'static mut Pd> {
+        let generation = self.frames.info(pfn)?.generation;
+        self.pd(ObjRef { pfn, generation })
     }
 
     /// Creates an object in a fresh frame paid by `payer`.
@@ -433,6 +449,9 @@ impl Kernel {
         // SAFETY: the frame was just allocated for this object and is zeroed;
         // writing (not assigning) avoids dropping garbage.
         unsafe { core::ptr::write(paging::phys_to_virt(pfn.address()) as *mut Object, object) };
+        if let Some(payer) = payer.and_then(|p| self.pd(p)) {
+            payer.objects += 1;
+        }
         Ok(ObjRef { pfn, generation })
     }
 

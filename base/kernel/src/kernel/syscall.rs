@@ -804,5 +804,6 @@ pub fn new_pd(payer: Option<ObjRef>, root_table: u64, pcid: u16) -> Pd {
         cap_pages: [0; crate::caps::MAX_CAP_PAGES],
         fault_endpoint: Cap::default(),
         io_bitmap: 0,
+        objects: 0,
     }
 }
