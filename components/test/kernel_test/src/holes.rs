@@ -293,6 +293,61 @@ fn bounded_unmap_and_destroy(c: &mut Checks) {
     for cap in [pd, other, dataspace] {
         slots::release(cap);
     }
+    sparse_tables(c);
+}
+
+/// The worst case per byte of quota for `Unmap`: page tables each holding
+/// one page (every table costs the Pd 4 KiB and the walk 512 entries).
+fn sparse_tables(c: &mut Checks) {
+    const TABLES: u64 = 1000;
+    let free_before = free_ram();
+    let pd = fresh();
+    let setup = sys::create(ObjectKind::Pd, slot::OWN_PD, pd, 0)
+        .and_then(|()| sys::transfer_quota(slot::OWN_PD, pd, 16 << 20, 0));
+    if c.ok("hole 4: Pd for sparse page tables", setup).is_none() {
+        return;
+    }
+    let mut mapped = 0;
+    for index in 0..TABLES {
+        // Paid by the Pd itself, so its destruction takes them along.
+        let dataspace = fresh();
+        let made = sys::create(ObjectKind::Dataspace, pd, dataspace, PAGE).and_then(|()| {
+            sys::map(
+                pd,
+                dataspace,
+                0,
+                (1 << 32) + index * (2 << 20),
+                PAGE,
+                map::READ,
+            )
+        });
+        slots::release(dataspace);
+        if made.is_ok() {
+            mapped += 1;
+        }
+    }
+    let start = rdtsc();
+    let unmapped = sys::unmap(pd, USER_MIN, USER_END - USER_MIN);
+    let unmap_us = us(rdtsc() - start);
+    let start = rdtsc();
+    let destroyed = sys::destroy(pd);
+    let destroy_us = us(rdtsc() - start);
+    slots::release(pd);
+    let free_after = free_ram();
+    println!(
+        "hole 4: unmap of the whole user half over {mapped} sparse page tables: {unmapped:?} in {unmap_us} us ({} ns per table); destroying that Pd with its {mapped} dataspaces: {destroyed:?} in {destroy_us} us; free RAM before {free_before} after {free_after}",
+        unmap_us * 1000 / mapped.max(1)
+    );
+    c.that(
+        "hole 4: unmap over 1,000 page tables and the Pd's destruction bounded (< 100 ms), RAM back",
+        mapped == TABLES
+            && unmapped.is_ok()
+            && destroyed.is_ok()
+            && unmap_us < 100_000
+            && destroy_us < 100_000
+            && free_after == free_before,
+        (mapped, unmap_us, destroy_us, free_before, free_after),
+    );
 }
 
 /// What happened to a `fault_child` reading port 0x80.
