@@ -374,6 +374,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_fault_and_notification_labels_are_the_kernels() {
+        assert!(is_kernel_label(FAULT_LABEL));
+        assert!(is_kernel_label(NOTIFICATION_LABEL));
+        assert!(!is_kernel_label(0));
+        assert!(!is_kernel_label(0xFFFF_FFF2));
+        assert!(!is_kernel_label(u32::MAX));
+    }
+
+    #[test]
     fn msg_info_round_trips() {
         let info = MsgInfo::new(0xDEAD_BEEF, 3000, 3);
         assert_eq!(

@@ -19,18 +19,28 @@ const KERNEL_IMAGE: u64 = 0x10_0000;
 /// CPU's 39-bit minimum physical width.
 const NO_RAM: u64 = 1 << 38;
 
-/// Runs every attack; `levels` is the depth of the Pd chain for hole 3.
-pub fn run(levels: u64) -> Checks {
+/// Runs every attack (or only the one `only` names: quota, device, ipc,
+/// chain, unmap, ports, wx, labels, segments, debug); `levels` is the depth
+/// of the Pd chain for hole 3.
+pub fn run(levels: u64, only: Option<&str>) -> Checks {
     let mut c = Checks::default();
-    core_quota_is_all_ram(&mut c);
-    device_alias(&mut c);
-    ipc_buffer_off_ram(&mut c);
-    deep_pd_chain(&mut c, levels);
-    bounded_unmap_and_destroy(&mut c);
-    io_ports(&mut c);
-    write_and_execute(&mut c);
-    forged_kernel_labels(&mut c);
-    segments_between_pds(&mut c);
+    let attacks: [(&str, &dyn Fn(&mut Checks)); 10] = [
+        ("quota", &core_quota_is_all_ram),
+        ("device", &device_alias),
+        ("ipc", &ipc_buffer_off_ram),
+        ("chain", &|c| deep_pd_chain(c, levels)),
+        ("unmap", &bounded_unmap_and_destroy),
+        ("ports", &io_ports),
+        ("wx", &write_and_execute),
+        ("labels", &forged_kernel_labels),
+        ("segments", &segments_between_pds),
+        ("debug", &single_step_in_user_mode),
+    ];
+    for (name, attack) in attacks {
+        if only.is_none_or(|only| only == name) {
+            attack(&mut c);
+        }
+    }
     c
 }
 
@@ -543,4 +553,68 @@ fn segments_between_pds(c: &mut Checks) {
     let _ = child.destroy();
     let _ = sys::destroy(endpoint);
     slots::release(endpoint);
+}
+
+/// A second thread of kernel_test: sets the trap flag, so the next
+/// instruction raises #DB in user mode — taken on the kernel's own #DB IST
+/// stack (which has a guard page) and reported as a fault.
+extern "C" fn single_stepper(_argument: u64) -> ! {
+    // SAFETY: sets TF in RFLAGS; the #DB that follows stops this thread
+    // (the kernel reports it to the Pd's fault endpoint). No memory is
+    // touched but this thread's own stack.
+    unsafe {
+        core::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop", "nop",);
+    }
+    loop {
+        sys::yield_now();
+    }
+}
+
+/// 12: #DB had no IST stack of its own; now it has one (with a guard page).
+fn single_step_in_user_mode(c: &mut Checks) {
+    const STACK: u64 = 16 * 1024;
+    let (endpoint, stack, thread) = (fresh(), fresh(), fresh());
+    let Ok(window) = arbor::vspace::allocate(STACK) else {
+        c.that("hole 12: address space for a thread stack", false, ());
+        return;
+    };
+    let started = sys::create(ObjectKind::Endpoint, slot::OWN_PD, endpoint, 0)
+        .and_then(|()| sys::set_fault_endpoint(slot::OWN_PD, endpoint))
+        .and_then(|()| sys::create(ObjectKind::Dataspace, slot::OWN_PD, stack, STACK))
+        .and_then(|()| {
+            sys::map(
+                slot::OWN_PD,
+                stack,
+                0,
+                window.start,
+                STACK,
+                map::READ | map::WRITE,
+            )
+        })
+        .and_then(|()| sys::create(ObjectKind::Thread, slot::OWN_PD, thread, 0))
+        .and_then(|()| {
+            sys::start_thread(
+                thread,
+                single_stepper as *const () as u64,
+                window.start + STACK - 8,
+                0,
+                0,
+            )
+        });
+    let report = started.and_then(|()| sys::recv(endpoint));
+    let fault = report.map(|(_, m)| (m.label(), FaultKind::from_raw(m.words[0]), m.words[3]));
+    println!("hole 12: single step in user mode reported as (label, kind, vector) {fault:?}");
+    c.that(
+        "hole 12: a user-mode #DB (on its own IST stack) is reported as a fault",
+        matches!(fault, Ok((FAULT_LABEL, Some(FaultKind::Other), 1))),
+        &fault,
+    );
+    let _ = sys::destroy(thread);
+    let _ = sys::destroy(endpoint);
+    let _ = sys::unmap(slot::OWN_PD, window.start, STACK);
+    let _ = sys::destroy(stack);
+    arbor::vspace::free(window);
+    for cap in [endpoint, stack, thread] {
+        slots::release(cap);
+    }
 }

@@ -4,8 +4,9 @@
 //!   `pingpong`; ends with `N passed, M failed`.
 //! - `mode=faults`: `fault_child` provokes one CPU fault per run; each fault
 //!   message is received, printed and its child destroyed.
-//! - `mode=holes levels=N`: one attack per kernel hole of issue 9, each of
-//!   which must be refused (a Pd chain N deep for the teardown).
+//! - `mode=holes levels=N [only=NAME]`: one attack per kernel hole of
+//!   issue 9, each of which must be refused (a Pd chain N deep for the
+//!   teardown); `only` runs one of them.
 //! - `mode=hostile iterations=N`: `hostile` issues N random system calls;
 //!   its destruction must return every byte.
 //! - `mode=bench iterations=N`: IPC round trips with `pingpong`, timed with
@@ -45,7 +46,8 @@ fn run(_argument: u64) {
         }
         "faults" => faults::run(),
         "holes" => {
-            let checks = holes::run(args::number(core_args, "levels", 2000));
+            let levels = args::number(core_args, "levels", 2000);
+            let checks = holes::run(levels, args::value(core_args, "only"));
             checks.summary();
             checks.failed == 0
         }
