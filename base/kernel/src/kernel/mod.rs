@@ -57,6 +57,10 @@ pub fn kernel_entry(frame: &mut Frame) {
     if !frame.from_user() {
         // The kernel only takes interrupts while idle; exceptions are bugs.
         match frame.vector {
+            // A single-step trap a user armed (TF) right before `syscall`
+            // may be delivered at the first kernel instruction, on the #DB
+            // IST stack. The kernel never single-steps itself: ignore it.
+            1 => {}
             vector if vector < 32 => kernel_exception(frame),
             SPURIOUS_VECTOR => {}
             TIMER_VECTOR => {

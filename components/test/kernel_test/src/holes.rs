@@ -555,15 +555,25 @@ fn segments_between_pds(c: &mut Checks) {
     slots::release(endpoint);
 }
 
-/// A second thread of kernel_test: sets the trap flag, so the next
-/// instruction raises #DB in user mode — taken on the kernel's own #DB IST
-/// stack (which has a guard page) and reported as a fault.
+/// A second thread of kernel_test: sets the trap flag and enters the
+/// kernel with `syscall`, so a #DB follows — in user mode or at the first
+/// kernel instruction, depending on the CPU — taken on the kernel's own #DB
+/// IST stack (which has a guard page); the user one is reported as a fault.
 extern "C" fn single_stepper(_argument: u64) -> ! {
     // SAFETY: sets TF in RFLAGS; the #DB that follows stops this thread
     // (the kernel reports it to the Pd's fault endpoint). No memory is
     // touched but this thread's own stack.
     unsafe {
-        core::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop", "nop",);
+        core::arch::asm!(
+            "pushfq",
+            "or qword ptr [rsp], 0x100",
+            "popfq",
+            "syscall",
+            "nop",
+            in("rax") arbor::abi::Syscall::Yield as u64,
+            out("rcx") _,
+            out("r11") _,
+        );
     }
     loop {
         sys::yield_now();
