@@ -19,12 +19,15 @@ const KERNEL_IMAGE: u64 = 0x10_0000;
 /// CPU's 39-bit minimum physical width.
 const NO_RAM: u64 = 1 << 38;
 
+/// One attack: runs its checks.
+type Attack<'a> = dyn Fn(&mut Checks) + 'a;
+
 /// Runs every attack (or only the one `only` names: quota, device, ipc,
 /// chain, unmap, ports, wx, labels, segments, debug); `levels` is the depth
 /// of the Pd chain for hole 3.
 pub fn run(levels: u64, only: Option<&str>) -> Checks {
     let mut c = Checks::default();
-    let attacks: [(&str, &dyn Fn(&mut Checks)); 10] = [
+    let attacks: [(&str, &Attack<'_>); 10] = [
         ("quota", &core_quota_is_all_ram),
         ("device", &device_alias),
         ("ipc", &ipc_buffer_off_ram),
@@ -617,7 +620,7 @@ fn single_step_in_user_mode(c: &mut Checks) {
     c.that(
         "hole 12: a user-mode #DB (on its own IST stack) is reported as a fault",
         matches!(fault, Ok((FAULT_LABEL, Some(FaultKind::Other), 1))),
-        &fault,
+        fault,
     );
     let _ = sys::destroy(thread);
     let _ = sys::destroy(endpoint);
