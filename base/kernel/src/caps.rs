@@ -109,6 +109,23 @@ impl Cap {
 mod tests {
     use super::*;
 
+    #[test]
+    fn generations_do_not_wrap_at_32_bits() {
+        // A frame freed 2^32 times once gave a stale capability its object
+        // back; 64-bit generations tell them apart.
+        let stale = Cap::new(7, 1, ObjectKind::Endpoint);
+        let live = (1u64 << 32) + 1;
+        assert_eq!(
+            stale.check(ObjectKind::Endpoint, Rights::NONE, Some(live)),
+            Err(Error::InvalidCapability)
+        );
+        let fresh = Cap::new(7, live, ObjectKind::Endpoint);
+        assert_eq!(
+            fresh.check(ObjectKind::Endpoint, Rights::NONE, Some(live)),
+            Ok(())
+        );
+    }
+
     fn endpoint() -> Cap {
         Cap::new(42, 7, ObjectKind::Endpoint)
     }
