@@ -24,13 +24,14 @@
 //! This file reads the config and runs the receive loop; the rest is in
 //! `children` (start, faults, restart, tear-down), `sessions` (routing a
 //! child's requests, quota, config ROMs), `export` (a nested init serving
-//! its children's services upward) and `policy` (restart decisions, host-tested).
+//! its children's services upward), `hardware` (what a child may claim) and `policy` (restart decisions, host-tested).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
 mod children;
 mod export;
+mod hardware;
 mod pending;
 mod policy;
 mod sessions;
@@ -42,6 +43,7 @@ use arbor::abi::{
     self, CapSlot, FAULT_LABEL, FaultKind, NOTIFICATION_LABEL, ObjectKind, Rights, info, slot,
 };
 use arbor::{loader, slots, sys};
+use arbor_config::label::Printable;
 use arbor_config::{InitConfig, RouteDecision, route_session};
 use arbor_sessions::client::{self, Arrival, Endpoint, Incoming, Log, Rom, Session};
 use arbor_sessions::parent::{
@@ -390,7 +392,9 @@ impl Init {
                             self.refused(
                                 index,
                                 &format!(
-                                    "{name}'s request for {service} (label \"{label}\") refused: {error}"
+                                    "{name}'s request for {} (label \"{}\") refused: {error}",
+                                    Printable(service),
+                                    Printable(label)
                                 ),
                             );
                         }

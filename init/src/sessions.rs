@@ -79,8 +79,6 @@ impl Init {
             caps: PARENT_SESSION_CAPS,
         })?;
         self.child_pd(index)?;
-        // The hardware declaration check (IoPort, Irq, IoMem against what
-        // the scenario lets this child claim) belongs here, before routing.
         let id = self.next_id;
         if service == name::ROM && label == "config" {
             quota.require(Quota {
@@ -100,10 +98,18 @@ impl Init {
             };
         }
         let child_name = self.children[index].config.name.clone();
+        // Hardware is declared, not just routed: judged before any route.
+        if let Err(refusal) = hardware::admit(&self.children[index].config.hardware, service, args)
+        {
+            self.say(&format!("denied {child_name}'s {refusal}"));
+            return Err(SessionError::Denied);
+        }
         match route_session(&self.config, &child_name, service, label) {
             RouteDecision::Denied { reason, .. } => {
                 self.say(&format!(
-                    "denied {child_name}'s {service} session (label \"{label}\"): {reason}"
+                    "denied {child_name}'s {} session (label \"{}\"): {reason}",
+                    Printable(service),
+                    Printable(label)
                 ));
                 Err(SessionError::Denied)
             }

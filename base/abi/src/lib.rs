@@ -266,6 +266,14 @@ pub const FAULT_LABEL: u32 = 0xFFFF_FFF0;
 /// notification instead of a message; word 0 holds the signalled bits.
 pub const NOTIFICATION_LABEL: u32 = 0xFFFF_FFF1;
 
+/// Whether `label` is one only the kernel may put on a message
+/// ([`FAULT_LABEL`], [`NOTIFICATION_LABEL`]); the kernel refuses a user
+/// `Send`, `Call` or `ReplyRecv` carrying one with [`Error::InvalidArgument`],
+/// so a receiver can trust them.
+pub const fn is_kernel_label(label: u32) -> bool {
+    label == FAULT_LABEL || label == NOTIFICATION_LABEL
+}
+
 /// Why a thread faulted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
@@ -364,6 +372,15 @@ pub mod info {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_fault_and_notification_labels_are_the_kernels() {
+        assert!(is_kernel_label(FAULT_LABEL));
+        assert!(is_kernel_label(NOTIFICATION_LABEL));
+        assert!(!is_kernel_label(0));
+        assert!(!is_kernel_label(0xFFFF_FFF2));
+        assert!(!is_kernel_label(u32::MAX));
+    }
 
     #[test]
     fn msg_info_round_trips() {

@@ -10,7 +10,7 @@
 //! enum names (which `ron::Value` drops) and lets errors inside a nested
 //! config be located in the scenario file.
 
-use crate::{ByteSize, ConfigError, Duration};
+use crate::{ByteSize, ConfigError, Duration, Hardware};
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -96,6 +96,10 @@ pub struct Child {
     /// Its config ROM: any RON value, kept as text.
     #[serde(default)]
     pub config: Option<ComponentConfig>,
+    /// The I/O ports, interrupt lines and device memory it may claim
+    /// (through IoPort, Irq and IoMem sessions); nothing by default.
+    #[serde(default)]
+    pub hardware: Hardware,
 }
 
 impl Child {

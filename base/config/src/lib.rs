@@ -20,7 +20,9 @@ extern crate alloc;
 mod diagnostics;
 mod error;
 mod explain;
+pub mod hardware;
 mod init;
+pub mod label;
 pub mod outline;
 mod quantity;
 mod routing;
@@ -30,6 +32,7 @@ mod validate;
 pub use diagnostics::{Diagnostic, Severity, Span, closest, edit_distance};
 pub use error::{ConfigError, Location};
 pub use explain::{Explanation, Hop, Outcome, describe, explain_route};
+pub use hardware::{Claim, Hardware, MemoryRange, PortRange};
 pub use init::{
     ANY_SERVICE, CapCount, Child, ComponentConfig, INIT_BINARY, InitConfig, LabelMatch, Quota,
     Restart, Route, RouteTarget,
@@ -38,7 +41,7 @@ pub use quantity::{ByteSize, Duration, QuantityError};
 pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
-pub use scenario::{ExitOutcome, Kernel, Machine, Scenario, TestSpec};
+pub use scenario::{DefaultReject, ExitOutcome, Kernel, Machine, Scenario, TestSpec};
 pub use validate::{ComponentNeeds, Environment, KERNEL_AND_CORE_RESERVE, ROOT_CAPS};
 
 use alloc::vec::Vec;

@@ -10,9 +10,13 @@
 //! whose service and label match decides; `"*"` matches any service; a
 //! request no route matches is denied. Labels are matched as the child sent
 //! them and composed ("child -> label") when the request is passed on, so
-//! servers can pick per-client policy by label.
+//! servers can pick per-client policy by label. Before any route is tried,
+//! the label's elements are checked ([`crate::label`]): a label that could
+//! pass for another structure is refused here, for init, `check` and
+//! `--explain` alike.
 
 use crate::init::{ANY_SERVICE, Child, InitConfig, Route, RouteTarget};
+use crate::label::{self, LabelError};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -79,6 +83,8 @@ pub enum Denial {
     NoProvider,
     /// `AnyChild`, and several siblings provide the service.
     SeveralProviders(Vec<String>),
+    /// The label is malformed or forged (see [`crate::label`]).
+    BadLabel(LabelError),
 }
 
 impl fmt::Display for Denial {
@@ -97,6 +103,7 @@ impl fmt::Display for Denial {
             Denial::SeveralProviders(names) => {
                 write!(f, "several children provide it: {}", names.join(", "))
             }
+            Denial::BadLabel(error) => write!(f, "bad label: {error}"),
         }
     }
 }
@@ -107,7 +114,7 @@ pub fn compose_label(child: &str, label: &str) -> String {
     if label.is_empty() {
         String::from(child)
     } else {
-        format!("{child} -> {label}")
+        format!("{child}{}{label}", label::SEPARATOR)
     }
 }
 
@@ -140,6 +147,12 @@ pub fn route_session(
             reason: Denial::UnknownRequester,
         };
     };
+    if let Err(error) = label::check_request_label(label, requester.is_nested_init()) {
+        return RouteDecision::Denied {
+            route: None,
+            reason: Denial::BadLabel(error),
+        };
+    }
     match requester
         .routes
         .iter()

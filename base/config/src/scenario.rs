@@ -108,10 +108,84 @@ pub struct TestSpec {
     /// The run is stopped and failed after this long.
     #[serde(default = "TestSpec::default_timeout")]
     pub timeout: Duration,
+    /// Substrings that fail the test on any line, checked until the run
+    /// ends; in addition to the [`DefaultReject`]s, which every test has.
+    #[serde(default)]
+    pub reject: Vec<String>,
+    /// The default rejects this scenario provokes on purpose, by name (e.g.
+    /// `allow: [Panic]` where a child panics to test fault handling). Every
+    /// default not named stays in force, and a name the run never needed
+    /// fails the test, so an allowance cannot outlive its reason.
+    #[serde(default)]
+    pub allow: Vec<DefaultReject>,
 }
 
 impl TestSpec {
     fn default_timeout() -> Duration {
         Duration { millis: 30_000 }
+    }
+}
+
+/// What fails every scenario test unless the scenario allows it by name
+/// (`test: (allow: [...])`). `cargo arbor test` knows the exact line each
+/// one prints and stops the run as soon as one appears.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum DefaultReject {
+    /// The kernel took an exception in kernel mode (`KERNEL EXCEPTION #..`).
+    KernelException,
+    /// The kernel panicked (`KERNEL PANIC: ..`).
+    KernelPanic,
+    /// A component panicked (`panic: panicked at ..`).
+    Panic,
+    /// init found RAM or caps missing after a child's restarts (`LEAKED ..`
+    /// with a positive count: a negative one is quota returned by a sibling).
+    Leak,
+    /// init could not start a child (`cannot start NAME: ..`).
+    ChildCannotStart,
+}
+
+impl DefaultReject {
+    /// Every default reject.
+    pub const ALL: [DefaultReject; 5] = [
+        DefaultReject::KernelException,
+        DefaultReject::KernelPanic,
+        DefaultReject::Panic,
+        DefaultReject::Leak,
+        DefaultReject::ChildCannotStart,
+    ];
+}
+
+#[cfg(test)]
+mod test_spec_tests {
+    use super::*;
+    use crate::parse_scenario;
+
+    #[test]
+    fn reject_and_allow_parse() {
+        let scenario = parse_scenario(
+            r#"Scenario(description: "d", test: (expect: ["a"], reject: ["oops"], allow: [Panic, Leak]))"#,
+        )
+        .unwrap();
+        let test = scenario.test.unwrap();
+        assert_eq!(test.reject, ["oops"]);
+        assert_eq!(test.allow, [DefaultReject::Panic, DefaultReject::Leak]);
+    }
+
+    #[test]
+    fn reject_and_allow_default_to_empty() {
+        let scenario =
+            parse_scenario(r#"Scenario(description: "d", test: (expect: ["a"]))"#).unwrap();
+        let test = scenario.test.unwrap();
+        assert!(test.reject.is_empty() && test.allow.is_empty());
+    }
+
+    #[test]
+    fn unknown_allowance_is_an_error() {
+        let error = parse_scenario(
+            r#"Scenario(description: "d", test: (expect: ["a"], allow: [Everything]))"#,
+        )
+        .unwrap_err();
+        let text = alloc::format!("{error}");
+        assert!(text.contains("Everything"), "{text}");
     }
 }

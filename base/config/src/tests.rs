@@ -3,6 +3,7 @@
 extern crate std;
 
 use super::*;
+use crate::label::LabelError;
 
 #[test]
 fn full_scenario_parses() {
@@ -185,6 +186,67 @@ fn first_matching_route_wins_and_labels_compose() {
 }
 
 #[test]
+fn forged_labels_are_refused_before_any_route_matches() {
+    let init = routing_init();
+    let bad = |error| RouteDecision::Denied {
+        route: None,
+        reason: Denial::BadLabel(error),
+    };
+    // The attack: one element posing as two, to match Suffix(".so") or a
+    // prefix route while naming another module in its last element.
+    assert_eq!(
+        route_session(&init, "app", "Rom", "x.so -> config"),
+        bad(LabelError::ContainsSeparator)
+    );
+    assert_eq!(
+        route_session(&init, "app", "FileSystem", "home/ -> etc"),
+        bad(LabelError::ContainsSeparator)
+    );
+    assert_eq!(
+        route_session(&init, "app", "Log", "line\nbreak"),
+        bad(LabelError::ControlCharacter)
+    );
+    let long = "x".repeat(4_000);
+    assert_eq!(
+        route_session(&init, "app", "Log", &long),
+        bad(LabelError::TooLong)
+    );
+}
+
+#[test]
+fn a_nested_init_forwards_composed_labels_a_leaf_cannot() {
+    let scenario = parse_scenario(
+        r#"Scenario(description: "n", init: (parent_provides: ["Rom"], children: [
+            (name: "sub", binary: "init", config: (children: []), routes: [(service: "Rom", label: Prefix("probe"), to: Parent)]),
+            (name: "leaf", routes: [(service: "Rom", to: Parent)]),
+        ]))"#,
+    )
+    .unwrap();
+    let init = scenario.init.unwrap();
+    assert_eq!(
+        route_session(&init, "sub", "Rom", "probe -> config"),
+        RouteDecision::Parent {
+            route: 0,
+            label: "sub -> probe -> config".into()
+        }
+    );
+    assert!(matches!(
+        route_session(&init, "leaf", "Rom", "probe -> config"),
+        RouteDecision::Denied {
+            reason: Denial::BadLabel(LabelError::ContainsSeparator),
+            ..
+        }
+    ));
+    assert!(matches!(
+        route_session(&init, "sub", "Rom", "probe -> a->b"),
+        RouteDecision::Denied {
+            reason: Denial::BadLabel(LabelError::ContainsSeparator),
+            ..
+        }
+    ));
+}
+
+#[test]
 fn every_problem_is_reported_not_just_the_first() {
     let report = check_scenario(
         r#"Scenario(description: "x", init: (children: [
@@ -267,4 +329,72 @@ fn child_config_is_kept_as_text_for_its_rom() {
     );
     assert_eq!(child.binary_name(), "hello");
     assert_eq!(child.restart, Restart::Never);
+}
+
+#[test]
+fn hardware_declarations_parse_with_hex_and_sizes() {
+    let scenario = parse_scenario(
+        r#"
+        Scenario(
+            description: "a driver",
+            init: (
+                parent_provides: ["Log", "Irq", "IoPort", "IoMem"],
+                children: [(
+                    name: "timer",
+                    hardware: (io_ports: [(first: 0x40, count: 4)], irqs: [2], io_mem: [(base: 0xFED0_0000, size: "4K")]),
+                    routes: [(service: "*", to: Parent)],
+                )],
+            ),
+        )"#,
+    )
+    .unwrap();
+    let child = &scenario.init.unwrap().children[0];
+    assert_eq!(
+        child.hardware.io_ports,
+        [PortRange {
+            first: 0x40,
+            count: 4
+        }]
+    );
+    assert_eq!(child.hardware.irqs, [2]);
+    assert_eq!(
+        child.hardware.io_mem,
+        [MemoryRange {
+            base: 0xFED0_0000,
+            size: ByteSize(4096)
+        }]
+    );
+    assert!(child.hardware.permits(&Claim::Irq { line: 2 }));
+}
+
+#[test]
+fn a_child_without_hardware_declares_nothing() {
+    let scenario = parse_scenario(
+        r#"Scenario(description: "x", init: (parent_provides: ["Log"], children: [(name: "a", routes: [(service: "*", to: Parent)])]))"#,
+    )
+    .unwrap();
+    assert!(scenario.init.unwrap().children[0].hardware.is_empty());
+}
+
+#[test]
+fn a_nested_childs_claim_must_lie_inside_its_inits_declaration() {
+    let text = r#"Scenario(description: "x", init: (parent_provides: ["Log", "IoPort"], children: [
+        (name: "sub", binary: "init", hardware: (io_ports: [(first: 0x70, count: 2)]), routes: [(service: "*", to: Parent)], config: (
+            parent_provides: ["Log", "IoPort"],
+            children: [(name: "rtc", hardware: (io_ports: [(first: 0x70, count: 2)]), routes: [(service: "*", to: Parent)])],
+        )),
+    ]))"#;
+    let report = check_scenario(text, &Environment::default());
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let wider = text.replace(
+        "(first: 0x70, count: 2)]), routes: [(service: \"*\", to: Parent)])]",
+        "(first: 0x70, count: 3)]), routes: [(service: \"*\", to: Parent)])]",
+    );
+    let error = parse_scenario(&wider).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("outside what its init may claim (IoPort 0x70..0x72)"),
+        "{error}"
+    );
 }

@@ -8,6 +8,9 @@
 //! init routes with, so "check passes" and "init routes it" are one fact.
 
 use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
+use crate::hardware::{
+    Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, reservation,
+};
 use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, RouteTarget};
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
@@ -64,6 +67,13 @@ pub(crate) struct Checker<'t> {
     /// `provides`): a child providing one of them is used even if no sibling
     /// routes to it.
     exported: Vec<String>,
+    /// What the init being checked may claim itself (a nested init's
+    /// `hardware`): its children may declare nothing outside it. `None` for
+    /// the root init, whose parent is core.
+    hardware_bound: Option<Hardware>,
+    /// The machine's RAM, when the whole scenario is checked: device
+    /// memory declared over it can never be granted.
+    machine_memory: Option<ByteSize>,
 }
 
 impl<'t> Checker<'t> {
@@ -74,6 +84,8 @@ impl<'t> Checker<'t> {
             environment,
             diagnostics: Vec::new(),
             exported: Vec::new(),
+            hardware_bound: None,
+            machine_memory: None,
         }
     }
 
@@ -112,6 +124,7 @@ impl<'t> Checker<'t> {
     /// Checks what the schema alone cannot express, for the whole scenario.
     pub(crate) fn scenario(&mut self, scenario: &Scenario) {
         let memory = scenario.machine.memory;
+        self.machine_memory = Some(memory);
         if memory < Machine::MIN_MEMORY || memory > Machine::MAX_MEMORY {
             self.error(
                 &path_of(&["machine", "memory"]),
@@ -162,13 +175,18 @@ impl<'t> Checker<'t> {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, child) in init.children.iter().enumerate() {
             let name_path = field(&child_path(i), "name");
-            if child.name.is_empty() || child.name.contains("->") {
+            let name_problem = match crate::label::check_element(&child.name) {
+                _ if child.name.is_empty() => Some(String::from("a name must not be empty")),
+                Ok(()) => None,
+                Err(error) => Some(format!(
+                    "{error}: the name is the first element of every label of its sessions"
+                )),
+            };
+            if let Some(hint) = name_problem {
                 self.error(
                     &name_path,
-                    format!("child name \"{}\" is not usable", child.name),
-                    Some(String::from(
-                        "a name must be non-empty and must not contain \"->\" (labels use it)",
-                    )),
+                    format!("child name \"{}\" is not usable", child.name.escape_debug()),
+                    Some(hint),
                 );
             }
             if let Some(first) = seen.get(child.name.as_str()) {
@@ -217,6 +235,7 @@ impl<'t> Checker<'t> {
         }
         self.unused_services(init, path);
         self.cycles(init, path);
+        self.hardware(init, path);
 
         // Nested inits.
         for (i, child) in init.children.iter().enumerate() {
@@ -407,7 +426,11 @@ impl<'t> Checker<'t> {
             };
             let service = &route.service;
             match reason {
-                Denial::DenyRoute | Denial::UnknownRequester | Denial::NoMatchingRoute => {}
+                // Labels are checked per request (route_session), not per route.
+                Denial::DenyRoute
+                | Denial::UnknownRequester
+                | Denial::NoMatchingRoute
+                | Denial::BadLabel(_) => {}
                 Denial::NoSuchChild(name) => self.no_such_child(&name, &names, &index(&to_path, 0)),
                 Denial::RouteToSelf => self.error(
                     &to_path,
@@ -664,9 +687,162 @@ impl<'t> Checker<'t> {
             child.name, quota.ram, quota.caps.0
         );
         let outer_exports = core::mem::replace(&mut self.exported, child.provides.clone());
+        let outer_bound = self.hardware_bound.replace(child.hardware.clone());
         self.init(&inner, &config_path, quota, &what);
         self.exported = outer_exports;
+        self.hardware_bound = outer_bound;
     }
+}
+
+impl Checker<'_> {
+    /// Checks every child's hardware declaration: each range on its own,
+    /// against the reserved ranges, against what the enclosing nested init
+    /// declares, against the siblings' declarations, and against the
+    /// routes that must carry its requests.
+    fn hardware(&mut self, init: &InitConfig, path: &[Step]) {
+        let children_path = field(path, "children");
+        let declared: Vec<Vec<(Claim, Path)>> = init
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, child)| declarations(&child.hardware, &index(&children_path, i)))
+            .collect();
+        for (i, child) in init.children.iter().enumerate() {
+            let child_path = index(&children_path, i);
+            let name = &child.name;
+            for (claim, claim_path) in &declared[i] {
+                if let Some(why) = malformed(claim) {
+                    self.error(
+                        claim_path,
+                        format!("\"{name}\" declares {claim}, which cannot be claimed: {why}"),
+                        None,
+                    );
+                    continue;
+                }
+                if let Some(reserved) = reservation(claim) {
+                    let hint = match reserved.holder {
+                        Holder::Kernel => {
+                            "the kernel drives these itself; no component may touch them"
+                        }
+                        Holder::PlatformDriver => {
+                            "PCI configuration space is for the platform driver alone (a later issue); drivers will get their devices from it"
+                        }
+                    };
+                    self.warning(
+                        claim_path,
+                        format!(
+                            "\"{name}\" declares {claim}, which core refuses to every child: {reserved}"
+                        ),
+                        Some(String::from(hint)),
+                    );
+                }
+                if let Some(memory) = self.machine_memory
+                    && guest_ram(memory.0).iter().any(|ram| ram.overlaps(claim))
+                {
+                    self.warning(
+                        claim_path,
+                        format!(
+                            "\"{name}\" declares {claim}, which is RAM on this machine (machine.memory {memory}): the kernel refuses device memory over RAM"
+                        ),
+                        Some(String::from(
+                            "device memory lies outside RAM (e.g. a BAR in 0xC000_0000..0xFEC0_0000); check the address",
+                        )),
+                    );
+                }
+                if let Some(bound) = &self.hardware_bound
+                    && !bound.permits(claim)
+                {
+                    let message = format!(
+                        "\"{name}\" declares {claim}, outside what its init may claim ({bound})"
+                    );
+                    self.error(
+                        claim_path,
+                        message,
+                        Some(String::from(
+                            "a nested init's children may claim only what the nested init itself declares in its `hardware`",
+                        )),
+                    );
+                }
+                let sibling = declared[..i].iter().enumerate().find_map(|(j, theirs)| {
+                    theirs
+                        .iter()
+                        .find(|(other, _)| other.overlaps(claim))
+                        .map(|(other, other_path)| (j, *other, other_path.clone()))
+                });
+                if let Some((j, other, other_path)) = sibling {
+                    let line = self.span(&other_path).map_or(0, |s| s.start.line);
+                    self.error(
+                        claim_path,
+                        format!(
+                            "\"{name}\" declares {claim}, which overlaps {other} declared by \"{}\" on line {line}",
+                            init.children[j].name
+                        ),
+                        Some(String::from(
+                            "core gives each port, line and page to one session at a time, so only one of them could have it: declare it for one child",
+                        )),
+                    );
+                }
+            }
+            for (service, kind) in HARDWARE_SERVICES.into_iter().zip(HARDWARE_FIELDS) {
+                if !child.hardware.declares(service) {
+                    continue;
+                }
+                if let RouteDecision::Denied { reason, .. } = route_session(init, name, service, "")
+                {
+                    self.error(
+                        &field(&field(&child_path, "hardware"), kind),
+                        format!(
+                            "\"{name}\" declares {kind}, but its {service} requests are denied: {reason}"
+                        ),
+                        Some(format!(
+                            "route them, e.g. `(service: \"{service}\", to: Parent)`"
+                        )),
+                    );
+                }
+            }
+            for (r, route) in child.routes.iter().enumerate() {
+                let Some(kind) = HARDWARE_SERVICES
+                    .iter()
+                    .position(|s| *s == route.service)
+                    .map(|k| HARDWARE_FIELDS[k])
+                else {
+                    continue;
+                };
+                if route.to != RouteTarget::Deny && !child.hardware.declares(&route.service) {
+                    self.warning(
+                        &index(&field(&child_path, "routes"), r),
+                        format!(
+                            "\"{name}\" routes {} but declares no {kind}: init refuses every such request it makes",
+                            route.service
+                        ),
+                        Some(format!(
+                            "declare what it claims, e.g. `hardware: ({kind}: [...])`, or drop the route"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The field of [`Hardware`] for each of [`HARDWARE_SERVICES`].
+const HARDWARE_FIELDS: [&str; 3] = ["io_ports", "irqs", "io_mem"];
+
+/// Each declared range of a child with its path in the text, in the order
+/// [`Hardware::claims`] gives them.
+fn declarations(hardware: &Hardware, child_path: &[Step]) -> Vec<(Claim, Path)> {
+    let hardware_path = field(child_path, "hardware");
+    let counts = [
+        hardware.io_ports.len(),
+        hardware.irqs.len(),
+        hardware.io_mem.len(),
+    ];
+    let paths = HARDWARE_FIELDS
+        .iter()
+        .zip(counts)
+        .flat_map(|(kind, count)| (0..count).map(move |k| (*kind, k)))
+        .map(|(kind, k)| index(&field(&hardware_path, kind), k));
+    hardware.claims().zip(paths).collect()
 }
 
 /// A path from plain field names.

@@ -1,6 +1,10 @@
 //! Which hardware resources core has handed out: every I/O port range, IRQ
 //! line and device-memory range goes to one session at a time. A second
 //! claim that overlaps is refused until the first session closes.
+//!
+//! Ranges nobody may claim at all (PCI configuration space, the kernel's
+//! devices) are refused before a claim gets here, by
+//! `arbor_config::hardware::reservation` (see `refuse_reserved` in main.rs).
 
 use alloc::vec::Vec;
 

@@ -6,7 +6,11 @@
 //! prefixed with the session label), IRQ, IO_PORT and IO_MEM (each resource
 //! granted to one session at a time). It starts exactly one child, init,
 //! with all RAM but a small reserve, and holds no policy: who gets which
-//! device is decided by init's routes.
+//! device is decided by init's routes and the children's hardware
+//! declarations. The one rule core keeps itself: ranges no child may have
+//! (PCI configuration space, the ECAM window, the kernel's own devices;
+//! `arbor_config::hardware::RESERVED`) are refused to every label, whatever
+//! init forwards.
 //!
 //! Core never trusts init or init's clients: requests are decoded
 //! defensively, sizes checked, and every session is paid from the RAM and
@@ -23,6 +27,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
 use arbor::{loader, println, slots, sys};
+use arbor_config::hardware::{self, Claim};
 use arbor_sessions::client::{Arrival, Endpoint, Incoming, LOG_SESSION_RAM};
 use arbor_sessions::parent::{ParentReply, ParentRequest};
 use arbor_sessions::services::{
@@ -387,6 +392,7 @@ impl Core {
                 if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
                     return Err(SessionError::BadRequest);
                 }
+                refuse_reserved(&Claim::IoPorts { first, count }, label)?;
                 self.claim(
                     Resource::IoPorts {
                         first: u32::from(first),
@@ -408,6 +414,7 @@ impl Core {
             name::IRQ => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IrqArgs { line } = decode(args)?;
+                refuse_reserved(&Claim::Irq { line }, label)?;
                 let notification = arrived.ok_or(SessionError::BadRequest)?;
                 self.claim(Resource::Irq { line }, id)?;
                 let cap = new_resource_slot()?;
@@ -424,6 +431,7 @@ impl Core {
             name::IO_MEM => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IoMemArgs { phys, size } = decode(args)?;
+                refuse_reserved(&Claim::IoMem { base: phys, size }, label)?;
                 self.claim(Resource::IoMem { phys, size }, id)?;
                 let cap = new_resource_slot()?;
                 sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap, phys, size)
@@ -516,6 +524,19 @@ fn session_caps(service: &str) -> u64 {
     match service {
         name::ROM => 3,
         _ => 1,
+    }
+}
+
+/// Refuses `claim` if it touches a range no child may have, saying so with
+/// the label that asked. The exception for the platform driver (a later
+/// issue) belongs in `arbor_config::hardware::reservation`, not here.
+fn refuse_reserved(claim: &Claim, label: &str) -> Result<(), SessionError> {
+    match hardware::reservation(claim) {
+        None => Ok(()),
+        Some(reserved) => {
+            println!("core: refused {claim} to \"{label}\": {reserved}");
+            Err(SessionError::Denied)
+        }
     }
 }
 

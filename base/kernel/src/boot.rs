@@ -206,20 +206,19 @@ fn on_off(flag: bool) -> &'static str {
 
 /// The stack every entry from user space runs on (distinct from the boot stack
 /// `start` runs on, so that the first exit can build its frame there).
-#[repr(align(16))]
-struct EntryStack(#[allow(dead_code)] [u8; ENTRY_STACK_SIZE]);
-const ENTRY_STACK_SIZE: usize = 64 * 1024;
-static mut ENTRY_STACK: EntryStack = EntryStack([0; ENTRY_STACK_SIZE]);
-
 fn entry_stack_top() -> u64 {
-    core::ptr::addr_of!(ENTRY_STACK) as u64 + ENTRY_STACK_SIZE as u64
+    arch::stacks::entry_stack_top()
 }
 
 /// The frame table over all usable RAM, placed in frames taken from `free`;
 /// what is still free afterwards becomes allocatable, everything else reserved.
 fn frame_table(free: &mut FreeFrames) -> FrameTable<'static> {
+    // Capabilities name objects by frame number; RAM above 16 TiB (frame
+    // numbers past 32 bits) is left out rather than ever truncated.
+    const FRAME_LIMIT: u64 = 1 << 32;
     let first = free.ranges().iter().map(|r| r.start).min().unwrap_or(0) / PAGE_SIZE;
-    let end = free.ranges().iter().map(|r| r.end).max().unwrap_or(0) / PAGE_SIZE;
+    let end = (free.ranges().iter().map(|r| r.end).max().unwrap_or(0) / PAGE_SIZE)
+        .clamp(first, FRAME_LIMIT.max(first));
     let count = (end - first) as usize;
     let bytes = (count * core::mem::size_of::<FrameInfo>()) as u64;
     let table = free
@@ -232,11 +231,23 @@ fn frame_table(free: &mut FreeFrames) -> FrameTable<'static> {
     };
     infos.fill(FrameInfo::RESERVED);
     for range in free.ranges() {
-        for pfn in range.start / PAGE_SIZE..range.end / PAGE_SIZE {
+        for pfn in range.start / PAGE_SIZE..(range.end / PAGE_SIZE).min(end) {
             infos[(pfn - first) as usize].usage = FrameUse::Free;
         }
     }
-    FrameTable::new(Pfn(first as u32), infos)
+    FrameTable::new(Pfn(first), infos)
+}
+
+/// Recurses until the stack runs into its guard page (for the
+/// `stack_overflow` self-test).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth; 64];
+    core::hint::black_box(&mut frame);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).wrapping_add(core::hint::black_box(frame[63]))
 }
 
 /// Raises the exception a self-test asks for; the exception handler reports
@@ -258,6 +269,9 @@ fn provoke(test: SelfTest) {
                 let _ = core::ptr::read_volatile(0x8000_0000_0000_0000_u64 as *const u64);
             }
             SelfTest::Breakpoint => core::arch::asm!("int3"),
+            SelfTest::StackOverflow => {
+                kprintln!("selftest: recursed {} times?", recurse(0));
+            }
         }
     }
     // #BP is a trap: execution would continue here if the handler returned.

@@ -13,9 +13,9 @@ use arbor_abi::{CapSlot, Error, ObjectKind, Rights};
 #[repr(C)]
 pub struct Cap {
     /// Frame number of the object; 0 = empty slot.
-    pub object: u32,
+    pub object: u64,
     /// The object's frame generation when the capability was made.
-    pub generation: u32,
+    pub generation: u64,
     /// Badge shown to receivers (endpoints) or signalled (notifications).
     pub badge: u64,
     /// [`ObjectKind`] as a number.
@@ -27,7 +27,7 @@ pub struct Cap {
 /// Capability entries per table page.
 pub const CAPS_PER_PAGE: usize = 4096 / core::mem::size_of::<Cap>();
 /// Table pages a Pd may have; bounds slot numbers.
-pub const MAX_CAP_PAGES: usize = 24;
+pub const MAX_CAP_PAGES: usize = 32;
 /// Slots a Pd's table can address.
 pub const MAX_SLOTS: usize = CAPS_PER_PAGE * MAX_CAP_PAGES;
 
@@ -40,7 +40,7 @@ pub fn slot_position(slot: CapSlot) -> Option<(usize, usize)> {
 
 impl Cap {
     /// A fresh capability with all rights to a new object.
-    pub fn new(object: u32, generation: u32, kind: ObjectKind) -> Cap {
+    pub fn new(object: u64, generation: u64, kind: ObjectKind) -> Cap {
         Cap {
             object,
             generation,
@@ -72,7 +72,7 @@ impl Cap {
         &self,
         kind: ObjectKind,
         needed: Rights,
-        live_generation: Option<u32>,
+        live_generation: Option<u64>,
     ) -> Result<(), Error> {
         if self.is_empty() || live_generation != Some(self.generation) {
             return Err(Error::InvalidCapability);
@@ -108,6 +108,23 @@ impl Cap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generations_do_not_wrap_at_32_bits() {
+        // A frame freed 2^32 times once gave a stale capability its object
+        // back; 64-bit generations tell them apart.
+        let stale = Cap::new(7, 1, ObjectKind::Endpoint);
+        let live = (1u64 << 32) + 1;
+        assert_eq!(
+            stale.check(ObjectKind::Endpoint, Rights::NONE, Some(live)),
+            Err(Error::InvalidCapability)
+        );
+        let fresh = Cap::new(7, live, ObjectKind::Endpoint);
+        assert_eq!(
+            fresh.check(ObjectKind::Endpoint, Rights::NONE, Some(live)),
+            Ok(())
+        );
+    }
 
     fn endpoint() -> Cap {
         Cap::new(42, 7, ObjectKind::Endpoint)

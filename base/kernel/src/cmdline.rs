@@ -22,16 +22,20 @@ pub enum SelfTest {
     GeneralProtection,
     /// `int3` (#BP).
     Breakpoint,
+    /// Unbounded recursion on the kernel stack: must hit the guard page
+    /// and end in a double-fault report, never in silent corruption.
+    StackOverflow,
 }
 
 impl SelfTest {
     /// Every self-test, with its command-line name.
-    pub const ALL: [(&'static str, SelfTest); 5] = [
+    pub const ALL: [(&'static str, SelfTest); 6] = [
         ("invalid_opcode", SelfTest::InvalidOpcode),
         ("page_fault", SelfTest::PageFault),
         ("divide_error", SelfTest::DivideError),
         ("general_protection", SelfTest::GeneralProtection),
         ("breakpoint", SelfTest::Breakpoint),
+        ("stack_overflow", SelfTest::StackOverflow),
     ];
 
     /// The self-test `name` names.

@@ -10,14 +10,29 @@
 //! Pure logic over a slice; the kernel places the slice in memory it reserved
 //! at boot, the host tests use a `Vec`.
 
-/// A physical frame number (physical address / 4096).
+/// A physical frame number (physical address / 4096). Wide enough for every
+/// 52-bit physical address x86_64 can name, so no frame number is ever
+/// truncated (a device frame at or above 2^44 once aliased RAM that way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pfn(pub u32);
+pub struct Pfn(pub u64);
+
+/// Highest physical address bit x86_64 page tables can hold, plus one.
+pub const PHYS_ADDRESS_BITS: u32 = 52;
 
 impl Pfn {
     /// The frame's physical address.
     pub fn address(self) -> u64 {
-        u64::from(self.0) << 12
+        self.0 << 12
+    }
+
+    /// The frame holding physical address `phys`.
+    pub fn containing(phys: u64) -> Pfn {
+        Pfn(phys >> 12)
+    }
+
+    /// The frame `pages` frames after this one.
+    pub fn offset(self, pages: u64) -> Pfn {
+        Pfn(self.0 + pages)
     }
 }
 
@@ -43,10 +58,12 @@ pub enum FrameUse {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct FrameInfo {
-    /// Bumped every time the frame is freed.
-    pub generation: u32,
+    /// Bumped every time the frame is freed; 64 bits never wrap in practice
+    /// (a frame freed every nanosecond takes 584 years), so a stale
+    /// capability can never come back to life.
+    pub generation: u64,
     /// The Pd object (frame) that pays for this frame; 0 when none.
-    pub owner: u32,
+    pub owner: u64,
     /// What the frame holds.
     pub usage: FrameUse,
 }
@@ -62,7 +79,7 @@ impl FrameInfo {
 
 /// The table, covering frames `base .. base + infos.len()`.
 pub struct FrameTable<'a> {
-    base: u32,
+    base: u64,
     infos: &'a mut [FrameInfo],
     free: usize,
     /// Where the next single-frame search starts (next fit).
@@ -83,13 +100,22 @@ impl<'a> FrameTable<'a> {
     }
 
     fn index(&self, pfn: Pfn) -> Option<usize> {
-        let index = pfn.0.checked_sub(self.base)? as usize;
+        let index = usize::try_from(pfn.0.checked_sub(self.base)?).ok()?;
         (index < self.infos.len()).then_some(index)
     }
 
     /// The record of `pfn`, if the table covers it.
     pub fn info(&self, pfn: Pfn) -> Option<FrameInfo> {
         self.index(pfn).map(|i| self.infos[i])
+    }
+
+    /// Whether `pfn` is RAM holding dataspace contents that a Pd pays for:
+    /// the only frames the kernel reads or writes on a user's behalf (IPC
+    /// buffers). Device memory, page tables, objects and anything outside
+    /// the table are not.
+    pub fn is_user_data(&self, pfn: Pfn) -> bool {
+        self.info(pfn)
+            .is_some_and(|info| info.usage == FrameUse::Data && info.owner != 0)
     }
 
     /// Free frames.
@@ -132,7 +158,7 @@ impl<'a> FrameTable<'a> {
                 for i in first..=index {
                     self.take(i, usage, owner);
                 }
-                return Some(Pfn(self.base + first as u32));
+                return Some(Pfn(self.base + first as u64));
             }
         }
         None
@@ -143,7 +169,7 @@ impl<'a> FrameTable<'a> {
         info.usage = usage;
         info.owner = owner.0;
         self.free -= 1;
-        Pfn(self.base + index as u32)
+        Pfn(self.base + index as u64)
     }
 
     /// Returns a frame; its generation changes, so references to it go stale.
@@ -163,9 +189,21 @@ impl<'a> FrameTable<'a> {
         true
     }
 
+    /// The first frame at or after `from` holding a kernel object.
+    pub fn next_object(&self, from: Pfn) -> Option<Pfn> {
+        let start = usize::try_from(from.0.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        self.infos
+            .iter()
+            .enumerate()
+            .skip(start)
+            .find_map(|(index, info)| {
+                (info.usage == FrameUse::Object).then(|| Pfn(self.base + index as u64))
+            })
+    }
+
     /// The first frame at or after `from` that `owner` pays for, with its use.
     pub fn next_owned_by(&self, owner: Pfn, from: Pfn) -> Option<(Pfn, FrameUse)> {
-        let start = from.0.saturating_sub(self.base) as usize;
+        let start = usize::try_from(from.0.saturating_sub(self.base)).unwrap_or(usize::MAX);
         self.infos
             .iter()
             .enumerate()
@@ -173,7 +211,7 @@ impl<'a> FrameTable<'a> {
             .find_map(|(index, info)| {
                 (info.owner == owner.0
                     && !matches!(info.usage, FrameUse::Free | FrameUse::Reserved))
-                .then(|| (Pfn(self.base + index as u32), info.usage))
+                .then(|| (Pfn(self.base + index as u64), info.usage))
             })
     }
 }
@@ -230,7 +268,34 @@ mod tests {
         assert!(frames.allocate(FrameUse::Object, Pfn(1)).is_some());
         assert!(frames.allocate(FrameUse::Object, Pfn(1)).is_none());
         assert!(!frames.free(Pfn(5)), "outside the table");
-        assert!(!frames.free(Pfn(u32::MAX)));
+        assert!(!frames.free(Pfn(u64::MAX)));
+        assert!(
+            !frames.free(Pfn(1 << 40)),
+            "a 52-bit frame number is not truncated"
+        );
+    }
+
+    #[test]
+    fn wide_frame_numbers_keep_every_bit() {
+        let high = Pfn::containing((1 << 44) + 0x10_0000);
+        assert_eq!(high.address(), (1 << 44) + 0x10_0000);
+        assert_ne!(high, Pfn::containing(0x10_0000));
+        let top = Pfn::containing((1 << PHYS_ADDRESS_BITS) - 4096);
+        assert_eq!(top.offset(1).address(), 1 << PHYS_ADDRESS_BITS);
+    }
+
+    #[test]
+    fn only_owned_data_frames_are_user_data() {
+        let mut infos = free_frames(4);
+        let mut frames = table(&mut infos);
+        let data = frames.allocate(FrameUse::Data, Pfn(7)).unwrap();
+        let object = frames.allocate(FrameUse::Object, Pfn(7)).unwrap();
+        let kernel_data = frames.allocate(FrameUse::Data, Pfn(0)).unwrap();
+        assert!(frames.is_user_data(data));
+        assert!(!frames.is_user_data(object));
+        assert!(!frames.is_user_data(kernel_data));
+        assert!(!frames.is_user_data(Pfn(103)), "free");
+        assert!(!frames.is_user_data(Pfn(1 << 32)), "outside the table");
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - [`caps`]: capability entries and the rules for using and deriving them.
 //! - [`frames`]: the frame table — what every page of RAM holds, who pays.
 //! - [`quota`]: RAM and capability quotas, moved only between Pds.
+//! - [`ranges`]: checks on user and device address ranges a Pd claims.
+//! - [`ports`]: I/O permission bitmaps, recomputed from live grants.
 //! - [`queue`]: thread queues (run queues, endpoint and notification waiters).
 //! - `kernel` (target only): objects, capability spaces, scheduling, IPC,
 //!   faults, destruction and the system calls.
@@ -34,9 +36,11 @@ pub mod caps;
 pub mod cmdline;
 pub mod frames;
 pub mod memory;
+pub mod ports;
 pub mod pvh;
 pub mod queue;
 pub mod quota;
+pub mod ranges;
 
 #[cfg(target_os = "none")]
 pub mod arch;

@@ -119,13 +119,13 @@ mod tests {
     fn matches_a_model_under_random_operations() {
         let mut threads = Threads([None; 16]);
         let mut queue = Queue::EMPTY;
-        let mut model: VecDeque<u32> = VecDeque::new();
+        let mut model: VecDeque<u64> = VecDeque::new();
         let mut seed = 0xDEAD_BEEF_u64;
         for _ in 0..50_000 {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let thread = (seed % 16) as u32;
+            let thread = seed % 16;
             match (seed >> 8) % 3 {
                 0 if !model.contains(&thread) => {
                     queue.push_back(&mut threads, Pfn(thread));

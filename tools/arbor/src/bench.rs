@@ -55,7 +55,7 @@ pub fn bench_command(
 
     // Guest benchmarks first, so the host's own measurement does not compete
     // with QEMU for the CPU.
-    let accel = accel.resolve()?;
+    let accel = accel.resolve().map_err(|e| format!("{e:#}"))?;
     let kvm = accel == qemu::Accel::Kvm;
     let (scenarios, load_failures) = bench_scenarios(&selected)?;
     failures += load_failures;
@@ -147,7 +147,8 @@ fn boot_figures(figures: &mut Vec<Figure>) -> u32 {
         return 0;
     };
     let measured = scenarios::load(&path).and_then(|scenario| {
-        let kernel = qemu::build(&archive::binaries_needed(&scenario))?;
+        let kernel =
+            qemu::build(&archive::binaries_needed(&scenario)).map_err(|e| format!("{e:#}"))?;
         let mut accels = vec![qemu::Accel::Tcg];
         if qemu::kvm_usable() {
             accels.push(qemu::Accel::Kvm);
@@ -221,7 +222,7 @@ fn run_guests(
         .collect();
     components.sort();
     components.dedup();
-    let kernel = qemu::build(&components)?;
+    let kernel = qemu::build(&components).map_err(|e| format!("{e:#}"))?;
     let kvm = accel == qemu::Accel::Kvm;
     let mut figures = Vec::new();
     let mut failures = 0;
@@ -237,7 +238,8 @@ fn run_guests(
             accel.describe(),
             timeout.as_secs()
         );
-        let launch = qemu::prepare_with(scenario, kernel.clone(), accel)?;
+        let launch =
+            qemu::prepare_with(scenario, kernel.clone(), accel).map_err(|e| format!("{e:#}"))?;
         let mut log = Vec::new();
         let mut found = 0;
         let end = qemu::boot(&launch, Some(timeout), |line| {
@@ -255,7 +257,8 @@ fn run_guests(
             }
             log.push(line.to_string());
             qemu::Continue::Go
-        })?;
+        })
+        .map_err(|e| format!("{e:#}"))?;
         let problem = match end {
             GuestEnd::Success | GuestEnd::Stopped => None,
             GuestEnd::Failure => Some("the guest reported failure".to_string()),

@@ -8,10 +8,11 @@
 use crate::components::workspace_environment;
 use crate::scenarios;
 use crate::workspace;
+use arbor_config::label::Printable;
 use arbor_config::outline::Outline;
 use arbor_config::{
-    Diagnostic, Environment, Hop, Outcome, RouteDecision, Severity, check_scenario, describe,
-    explain_route,
+    Denial, Diagnostic, Environment, Hop, Outcome, RouteDecision, Severity, check_scenario,
+    describe, explain_route,
 };
 use std::fmt::Write as _;
 use std::path::Path;
@@ -183,8 +184,9 @@ pub fn explain_text(shown: &str, text: &str, request: &[String]) -> Result<(Stri
             } => {
                 let _ = writeln!(
                     output,
-                    "  {number}. {}: request from \"{child}\", label \"{label}\"",
-                    describe(init)
+                    "  {number}. {}: request from \"{child}\", label \"{}\"",
+                    describe(init),
+                    Printable(label)
                 );
                 let place = route_path.as_ref().and_then(|p| outline.locate(p));
                 if let Some(range) = place {
@@ -197,6 +199,17 @@ pub fn explain_text(shown: &str, text: &str, request: &[String]) -> Result<(Stri
                         decision.route_index().map_or(0, |r| r + 1),
                         at.line,
                         at.column
+                    );
+                } else if matches!(
+                    decision,
+                    RouteDecision::Denied {
+                        reason: Denial::BadLabel(_),
+                        ..
+                    }
+                ) {
+                    let _ = writeln!(
+                        output,
+                        "     the label is refused before any route is tried"
                     );
                 } else {
                     let _ = writeln!(output, "     no route of \"{child}\" matches");
@@ -307,6 +320,24 @@ mod tests {
         );
         assert!(
             output.contains("3 |   machin: (),\n  |   ^^^^^^\n  = hint: did you mean `machine`?"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn overlapping_hardware_renders_both_places() {
+        let path = workspace::root().join("base/config/tests/broken/hardware_sibling_overlap.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let (output, errors) = check_text("o.ron", &text, &Environment::default());
+        assert_eq!(errors, 1, "{output}");
+        assert!(
+            output.starts_with(
+                "error: \"hello\" declares IoPort 0x43..0x44, which overlaps IoPort 0x40..0x44 declared by \"timer\" on line 7\n --> o.ron:8:51\n"
+            ),
+            "{output}"
+        );
+        assert!(
+            output.contains("= hint: core gives each port, line and page to one session at a time"),
             "{output}"
         );
     }

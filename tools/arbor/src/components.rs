@@ -1,11 +1,7 @@
 //! Which component binaries the workspace builds, and what each declares it
-//! needs at least, read from the Cargo.toml files so that `arbor check` can
-//! refuse a `binary` nothing builds without running cargo.
-//!
-//! Only the small part of TOML that Cargo manifests use for this is read:
-//! section headers, `key = "string"`, `key = number` and the workspace
-//! `members` list (with a trailing `/*` glob). A component declares its
-//! minimum quota as
+//! needs at least, read through `cargo metadata` so that `arbor check` can
+//! refuse a `binary` nothing builds. A component declares its minimum quota
+//! in its Cargo.toml as
 //!
 //! ```toml
 //! [package.metadata.arbor]
@@ -13,180 +9,112 @@
 //! min_caps = 32
 //! ```
 
+use crate::workspace::{Metadata, Package};
+use anyhow::{Context, Result, bail};
 use arbor_config::{ByteSize, CapCount, ComponentNeeds, Environment};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// One `key = value` line of a manifest with the section it sits in.
-struct Entry {
-    section: String,
-    key: String,
-    value: String,
-}
-
-/// Reads the entries of a manifest; a `[[bin]]` section is numbered so that
-/// each binary's `name` stays apart (`bin.0`, `bin.1`, ...).
-fn entries(text: &str) -> Vec<Entry> {
-    let mut section = String::new();
-    let mut bins = 0;
-    let mut found = Vec::new();
-    for line in text.lines() {
-        let line = line.split(" #").next().unwrap_or("").trim();
-        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
-            section = if name.trim() == "bin" {
-                bins += 1;
-                format!("bin.{}", bins - 1)
-            } else {
-                name.trim().to_string()
-            };
-        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_string();
-        } else if let Some((key, value)) = line.split_once('=') {
-            found.push(Entry {
-                section: section.clone(),
-                key: key.trim().to_string(),
-                value: value.trim().trim_matches('"').to_string(),
-            });
+/// What a package's `[package.metadata.arbor]` declares.
+fn needs(package: &Package) -> Result<ComponentNeeds> {
+    let arbor = &package.metadata["arbor"];
+    let min_ram = match &arbor["min_ram"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => {
+            Some(ByteSize::parse(text).map_err(|e| anyhow::anyhow!("min_ram: {e}"))?)
         }
-    }
-    found
-}
-
-fn value<'e>(entries: &'e [Entry], section: &str, key: &str) -> Option<&'e str> {
-    entries
-        .iter()
-        .find(|e| e.section == section && e.key == key)
-        .map(|e| e.value.as_str())
-}
-
-/// The member directories listed in the workspace manifest, globs expanded.
-fn members(root: &Path, manifest: &str) -> Vec<std::path::PathBuf> {
-    let Some(start) = manifest.find("members") else {
-        return Vec::new();
+        other => bail!("min_ram: {other} is not a size in quotes, e.g. \"64K\""),
     };
-    let list = &manifest[start..];
-    let list = list
-        .find('[')
-        .and_then(|open| {
-            list[open + 1..]
-                .find(']')
-                .map(|close| &list[open + 1..open + 1 + close])
-        })
-        .unwrap_or("");
-    let mut found = Vec::new();
-    for item in list.split(',') {
-        let item = item.trim().trim_matches('"');
-        if item.is_empty() || item.starts_with('#') {
-            continue;
-        }
-        if let Some(parent) = item.strip_suffix("/*") {
-            if let Ok(read) = std::fs::read_dir(root.join(parent)) {
-                let mut dirs: Vec<_> = read
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.join("Cargo.toml").is_file())
-                    .collect();
-                dirs.sort();
-                found.extend(dirs);
-            }
-        } else {
-            found.push(root.join(item));
-        }
-    }
-    found
-}
-
-/// The binaries a member crate builds, by the rules Cargo uses for names.
-fn binaries(dir: &Path, manifest: &[Entry]) -> Vec<String> {
-    let mut names: Vec<String> = manifest
-        .iter()
-        .filter(|e| e.section.starts_with("bin.") && e.key == "name")
-        .map(|e| e.value.clone())
-        .collect();
-    if let Some(package) = value(manifest, "package", "name")
-        && dir.join("src/main.rs").is_file()
-        && !names.iter().any(|n| n == package)
-    {
-        names.push(package.to_string());
-    }
-    if let Ok(read) = std::fs::read_dir(dir.join("src/bin")) {
-        for entry in read.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "rs")
-                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-            {
-                names.push(stem.to_string());
-            }
-        }
-    }
-    names
-}
-
-/// What a manifest's `[package.metadata.arbor]` declares.
-fn needs(manifest: &[Entry]) -> Result<ComponentNeeds, String> {
-    const SECTION: &str = "package.metadata.arbor";
-    let min_ram = value(manifest, SECTION, "min_ram")
-        .map(|text| ByteSize::parse(text).map_err(|e| format!("min_ram: {e}")))
-        .transpose()?;
-    let min_caps = value(manifest, SECTION, "min_caps")
-        .map(|text| {
-            text.parse()
+    let min_caps = match &arbor["min_caps"] {
+        serde_json::Value::Null => None,
+        value => Some(
+            value
+                .as_u64()
                 .map(CapCount)
-                .map_err(|_| format!("min_caps: \"{text}\" is not a number"))
-        })
-        .transpose()?;
+                .with_context(|| format!("min_caps: {value} is not a number"))?,
+        ),
+    };
     Ok(ComponentNeeds { min_ram, min_caps })
 }
 
-/// The environment of the workspace at `root`: every binary of every member
-/// outside `tools/`, `base/kernel` and `base/core` (host tools, the kernel and core are not
-/// components), plus `init`.
-pub fn workspace_environment(root: &Path) -> Result<Environment, String> {
-    let top = std::fs::read_to_string(root.join("Cargo.toml"))
-        .map_err(|e| format!("cannot read the workspace Cargo.toml: {e}"))?;
+/// Whether a member folder holds something init could start: host tools,
+/// the kernel and core are not components.
+fn is_component_dir(relative: &Path) -> bool {
+    !(relative.starts_with("tools")
+        || relative.starts_with("base/kernel")
+        || relative.starts_with("base/core"))
+}
+
+/// The components in `metadata`: every binary of every member outside
+/// `tools/`, `base/kernel` and `base/core`, with its declared needs.
+pub fn environment(metadata: &Metadata) -> Result<Environment> {
     let mut components = BTreeMap::new();
-    for dir in members(root, &top) {
-        // Host tools, the kernel and core are no components init could start.
-        if dir.strip_prefix(root).is_ok_and(|d| {
-            d.starts_with("tools") || d.starts_with("base/kernel") || d.starts_with("base/core")
-        }) {
+    for package in &metadata.packages {
+        if !is_component_dir(package.relative_dir(&metadata.workspace_root)) {
             continue;
         }
-        let path = dir.join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let manifest = entries(&text);
-        let needs = needs(&manifest).map_err(|e| format!("{}: {e}", path.display()))?;
-        for binary in binaries(&dir, &manifest) {
-            components.insert(binary, needs);
+        let needs = needs(package).with_context(|| {
+            format!(
+                "package {} ({}): [package.metadata.arbor]",
+                package.name,
+                package.manifest_path.display()
+            )
+        })?;
+        for binary in package.binaries() {
+            components.insert(binary.to_string(), needs);
         }
     }
     Ok(Environment::with_components(components))
+}
+
+/// The environment of the workspace at `root` (read with `cargo metadata`).
+pub fn workspace_environment(root: &Path) -> Result<Environment, String> {
+    let read = if root == crate::workspace::root() {
+        crate::workspace::metadata().cloned()
+    } else {
+        Metadata::read(root)
+    };
+    read.and_then(|metadata| environment(&metadata))
+        .map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn manifest_sections_bins_and_needs_are_read() {
-        let text = "[package]\nname = \"pit\"\n\n[[bin]]\nname = \"pit_timer\" # the driver\npath = \"src/main.rs\"\n\n[package.metadata.arbor]\nmin_ram = \"64K\"\nmin_caps = 16\n";
-        let manifest = entries(text);
-        assert_eq!(value(&manifest, "package", "name"), Some("pit"));
-        assert_eq!(value(&manifest, "bin.0", "name"), Some("pit_timer"));
-        let needs = needs(&manifest).unwrap();
-        assert_eq!(needs.min_ram, Some(ByteSize(64 << 10)));
-        assert_eq!(needs.min_caps, Some(CapCount(16)));
+    fn metadata(arbor: &str) -> Metadata {
+        let json = format!(
+            r#"{{"packages": [
+                {{"name": "pit", "manifest_path": "/ws/components/drivers/pit/Cargo.toml",
+                  "targets": [{{"name": "pit_timer", "kind": ["bin"]}}], "metadata": {{"arbor": {arbor}}}}},
+                {{"name": "arbor-tool", "manifest_path": "/ws/tools/arbor/Cargo.toml",
+                  "targets": [{{"name": "arbor", "kind": ["bin"]}}], "metadata": null}},
+                {{"name": "arbor-core", "manifest_path": "/ws/base/core/Cargo.toml",
+                  "targets": [{{"name": "arbor-core", "kind": ["bin"]}}], "metadata": null}}
+            ], "target_directory": "/ws/target", "workspace_root": "/ws"}}"#
+        );
+        Metadata::parse(json.as_bytes()).unwrap()
     }
 
     #[test]
-    fn bad_minimum_is_an_error() {
-        let manifest = entries("[package.metadata.arbor]\nmin_ram = \"12 MB\"\n");
-        assert!(
-            needs(&manifest)
-                .unwrap_err()
-                .contains("\"12 MB\" is not a size")
-        );
+    fn bins_and_needs_come_from_metadata() {
+        let environment = environment(&metadata(r#"{"min_ram": "64K", "min_caps": 16}"#)).unwrap();
+        let components = environment.components.unwrap();
+        let needs = components["pit_timer"];
+        assert_eq!(needs.min_ram, Some(ByteSize(64 << 10)));
+        assert_eq!(needs.min_caps, Some(CapCount(16)));
+        assert!(!components.contains_key("arbor"));
+        assert!(!components.contains_key("arbor-core"));
+    }
+
+    #[test]
+    fn bad_minimum_is_an_error_naming_the_manifest() {
+        let error = environment(&metadata(r#"{"min_ram": "12 MB"}"#)).unwrap_err();
+        let text = format!("{error:#}");
+        assert!(text.contains("\"12 MB\" is not a size"), "{text}");
+        assert!(text.contains("components/drivers/pit/Cargo.toml"), "{text}");
+        let error = environment(&metadata(r#"{"min_caps": "many"}"#)).unwrap_err();
+        assert!(format!("{error:#}").contains("min_caps"));
     }
 
     #[test]
@@ -194,6 +122,8 @@ mod tests {
         let environment = workspace_environment(&crate::workspace::root()).unwrap();
         let components = environment.components.unwrap();
         assert!(components.contains_key("init"));
+        assert!(components.contains_key("hello"));
         assert!(!components.contains_key("arbor"));
+        assert!(!components.contains_key("arbor-kernel"));
     }
 }

@@ -2,6 +2,7 @@
 //! the boot archive, boots QEMU and reads what the guest prints.
 //!
 //! Each verb lives in its own module; this file only parses the command line.
+//! Errors are `anyhow` chains: what failed, then what the tool was doing.
 
 mod archive;
 mod bench;
@@ -15,6 +16,7 @@ mod setup;
 mod test;
 mod workspace;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -36,7 +38,7 @@ enum Command {
         /// A name from runtime-configs/ or a path to a .ron file.
         #[arg(default_value = scenarios::DEFAULT)]
         scenario: String,
-        /// Accelerator: auto (KVM when /dev/kvm is usable), kvm or tcg.
+        /// Accelerator: auto (KVM when /dev/kvm answers and an earlier run did not find it slow), kvm or tcg.
         #[arg(long, default_value = "auto")]
         accel: qemu::AccelChoice,
     },
@@ -96,34 +98,48 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run { scenario, accel } => qemu::run_command(&scenario, accel),
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Run { scenario, accel } => qemu::run_command(&scenario, accel)
+            .with_context(|| format!("running scenario \"{scenario}\"")),
         Command::Test {
             filter,
             scenarios_only,
             accel,
-        } => test::test_command(filter.as_deref(), scenarios_only, accel),
+        } => test::test_command(filter.as_deref(), scenarios_only, accel)
+            .context("testing scenarios"),
         Command::Check {
             scenarios,
             explain,
             allow_missing_binaries,
-        } => check::check_command(&scenarios, explain.as_deref(), allow_missing_binaries),
+        } => check::check_command(&scenarios, explain.as_deref(), allow_missing_binaries)
+            .map_err(anyhow::Error::msg)
+            .context("checking scenarios"),
         Command::Graph {
             scenario,
             format,
             output,
-        } => graph::graph_command(&scenario, format, output.as_deref()),
-        Command::New { name, kind } => new::new_command(&name, kind),
+        } => graph::graph_command(&scenario, format, output.as_deref())
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("drawing scenario \"{scenario}\"")),
+        Command::New { name, kind } => new::new_command(&name, kind)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("making component \"{name}\"")),
         Command::Bench {
             filter,
             json,
             accel,
-        } => bench::bench_command(filter.as_deref(), json, accel),
+        } => bench::bench_command(filter.as_deref(), json, accel)
+            .map_err(anyhow::Error::msg)
+            .context("benchmarking"),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
+            // What the tool was doing first, then each deeper cause.
             eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
             ExitCode::FAILURE
         }
     }

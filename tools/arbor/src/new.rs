@@ -1,13 +1,17 @@
 //! `cargo arbor new NAME --kind app|server|driver`: a new component from the
-//! template in `tools/template/KIND`, added to the workspace's `members`,
-//! with a scenario `runtime-configs/NAME.ron` whose `test` section passes as
+//! template in `tools/template/KIND`, with a scenario `runtime-configs/NAME.ron` whose `test` section passes as
 //! generated.
 //!
 //! Everything is decided before anything is written: the name is checked
 //! (a snake_case identifier, no keyword, nothing of that name yet), every
-//! template file is rendered in memory and the new Cargo.toml is computed.
-//! If writing then fails part-way, what was written is removed and the
-//! workspace manifest restored, so nothing is ever half-created.
+//! template file is rendered in memory. If writing then fails part-way, what
+//! was written is removed, so nothing is ever half-created.
+//!
+//! The workspace's `members` are globs (`components/*/*`), so a new package
+//! is a member by where it is written: `new` never edits the root Cargo.toml.
+//! A server's three packages are siblings (`components/servers/NAME`,
+//! `NAME_api`, `NAME_client`) because a glob that matches no folder at all
+//! is an error to cargo, so the workspace cannot list a deeper server level.
 
 use crate::components::workspace_environment;
 use crate::workspace;
@@ -58,7 +62,7 @@ struct Package {
 /// Everything `new` will create, decided before anything is written.
 #[derive(Debug)]
 struct Plan {
-    /// The folder that holds all new packages (`components/GROUP/NAME`).
+    /// The folder of the main package (`components/GROUP/NAME`).
     component_dir: String,
     packages: Vec<Package>,
     /// `runtime-configs/NAME.ron`.
@@ -80,15 +84,11 @@ impl Plan {
                 vec![package("component", component_dir.clone(), name.into())]
             }
             Kind::Server => vec![
-                package("api", format!("{component_dir}/api"), format!("{name}_api")),
-                package(
-                    "server",
-                    format!("{component_dir}/server"),
-                    name.to_string(),
-                ),
+                package("api", format!("{component_dir}_api"), format!("{name}_api")),
+                package("server", component_dir.clone(), name.to_string()),
                 package(
                     "client",
-                    format!("{component_dir}/client"),
+                    format!("{component_dir}_client"),
                     format!("{name}_client"),
                 ),
             ],
@@ -192,7 +192,8 @@ fn check_free(root: &Path, plan: &Plan) -> Result<(), String> {
             ));
         }
     }
-    for path in [&plan.component_dir, &plan.scenario] {
+    let paths = plan.packages.iter().map(|p| &p.path);
+    for path in paths.chain([&plan.scenario]) {
         if root.join(path).exists() {
             return Err(format!("{path} already exists; pick another name"));
         }
@@ -287,63 +288,11 @@ fn render_all(
     Ok(files)
 }
 
-/// The workspace manifest with `paths` added to `members` (each once, among
-/// the other `components/` entries in sorted order, one per line in the
-/// manifest's own indentation). Paths already listed are left alone.
-pub fn add_members(manifest: &str, paths: &[&str]) -> Result<String, String> {
-    let mut lines: Vec<String> = manifest.lines().map(str::to_string).collect();
-    let start = lines
-        .iter()
-        .position(|line| line.trim_start().starts_with("members = ["))
-        .ok_or("the workspace Cargo.toml has no `members = [` line")?;
-    if lines[start].contains(']') {
-        return Err("the workspace `members` list is not one entry per line".into());
-    }
-    for path in paths {
-        let end = start
-            + lines[start..]
-                .iter()
-                .position(|line| line.trim() == "]")
-                .ok_or("the workspace `members` list has no closing `]` line")?;
-        let entry = |line: &String| {
-            line.trim()
-                .trim_end_matches(',')
-                .trim_matches('"')
-                .to_string()
-        };
-        let listed: Vec<String> = lines[start + 1..end].iter().map(entry).collect();
-        if listed.iter().any(|listed| listed == path) {
-            continue;
-        }
-        let indent = lines[start + 1..end]
-            .first()
-            .map(|line| line[..line.len() - line.trim_start().len()].to_string())
-            .unwrap_or_else(|| "    ".into());
-        let components: Vec<usize> = (start + 1..end)
-            .filter(|&i| entry(&lines[i]).starts_with("components/"))
-            .collect();
-        let at = components
-            .iter()
-            .copied()
-            .find(|&i| entry(&lines[i]).as_str() > *path)
-            .or_else(|| components.last().map(|&i| i + 1))
-            .unwrap_or(end);
-        lines.insert(at, format!("{indent}\"{path}\","));
-    }
-    let mut text = lines.join("\n");
-    if manifest.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
-}
-
 /// What has been written so far, to undo if a later step fails.
 struct Undo<'a> {
     root: &'a Path,
     /// Folders and files created, the outermost ones only.
     created: Vec<PathBuf>,
-    /// The workspace manifest before it was changed.
-    manifest: Option<String>,
 }
 
 impl Undo<'_> {
@@ -377,7 +326,7 @@ impl Undo<'_> {
         Ok(())
     }
 
-    /// Removes everything created and restores the manifest.
+    /// Removes everything created.
     fn roll_back(self) {
         for path in self.created.iter().rev() {
             let _ = if path.is_dir() {
@@ -386,33 +335,22 @@ impl Undo<'_> {
                 std::fs::remove_file(path)
             };
         }
-        if let Some(manifest) = &self.manifest {
-            let _ = std::fs::write(self.root.join("Cargo.toml"), manifest);
-        }
     }
 }
 
-/// Writes the files and the manifest; on any failure undoes all of it.
-fn create(
-    root: &Path,
-    files: &[(String, String)],
-    manifest: &str,
-    new_manifest: &str,
-) -> Result<(), String> {
+/// Writes the files; on any failure undoes all of it.
+fn create(root: &Path, files: &[(String, String)]) -> Result<(), String> {
     let mut undo = Undo {
         root,
         created: Vec::new(),
-        manifest: None,
     };
     let result = (|| {
         for (path, text) in files {
             undo.write(path, text)?;
         }
-        undo.manifest = Some(manifest.to_string());
-        std::fs::write(root.join("Cargo.toml"), new_manifest)
-            .map_err(|e| format!("cannot write Cargo.toml: {e}"))?;
         format_sources(root, files);
-        // Cargo must accept the workspace as it now is.
+        // Cargo must accept the workspace as it now is (the new packages are
+        // members through the root manifest's globs).
         let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args([
                 "metadata",
@@ -468,17 +406,13 @@ pub fn new_command(name: &str, kind: Kind) -> Result<ExitCode, String> {
         &plan,
         name,
     )?;
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))
-        .map_err(|e| format!("cannot read the workspace Cargo.toml: {e}"))?;
-    let members: Vec<&str> = plan.packages.iter().map(|p| p.path.as_str()).collect();
-    let new_manifest = add_members(&manifest, &members)?;
-    create(&root, &files, &manifest, &new_manifest)?;
+    create(&root, &files)?;
 
     println!("created {} and {}", plan.component_dir, plan.scenario);
     for package in &plan.packages {
         println!("  package {:<24} {}", package.name, package.path);
     }
-    println!("added to the workspace members in Cargo.toml\n");
+    println!("(members of the workspace through the globs in its Cargo.toml)\n");
     println!("next:");
     println!("  cargo arbor run {name}      boot it in QEMU (Ctrl-C quits)");
     println!("  cargo arbor test {name}     host unit tests, then the scenario's test section");
@@ -578,38 +512,23 @@ mod tests {
     }
 
     #[test]
-    fn members_are_added_in_order_once() {
-        let manifest = "[workspace]\nmembers = [\n    \"base/abi\",\n    \"components/apps/hello\",\n    \"components/test/crasher\",\n    \"tools/arbor\",\n]\nother = 1\n";
-        let added = add_members(
-            manifest,
-            &["components/apps/demo", "components/servers/s/api"],
-        )
-        .unwrap();
-        assert_eq!(
-            added,
-            "[workspace]\nmembers = [\n    \"base/abi\",\n    \"components/apps/demo\",\n    \"components/apps/hello\",\n    \"components/servers/s/api\",\n    \"components/test/crasher\",\n    \"tools/arbor\",\n]\nother = 1\n"
-        );
-        assert_eq!(
-            add_members(&added, &["components/apps/demo"]).unwrap(),
-            added
-        );
-        let empty = add_members("members = [\n]\n", &["components/apps/x"]).unwrap();
-        assert_eq!(empty, "members = [\n    \"components/apps/x\",\n]\n");
-    }
-
-    #[test]
-    fn this_workspace_manifest_takes_a_member() {
+    fn every_package_lands_where_the_member_glob_looks() {
         let manifest = std::fs::read_to_string(workspace::root().join("Cargo.toml")).unwrap();
-        let added = add_members(&manifest, &["components/drivers/zz_demo"]).unwrap();
-        assert_eq!(added.lines().count(), manifest.lines().count() + 1);
-        assert!(added.contains("    \"components/drivers/zz_demo\",\n"));
+        assert!(manifest.contains("\"components/*/*\""), "{manifest}");
+        for kind in [Kind::App, Kind::Server, Kind::Driver] {
+            for package in Plan::new("demo_thing", kind).packages {
+                let parts: Vec<&str> = package.path.split('/').collect();
+                assert_eq!(parts.len(), 3, "{}", package.path);
+                assert_eq!(parts[0], "components");
+            }
+        }
     }
 
     #[test]
     fn a_failed_step_leaves_nothing_behind() {
         let root = std::env::temp_dir().join(format!("arbor-new-test-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("Cargo.toml"), "members = [\n]\n").unwrap();
+        std::fs::write(root.join("Cargo.toml"), "not toml [").unwrap();
         let files = vec![
             (
                 "components/apps/x/src/main.rs".to_string(),
@@ -617,14 +536,14 @@ mod tests {
             ),
             ("runtime-configs/x.ron".to_string(), "()".to_string()),
         ];
-        // The manifest written is not a workspace, so cargo refuses it.
-        let result = create(&root, &files, "members = [\n]\n", "not toml [");
+        // The root manifest is not a workspace, so cargo refuses it.
+        let result = create(&root, &files);
         assert!(result.is_err());
         assert!(!root.join("components").exists());
         assert!(!root.join("runtime-configs").exists());
         assert_eq!(
             std::fs::read_to_string(root.join("Cargo.toml")).unwrap(),
-            "members = [\n]\n"
+            "not toml ["
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -1,12 +1,21 @@
 //! Booting a scenario in QEMU: choosing the accelerator, building the command
 //! line, streaming the serial log, and reading how the guest ended.
+//!
+//! Choosing KVM takes three findings into account: whether `/dev/kvm` answers
+//! `KVM_GET_API_VERSION` with 12 (not merely whether it opens), whether QEMU
+//! then manages to initialise KVM (if not, an `auto` run boots again with
+//! TCG), and whether an earlier run on this machine saw the kernel report
+//! that `syscall` stays in ring 3 there (slow nested KVM; remembered in
+//! `TARGET_DIR/arbor/kvm-slow`, after which `auto` prefers TCG).
 
 use crate::scenarios::{self, LoadedScenario};
 use crate::{archive, setup, workspace};
-use std::io::{BufRead, BufReader};
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// The port of QEMU's `isa-debug-exit` device; the kernel writes its verdict here.
@@ -34,27 +43,148 @@ pub enum Accel {
     Tcg,
 }
 
-/// Whether this process may open /dev/kvm for reading and writing.
-pub fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
+/// The KVM API version every kernel since 2.6.22 reports; anything else
+/// means a device this tool (and QEMU) cannot use.
+const KVM_API_VERSION: i32 = 12;
+/// `_IO(KVMIO, 0x00)`: asks /dev/kvm for its API version; takes no argument.
+const KVM_GET_API_VERSION: u64 = 0xAE00;
+
+/// What the kernel prints (once) when this machine's `syscall` leaves the
+/// CPU in ring 3 and every system call has to be repaired from its fault
+/// (base/kernel/src/kernel/mod.rs): KVM works, but slower than TCG.
+pub const KVM_SLOW_LINE: &str = "this machine's syscall stays in ring 3";
+/// The file under the target directory that remembers [`KVM_SLOW_LINE`].
+const KVM_SLOW_FILE: &str = "kvm-slow";
+
+/// Set once QEMU failed to initialise KVM in this run: later launches of an
+/// `auto` run go straight to TCG.
+static KVM_FAILED_IN_QEMU: AtomicBool = AtomicBool::new(false);
+
+/// Judges the answer to `KVM_GET_API_VERSION`.
+pub fn judge_kvm_api_version(answer: std::io::Result<i32>) -> Result<(), String> {
+    match answer {
+        Ok(KVM_API_VERSION) => Ok(()),
+        Ok(other) => Err(format!(
+            "/dev/kvm reports API version {other}, not {KVM_API_VERSION}"
+        )),
+        Err(error) => Err(format!(
+            "/dev/kvm does not answer KVM_GET_API_VERSION: {error}"
+        )),
+    }
+}
+
+/// Opens /dev/kvm and asks its API version: `Ok` when KVM is usable, else why not.
+pub fn probe_kvm() -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let device = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
-        .is_ok()
+        .map_err(|e| format!("cannot open /dev/kvm: {e}"))?;
+    // SAFETY: KVM_GET_API_VERSION takes no argument and touches no memory of
+    // ours; the descriptor is open for the duration of the call.
+    let answer = unsafe { libc::ioctl(device.as_raw_fd(), KVM_GET_API_VERSION as _, 0) };
+    judge_kvm_api_version(if answer < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(answer)
+    })
+}
+
+/// Whether KVM is usable here (see [`probe_kvm`]).
+pub fn kvm_usable() -> bool {
+    probe_kvm().is_ok()
+}
+
+/// Whether a line QEMU printed on stderr says it could not initialise KVM.
+pub fn is_kvm_init_failure(line: &str) -> bool {
+    let line = line.to_ascii_lowercase();
+    line.contains("failed to initialize kvm") || line.contains("could not access kvm")
+}
+
+/// What `auto` chooses from what is known: the probe, whether an earlier run
+/// recorded slow KVM, and whether QEMU already failed to use KVM in this run.
+/// Returns the accelerator and, for TCG, why.
+pub fn choose_auto(
+    probe: Result<(), String>,
+    recorded_slow: Option<&std::path::Path>,
+    failed_in_qemu: bool,
+) -> (Accel, Option<String>) {
+    if let Err(why) = probe {
+        return (Accel::Tcg, Some(format!("{why}; using TCG")));
+    }
+    if failed_in_qemu {
+        return (
+            Accel::Tcg,
+            Some("QEMU could not initialise KVM earlier in this run; using TCG".into()),
+        );
+    }
+    if let Some(file) = recorded_slow {
+        return (
+            Accel::Tcg,
+            Some(format!(
+                "using TCG: an earlier run found that this machine's syscall stays in ring 3 \
+                 under KVM, so every system call is repaired from a fault (slower than TCG); \
+                 recorded in {} (delete it to try KVM again, or pass --accel kvm)",
+                file.display()
+            )),
+        );
+    }
+    (Accel::Kvm, None)
+}
+
+/// The file that remembers slow KVM, when it exists.
+fn recorded_kvm_slow() -> Option<PathBuf> {
+    let file = workspace::state_dir().ok()?.join(KVM_SLOW_FILE);
+    file.is_file().then_some(file)
+}
+
+/// Remembers that the kernel reported slow KVM on this machine.
+fn record_kvm_slow() {
+    let Ok(dir) = workspace::state_dir() else {
+        return;
+    };
+    let file = dir.join(KVM_SLOW_FILE);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(
+            &file,
+            "The kernel reported that syscall stays in ring 3 under KVM on this machine;\n\
+             `cargo arbor run --accel auto` uses TCG while this file exists.\n",
+        )
+    });
+    match written {
+        Ok(()) => eprintln!(
+            "arbor: KVM on this machine leaves syscall in ring 3 (slow); recorded in {}, \
+             so `--accel auto` uses TCG from now on",
+            file.display()
+        ),
+        Err(error) => eprintln!(
+            "arbor: cannot record slow KVM in {}: {error}",
+            file.display()
+        ),
+    }
 }
 
 impl AccelChoice {
     /// Settles the choice on this machine.
-    pub fn resolve(self) -> Result<Accel, String> {
+    pub fn resolve(self) -> Result<Accel> {
         match self {
             AccelChoice::Tcg => Ok(Accel::Tcg),
-            AccelChoice::Auto if kvm_usable() => Ok(Accel::Kvm),
             AccelChoice::Auto => {
-                eprintln!("arbor: /dev/kvm is missing or not accessible; using TCG");
-                Ok(Accel::Tcg)
+                let (accel, why) = choose_auto(
+                    probe_kvm(),
+                    recorded_kvm_slow().as_deref(),
+                    KVM_FAILED_IN_QEMU.load(Ordering::Relaxed),
+                );
+                if let Some(why) = why {
+                    eprintln!("arbor: {why}");
+                }
+                Ok(accel)
             }
-            AccelChoice::Kvm if kvm_usable() => Ok(Accel::Kvm),
-            AccelChoice::Kvm => Err("--accel kvm: /dev/kvm is missing or not accessible".into()),
+            AccelChoice::Kvm => match probe_kvm() {
+                Ok(()) => Ok(Accel::Kvm),
+                Err(why) => bail!("--accel kvm: {why}"),
+            },
         }
     }
 }
@@ -76,10 +206,13 @@ pub struct Launch {
     pub memory_mib: u64,
     pub kernel_args: String,
     pub accel: Accel,
+    /// Whether to boot again with TCG when QEMU cannot initialise KVM
+    /// (the user asked for `auto`, not for KVM).
+    pub may_fall_back: bool,
 }
 
 impl Launch {
-    fn command(&self) -> Command {
+    fn command(&self, accel: Accel) -> Command {
         let mut command = Command::new(setup::QEMU);
         command
             .args(["-machine", "q35", "-m"])
@@ -102,7 +235,7 @@ impl Launch {
                 "-device",
                 &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT},iosize=0x04"),
             ]);
-        match self.accel {
+        match accel {
             // Measured here: QEMU 7.2 aborts under KVM with plain `-cpu host`
             // ("failed to set MSR 0x10a", IA32_ARCH_CAPABILITIES); leaving that
             // MSR out boots fine and changes nothing the kernel uses.
@@ -136,7 +269,13 @@ pub enum Continue {
     Go,
     /// Stop the guest now.
     Stop,
+    /// Stop the guest after [`LINGER`], taking the lines that still come
+    /// (what follows a failure usually explains it).
+    Linger,
 }
+
+/// How long [`Continue::Linger`] keeps reading.
+pub const LINGER: Duration = Duration::from_millis(500);
 
 impl GuestEnd {
     fn from_status(status: std::process::ExitStatus) -> Self {
@@ -155,15 +294,17 @@ impl GuestEnd {
 
 /// Builds the kernel and the scenario's components, packs its boot archive
 /// and settles the accelerator.
-pub fn prepare(scenario: &LoadedScenario, accel: AccelChoice) -> Result<Launch, String> {
+pub fn prepare(scenario: &LoadedScenario, accel: AccelChoice) -> Result<Launch> {
     let kernel = build(&archive::binaries_needed(scenario))?;
-    prepare_with(scenario, kernel, accel.resolve()?)
+    let mut launch = prepare_with(scenario, kernel, accel.resolve()?)?;
+    launch.may_fall_back = accel == AccelChoice::Auto;
+    Ok(launch)
 }
 
 /// Builds the kernel and the given component binaries in one cargo run;
 /// returns the kernel's path (the components land beside it).
-pub fn build(components: &[String]) -> Result<PathBuf, String> {
-    setup::ensure_target()?;
+pub fn build(components: &[String]) -> Result<PathBuf> {
+    setup::ensure_target().map_err(|e| anyhow!(e))?;
     // The kernel is built on its own: in one cargo run, features unify
     // across packages, and a component's dependencies (serde with `alloc`
     // through bitflags) would pull liballoc into the allocator-free kernel.
@@ -172,42 +313,99 @@ pub fn build(components: &[String]) -> Result<PathBuf, String> {
         let packages: Vec<&str> = components.iter().map(String::as_str).collect();
         workspace::build_target_binaries(&packages)?;
     }
-    Ok(binaries.into_iter().next().unwrap_or_default())
+    binaries
+        .into_iter()
+        .next()
+        .context("cargo built no kernel binary")
 }
 
 /// Packs the scenario's archive against an already built kernel and components.
-pub fn prepare_with(
-    scenario: &LoadedScenario,
-    kernel: PathBuf,
-    accel: Accel,
-) -> Result<Launch, String> {
-    setup::ensure_qemu()?;
+pub fn prepare_with(scenario: &LoadedScenario, kernel: PathBuf, accel: Accel) -> Result<Launch> {
+    setup::ensure_qemu().map_err(|e| anyhow!(e))?;
     let out_dir = kernel.parent().map(PathBuf::from).unwrap_or_default();
-    let archive = archive::pack(scenario, &out_dir, &out_dir)?;
+    let archive = archive::pack(scenario, &out_dir, &out_dir)
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("packing the boot archive of scenario \"{}\"", scenario.name))?;
     Ok(Launch {
         kernel,
         archive,
         memory_mib: scenario.scenario.machine.memory.mebibytes(),
         kernel_args: scenario.scenario.kernel.args.clone(),
         accel,
+        may_fall_back: false,
     })
 }
 
 /// Boots `launch`, hands each serial line to `on_line` as it arrives, and
-/// stops the guest after `timeout`.
+/// stops the guest after `timeout`. When QEMU cannot initialise KVM and the
+/// launch may fall back, boots again with TCG and says so.
 pub fn boot(
     launch: &Launch,
     timeout: Option<Duration>,
     mut on_line: impl FnMut(&str) -> Continue,
-) -> Result<GuestEnd, String> {
+) -> Result<GuestEnd> {
+    let mut accel = launch.accel;
+    if accel == Accel::Kvm && launch.may_fall_back && KVM_FAILED_IN_QEMU.load(Ordering::Relaxed) {
+        accel = Accel::Tcg;
+    }
+    let attempt = boot_once(launch, accel, timeout, &mut on_line)?;
+    if accel == Accel::Kvm && attempt.kvm_init_failed && attempt.lines == 0 {
+        KVM_FAILED_IN_QEMU.store(true, Ordering::Relaxed);
+        if !launch.may_fall_back {
+            bail!(
+                "QEMU could not initialise KVM (see its message above); --accel auto or tcg boots with TCG instead"
+            );
+        }
+        eprintln!(
+            "arbor: QEMU could not initialise KVM (see its message above); booting again with TCG"
+        );
+        return Ok(boot_once(launch, Accel::Tcg, timeout, &mut on_line)?.end);
+    }
+    Ok(attempt.end)
+}
+
+/// What one QEMU process did.
+struct Attempt {
+    end: GuestEnd,
+    /// Serial lines the guest printed.
+    lines: usize,
+    /// QEMU said on stderr that it could not initialise KVM.
+    kvm_init_failed: bool,
+}
+
+fn boot_once(
+    launch: &Launch,
+    accel: Accel,
+    timeout: Option<Duration>,
+    on_line: &mut impl FnMut(&str) -> Continue,
+) -> Result<Attempt> {
     let mut child = launch
-        .command()
+        .command(accel)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", setup::QEMU))?;
-    let stdout = child.stdout.take().ok_or("QEMU's output is not readable")?;
+        .with_context(|| format!("cannot start {}", setup::QEMU))?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("QEMU's output is not readable")?;
+    let stderr = child
+        .stderr
+        .take()
+        .context("QEMU's error output is not readable")?;
+    // QEMU's own messages pass through to ours, watched for a KVM failure.
+    let kvm_init_failed = Arc::new(AtomicBool::new(false));
+    let stderr_reader = {
+        let kvm_init_failed = Arc::clone(&kvm_init_failed);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                kvm_init_failed.fetch_or(is_kvm_init_failure(&line), Ordering::Relaxed);
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        })
+    };
     let (lines_tx, lines_rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -221,43 +419,73 @@ pub fn boot(
             buffer.clear();
         }
     });
+    let stop = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
 
     let started = Instant::now();
-    let deadline = timeout.map(|t| started + t);
-    loop {
+    let mut deadline = timeout.map(|t| started + t);
+    let mut lingering = false;
+    let mut lines = 0;
+    let mut told_slow = false;
+    let end = loop {
         let wait = deadline.map_or(Duration::from_secs(3600), |d| {
             d.saturating_duration_since(Instant::now())
         });
         match lines_rx.recv_timeout(wait) {
             Ok(line) => {
-                if on_line(&line) == Continue::Stop {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let _ = reader.join();
-                    return Ok(GuestEnd::Stopped);
+                lines += 1;
+                if accel == Accel::Kvm && !told_slow && line.contains(KVM_SLOW_LINE) {
+                    told_slow = true;
+                    record_kvm_slow();
+                }
+                match on_line(&line) {
+                    Continue::Go => {}
+                    Continue::Stop => {
+                        stop(&mut child);
+                        break GuestEnd::Stopped;
+                    }
+                    Continue::Linger if !lingering => {
+                        lingering = true;
+                        let soon = Instant::now() + LINGER;
+                        deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+                    }
+                    Continue::Linger => {}
                 }
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().context("waiting for QEMU")?;
+                break GuestEnd::from_status(status);
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let _ = reader.join();
-                    return Ok(GuestEnd::Timeout {
-                        after: started.elapsed(),
-                    });
+                    stop(&mut child);
+                    break if lingering {
+                        GuestEnd::Stopped
+                    } else {
+                        GuestEnd::Timeout {
+                            after: started.elapsed(),
+                        }
+                    };
                 }
             }
         }
-    }
+    };
     let _ = reader.join();
-    let status = child.wait().map_err(|e| format!("waiting for QEMU: {e}"))?;
-    Ok(GuestEnd::from_status(status))
+    let _ = stderr_reader.join();
+    Ok(Attempt {
+        end,
+        lines,
+        kvm_init_failed: kvm_init_failed.load(Ordering::Relaxed),
+    })
 }
 
 /// `cargo arbor run`: boot one scenario and stream its log.
-pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode, String> {
-    let scenario = scenarios::load(&scenarios::locate(name)?)?;
+pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
+    let scenario = scenarios::locate(name)
+        .and_then(|path| scenarios::load(&path))
+        .map_err(|e| anyhow!(e))?;
     let launch = prepare(&scenario, accel)?;
     let timeout = scenario
         .scenario
@@ -279,8 +507,17 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode, String> {
         .map(crate::test::Progress::new);
     let end = boot(&launch, timeout, |line| {
         println!("{line}");
-        progress.as_mut().map_or(Continue::Go, |p| p.feed(line))
+        // A run shows everything: only "all expected lines seen" stops it.
+        match progress.as_mut().map_or(Continue::Go, |p| p.feed(line)) {
+            Continue::Stop if progress.as_ref().is_some_and(|p| p.failure().is_none()) => {
+                Continue::Stop
+            }
+            _ => Continue::Go,
+        }
     })?;
+    if let Some(failure) = progress.as_ref().and_then(|p| p.failure()) {
+        eprintln!("arbor: the scenario's test would fail: {failure}");
+    }
     match end {
         GuestEnd::Stopped => {
             eprintln!("arbor: every expected line appeared; stopped the still-running system");
@@ -305,5 +542,71 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::from(3))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn only_api_version_12_is_usable() {
+        assert_eq!(judge_kvm_api_version(Ok(12)), Ok(()));
+        assert!(
+            judge_kvm_api_version(Ok(11))
+                .unwrap_err()
+                .contains("API version 11, not 12")
+        );
+        let refused = std::io::Error::from_raw_os_error(libc::ENOTTY);
+        assert!(
+            judge_kvm_api_version(Err(refused))
+                .unwrap_err()
+                .contains("does not answer KVM_GET_API_VERSION")
+        );
+    }
+
+    #[test]
+    fn the_probe_agrees_with_the_device() {
+        // Whatever this machine has, the probe must not claim KVM without a device.
+        if !Path::new("/dev/kvm").exists() {
+            assert!(probe_kvm().unwrap_err().contains("cannot open /dev/kvm"));
+        }
+    }
+
+    #[test]
+    fn qemu_kvm_failures_are_recognised() {
+        assert!(is_kvm_init_failure(
+            "qemu-system-x86_64: -accel kvm: failed to initialize kvm: Permission denied"
+        ));
+        assert!(is_kvm_init_failure(
+            "Could not access KVM kernel module: No such file or directory"
+        ));
+        assert!(!is_kvm_init_failure(
+            "qemu-system-x86_64: warning: host doesn't support requested feature"
+        ));
+    }
+
+    #[test]
+    fn auto_prefers_tcg_for_every_known_reason_and_says_why() {
+        assert_eq!(choose_auto(Ok(()), None, false), (Accel::Kvm, None));
+        let (accel, why) = choose_auto(Err("cannot open /dev/kvm: EACCES".into()), None, false);
+        assert_eq!(accel, Accel::Tcg);
+        assert!(why.unwrap().contains("cannot open /dev/kvm"));
+        let (accel, why) = choose_auto(Ok(()), None, true);
+        assert_eq!(accel, Accel::Tcg);
+        assert!(why.unwrap().contains("could not initialise KVM"));
+        let file = Path::new("/t/arbor/kvm-slow");
+        let (accel, why) = choose_auto(Ok(()), Some(file), false);
+        assert_eq!(accel, Accel::Tcg);
+        let why = why.unwrap();
+        assert!(why.contains("syscall stays in ring 3") && why.contains("/t/arbor/kvm-slow"));
+    }
+
+    #[test]
+    fn the_slow_kvm_line_is_the_kernels() {
+        let source = workspace::root().join("base/kernel/src/kernel/mod.rs");
+        let text = std::fs::read_to_string(source).unwrap();
+        assert!(text.contains(KVM_SLOW_LINE));
     }
 }

@@ -1,10 +1,19 @@
 //! `cargo arbor test`: host unit tests, then every scenario's expectations.
+//!
+//! A scenario's test passes when its expected lines appear in order, the run
+//! ends as declared, and no line matches a *reject*: the scenario's own
+//! `reject` substrings and the [`DefaultReject`]s — a kernel exception or
+//! panic, a component's panic, a leak init found, a child init could not
+//! start — unless the scenario names one in `allow` (and then it must
+//! appear). The first rejected line stops the run (after a short linger for
+//! the lines that explain it) instead of letting it wait for its timeout.
 
 use crate::archive;
 use crate::qemu::{self, AccelChoice, GuestEnd};
 use crate::scenarios;
 use crate::workspace;
-use arbor_config::{ExitOutcome, TestSpec};
+use anyhow::{Result, anyhow};
+use arbor_config::{DefaultReject, ExitOutcome, TestSpec};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,12 +27,112 @@ pub enum Verdict {
     Fail(String),
 }
 
-/// Follows a run's expected lines as they arrive, to stop a scenario that
-/// keeps running ([`ExitOutcome::Running`]) once all of them appeared.
+/// The exact text each default reject's line contains, as printed by the
+/// kernel (`arch/entry.rs`, `main.rs`), the panic handlers (`base/lib`
+/// `rt.rs`, `base/sessions` `env.rs`: `panic: {info}`, and a `PanicInfo`
+/// prints `panicked at FILE:LINE`) and init (`children.rs`).
+pub fn default_pattern(kind: DefaultReject) -> &'static str {
+    match kind {
+        DefaultReject::KernelException => "KERNEL EXCEPTION #",
+        DefaultReject::KernelPanic => "KERNEL PANIC: ",
+        DefaultReject::Panic => "panic: panicked at ",
+        DefaultReject::Leak => ", LEAKED ",
+        DefaultReject::ChildCannotStart => "] cannot start ",
+    }
+}
+
+/// Whether `line` shows the default reject `kind`. Most are a plain
+/// substring; a leak report counts only when something is missing: init
+/// prints `LEAKED R bytes and C caps since its first fault` with the
+/// difference of its whole free quota, which comes out negative when a
+/// sibling returned quota in between (not a leak). A report that cannot be
+/// read counts as a leak.
+pub fn shows(kind: DefaultReject, line: &str) -> bool {
+    let Some(at) = line.find(default_pattern(kind)) else {
+        return false;
+    };
+    if kind != DefaultReject::Leak {
+        return true;
+    }
+    let rest = &line[at + default_pattern(kind).len()..];
+    let mut words = rest.split_whitespace();
+    let bytes = words.next().and_then(|w| w.parse::<i64>().ok());
+    let caps = words.nth(2).and_then(|w| w.parse::<i64>().ok());
+    match (bytes, caps) {
+        (Some(bytes), Some(caps)) => bytes > 0 || caps > 0,
+        _ => true,
+    }
+}
+
+/// What a default reject means, for failure reports.
+fn describe(kind: DefaultReject) -> &'static str {
+    match kind {
+        DefaultReject::KernelException => "the kernel took an exception",
+        DefaultReject::KernelPanic => "the kernel panicked",
+        DefaultReject::Panic => "a component panicked",
+        DefaultReject::Leak => "init reports a leak",
+        DefaultReject::ChildCannotStart => "init cannot start a child",
+    }
+}
+
+/// One substring that fails a test on any line containing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pattern: String,
+    /// Which default it is; `None` for the scenario's own `reject` entries.
+    kind: Option<DefaultReject>,
+}
+
+impl Reject {
+    /// Why a line matching this fails the test.
+    fn reason(&self, number: usize, line: &str) -> String {
+        match self.kind {
+            Some(kind) => format!(
+                "line {number}: {} (default reject {kind:?}; a scenario that provokes it on purpose says `allow: [{kind:?}]`): {line}",
+                describe(kind)
+            ),
+            None => format!(
+                "line {number} contains the rejected \"{}\": {line}",
+                self.pattern
+            ),
+        }
+    }
+}
+
+/// The rejects in force for `spec`: its own, and every default it does not allow.
+pub fn rejects(spec: &TestSpec) -> Vec<Reject> {
+    let own = spec.reject.iter().map(|pattern| Reject {
+        pattern: pattern.clone(),
+        kind: None,
+    });
+    let defaults = DefaultReject::ALL
+        .into_iter()
+        .filter(|kind| !spec.allow.contains(kind))
+        .map(|kind| Reject {
+            pattern: default_pattern(kind).to_string(),
+            kind: Some(kind),
+        });
+    own.chain(defaults).collect()
+}
+
+/// The first reject `line` matches.
+pub fn rejected<'r>(rejects: &'r [Reject], line: &str) -> Option<&'r Reject> {
+    rejects.iter().find(|reject| match reject.kind {
+        Some(kind) => shows(kind, line),
+        None => line.contains(reject.pattern.as_str()),
+    })
+}
+
+/// Follows a run's lines as they arrive: stops a scenario that keeps running
+/// ([`ExitOutcome::Running`]) once every expected line appeared, and a run
+/// that printed a rejected line (after [`qemu::LINGER`]).
 pub struct Progress<'a> {
     spec: &'a TestSpec,
+    rejects: Vec<Reject>,
+    lines: usize,
     seen: usize,
     unordered_seen: Vec<bool>,
+    failure: Option<String>,
 }
 
 impl<'a> Progress<'a> {
@@ -31,13 +140,29 @@ impl<'a> Progress<'a> {
     pub fn new(spec: &'a TestSpec) -> Self {
         Progress {
             spec,
+            rejects: rejects(spec),
+            lines: 0,
             seen: 0,
             unordered_seen: vec![false; spec.expect_unordered.len()],
+            failure: None,
         }
+    }
+
+    /// The first rejected line seen, as a failure reason.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// Takes one line; says whether the guest should be stopped now.
     pub fn feed(&mut self, line: &str) -> qemu::Continue {
+        self.lines += 1;
+        if self.failure.is_some() {
+            return qemu::Continue::Linger;
+        }
+        if let Some(reject) = rejected(&self.rejects, line) {
+            self.failure = Some(reject.reason(self.lines, line));
+            return qemu::Continue::Linger;
+        }
         if self
             .spec
             .expect
@@ -64,9 +189,16 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// Judges one finished run against its expectations: every expected
-/// substring on a line after the previous one's, and the declared ending.
+/// Judges one finished run against its expectations: no rejected line,
+/// every expected substring on a line after the previous one's, every
+/// allowance used, and the declared ending.
 pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
+    let in_force = rejects(spec);
+    for (index, line) in log.iter().enumerate() {
+        if let Some(reject) = rejected(&in_force, line) {
+            return Verdict::Fail(reject.reason(index + 1, line));
+        }
+    }
     let mut lines = log.iter();
     for (index, expected) in spec.expect.iter().enumerate() {
         if !lines.any(|line| line.contains(expected.as_str())) {
@@ -85,6 +217,14 @@ pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
         if !log.iter().any(|line| line.contains(expected.as_str())) {
             return Verdict::Fail(format!(
                 "expected \"{expected}\" (in any order) never appeared"
+            ));
+        }
+    }
+    for allowed in &spec.allow {
+        let pattern = default_pattern(*allowed);
+        if !log.iter().any(|line| shows(*allowed, line)) {
+            return Verdict::Fail(format!(
+                "the scenario allows {allowed:?}, but no line shows \"{pattern}\": remove it from `allow`"
             ));
         }
     }
@@ -109,7 +249,7 @@ pub fn test_command(
     filter: Option<&str>,
     scenarios_only: bool,
     accel: AccelChoice,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode> {
     let mut passed = 0;
     let mut failed = 0;
     if !scenarios_only {
@@ -123,7 +263,7 @@ pub fn test_command(
     }
 
     let mut selected = Vec::new();
-    for path in scenarios::all_paths()? {
+    for path in scenarios::all_paths().map_err(|e| anyhow!(e))? {
         let loaded = scenarios::load(&path);
         let name = path
             .file_stem()
@@ -149,6 +289,7 @@ pub fn test_command(
         components.sort();
         components.dedup();
         let kernel = qemu::build(&components)?;
+        let may_fall_back = accel == AccelChoice::Auto;
         let accel = accel.resolve()?;
         eprintln!(
             "arbor: booting {} scenario(s) with {}",
@@ -159,7 +300,8 @@ pub fn test_command(
             let Some(spec) = &scenario.scenario.test else {
                 continue;
             };
-            let launch = qemu::prepare_with(scenario, kernel.clone(), accel)?;
+            let mut launch = qemu::prepare_with(scenario, kernel.clone(), accel)?;
+            launch.may_fall_back = may_fall_back;
             let mut log = Vec::new();
             let timeout = Duration::from_millis(spec.timeout.millis);
             let mut progress = Progress::new(spec);
@@ -203,6 +345,8 @@ mod tests {
             exit,
             expect_unordered: Vec::new(),
             timeout: ConfigDuration { millis: 1000 },
+            reject: Vec::new(),
+            allow: Vec::new(),
         }
     }
 
@@ -266,5 +410,187 @@ mod tests {
             &GuestEnd::Failure,
         );
         assert_eq!(verdict, Verdict::Pass);
+    }
+
+    /// One line in the exact shape each default reject's source prints.
+    const DEFAULT_REJECT_LINES: [(DefaultReject, &str); 5] = [
+        (
+            DefaultReject::KernelException,
+            "KERNEL EXCEPTION #PF (page fault, vector 14) in kernel mode",
+        ),
+        (
+            DefaultReject::KernelPanic,
+            "KERNEL PANIC: panicked at base/kernel/src/kernel/mod.rs:10:5:",
+        ),
+        (
+            DefaultReject::Panic,
+            "[init -> panic] panic: panicked at components/test/crasher/src/main.rs:40:9:",
+        ),
+        (
+            DefaultReject::Leak,
+            "[init] phoenix gave up after 100 restarts; init has 900 KiB RAM and 60 caps free, LEAKED 4096 bytes and 1 caps since its first fault",
+        ),
+        (
+            DefaultReject::ChildCannotStart,
+            "[init -> sub] cannot start hello: binary \"helo\": no ROM module named \"helo\"",
+        ),
+    ];
+
+    #[test]
+    fn every_default_reject_fails_a_run_that_otherwise_passes() {
+        for (kind, line) in DEFAULT_REJECT_LINES {
+            let verdict = judge(
+                &spec(&["a"], ExitOutcome::Success),
+                &log(&["a", line]),
+                &GuestEnd::Success,
+            );
+            let Verdict::Fail(reason) = verdict else {
+                panic!("{kind:?} was not rejected");
+            };
+            assert!(reason.contains(&format!("{kind:?}")), "{reason}");
+            assert!(reason.starts_with("line 2:"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn only_a_positive_leak_is_a_leak() {
+        let report = |bytes: i64, caps: i64| {
+            format!(
+                "[init] null gave up after 2 restarts; init has 1 KiB RAM and 2 caps free, LEAKED {bytes} bytes and {caps} caps since its first fault"
+            )
+        };
+        assert!(shows(DefaultReject::Leak, &report(4096, 0)));
+        assert!(shows(DefaultReject::Leak, &report(0, 1)));
+        assert!(shows(DefaultReject::Leak, &report(-4096, 2)));
+        // Measured in fault.ron: a sibling returned its quota in between.
+        assert!(!shows(DefaultReject::Leak, &report(-4993024, -381)));
+        assert!(!shows(DefaultReject::Leak, &report(0, 0)));
+        assert!(shows(DefaultReject::Leak, "x, LEAKED some bytes"));
+    }
+
+    #[test]
+    fn the_same_words_in_another_shape_are_not_rejected() {
+        let verdict = judge(
+            &spec(&["a"], ExitOutcome::Success),
+            &log(&[
+                "a",
+                "[init] gp faulted: GeneralProtection",
+                "[init -> hello] no panic here",
+                "[init] phoenix ... the same as after its first fault",
+                "[init] started hello (hello), RAM 64 KiB, caps 32",
+            ]),
+            &GuestEnd::Success,
+        );
+        assert_eq!(verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn allowed_default_passes_and_an_unused_allowance_fails() {
+        let mut allowing = spec(&["EXCEPTION"], ExitOutcome::Failure);
+        allowing.allow = vec![DefaultReject::KernelException];
+        let exception = DEFAULT_REJECT_LINES[0].1;
+        assert_eq!(
+            judge(&allowing, &log(&[exception]), &GuestEnd::Failure),
+            Verdict::Pass
+        );
+        // Allowing one default leaves the others in force.
+        let verdict = judge(
+            &allowing,
+            &log(&[exception, DEFAULT_REJECT_LINES[2].1]),
+            &GuestEnd::Failure,
+        );
+        assert!(matches!(verdict, Verdict::Fail(r) if r.contains("Panic")));
+        // An allowance the run never needed is stale.
+        let mut stale = spec(&["a"], ExitOutcome::Success);
+        stale.allow = vec![DefaultReject::Leak];
+        let verdict = judge(&stale, &log(&["a"]), &GuestEnd::Success);
+        assert!(
+            matches!(&verdict, Verdict::Fail(r) if r.contains("allows Leak")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn scenario_rejects_fail_with_the_line() {
+        let mut own = spec(&["a"], ExitOutcome::Success);
+        own.reject = vec!["retrying".into()];
+        let verdict = judge(&own, &log(&["a", "x retrying y"]), &GuestEnd::Success);
+        assert_eq!(
+            verdict,
+            Verdict::Fail("line 2 contains the rejected \"retrying\": x retrying y".into())
+        );
+    }
+
+    #[test]
+    fn a_rejected_line_stops_the_run_early_and_wins_over_the_timeout() {
+        let spec = spec(&["never printed"], ExitOutcome::Success);
+        let mut progress = Progress::new(&spec);
+        assert_eq!(progress.feed("[init] started hello"), qemu::Continue::Go);
+        let cannot_start = DEFAULT_REJECT_LINES[4].1;
+        assert_eq!(progress.feed(cannot_start), qemu::Continue::Linger);
+        assert_eq!(progress.feed("more"), qemu::Continue::Linger);
+        assert!(
+            progress
+                .failure()
+                .is_some_and(|f| f.contains("init cannot start a child")),
+            "{:?}",
+            progress.failure()
+        );
+        // The run then ends as Stopped; the verdict names the reject, not a timeout.
+        let verdict = judge(
+            &spec,
+            &log(&["[init] started hello", cannot_start, "more"]),
+            &GuestEnd::Stopped,
+        );
+        assert!(matches!(verdict, Verdict::Fail(r) if r.contains("ChildCannotStart")));
+    }
+
+    #[test]
+    fn a_running_system_stops_once_all_is_seen_unless_something_was_rejected() {
+        let spec = spec(&["a", "b"], ExitOutcome::Running);
+        let mut progress = Progress::new(&spec);
+        assert_eq!(progress.feed("a"), qemu::Continue::Go);
+        assert_eq!(progress.feed("b"), qemu::Continue::Stop);
+        let mut progress = Progress::new(&spec);
+        assert_eq!(progress.feed("a"), qemu::Continue::Go);
+        assert_eq!(
+            progress.feed(DEFAULT_REJECT_LINES[2].1),
+            qemu::Continue::Linger
+        );
+        assert_eq!(progress.feed("b"), qemu::Continue::Linger);
+    }
+
+    /// The deliberately broken scenarios in `tools/arbor/tests/broken/`, each
+    /// with the serial log a real run of it printed: the test must fail on
+    /// the default reject, and the run must be told to stop at that line.
+    #[test]
+    fn recorded_broken_runs_fail_at_their_rejected_line() {
+        let dir = workspace::root().join("tools/arbor/tests/broken");
+        for (name, kind, stop_line) in [
+            ("cannot_start", DefaultReject::ChildCannotStart, 26),
+            ("panic", DefaultReject::Panic, 60),
+        ] {
+            let scenario = scenarios::load(&dir.join(format!("{name}.ron"))).unwrap();
+            let spec = scenario.scenario.test.as_ref().unwrap();
+            let log: Vec<String> = std::fs::read_to_string(dir.join(format!("{name}.log")))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let mut progress = Progress::new(spec);
+            let first_linger = log
+                .iter()
+                .position(|line| progress.feed(line) == qemu::Continue::Linger)
+                .map(|index| index + 1);
+            assert_eq!(first_linger, Some(stop_line), "{name}");
+            let Verdict::Fail(reason) = judge(spec, &log, &GuestEnd::Stopped) else {
+                panic!("{name} passed");
+            };
+            assert!(
+                reason.starts_with(&format!("line {stop_line}: "))
+                    && reason.contains(&format!("{kind:?}")),
+                "{name}: {reason}"
+            );
+        }
     }
 }

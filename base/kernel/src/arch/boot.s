@@ -110,8 +110,13 @@ boot_pdpt:      .fill 4096, 1, 0
 boot_pdpt_high: .fill 4096, 1, 0
 boot_pd:        .fill 4 * 4096, 1, 0
 
+    /* A guard page below the boot stack, left unmapped by the kernel's own
+     * page tables (see arch/stacks.rs): an overflow faults. */
     .section .bss.boot_stack, "aw", @nobits
-    .balign 16
+    .balign 4096
+    .global boot_stack_guard
+boot_stack_guard:
+    .skip 4096
 boot_stack_bottom:
     .skip 64 * 1024
 boot_stack_top:

@@ -16,15 +16,7 @@ use x86_64::structures::DescriptorTablePointer;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
 
-/// The IST slot used by faults that must not trust the current stack
-/// (double fault, NMI, machine check).
-pub const EMERGENCY_IST: u16 = 1;
-const EMERGENCY_STACK_SIZE: usize = 16 * 1024;
-
-/// Only its address is used: the CPU switches to it.
-#[repr(align(16))]
-struct Stack(#[allow(dead_code)] [u8; EMERGENCY_STACK_SIZE]);
-static mut EMERGENCY_STACK: Stack = Stack([0; EMERGENCY_STACK_SIZE]);
+use super::stacks::{self, DEBUG_IST, DOUBLE_FAULT_IST, MACHINE_CHECK_IST, NMI_IST};
 
 /// The TSS followed by its I/O permission bitmap (Intel SDM Vol. 1, 19.5.2):
 /// a set bit denies the port. The kernel copies in the bitmap of the Pd it
@@ -96,8 +88,10 @@ pub fn init(kernel_stack_top: u64) {
     // statics; afterwards they are only read by the CPU itself.
     unsafe {
         let tss = &mut *core::ptr::addr_of_mut!(TSS);
-        let stack_top = addr_of!(EMERGENCY_STACK) as u64 + EMERGENCY_STACK_SIZE as u64;
-        tss.tss.interrupt_stack_table[usize::from(EMERGENCY_IST - 1)] = VirtAddr::new(stack_top);
+        for slot in 1..=stacks::IST_COUNT as u16 {
+            tss.tss.interrupt_stack_table[usize::from(slot - 1)] =
+                VirtAddr::new(stacks::ist_top(slot));
+        }
         tss.tss.privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
         tss.tss.iomap_base = core::mem::offset_of!(TssWithBitmap, bitmap) as u16;
         super::entry::set_kernel_stack(kernel_stack_top);
@@ -120,8 +114,13 @@ pub fn init(kernel_stack_top: u64) {
 
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
         for (vector, &stub) in super::entry::stubs().iter().enumerate() {
+            // Each on a stack of its own, so that none can land on a stack
+            // that is broken (#DF), or in use by another of them.
             let ist = match vector {
-                2 | 8 | 18 => EMERGENCY_IST, // NMI, double fault, machine check
+                1 => DEBUG_IST,
+                2 => NMI_IST,
+                8 => DOUBLE_FAULT_IST,
+                18 => MACHINE_CHECK_IST,
                 _ => 0,
             };
             idt[vector] = Gate::interrupt(stub, ist);
@@ -209,6 +208,38 @@ pub fn load_io_bitmap(bitmap: Option<*const [u8; IO_BITMAP_BYTES]>) {
             Some(source) => tss.bitmap[..IO_BITMAP_BYTES].copy_from_slice(&*source),
             None => tss.bitmap[..IO_BITMAP_BYTES].fill(0xFF),
         }
+    }
+}
+
+/// The CPU's physical address width in bits (CPUID 8000_0008h EAX[7:0]),
+/// at most 52; 36 if the CPU does not say (Intel SDM Vol. 3A, 4.1.4).
+pub fn physical_address_bits() -> u32 {
+    let highest = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+    if highest < 0x8000_0008 {
+        return 36;
+    }
+    (core::arch::x86_64::__cpuid(0x8000_0008).eax & 0xFF).min(52)
+}
+
+/// Loads the user data selector into DS and ES and the null selector into
+/// FS and GS, which also zeroes the FS and GS bases (no Pd can set them:
+/// FSGSBASE is off and the base MSRs are privileged). Called whenever
+/// another Pd's thread is about to run, so no selector value passes from
+/// one Pd to the next as a covert channel.
+pub fn reset_user_segments() {
+    // SAFETY: 0x1B is the user data segment of this GDT, valid in DS/ES at
+    // any privilege; the null selector is valid in FS/GS in 64-bit mode.
+    // The kernel does not use DS, ES, FS or GS for addressing.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {data:x}",
+            "mov es, {data:x}",
+            "mov fs, {null:x}",
+            "mov gs, {null:x}",
+            data = in(reg) 0x1Bu64,
+            null = in(reg) 0u64,
+            options(nostack, preserves_flags),
+        );
     }
 }
 

@@ -65,7 +65,13 @@ core::arch::global_asm!(
         push r13
         push r14
         push r15
+        /* Direction and alignment-check flags off: an interrupt gate keeps
+         * AC, and with AC set SMAP would not guard the kernel against user
+         * pages (syscall clears both through FMASK). */
         cld
+        pushfq
+        and qword ptr [rsp], ~0x40000
+        popfq
         mov rdi, rsp
         call {handler}
     .global frame_return

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod entry;
 pub mod interrupts;
 pub mod paging;
+pub mod stacks;
 
 use x86_64::instructions::port::Port;
 

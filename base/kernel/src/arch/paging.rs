@@ -201,7 +201,11 @@ impl AddressSpace {
                 symbol_address(&__kernel_end),
             )
         };
+        let guards = super::stacks::guard_pages();
         for virt in (text..end).step_by(PAGE_SIZE as usize) {
+            if guards.contains(&virt) {
+                continue;
+            }
             let permissions = if virt < text_end {
                 0
             } else if virt < rodata_end {

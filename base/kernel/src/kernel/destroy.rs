@@ -2,15 +2,34 @@
 //! with `ObjectDestroyed`; a destroyed Pd takes everything it paid for with
 //! it, and its whole quota goes back to the Pd that paid for it.
 
-use super::object::{Kernel, ObjRef, Object, Pd, Thread, ThreadLinks, ThreadState};
+use super::object::{
+    Kernel, MAX_PORT_USERS, ObjRef, Object, Thread, ThreadLinks, ThreadState, io_bitmap,
+};
 use super::space;
 use crate::frames::{FrameUse, Pfn};
+use crate::ports;
 use crate::quota::Quota;
 use arbor_abi::Error;
 
 impl Kernel {
-    /// Destroys the object `r` names, if it still exists.
+    /// Destroys the object `r` names, if it still exists. A Pd takes every
+    /// object it paid for with it, child Pds included, and an IoPorts object
+    /// every IoPorts object made from it; both walks are loops, never
+    /// recursion, so no depth a user builds can overflow the kernel stack.
     pub fn destroy(&mut self, r: ObjRef) {
+        match self.get(r) {
+            None => {}
+            Some(Object::Pd(_)) => self.destroy_pd_tree(r),
+            Some(Object::IoPorts(_)) => {
+                self.destroy_one(r);
+                self.destroy_orphaned_io_ports();
+            }
+            Some(_) => self.destroy_one(r),
+        }
+    }
+
+    /// Destroys one object that is not a Pd; nothing recurses from here.
+    fn destroy_one(&mut self, r: ObjRef) {
         let Some(object) = self.get(r) else { return };
         match object {
             Object::Thread(thread) => self.destroy_thread(r, thread),
@@ -34,24 +53,25 @@ impl Kernel {
                 }
             }
             Object::Dataspace(dataspace) => {
-                let (base, pages) = (dataspace.base.address(), u64::from(dataspace.pages));
+                let base = dataspace.base.address();
+                let frames = base..base + dataspace.pages * 4096;
+                // Bounded by the page tables that exist in each mapping's
+                // range (see `space::for_each_leaf`), not by claimed sizes.
                 for mapping in dataspace.mappings.iter().flatten() {
                     let Some(pd) = self.pd(mapping.pd) else {
                         continue;
                     };
-                    for page in 0..u64::from(mapping.pages) {
-                        let vaddr = mapping.vaddr + page * 4096;
-                        if let Some(phys) = space::translate(pd.root_table, vaddr)
-                            && (base..base + pages * 4096).contains(&(phys & !0xFFF))
-                        {
-                            space::unmap_page(pd.root_table, vaddr);
-                        }
-                    }
+                    space::unmap_frames_in(
+                        pd.root_table,
+                        mapping.vaddr,
+                        mapping.pages,
+                        frames.clone(),
+                    );
                     pd.tlb_stale = true;
                 }
                 if !dataspace.device && !dataspace.kernel_ram {
                     for page in 0..dataspace.pages {
-                        self.free_frame(Pfn(dataspace.base.0 + page));
+                        self.free_frame(dataspace.base.offset(page));
                     }
                 }
             }
@@ -61,16 +81,69 @@ impl Kernel {
                     *slot = None;
                 }
             }
-            Object::Pd(pd) => self.destroy_pd(r, pd),
             Object::IoPorts(ports) => {
-                // Revoke: every Pd it opened ports in loses them again.
-                for user in ports.enabled_in.iter().flatten() {
-                    self.set_port_access(*user, ports, false);
+                // Revoke: it grants nothing any more, and every Pd it was
+                // enabled in gets the ports that other objects still grant.
+                let users = core::mem::replace(&mut ports.enabled_in, [None; MAX_PORT_USERS]);
+                for user in users.iter().flatten() {
+                    self.recompute_port_access(*user);
                 }
             }
-            Object::Console | Object::Platform => {}
+            Object::Pd(_) | Object::Console | Object::Platform => return,
         }
         self.free_frame(r.pfn);
+    }
+
+    /// Destroys every IoPorts object whose origin no longer exists, until
+    /// none is left (a chain of derivations dies in passes, not by
+    /// recursion). Each pass scans the frame table once.
+    fn destroy_orphaned_io_ports(&mut self) {
+        loop {
+            let mut destroyed_any = false;
+            let mut from = Pfn(0);
+            while let Some(pfn) = self.frames.next_object(from) {
+                from = pfn.offset(1);
+                let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
+                let r = ObjRef { pfn, generation };
+                if let Some(Object::IoPorts(ports)) = self.get(r)
+                    && ports
+                        .origin
+                        .is_some_and(|origin| self.get(origin).is_none())
+                {
+                    self.destroy_one(r);
+                    destroyed_any = true;
+                }
+            }
+            if !destroyed_any {
+                return;
+            }
+        }
+    }
+
+    /// Rebuilds `pd_ref`'s I/O bitmap from the IoPorts objects that are live
+    /// and enabled in it (see [`crate::ports`]), and reloads it if it is the
+    /// CPU's. Scans the frame table once.
+    pub fn recompute_port_access(&mut self, pd_ref: ObjRef) {
+        let Some(pd) = self.pd(pd_ref) else { return };
+        if pd.io_bitmap == 0 {
+            return;
+        }
+        let bitmap = io_bitmap(pd.io_bitmap);
+        ports::deny_all(bitmap);
+        let mut from = Pfn(0);
+        while let Some(pfn) = self.frames.next_object(from) {
+            from = pfn.offset(1);
+            let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
+            if let Some(Object::IoPorts(grant)) = self.get(ObjRef { pfn, generation })
+                && grant.enabled_in.contains(&Some(pd_ref))
+            {
+                ports::allow(bitmap, grant.range);
+            }
+        }
+        if self.loaded_pd == Some(pd_ref) {
+            self.loaded_io_bitmap = 0;
+            self.switch_to(pd_ref);
+        }
     }
 
     fn wake_destroyed(&mut self, pfn: Pfn) {
@@ -119,17 +192,63 @@ impl Kernel {
         }
     }
 
-    fn destroy_pd(&mut self, r: ObjRef, pd: &mut Pd) {
-        // Objects first (threads, endpoints, dataspaces, child Pds), then
-        // every other frame the Pd paid for.
+    /// Destroys the Pd `root` and, depth first, every Pd it paid for, with a
+    /// loop that walks down to a Pd with no child Pds, finishes it, and
+    /// climbs back to its payer (where the scan resumes after the child's
+    /// frame). The kernel stack use is the same for a chain of 2 or 20,000.
+    /// The work is bounded by what exists: each Pd's owned frames are
+    /// scanned about twice.
+    fn destroy_pd_tree(&mut self, root: ObjRef) {
+        let mut current = root;
         let mut from = Pfn(0);
-        while let Some((pfn, usage)) = self.frames.next_owned_by(r.pfn, from) {
-            if usage == FrameUse::Object {
-                let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
-                self.destroy(ObjRef { pfn, generation });
+        loop {
+            if let Some(child) = self.destroy_objects_until_child_pd(current, from) {
+                current = child;
+                from = Pfn(0);
+                continue;
             }
-            from = Pfn(pfn.0 + 1);
+            let payer = self.pd(current).and_then(|pd| pd.payer);
+            self.finish_pd(current);
+            if current == root {
+                return;
+            }
+            match payer {
+                Some(payer) if self.pd(payer).is_some() => {
+                    from = current.pfn;
+                    current = payer;
+                }
+                _ => return,
+            }
         }
+    }
+
+    /// Destroys the objects `pd` paid for, from frame `from` on, until it
+    /// meets a Pd object: that child is returned, to be destroyed first.
+    /// The scan ends with the Pd's last object, not at the end of RAM.
+    fn destroy_objects_until_child_pd(&mut self, pd: ObjRef, from: Pfn) -> Option<ObjRef> {
+        let mut from = from;
+        while self.pd(pd).is_some_and(|pd| pd.objects > 0)
+            && let Some((pfn, usage)) = self.frames.next_owned_by(pd.pfn, from)
+        {
+            from = pfn.offset(1);
+            if usage != FrameUse::Object {
+                continue;
+            }
+            let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
+            let r = ObjRef { pfn, generation };
+            if matches!(self.get(r), Some(Object::Pd(_))) {
+                return Some(r);
+            }
+            self.destroy(r);
+        }
+        None
+    }
+
+    /// Frees what a Pd with no objects left still holds — page tables,
+    /// capability tables, its I/O bitmap, its top-level table and the Pd
+    /// object itself — and gives its whole quota back to its payer.
+    fn finish_pd(&mut self, r: ObjRef) {
+        let Some(pd) = self.pd(r) else { return };
         if self.loaded_pd == Some(r) {
             crate::arch::paging::load_cr3(crate::arch::paging::kernel_root());
             self.loaded_pd = None;
@@ -138,12 +257,16 @@ impl Kernel {
             crate::arch::cpu::load_io_bitmap(None);
             self.loaded_io_bitmap = 0;
         }
-        space::free_tables(self, r.pfn, pd.root_table);
+        // Every byte a Pd is charged is a frame it owns, so the scan ends
+        // with its last frame, not at the end of RAM.
         let mut from = Pfn(0);
-        while let Some((pfn, _)) = self.frames.next_owned_by(r.pfn, from) {
+        while self.pd(r).is_some_and(|pd| pd.ram.used > 0)
+            && let Some((pfn, _)) = self.frames.next_owned_by(r.pfn, from)
+        {
             self.free_frame(pfn);
-            from = Pfn(pfn.0 + 1);
+            from = pfn.offset(1);
         }
+        self.free_frame(Pfn::containing(pd.root_table));
         self.release_pcid(pd.pcid);
         if let Some(payer) = pd.payer.and_then(|p| self.pd(p)) {
             payer.ram.absorb(Quota {
@@ -157,6 +280,7 @@ impl Kernel {
         }
         pd.ram = Quota::default();
         pd.caps = Quota::default();
+        self.free_frame(r.pfn);
     }
 
     /// A free address-space identifier (0 = none; the Pd then flushes on every switch).

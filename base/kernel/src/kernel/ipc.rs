@@ -6,11 +6,10 @@
 //! sender's buffer are copied into the slots the receiver's buffer offers.
 
 use super::object::{Kernel, Message, ObjRef, Object, Thread, ThreadLinks, ThreadState};
-use super::space;
 use crate::arch::paging::phys_to_virt;
 use arbor_abi::{
     CapSlot, Error, IpcBuffer, MAX_TRANSFER_CAPS, MsgInfo, NOTIFICATION_LABEL, ObjectKind,
-    PAYLOAD_MAX, Rights,
+    PAYLOAD_MAX, Rights, is_kernel_label,
 };
 use core::mem::offset_of;
 
@@ -31,6 +30,11 @@ fn read_slot(buffer_phys: u64, offset: usize) -> CapSlot {
 /// Checks a message's claimed sizes, and that a sender with payload or
 /// capabilities has an IPC buffer.
 pub fn validate(kernel: &Kernel, thread: &Thread, info: MsgInfo) -> Result<(), Error> {
+    // Fault reports and notifications are made by the kernel only; a user
+    // message with their labels would be a forgery.
+    if is_kernel_label(info.label()) {
+        return Err(Error::InvalidArgument);
+    }
     if info.payload_len() > PAYLOAD_MAX || info.caps() > MAX_TRANSFER_CAPS {
         return Err(Error::MessageTooLarge);
     }
@@ -47,11 +51,7 @@ fn ipc_buffer(kernel: &Kernel, thread: &Thread, for_writing: bool) -> Option<u64
         return None;
     }
     let pd = kernel.pd(thread.pd)?;
-    if for_writing {
-        space::translate_writable(pd.root_table, thread.ipc_buffer)
-    } else {
-        space::translate(pd.root_table, thread.ipc_buffer)
-    }
+    kernel.user_page(pd.root_table, thread.ipc_buffer, for_writing)
 }
 
 /// Moves `message` from `sender` into `receiver`'s registers and buffer.

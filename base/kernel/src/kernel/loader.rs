@@ -50,6 +50,22 @@ impl Kernel {
             "core Pd",
             self.new_object(Object::Pd(new_pd(None, root, pcid)), None),
         )?;
+        // Every kernel-owned page for core is taken before core's quota is
+        // counted, so the quotas add up to exactly the RAM there is.
+        let console = step("console", self.new_object(Object::Console, None))?;
+        let platform = step("platform", self.new_object(Object::Platform, None))?;
+        let (archive_phys, archive_size) = archive;
+        let boot_archive = Dataspace {
+            base: Pfn::containing(archive_phys),
+            pages: archive_size.div_ceil(4096),
+            device: false,
+            kernel_ram: true,
+            mappings: [None; MAX_MAPPINGS],
+        };
+        let archive = step(
+            "boot archive",
+            self.new_object(Object::Dataspace(boot_archive), None),
+        )?;
         let Some(pd) = self.pd(pd_ref) else {
             return Err(LoadError::Kernel("core Pd", arbor_abi::Error::InvalidState));
         };
@@ -108,20 +124,6 @@ impl Kernel {
                 Object::Thread(new_thread(pd_ref, MAX_PRIORITY)),
                 Some(pd_ref),
             ),
-        )?;
-        let console = step("console", self.new_object(Object::Console, None))?;
-        let platform = step("platform", self.new_object(Object::Platform, None))?;
-        let (archive_phys, archive_size) = archive;
-        let boot_archive = Dataspace {
-            base: Pfn((archive_phys >> 12) as u32),
-            pages: archive_size.div_ceil(4096) as u32,
-            device: false,
-            kernel_ram: true,
-            mappings: [None; MAX_MAPPINGS],
-        };
-        let archive = step(
-            "boot archive",
-            self.new_object(Object::Dataspace(boot_archive), None),
         )?;
         let read_only = Rights::READ.union(Rights::GRANT);
         for (slot, r, kind, rights) in [

@@ -18,7 +18,7 @@ pub struct ObjRef {
     /// The object's frame.
     pub pfn: Pfn,
     /// The frame's generation when the object was made.
-    pub generation: u32,
+    pub generation: u64,
 }
 
 /// A protection domain.
@@ -36,11 +36,14 @@ pub struct Pd {
     /// The next switch to this Pd must flush its TLB entries.
     pub tlb_stale: bool,
     /// Frames holding the capability table, by page; 0 = not yet allocated.
-    pub cap_pages: [u32; caps::MAX_CAP_PAGES],
+    pub cap_pages: [u64; caps::MAX_CAP_PAGES],
     /// Where faults go (an endpoint capability with its badge); empty = nowhere.
     pub fault_endpoint: Cap,
     /// First of two frames holding the I/O permission bitmap; 0 = no ports.
-    pub io_bitmap: u32,
+    pub io_bitmap: u64,
+    /// Objects it paid for that still exist: lets teardown stop scanning
+    /// the frame table once the last is gone.
+    pub objects: u64,
 }
 
 /// What a thread is doing.
@@ -125,6 +128,9 @@ pub struct Notification {
 
 /// Most places one dataspace may be mapped at once.
 pub const MAX_MAPPINGS: usize = 96;
+/// Most of those records one Pd may hold, so that no Pd can use up a
+/// shared dataspace's records and keep every other Pd from mapping it.
+pub const MAX_MAPPINGS_PER_PD: usize = 16;
 
 /// Where a dataspace is mapped; used to revoke the mappings on destroy.
 #[derive(Clone, Copy, Debug)]
@@ -134,7 +140,7 @@ pub struct Mapping {
     /// First virtual address.
     pub vaddr: u64,
     /// Pages mapped from there.
-    pub pages: u32,
+    pub pages: u64,
 }
 
 /// Physically contiguous memory.
@@ -142,7 +148,7 @@ pub struct Dataspace {
     /// First frame.
     pub base: Pfn,
     /// Size in pages.
-    pub pages: u32,
+    pub pages: u64,
     /// Device memory (or the boot archive): not RAM the kernel allocated,
     /// so never freed, and mapped uncached when it is a device.
     pub device: bool,
@@ -167,12 +173,14 @@ pub const MAX_PORT_USERS: usize = 8;
 
 /// A range of I/O ports.
 pub struct IoPorts {
-    /// First port.
-    pub first: u16,
-    /// Number of ports.
-    pub count: u32,
+    /// The ports it grants.
+    pub range: crate::ports::PortRange,
     /// The Pds whose I/O bitmaps it opened; closed again when it is destroyed.
     pub enabled_in: [Option<ObjRef>; MAX_PORT_USERS],
+    /// The IoPorts object it was made from (None: from the Platform
+    /// capability). It dies with its origin, so a port range handed back to
+    /// core is gone from everyone who derived from it.
+    pub origin: Option<ObjRef>,
 }
 
 /// What an object frame holds.
@@ -227,7 +235,7 @@ pub struct Kernel {
     /// Whether the CPU does PCIDs.
     pub pcid_enabled: bool,
     /// Whose I/O bitmap the TSS holds (0 = none).
-    pub loaded_io_bitmap: u32,
+    pub loaded_io_bitmap: u64,
     /// The Pd whose page tables are loaded.
     pub loaded_pd: Option<ObjRef>,
     /// Usable RAM regions, to keep device dataspaces off RAM.
@@ -304,7 +312,7 @@ impl Kernel {
         }
     }
 
-    fn live_generation(&self, cap: &Cap) -> Option<u32> {
+    fn live_generation(&self, cap: &Cap) -> Option<u64> {
         let info: FrameInfo = self.frames.info(Pfn(cap.object))?;
         (info.usage == FrameUse::Object).then_some(info.generation)
     }
@@ -320,6 +328,23 @@ impl Kernel {
         let r = Self::cap_ref(cap);
         let object = self.get(r).ok_or(Error::InvalidCapability)?;
         Ok((r, object))
+    }
+
+    /// The physical address behind user address `vaddr` of the Pd whose
+    /// top-level table is `root`, if it is mapped (writable, when
+    /// `for_writing`) *and* the frame table says it is RAM of a dataspace a
+    /// Pd pays for. The kernel reads and writes user memory only through
+    /// this check, on every use: a page remapped onto device memory (which
+    /// the physical window does not cover) or onto nothing is `None`.
+    pub fn user_page(&self, root: u64, vaddr: u64, for_writing: bool) -> Option<u64> {
+        let phys = if for_writing {
+            space::translate_writable(root, vaddr)?
+        } else {
+            space::translate(root, vaddr)?
+        };
+        self.frames
+            .is_user_data(Pfn::containing(phys))
+            .then_some(phys)
     }
 
     /// The Pd `r` names.
@@ -398,10 +423,23 @@ impl Kernel {
 
     /// Frees a frame and refunds whoever paid for it.
     pub fn free_frame(&mut self, pfn: Pfn) {
-        let owner = self.frames.info(pfn).map_or(0, |i| i.owner);
-        if self.frames.free(pfn) && owner != 0 {
-            self.refund(Pfn(owner), 4096);
+        let Some(info) = self.frames.info(pfn) else {
+            return;
+        };
+        if self.frames.free(pfn) && info.owner != 0 {
+            self.refund(Pfn(info.owner), 4096);
+            if info.usage == FrameUse::Object
+                && let Some(payer) = self.pd_at(Pfn(info.owner))
+            {
+                payer.objects = payer.objects.saturating_sub(1);
+            }
         }
+    }
+
+    /// The Pd in frame `pfn`, if that frame holds one.
+    pub fn pd_at(&self, pfn: Pfn) -> Option<&'static mut Pd> {
+        let generation = self.frames.info(pfn)?.generation;
+        self.pd(ObjRef { pfn, generation })
     }
 
     /// Creates an object in a fresh frame paid by `payer`.
@@ -411,6 +449,9 @@ impl Kernel {
         // SAFETY: the frame was just allocated for this object and is zeroed;
         // writing (not assigning) avoids dropping garbage.
         unsafe { core::ptr::write(paging::phys_to_virt(pfn.address()) as *mut Object, object) };
+        if let Some(payer) = payer.and_then(|p| self.pd(p)) {
+            payer.objects += 1;
+        }
         Ok(ObjRef { pfn, generation })
     }
 
@@ -496,6 +537,9 @@ impl Kernel {
     /// Makes `pd`'s page tables and I/O bitmap the CPU's.
     pub fn switch_to(&mut self, pd_ref: ObjRef) {
         let Some(pd) = self.pd(pd_ref) else { return };
+        if self.loaded_pd != Some(pd_ref) {
+            crate::arch::cpu::reset_user_segments();
+        }
         if self.loaded_pd != Some(pd_ref) || pd.tlb_stale {
             space::activate(pd.root_table, pd.pcid, pd.tlb_stale);
             pd.tlb_stale = false;
@@ -509,6 +553,14 @@ impl Kernel {
             self.loaded_io_bitmap = pd.io_bitmap;
         }
     }
+}
+
+/// A Pd's I/O permission bitmap, whose first of two frames is `first_pfn`.
+pub fn io_bitmap(first_pfn: u64) -> &'static mut [u8; crate::ports::BITMAP_BYTES] {
+    // SAFETY: only called with a Pd's `io_bitmap`, the first of two
+    // contiguous frames allocated for it as the bitmap; one CPU, and the
+    // caller holds no other reference to them.
+    unsafe { &mut *(paging::phys_to_virt(Pfn(first_pfn).address()) as *mut [u8; 8192]) }
 }
 
 /// A page of capability entries.

@@ -6,7 +6,7 @@
 
 use super::object::{Kernel, ObjRef};
 use crate::arch::paging::{self, phys_to_virt};
-use crate::frames::{FrameUse, Pfn};
+use crate::frames::FrameUse;
 use arbor_abi::Error;
 
 const PRESENT: u64 = 1 << 0;
@@ -111,6 +111,72 @@ pub fn translate_writable(root: u64, vaddr: u64) -> Option<u64> {
     (entry & WRITABLE != 0 && entry & USER != 0).then_some((entry & ADDRESS_MASK) | (vaddr & 0xFFF))
 }
 
+/// Visits the present leaf entries of `[start, start + pages * 4096)` in
+/// address order with their virtual address, until `visit` returns false.
+/// Absent (and huge) upper-level entries are skipped whole, so the work is
+/// bounded by the page tables that exist — at most 512 entries per table a
+/// Pd has paid for — and never by the size of the range a caller claims.
+pub fn for_each_leaf(
+    root: u64,
+    start: u64,
+    pages: u64,
+    mut visit: impl FnMut(u64, &mut u64) -> bool,
+) {
+    let end = start.saturating_add(pages.saturating_mul(4096));
+    let mut vaddr = start;
+    while vaddr < end {
+        let mut level_table = root;
+        let mut level = 3;
+        loop {
+            let entry = &mut table(level_table)[index(vaddr, level)];
+            if level == 0 {
+                if *entry & PRESENT != 0 && !visit(vaddr, entry) {
+                    return;
+                }
+                vaddr += 4096;
+                break;
+            }
+            if *entry & PRESENT == 0 || *entry & HUGE != 0 {
+                let span = 1u64 << (12 + 9 * level);
+                vaddr = (vaddr & !(span - 1)) + span;
+                break;
+            }
+            level_table = *entry & ADDRESS_MASK;
+            level -= 1;
+        }
+    }
+}
+
+/// Removes every mapping in `[start, start + pages * 4096)`; work bounded as
+/// for [`for_each_leaf`].
+pub fn unmap_range(root: u64, start: u64, pages: u64) {
+    for_each_leaf(root, start, pages, |_, entry| {
+        *entry = 0;
+        true
+    });
+}
+
+/// Removes the mappings in `[start, start + pages * 4096)` that point into
+/// the physical range `frames`.
+pub fn unmap_frames_in(root: u64, start: u64, pages: u64, frames: core::ops::Range<u64>) {
+    for_each_leaf(root, start, pages, |_, entry| {
+        if frames.contains(&(*entry & ADDRESS_MASK)) {
+            *entry = 0;
+        }
+        true
+    });
+}
+
+/// Whether any page of `[start, start + pages * 4096)` maps into `frames`.
+pub fn maps_any_of(root: u64, start: u64, pages: u64, frames: core::ops::Range<u64>) -> bool {
+    let mut found = false;
+    for_each_leaf(root, start, pages, |_, entry| {
+        found = frames.contains(&(*entry & ADDRESS_MASK));
+        !found
+    });
+    found
+}
+
 /// The physical address behind a user page, if it is mapped.
 pub fn translate(root: u64, vaddr: u64) -> Option<u64> {
     let entry = *leaf(root, vaddr)?;
@@ -121,16 +187,4 @@ pub fn translate(root: u64, vaddr: u64) -> Option<u64> {
 pub fn activate(root: u64, pcid: u16, flush: bool) {
     let no_flush = if pcid != 0 && !flush { 1 << 63 } else { 0 };
     crate::arch::paging::load_cr3(root | u64::from(pcid) | no_flush);
-}
-
-/// Frees the intermediate and top-level tables of a destroyed Pd.
-pub fn free_tables(kernel: &mut Kernel, pd: Pfn, root: u64) {
-    let mut from = Pfn(0);
-    while let Some((pfn, usage)) = kernel.frames.next_owned_by(pd, from) {
-        if usage == FrameUse::PageTable {
-            kernel.free_frame(pfn);
-        }
-        from = Pfn(pfn.0 + 1);
-    }
-    kernel.free_frame(Pfn((root >> 12) as u32));
 }

@@ -3,15 +3,17 @@
 
 use super::ipc::Outcome;
 use super::object::{
-    Dataspace, Endpoint, IoPorts, Irq, Kernel, MAX_MAPPINGS, MAX_PORT_USERS, Mapping, Notification,
-    OBJECT_COST, ObjRef, Object, Pd, Thread, ThreadState,
+    Dataspace, Endpoint, IoPorts, Irq, Kernel, MAX_MAPPINGS, MAX_MAPPINGS_PER_PD, MAX_PORT_USERS,
+    Mapping, Notification, OBJECT_COST, ObjRef, Object, Pd, Thread, ThreadState, io_bitmap,
 };
 use super::space::{self, PageFlags};
 use crate::arch::entry::Frame;
 use crate::caps::Cap;
 use crate::frames::{FrameUse, Pfn};
+use crate::ports::{self, PortRange};
 use crate::queue::Queue;
 use crate::quota::Quota;
+use crate::ranges::{device_range, user_range};
 use arbor_abi::{
     CapSlot, Error, MsgInfo, ObjectKind, PAYLOAD_MAX, Rights, Syscall, USER_END, USER_MIN, info,
     map,
@@ -82,18 +84,6 @@ fn set_results(kernel: &Kernel, rdi: u64, rsi: u64) {
 
 fn page_aligned(value: u64) -> bool {
     value.is_multiple_of(PAGE)
-}
-
-/// Checks that `[vaddr, vaddr + size)` is a non-empty, page-aligned range of the user half.
-fn user_range(vaddr: u64, size: u64) -> Result<u64, Error> {
-    if !page_aligned(vaddr) || !page_aligned(size) || size == 0 {
-        return Err(Error::BadAddress);
-    }
-    let end = vaddr.checked_add(size).ok_or(Error::BadAddress)?;
-    if vaddr < USER_MIN || end > USER_END {
-        return Err(Error::BadAddress);
-    }
-    Ok(size / PAGE)
 }
 
 impl Kernel {
@@ -206,7 +196,7 @@ impl Kernel {
                 let pcid = self.allocate_pcid();
                 let pd = new_pd(Some(payer), root, pcid);
                 if let Err(error) = self.install_new(payer, dest, Object::Pd(pd), 0) {
-                    self.free_frame(Pfn((root >> 12) as u32));
+                    self.free_frame(Pfn::containing(root));
                     self.release_pcid(pcid);
                     return Err(error);
                 }
@@ -256,15 +246,15 @@ impl Kernel {
         };
         let dataspace = Dataspace {
             base,
-            pages: pages as u32,
+            pages,
             device: false,
             kernel_ram: false,
             mappings: [None; MAX_MAPPINGS],
         };
         self.new_object(Object::Dataspace(dataspace), Some(payer))
             .inspect_err(|_| {
-                for page in 0..pages as u32 {
-                    self.free_frame(Pfn(base.0 + page));
+                for page in 0..pages {
+                    self.free_frame(base.offset(page));
                 }
             })
     }
@@ -323,6 +313,11 @@ impl Kernel {
         if flags & !(map::READ | map::WRITE | map::EXECUTE) != 0 {
             return Err(Error::InvalidArgument);
         }
+        // W^X: no page is ever both writable and executable, so no Pd can
+        // write code and run it (or be made to).
+        if flags & map::WRITE != 0 && flags & map::EXECUTE != 0 {
+            return Err(Error::InvalidArgument);
+        }
         let mut needed = Rights::READ;
         if flags & map::WRITE != 0 {
             needed = needed.union(Rights::WRITE);
@@ -335,20 +330,35 @@ impl Kernel {
             return Err(Error::WrongObjectKind);
         };
         let pages = user_range(vaddr, size)?;
-        if !page_aligned(offset) || offset / PAGE + pages > u64::from(dataspace.pages) {
+        if !page_aligned(offset)
+            || pages > dataspace.pages
+            || offset / PAGE > dataspace.pages - pages
+        {
             return Err(Error::InvalidArgument);
         }
-        let record = match dataspace.mappings.iter().position(Option::is_none) {
-            Some(free) => free,
-            None => {
-                compact_mappings(self, dataspace);
-                dataspace
-                    .mappings
-                    .iter()
-                    .position(Option::is_none)
-                    .ok_or(Error::InvalidState)?
-            }
+        let records_of = |dataspace: &Dataspace| {
+            dataspace
+                .mappings
+                .iter()
+                .flatten()
+                .filter(|m| m.pd == pd_ref)
+                .count()
         };
+        let full = |dataspace: &Dataspace| {
+            records_of(dataspace) >= MAX_MAPPINGS_PER_PD
+                || dataspace.mappings.iter().all(Option::is_some)
+        };
+        if full(dataspace) {
+            compact_mappings(self, dataspace);
+        }
+        if full(dataspace) {
+            return Err(Error::InvalidState);
+        }
+        let record = dataspace
+            .mappings
+            .iter()
+            .position(Option::is_none)
+            .ok_or(Error::InvalidState)?;
         let page_flags = PageFlags {
             write: flags & map::WRITE != 0,
             execute: flags & map::EXECUTE != 0,
@@ -364,7 +374,7 @@ impl Kernel {
         dataspace.mappings[record] = Some(Mapping {
             pd: pd_ref,
             vaddr,
-            pages: pages as u32,
+            pages,
         });
         Ok(())
     }
@@ -379,6 +389,9 @@ impl Kernel {
         flags: PageFlags,
     ) -> Result<(), Error> {
         let pd = self.pd(pd_ref).ok_or(Error::InvalidCapability)?;
+        if flags.write && flags.execute {
+            return Err(Error::InvalidArgument);
+        }
         for page in 0..pages {
             if let Err(error) = space::map_page(
                 self,
@@ -401,9 +414,9 @@ impl Kernel {
     fn unmap(&mut self, pd_slot: u64, vaddr: u64, size: u64) -> Result<(), Error> {
         let (pd_ref, pd) = self.own_pd(pd_slot)?;
         let pages = user_range(vaddr, size)?;
-        for page in 0..pages {
-            space::unmap_page(pd.root_table, vaddr + page * PAGE);
-        }
+        // Skips absent tables: bounded by the tables the Pd has, even for
+        // the whole user half (2^35 pages).
+        space::unmap_range(pd.root_table, vaddr, pages);
         pd.tlb_stale = true;
         if self.loaded_pd == Some(pd_ref) {
             self.switch_to(pd_ref);
@@ -456,7 +469,7 @@ impl Kernel {
                 .root_table;
             if !page_aligned(ipc_buffer)
                 || ipc_buffer >= USER_END
-                || space::translate_writable(root, ipc_buffer).is_none()
+                || self.user_page(root, ipc_buffer, true).is_none()
             {
                 return Err(Error::BadAddress);
             }
@@ -551,17 +564,18 @@ impl Kernel {
         count: u64,
     ) -> Result<(), Error> {
         let cap = self.own_cap(source);
-        let allowed = match cap.kind() {
+        let (allowed, origin) = match cap.kind() {
             Some(ObjectKind::Platform) => {
                 self.check(&cap, ObjectKind::Platform, Rights::CONTROL)?;
-                0..0x1_0000
+                (0..0x1_0000, None)
             }
             _ => {
-                let (_, object) = self.check(&cap, ObjectKind::IoPorts, Rights::CONTROL)?;
+                let (origin, object) = self.check(&cap, ObjectKind::IoPorts, Rights::CONTROL)?;
                 let Object::IoPorts(ports) = object else {
                     return Err(Error::WrongObjectKind);
                 };
-                u64::from(ports.first)..u64::from(ports.first) + u64::from(ports.count)
+                let first = u64::from(ports.range.first);
+                (first..first + u64::from(ports.range.count), Some(origin))
             }
         };
         let end = first.checked_add(count).ok_or(Error::InvalidArgument)?;
@@ -582,9 +596,12 @@ impl Kernel {
             payer,
             dest,
             Object::IoPorts(IoPorts {
-                first: first as u16,
-                count: count as u32,
+                range: PortRange {
+                    first: first as u16,
+                    count: count as u32,
+                },
                 enabled_in: [None; MAX_PORT_USERS],
+                origin,
             }),
             0,
         )?;
@@ -614,40 +631,16 @@ impl Kernel {
                 self.refund(pd_ref.pfn, 2 * PAGE);
                 return Err(Error::OutOfMemory);
             };
-            // SAFETY: two frames just allocated; all bits set = every port denied.
-            unsafe {
-                core::ptr::write_bytes(
-                    crate::arch::paging::phys_to_virt(base.address()),
-                    0xFF,
-                    2 * PAGE as usize,
-                )
-            };
+            ports::deny_all(io_bitmap(base.0));
             pd.io_bitmap = base.0;
         }
         ports.enabled_in[user] = Some(pd_ref);
-        self.set_port_access(pd_ref, ports, true);
-        Ok(())
-    }
-
-    /// Opens (`allow`) or closes the ports of `ports` in `pd_ref`'s I/O bitmap.
-    pub fn set_port_access(&mut self, pd_ref: ObjRef, ports: &IoPorts, allow: bool) {
-        let Some(pd) = self.pd(pd_ref) else { return };
-        if pd.io_bitmap == 0 {
-            return;
-        }
-        let bitmap = crate::arch::paging::phys_to_virt(Pfn(pd.io_bitmap).address());
-        for port in u32::from(ports.first)..u32::from(ports.first) + ports.count {
-            let bit = 1 << (port % 8);
-            // SAFETY: `port / 8` < 8192 lies within the Pd's two bitmap frames.
-            unsafe {
-                let byte = bitmap.add(port as usize / 8);
-                *byte = if allow { *byte & !bit } else { *byte | bit };
-            }
-        }
+        ports::allow(io_bitmap(pd.io_bitmap), ports.range);
         if self.loaded_pd == Some(pd_ref) {
             self.loaded_io_bitmap = 0;
             self.switch_to(pd_ref);
         }
+        Ok(())
     }
 
     fn create_device_dataspace(
@@ -662,34 +655,23 @@ impl Kernel {
         let (payer, _) = self.own_pd(payer)?;
         let me = self.current_pd_ref()?;
         let dest = self.check_free_slot(me, dest)?;
-        if !page_aligned(phys) || !page_aligned(size) || size == 0 || size > (1 << 36) {
-            return Err(Error::InvalidArgument);
-        }
-        let end = phys
-            .checked_add(size)
-            .filter(|&end| end <= (1 << 52))
-            .ok_or(Error::InvalidArgument)?;
-        if self
-            .ram_regions
-            .iter()
-            .any(|r| phys < r.end && r.start < end)
-        {
-            return Err(Error::InvalidArgument);
-        }
-        // The interrupt controllers are the kernel's.
+        // Checked at full width against RAM, the interrupt controllers (the
+        // kernel's) and the CPU's physical address width; the frame number
+        // keeps every bit, so the mapping lands exactly where was checked.
         let kernel_mmio = [
             crate::arch::interrupts::LAPIC_BASE,
             crate::arch::interrupts::IOAPIC_BASE,
         ];
-        if kernel_mmio
-            .iter()
-            .any(|&page| phys < page + PAGE && page < end)
-        {
-            return Err(Error::AlreadyClaimed);
-        }
+        let pages = device_range(
+            phys,
+            size,
+            crate::arch::cpu::physical_address_bits(),
+            &self.ram_regions,
+            &kernel_mmio,
+        )?;
         let dataspace = Dataspace {
-            base: Pfn((phys >> 12) as u32),
-            pages: (size / PAGE) as u32,
+            base: Pfn::containing(phys),
+            pages,
             device: true,
             kernel_ram: false,
             mappings: [None; MAX_MAPPINGS],
@@ -727,7 +709,7 @@ impl Kernel {
                 let Object::Dataspace(dataspace) = object else {
                     return Err(Error::WrongObjectKind);
                 };
-                (u64::from(dataspace.pages) * PAGE, 0)
+                (dataspace.pages * PAGE, 0)
             }
             info::TSC_PER_MS => (self.tsc_per_ms, 0),
             info::THREAD_BLOCKED_CALLING => {
@@ -762,11 +744,12 @@ impl Kernel {
         let (_, thread) = self.current_thread().ok_or(Error::InvalidState)?;
         let root = self.pd(thread.pd).ok_or(Error::InvalidState)?.root_table;
         let buffer = (thread.ipc_buffer != 0)
-            .then(|| space::translate(root, thread.ipc_buffer))
+            .then(|| self.user_page(root, thread.ipc_buffer, false))
             .flatten();
         let phys = buffer.ok_or(Error::BadAddress)?;
-        // SAFETY: the IPC buffer page is mapped in the caller's Pd and reached
-        // through the physical window; `len` is within the page.
+        // SAFETY: the IPC buffer page is RAM of a user dataspace (checked
+        // just now against the frame table), so the physical window maps
+        // it; `len` is within the page.
         let bytes =
             unsafe { core::slice::from_raw_parts(crate::arch::paging::phys_to_virt(phys), len) };
         crate::arch::console::write_bytes(bytes);
@@ -774,17 +757,16 @@ impl Kernel {
     }
 }
 
-/// Drops mapping records whose Pd no longer exists or no longer maps the dataspace there.
+/// Drops mapping records whose Pd no longer exists or no longer maps the
+/// dataspace there. Bounded by the page tables that exist in each record's
+/// range (see `space::for_each_leaf`).
 fn compact_mappings(kernel: &Kernel, dataspace: &mut Dataspace) {
     let base = dataspace.base.address();
-    let end = base + u64::from(dataspace.pages) * PAGE;
+    let end = base + dataspace.pages * PAGE;
     for record in dataspace.mappings.iter_mut() {
         let Some(mapping) = record else { continue };
         let still_mapped = kernel.pd(mapping.pd).is_some_and(|pd| {
-            (0..u64::from(mapping.pages)).any(|page| {
-                space::translate(pd.root_table, mapping.vaddr + page * PAGE)
-                    .is_some_and(|phys| (base..end).contains(&phys))
-            })
+            space::maps_any_of(pd.root_table, mapping.vaddr, mapping.pages, base..end)
         });
         if !still_mapped {
             *record = None;
@@ -822,5 +804,6 @@ pub fn new_pd(payer: Option<ObjRef>, root_table: u64, pcid: u16) -> Pd {
         cap_pages: [0; crate::caps::MAX_CAP_PAGES],
         fault_endpoint: Cap::default(),
         io_bitmap: 0,
+        objects: 0,
     }
 }

@@ -7,7 +7,7 @@ use arbor::println;
 use arbor::sys::{self, Message};
 use pingpong as proto;
 
-fn rdtsc() -> u64 {
+pub(crate) fn rdtsc() -> u64 {
     let low: u32;
     let high: u32;
     // SAFETY: `rdtsc` reads the time-stamp counter into edx:eax and touches

@@ -1,15 +1,16 @@
 //! Mode `hostile`: a child making random system calls must not crash the
 //! kernel, and destroying it must return every byte it was given.
 
-use crate::{fresh, spawn};
+use crate::fresh;
 use arbor::abi::{FAULT_LABEL, ObjectKind, Rights, info, slot};
-use arbor::println;
+use arbor::loader::{self, ChildSpec};
 use arbor::sys;
+use arbor::{println, rom};
 
 /// The label `hostile` ends with (see its source).
 const DONE: u32 = 0xD0E;
 /// Faults of threads the hostile starts itself are tolerated up to this many.
-const MAX_FAULTS: u32 = 1000;
+const MAX_FAULTS: u32 = 1_000_000;
 
 fn free_ram() -> (u64, u64) {
     let kernel = sys::info(info::KERNEL_FREE_RAM, 0).map_or(0, |r| r.0);
@@ -28,12 +29,32 @@ pub fn run(iterations: u64) -> bool {
         return false;
     }
     let (kernel_before, used_before) = free_ram();
-    let child = match spawn("hostile", 1024 * 1024, 64, iterations, badged, Some(badged)) {
-        Ok(child) => child,
-        Err(error) => {
-            println!("hostile: cannot start: {error:?}");
-            return false;
-        }
+    // It gets the Platform capability too, so that device dataspaces,
+    // interrupts and I/O ports are part of its rampage.
+    let grants = [
+        (badged, slot::PARENT, Rights::READ.union(Rights::WRITE)),
+        (slot::CONSOLE, slot::CONSOLE, Rights::WRITE),
+        (slot::PLATFORM, slot::PLATFORM, Rights::ALL),
+    ];
+    let spawned = rom::module("hostile")
+        .map_err(|e| println!("hostile: no module: {e}"))
+        .ok()
+        .and_then(|image| {
+            loader::spawn(&ChildSpec {
+                image,
+                ram: 1024 * 1024,
+                caps: 64,
+                priority: 1,
+                argument: iterations,
+                fault_endpoint: Some(badged),
+                grants: &grants,
+            })
+            .map_err(|error| println!("hostile: cannot start: {error:?}"))
+            .ok()
+        });
+    let child = match spawned {
+        Some(child) => child,
+        None => return false,
     };
     let mut faults = 0;
     let mut finished = false;
@@ -41,8 +62,8 @@ pub fn run(iterations: u64) -> bool {
         match sys::recv(endpoint) {
             Ok((_, message)) if message.label() == DONE => {
                 println!(
-                    "hostile: child reports {} calls, {} refused",
-                    message.words[0], message.words[1]
+                    "hostile: child reports {} calls, {} refused, {} blocking",
+                    message.words[0], message.words[1], message.words[2]
                 );
                 finished = true;
                 break;

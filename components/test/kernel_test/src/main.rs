@@ -4,6 +4,9 @@
 //!   `pingpong`; ends with `N passed, M failed`.
 //! - `mode=faults`: `fault_child` provokes one CPU fault per run; each fault
 //!   message is received, printed and its child destroyed.
+//! - `mode=holes levels=N [only=NAME]`: one attack per kernel hole of
+//!   issue 9, each of which must be refused (a Pd chain N deep for the
+//!   teardown); `only` runs one of them.
 //! - `mode=hostile iterations=N`: `hostile` issues N random system calls;
 //!   its destruction must return every byte.
 //! - `mode=bench iterations=N`: IPC round trips with `pingpong`, timed with
@@ -18,6 +21,7 @@ mod args;
 mod bench;
 mod checks;
 mod faults;
+mod holes;
 mod hostile;
 mod syscalls;
 
@@ -41,6 +45,12 @@ fn run(_argument: u64) {
             checks.failed == 0
         }
         "faults" => faults::run(),
+        "holes" => {
+            let levels = args::number(core_args, "levels", 2000);
+            let checks = holes::run(levels, args::value(core_args, "only"));
+            checks.summary();
+            checks.failed == 0
+        }
         "hostile" => hostile::run(args::number(core_args, "iterations", 100_000)),
         "bench" => bench::run(args::number(core_args, "iterations", 100_000)),
         other => {

@@ -1,13 +1,20 @@
 //! route_probe: asks its parent for the sessions its config lists, in
 //! order, and logs for each whether it was granted or denied. Through a
 //! granted session it echoes its label; a session refused for too little
-//! quota is asked for again with the amount the server named. Then it
-//! closes what it opened and exits.
+//! quota is asked for again with the amount the server named. A request
+//! with a `claim` asks for hardware instead (IoPort, Irq or IoMem
+//! arguments), to prove what init and core refuse. Then it closes what it
+//! opened and exits.
 //!
 //! Config (all optional):
 //! ```ron
 //! (
-//!     requests: [(service: "Echo", label: "left", ram: "4K", upgrade: "4K", echo: true)],
+//!     requests: [
+//!         (service: "Echo", label: "left", ram: "4K", upgrade: "4K", echo: true),
+//!         (service: "IoPort", claim: IoPorts(first: 0xCF8, count: 8)),
+//!         (service: "Irq", claim: Irq(line: 5)),
+//!         (service: "IoMem", claim: IoMem(base: 0xB000_0000, size: "256M")),
+//!     ],
 //!     allocate: "64K",      // allocate this much of its own quota at the end
 //!     report_quota: true,   // log its RAM limit as it started
 //!     hold_ms: 2000,        // keep the sessions this long, then echo again
@@ -22,8 +29,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::{CapSlot, ObjectKind, info, slot};
 use arbor::{slots, sys};
-use arbor_config::ByteSize;
-use arbor_sessions::client;
+use arbor_config::{ByteSize, Claim};
+use arbor_sessions::client::{self, Session};
+use arbor_sessions::services::{IoMemArgs, IoPortArgs, IrqArgs};
 use arbor_sessions::{SessionError, log};
 use echo_server::protocol::Echo;
 use serde::Deserialize;
@@ -75,6 +83,27 @@ struct Request {
     /// Whether the session speaks the Echo protocol.
     #[serde(default = "yes")]
     echo: bool,
+    /// Hardware to claim: the request carries these arguments instead.
+    #[serde(default, deserialize_with = "present")]
+    claim: Option<HardwareClaim>,
+}
+
+/// Reads a field that, when written, is `claim: IoPorts(...)` (no `Some`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<HardwareClaim>, D::Error> {
+    HardwareClaim::deserialize(deserializer).map(Some)
+}
+
+/// The arguments of a hardware session request.
+#[derive(Debug, Deserialize)]
+enum HardwareClaim {
+    /// Ports `first .. first + count` (an IoPort session).
+    IoPorts { first: u16, count: u16 },
+    /// One IOAPIC input (an Irq session).
+    Irq { line: u8 },
+    /// Device memory (an IoMem session).
+    IoMem { base: u64, size: ByteSize },
 }
 
 fn default_ram() -> ByteSize {
@@ -112,8 +141,11 @@ fn run(_argument: u64) {
     }
     let pause = Pause::new();
     let mut open = Vec::new();
+    let mut claimed = Vec::new();
     for request in &config.requests {
-        if let Some(session) = ask(&pause, request) {
+        if let Some(claim) = &request.claim {
+            claimed.extend(ask_hardware(request, claim));
+        } else if let Some(session) = ask(&pause, request) {
             open.push((request.label.as_str(), session));
         }
     }
@@ -129,11 +161,15 @@ fn run(_argument: u64) {
             }
         }
     }
-    let count = open.len();
+    let count = open.len() + claimed.len();
     let failed = open
         .into_iter()
         .filter_map(|(_, s)| s.close().err())
-        .count();
+        .count()
+        + claimed
+            .into_iter()
+            .filter_map(|s| client::close_session(s).err())
+            .count();
     log!("route_probe: closed {count} sessions ({failed} failed)");
     if config.allocate.0 > 0 {
         allocate(config.allocate.0);
@@ -184,6 +220,61 @@ fn ask(pause: &Pause, request: &Request) -> Option<Echo> {
         }
     }
     Some(session)
+}
+
+/// Asks for one hardware session and logs the outcome with the claim.
+fn ask_hardware(request: &Request, claim: &HardwareClaim) -> Option<Session> {
+    let (service, label, ram) = (
+        request.service.as_str(),
+        request.label.as_str(),
+        request.ram.0,
+    );
+    let (shown, result) = match *claim {
+        HardwareClaim::IoPorts { first, count } => (
+            Claim::IoPorts { first, count },
+            client::open_session(service, label, &IoPortArgs { first, count }, ram, None),
+        ),
+        HardwareClaim::Irq { line } => {
+            // The interrupt's notification travels with the request.
+            let notification = slots::allocate()
+                .ok()
+                .filter(|&cap| sys::create(ObjectKind::Notification, slot::OWN_PD, cap, 0).is_ok());
+            let result = match notification {
+                Some(cap) => {
+                    client::open_session(service, label, &IrqArgs { line }, ram, Some(cap))
+                }
+                None => Err(SessionError::ClientQuotaExceeded),
+            };
+            (Claim::Irq { line }, result)
+        }
+        HardwareClaim::IoMem { base, size } => (
+            Claim::IoMem { base, size: size.0 },
+            client::open_session(
+                service,
+                label,
+                &IoMemArgs {
+                    phys: base,
+                    size: size.0,
+                },
+                ram,
+                None,
+            ),
+        ),
+    };
+    match result {
+        Ok(session) => {
+            log!("route_probe: {service} session for {shown} granted");
+            Some(session)
+        }
+        Err(SessionError::Denied) => {
+            log!("route_probe: {service} session for {shown} denied");
+            None
+        }
+        Err(error) => {
+            log!("route_probe: {service} session for {shown} failed: {error}");
+            None
+        }
+    }
 }
 
 /// Opens a session, repeating while the provider has not announced yet

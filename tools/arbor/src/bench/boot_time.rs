@@ -64,7 +64,8 @@ pub fn measure(
     let mut kernel_ms = Vec::new();
     let mut launch_ms = Vec::new();
     for _ in 0..boots {
-        let launch = qemu::prepare_with(scenario, kernel.to_path_buf(), accel)?;
+        let launch = qemu::prepare_with(scenario, kernel.to_path_buf(), accel)
+            .map_err(|e| format!("{e:#}"))?;
         let mut marks = BootMarks::default();
         let started = Instant::now();
         let mut ready_at = None;
@@ -75,7 +76,8 @@ pub fn measure(
             } else {
                 Continue::Go
             }
-        })?;
+        })
+        .map_err(|e| format!("{e:#}"))?;
         match (end, ready_at, marks.kernel_to_ready_ms()) {
             (GuestEnd::Stopped, Some(wall), Some(kernel)) => {
                 kernel_ms.push(kernel);
