@@ -443,10 +443,16 @@ impl Init {
                 false
             }
             ParentRequest::Deliver { id, result } => match self.work.take(index, id) {
-                Ok(item) => {
-                    server.set_reply(&ParentReply::Done, None);
-                    self.complete(item, result, arrived)
-                }
+                Ok(item) => match self.complete(item, result, arrived) {
+                    Ok(kept) => {
+                        server.set_reply(&ParentReply::Done, None);
+                        kept
+                    }
+                    Err(error) => {
+                        server.set_reply(&ParentReply::Error(error), None);
+                        false
+                    }
+                },
                 Err(refusal) => {
                     self.refused(
                         index,

@@ -575,22 +575,36 @@ impl Init {
         item: WorkItem,
         result: Delivery,
         cap: Option<CapSlot>,
-    ) -> bool {
+    ) -> Result<bool, SessionError> {
         match (&item.kind, result) {
             (ItemKind::Create { .. }, Delivery::Created { badge }) => {
-                let Some(cap) = cap else {
+                // A session is an endpoint capability; anything else a server
+                // sends (a notification, its own Pd) is not passed on.
+                let endpoint = cap.filter(|cap| {
+                    sys::info(info::CAP_KIND, u64::from(cap.0))
+                        .is_ok_and(|(kind, _)| kind == ObjectKind::Endpoint as u64)
+                });
+                let Some(cap) = endpoint else {
+                    let provider = self.child_name(item.provider).to_string();
+                    self.refused(
+                        item.provider,
+                        &format!(
+                            "{provider} answered request {} without a session capability: refused",
+                            item.id
+                        ),
+                    );
                     self.fail(item, SessionError::BadRequest);
-                    return false;
+                    return Err(SessionError::BadRequest);
                 };
-                self.created(item, badge, cap)
+                Ok(self.created(item, badge, cap))
             }
             (ItemKind::Create { .. }, Delivery::Refused(error)) => {
                 self.fail(item, error);
-                false
+                Ok(false)
             }
             (ItemKind::Create { .. }, Delivery::Done) => {
                 self.fail(item, SessionError::BadRequest);
-                false
+                Ok(false)
             }
             (ItemKind::Upgrade { .. }, Delivery::Done) => {
                 if let Origin::Child {
@@ -609,7 +623,7 @@ impl Init {
                 {
                     self.upgraded_for_parent(item.provider, *badge, id, item.quota);
                 }
-                false
+                Ok(false)
             }
             (ItemKind::Upgrade { .. }, _) => {
                 let error = match result {
@@ -617,7 +631,7 @@ impl Init {
                     _ => SessionError::BadRequest,
                 };
                 self.fail(item, error);
-                false
+                Ok(false)
             }
             (ItemKind::Close { .. }, result) => {
                 if let Delivery::Refused(error) = result {
@@ -625,7 +639,7 @@ impl Init {
                     self.say(&format!("{provider} refused a session close: {error}"));
                 }
                 self.closed(item);
-                false
+                Ok(false)
             }
         }
     }

@@ -6,6 +6,8 @@
 //!   real work, so its clients' requests can only expire at init's deadline.
 //! - `"stall"`: announces `service`, fetches the work it is signalled for
 //!   (and with it the donated quota), and never delivers.
+//! - `"impostor"`: announces `service` and answers each request it fetches
+//!   with a notification capability instead of a session.
 //! - `"ask"`: asks for a session of `service` and checks that its free RAM
 //!   and capability quota are what they were before when it is refused.
 //! - `"exhaust"`: announces `service` `count` times and opens `count` tiny
@@ -42,6 +44,8 @@ struct Config {
     count: u32,
     windows: u32,
     window_ms: u64,
+    /// The label `ask` asks with.
+    label: String,
     /// Milliseconds to wait before acting.
     delay_ms: u64,
 }
@@ -54,6 +58,7 @@ impl Default for Config {
             count: 2000,
             windows: 4,
             window_ms: 300,
+            label: String::from("ask"),
             delay_ms: 0,
         }
     }
@@ -73,6 +78,7 @@ fn run(_argument: u64) {
     match config.mode.as_str() {
         "silent" => silent(&config),
         "stall" => stall(&config),
+        "impostor" => impostor(&config),
         "ask" => ask(&config),
         "exhaust" => exhaust(&config),
         "forge" => forge(&config),
@@ -140,6 +146,26 @@ fn stall(config: &Config) {
     }
 }
 
+/// Answers every request with a capability that is not a session.
+fn impostor(config: &Config) {
+    let Ok((notification, signal)) = notification_and_signal() else {
+        return log!("rogue: cannot make a notification");
+    };
+    if let Err(error) = client::announce(&config.service, signal) {
+        return log!("rogue: announcing {} refused: {error}", config.service);
+    }
+    loop {
+        let _ = sys::wait(notification);
+        let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+        while let Ok(Some(work)) = client::next_work(&mut buffer) {
+            let id = work.id();
+            let answer = client::deliver(id, Delivery::Created { badge: 1 }, Some(signal));
+            log!("rogue: answered request {id} with a notification: {answer:?}");
+            buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+        }
+    }
+}
+
 /// This component's free (RAM, caps) quota.
 fn free_quota() -> (u64, u64) {
     let free = |selector| {
@@ -156,7 +182,7 @@ fn ask(config: &Config) {
     client::pause(1);
     let before = free_quota();
     let service = config.service.as_str();
-    match open_session(service, "ask", &(), 4096, None) {
+    match open_session(service, &config.label, &(), 4096, None) {
         Ok(_) => return log!("rogue: {service} granted"),
         Err(error) => log!("rogue: {service} refused: {error}"),
     }
