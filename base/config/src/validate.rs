@@ -7,15 +7,16 @@
 //! Route checks go through [`crate::routing::resolve_route`], the function
 //! init routes with, so "check passes" and "init routes it" are one fact.
 
+use crate::ByteSize;
 use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
 use crate::hardware::{
     Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, reservation,
 };
 use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, RouteTarget};
+use crate::names::Shown;
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
 use crate::scenario::{ExitOutcome, Machine, Scenario};
-use crate::{ByteSize, parse_init_text};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
@@ -28,13 +29,54 @@ pub const KERNEL_AND_CORE_RESERVE: ByteSize = ByteSize(8 << 20);
 /// Capability slots core hands to the root init.
 pub const ROOT_CAPS: CapCount = CapCount(16384);
 
-/// What a component needs at least, as its crate declares it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Why a component's own config parser refuses a config text.
+#[derive(Clone, Debug)]
+pub enum ConfigRefusal {
+    /// The text does not decode as the component's config type; the
+    /// position is relative to the config text.
+    Decode(ron::error::SpannedError),
+    /// It decodes, but the component cannot use a value, as it says.
+    Value(String),
+}
+
+/// A component's config parser as the host tool links it: the same
+/// function the component runs on its config ROM, with "nothing given"
+/// passed as empty text.
+pub type ConfigParser = fn(&str) -> Result<(), ConfigRefusal>;
+
+/// What a component needs at least: what its crate declares, what loading
+/// its ELF costs, and how it reads its config.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ComponentNeeds {
-    /// Least RAM it can start with.
+    /// Least RAM it can start with, as its crate declares it (may only
+    /// raise [`ComponentNeeds::load_ram`]).
     pub min_ram: Option<ByteSize>,
     /// Least capability slots it can start with.
     pub min_caps: Option<CapCount>,
+    /// What loading its ELF costs, as the loader computes it (the runtime's
+    /// `LoadPlan::ram_needed`); `None` when the ELF was not at hand.
+    pub load_ram: Option<ByteSize>,
+    /// Its config parser, when the host tool links it.
+    pub config: Option<ConfigParser>,
+}
+
+impl ComponentNeeds {
+    /// The least RAM quota it can be given, and whether that figure is
+    /// the loading cost (rather than the declared minimum).
+    pub fn ram_floor(&self) -> Option<(ByteSize, bool)> {
+        match (self.min_ram, self.load_ram) {
+            (Some(min), Some(load)) if min > load => Some((min, false)),
+            (_, Some(load)) => Some((load, true)),
+            (Some(min), None) => Some((min, false)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The RAM init actually hands a child for a quota: whole pages (init
+/// rounds down before loading).
+pub fn usable_ram(quota: ByteSize) -> ByteSize {
+    ByteSize(quota.0 / 4096 * 4096)
 }
 
 /// What the validator knows beyond the scenario text.
@@ -175,8 +217,7 @@ impl<'t> Checker<'t> {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, child) in init.children.iter().enumerate() {
             let name_path = field(&child_path(i), "name");
-            let name_problem = match crate::label::check_element(&child.name) {
-                _ if child.name.is_empty() => Some(String::from("a name must not be empty")),
+            let name_problem = match crate::names::check_name(&child.name) {
                 Ok(()) => None,
                 Err(error) => Some(format!(
                     "{error}: the name is the first element of every label of its sessions"
@@ -185,7 +226,7 @@ impl<'t> Checker<'t> {
             if let Some(hint) = name_problem {
                 self.error(
                     &name_path,
-                    format!("child name \"{}\" is not usable", child.name.escape_debug()),
+                    format!("child name \"{}\" is not usable", Shown(&child.name)),
                     Some(hint),
                 );
             }
@@ -204,6 +245,8 @@ impl<'t> Checker<'t> {
                 seen.insert(&child.name, i);
             }
         }
+
+        self.service_names(init, path);
 
         // Binaries and minimum quotas.
         for (i, child) in init.children.iter().enumerate() {
@@ -237,10 +280,12 @@ impl<'t> Checker<'t> {
         self.cycles(init, path);
         self.hardware(init, path);
 
-        // Nested inits.
+        // Nested inits, and every other child's config by its own parser.
         for (i, child) in init.children.iter().enumerate() {
             if child.is_nested_init() {
                 self.nested(init, child, &child_path(i));
+            } else {
+                self.component_config(child, &child_path(i));
             }
         }
     }
@@ -301,16 +346,22 @@ impl<'t> Checker<'t> {
         quota: Quota,
         path: &[Step],
     ) {
-        if let Some(min_ram) = needs.min_ram
-            && quota.ram < min_ram
+        if let Some((floor, loading)) = needs.ram_floor()
+            && usable_ram(quota.ram) < floor
         {
+            let why = if loading {
+                format!("loading \"{binary}\" needs (computed from its ELF)")
+            } else {
+                format!("\"{binary}\" declares it needs (min_ram in its Cargo.toml)")
+            };
             self.error(
                 path,
                 format!(
-                    "child \"{}\" gets {} of RAM, below the {min_ram} that \"{binary}\" needs",
-                    child.name, quota.ram
+                    "child \"{}\" gets {} of RAM, below the {floor} that {why}",
+                    Shown(&child.name),
+                    quota.ram
                 ),
-                Some(format!("give it at least ram: \"{min_ram}\"")),
+                Some(format!("give it at least ram: \"{floor}\"")),
             );
         }
         if let Some(min_caps) = needs.min_caps
@@ -505,6 +556,60 @@ impl<'t> Checker<'t> {
         );
     }
 
+    /// Service names in `parent_provides`, each child's `provides` and its
+    /// routes follow [`crate::names::check_name`]; `"*"` is only a route's
+    /// wildcard, and a list names each service once.
+    fn service_names(&mut self, init: &InitConfig, path: &[Step]) {
+        let parent_path = field(path, "parent_provides");
+        self.name_list(&init.parent_provides, &parent_path, "parent_provides");
+        for (i, child) in init.children.iter().enumerate() {
+            let child_path = index(&field(path, "children"), i);
+            self.name_list(&child.provides, &field(&child_path, "provides"), "provides");
+            for (r, route) in child.routes.iter().enumerate() {
+                if route.service == ANY_SERVICE {
+                    continue;
+                }
+                if let Err(error) = crate::names::check_name(&route.service) {
+                    self.error(
+                        &field(&index(&field(&child_path, "routes"), r), "service"),
+                        format!("service name \"{}\" is not usable", Shown(&route.service)),
+                        Some(format!("{error}; `\"*\"` matches every service")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn name_list(&mut self, names: &[String], list_path: &[Step], list: &str) {
+        for (s, service) in names.iter().enumerate() {
+            let service_path = index(list_path, s);
+            if let Err(error) = crate::names::check_name(service) {
+                let hint = if service == ANY_SERVICE {
+                    format!("`\"*\"` is a route's wildcard; {list} names each service")
+                } else {
+                    format!("{error}")
+                };
+                self.error(
+                    &service_path,
+                    format!(
+                        "service name \"{}\" in {list} is not usable",
+                        Shown(service)
+                    ),
+                    Some(hint),
+                );
+            } else if let Some(first) = names[..s].iter().position(|n| n == service) {
+                let line = self
+                    .span(&index(list_path, first))
+                    .map_or(0, |span| span.start.line);
+                self.error(
+                    &service_path,
+                    format!("\"{service}\" is listed twice in {list}"),
+                    Some(format!("it is already listed on line {line}; keep one")),
+                );
+            }
+        }
+    }
+
     /// Warns about provided services no sibling routes to.
     fn unused_services(&mut self, init: &InitConfig, path: &[Step]) {
         for (i, provider) in init.children.iter().enumerate() {
@@ -615,6 +720,57 @@ impl<'t> Checker<'t> {
         }
     }
 
+    /// Parses a child's `config:` with its component's own parser (when the
+    /// environment has it) and reports a refusal at its place in the text.
+    fn component_config(&mut self, child: &Child, child_path: &[Step]) {
+        let Some(parse) = self
+            .environment
+            .components
+            .as_ref()
+            .and_then(|c| c.get(child.binary_name()))
+            .and_then(|needs| needs.config)
+        else {
+            return;
+        };
+        let config_path = field(child_path, "config");
+        let text = child.config.as_ref().map_or("", |c| c.as_text());
+        let refusal = match parse(text) {
+            Ok(()) => return,
+            Err(refusal) => refusal,
+        };
+        let binary = child.binary_name();
+        let base = self.outline.find(&config_path).map(|node| node.range.start);
+        match (refusal, base) {
+            (ConfigRefusal::Decode(error), Some(base)) => {
+                let mut diagnostic = from_ron(&error, self.source, base);
+                diagnostic.message = format!(
+                    "config of \"{}\": {}",
+                    Shown(&child.name),
+                    diagnostic.message
+                );
+                if diagnostic.hint.is_none() {
+                    diagnostic.hint =
+                        Some(format!("this is what \"{binary}\" reads its config with"));
+                }
+                self.diagnostics.push(diagnostic);
+            }
+            (ConfigRefusal::Decode(error), None) => self.error(
+                child_path,
+                format!(
+                    "\"{}\" has no config, and \"{binary}\" cannot start without one: {}",
+                    Shown(&child.name),
+                    error.code
+                ),
+                Some(String::from("add `config: (...)` with the fields it reads")),
+            ),
+            (ConfigRefusal::Value(reason), _) => self.error(
+                &config_path,
+                format!("config of \"{}\": {reason}", Shown(&child.name)),
+                Some(format!("this is what \"{binary}\" refuses at start")),
+            ),
+        }
+    }
+
     /// Checks a nested init: its config parses as an init config, its
     /// expectations of this level hold, and its own level is valid.
     fn nested(&mut self, outer: &InitConfig, child: &Child, child_path: &[Step]) {
@@ -633,12 +789,11 @@ impl<'t> Checker<'t> {
             .outline
             .find(&config_path)
             .map_or(0, |node| node.range.start);
-        let inner = match parse_init_text(config.as_text()) {
-            Ok(inner) => inner,
-            Err(error) => {
-                self.diagnostics.push(from_ron(&error, self.source, base));
-                return;
-            }
+        let decoded = crate::decode::decode_all::<InitConfig>(config.as_text(), self.source, base);
+        let dropped = decoded.dropped_items;
+        self.diagnostics.extend(decoded.diagnostics);
+        let Some(inner) = decoded.value.filter(|_| !dropped) else {
+            return;
         };
         // What it expects from us must be routed here.
         for (s, service) in inner.parent_provides.iter().enumerate() {

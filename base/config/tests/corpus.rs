@@ -22,6 +22,7 @@ fn environment() -> Environment {
         ComponentNeeds {
             min_ram: Some(ByteSize(4 << 20)),
             min_caps: Some(CapCount(100)),
+            ..ComponentNeeds::default()
         },
     );
     Environment::with_components(components)

@@ -134,7 +134,11 @@ fn needs(manifest: &[Entry]) -> Result<ComponentNeeds, String> {
                 .map_err(|_| format!("min_caps: \"{text}\" is not a number"))
         })
         .transpose()?;
-    Ok(ComponentNeeds { min_ram, min_caps })
+    Ok(ComponentNeeds {
+        min_ram,
+        min_caps,
+        ..ComponentNeeds::default()
+    })
 }
 
 /// The environment of the workspace at `root`: every binary of every member
