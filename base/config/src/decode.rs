@@ -13,7 +13,7 @@
 //! runaway input gets an Arbor message instead of the parser's.
 
 use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
-use crate::outline::{Node, NodeKind, Outline, location_in, offset_in};
+use crate::outline::{Field, Node, NodeKind, Outline, location_in, offset_in};
 use crate::{Location, ron_options};
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -126,14 +126,19 @@ fn continuable(error: &Error) -> bool {
 /// The byte range of `name: value` (and the comma after it) of the deepest
 /// struct field that contains `offset`; for a missing field (`item`), of
 /// the deepest list item that contains it instead.
-fn enclosing(node: &Node, offset: usize, item: bool, found: &mut Option<(usize, usize, String)>) {
+fn enclosing<'n>(node: &'n Node, offset: usize, item: bool, found: &mut Option<Found<'n>>) {
     match &node.kind {
         NodeKind::Fields(fields) => {
             for field in fields {
                 let (start, end) = (field.name_range.start, field.value.range.end);
                 if (start..end.max(start + 1)).contains(&offset) {
                     if !item {
-                        *found = Some((start, end, field.name.clone()));
+                        *found = Some(Found {
+                            start,
+                            end,
+                            field: Some(field),
+                            siblings: fields,
+                        });
                     }
                     enclosing(&field.value, offset, item, found);
                 }
@@ -144,7 +149,12 @@ fn enclosing(node: &Node, offset: usize, item: bool, found: &mut Option<(usize, 
                 let range = child.range;
                 if (range.start..range.end.max(range.start + 1)).contains(&offset) {
                     if item {
-                        *found = Some((range.start, range.end, String::new()));
+                        *found = Some(Found {
+                            start: range.start,
+                            end: range.end,
+                            field: None,
+                            siblings: &[],
+                        });
                     }
                     enclosing(child, offset, item, found);
                 }
@@ -152,6 +162,36 @@ fn enclosing(node: &Node, offset: usize, item: bool, found: &mut Option<(usize, 
         }
         NodeKind::Atom => {}
     }
+}
+
+/// What blanking would remove: a field (with its siblings) or a list item.
+struct Found<'n> {
+    start: usize,
+    end: usize,
+    field: Option<&'n Field>,
+    siblings: &'n [Field],
+}
+
+/// `text` with the misspelt field name at `field` replaced by `meant`
+/// (padded, taking blanks around the colon, so that the value and all
+/// that follows stay in place), if it fits.
+fn rename(text: &str, field: &Field, meant: &str) -> Option<String> {
+    let start = field.name_range.start;
+    let value = field.value.range.start;
+    let between = text.get(start..value)?;
+    // `name`, blanks, `:`, blanks: all of it is rewritten.
+    if between.len() < meant.len() + 1 || !between.is_ascii() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(text.get(..start)?);
+    out.push_str(meant);
+    out.push(':');
+    for _ in meant.len() + 1..between.len() {
+        out.push(' ');
+    }
+    out.push_str(text.get(value..)?);
+    Some(out)
 }
 
 /// Replaces `start..end` and a comma right after it by spaces, keeping
@@ -178,6 +218,19 @@ fn blank(text: &str, start: usize, end: usize) -> String {
 /// Decodes `text` (which starts at byte `base` of `source`) as `T`,
 /// reporting every field that does not decode.
 pub(crate) fn decode_all<T: DeserializeOwned>(text: &str, source: &str, base: usize) -> Decoded<T> {
+    decode_with(text, source, base, |current| {
+        ron_options().from_str::<T>(current)
+    })
+}
+
+/// Like [`decode_all`], with any decoder that reports ron's errors (a
+/// component's own config parser).
+pub(crate) fn decode_with<T>(
+    text: &str,
+    source: &str,
+    base: usize,
+    decode: impl Fn(&str) -> Result<T, ron::error::SpannedError>,
+) -> Decoded<T> {
     let mut decoded = Decoded {
         value: None,
         diagnostics: Vec::new(),
@@ -193,7 +246,7 @@ pub(crate) fn decode_all<T: DeserializeOwned>(text: &str, source: &str, base: us
     let mut expected_missing: BTreeSet<String> = BTreeSet::new();
     let mut last_offset = None;
     while decoded.diagnostics.len() < MAX_ERRORS {
-        let error = match ron_options().from_str::<T>(&current) {
+        let error = match decode(&current) {
             Ok(value) => {
                 decoded.value = Some(value);
                 break;
@@ -223,24 +276,41 @@ pub(crate) fn decode_all<T: DeserializeOwned>(text: &str, source: &str, base: us
         let Some(root) = outline.root() else { break };
         let mut found = None;
         enclosing(root, offset, missing.is_some(), &mut found);
-        let Some((start, end, name)) = found else {
+        let Some(Found {
+            start,
+            end,
+            field,
+            siblings,
+        }) = found
+        else {
             break;
         };
-        if missing.is_some() {
-            decoded.dropped_items = true;
-        } else {
-            if let Error::NoSuchStructField {
-                expected, found, ..
-            } = &error.code
-            {
+        let mut renamed = None;
+        match (&error.code, field) {
+            (_, None) => decoded.dropped_items = true,
+            (
+                Error::NoSuchStructField {
+                    expected, found, ..
+                },
+                Some(field),
+            ) => {
+                // A likely typo of a field not written elsewhere: decode on
+                // as if it were spelt right, so later checks still run.
                 if let Some(near) = closest(found, expected.iter().copied()) {
                     expected_missing.insert(String::from(near));
+                    if !siblings.iter().any(|f| f.name == near) {
+                        renamed = rename(&current, field, near);
+                    }
                 }
-            } else {
-                expected_missing.insert(name);
+            }
+            (_, Some(field)) => {
+                expected_missing.insert(field.name.clone());
             }
         }
-        current = blank(&current, start, end);
+        current = match renamed {
+            Some(text) => text,
+            None => blank(&current, start, end),
+        };
     }
     decoded
 }

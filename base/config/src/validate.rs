@@ -629,6 +629,10 @@ impl<'t> Checker<'t> {
                         })
                 });
                 let exported = self.exported.iter().any(|e| e == service);
+                if crate::names::check_name(service).is_err() {
+                    // Already an error of its own.
+                    continue;
+                }
                 if !used && !exported && !provider.is_nested_init() {
                     let service_path =
                         index(&field(&index(&field(path, "children"), i), "provides"), s);
@@ -733,41 +737,52 @@ impl<'t> Checker<'t> {
             return;
         };
         let config_path = field(child_path, "config");
-        let text = child.config.as_ref().map_or("", |c| c.as_text());
-        let refusal = match parse(text) {
-            Ok(()) => return,
-            Err(refusal) => refusal,
-        };
         let binary = child.binary_name();
         let base = self.outline.find(&config_path).map(|node| node.range.start);
-        match (refusal, base) {
-            (ConfigRefusal::Decode(error), Some(base)) => {
-                let mut diagnostic = from_ron(&error, self.source, base);
-                diagnostic.message = format!(
-                    "config of \"{}\": {}",
-                    Shown(&child.name),
-                    diagnostic.message
+        let (Some(config), Some(base)) = (&child.config, base) else {
+            if let Err(refusal) = parse("") {
+                let why = match refusal {
+                    ConfigRefusal::Decode(error) => format!("{}", error.code),
+                    ConfigRefusal::Value(reason) => reason,
+                };
+                self.error(
+                    child_path,
+                    format!(
+                        "\"{}\" has no config, and \"{binary}\" cannot start without one: {why}",
+                        Shown(&child.name)
+                    ),
+                    Some(String::from("add `config: (...)` with the fields it reads")),
                 );
-                if diagnostic.hint.is_none() {
-                    diagnostic.hint =
-                        Some(format!("this is what \"{binary}\" reads its config with"));
-                }
-                self.diagnostics.push(diagnostic);
             }
-            (ConfigRefusal::Decode(error), None) => self.error(
-                child_path,
-                format!(
-                    "\"{}\" has no config, and \"{binary}\" cannot start without one: {}",
-                    Shown(&child.name),
-                    error.code
-                ),
-                Some(String::from("add `config: (...)` with the fields it reads")),
-            ),
-            (ConfigRefusal::Value(reason), _) => self.error(
+            return;
+        };
+        // Every field the component refuses, as for the scenario itself.
+        let decoded = crate::decode::decode_with(config.as_text(), self.source, base, |text| {
+            match parse(text) {
+                Ok(()) => Ok(None),
+                Err(ConfigRefusal::Decode(error)) => Err(error),
+                Err(ConfigRefusal::Value(reason)) => Ok(Some(reason)),
+            }
+        });
+        for mut diagnostic in decoded.diagnostics {
+            diagnostic.message = format!(
+                "config of \"{}\": {}",
+                Shown(&child.name),
+                diagnostic.message
+            );
+            if diagnostic.hint.is_none() {
+                diagnostic.hint = Some(format!(
+                    "\"{binary}\" reads its config with this type and refuses it at start"
+                ));
+            }
+            self.diagnostics.push(diagnostic);
+        }
+        if let Some(Some(reason)) = decoded.value {
+            self.error(
                 &config_path,
                 format!("config of \"{}\": {reason}", Shown(&child.name)),
                 Some(format!("this is what \"{binary}\" refuses at start")),
-            ),
+            );
         }
     }
 
