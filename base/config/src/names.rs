@@ -94,6 +94,25 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks every name a child brings: its own, each service it provides and
+/// each service its routes name (`"*"` is a route's wildcard). init calls
+/// this before it starts a child, so a name check refuses never runs.
+pub fn check_child(child: &crate::Child) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    check_name(&child.name)
+        .map_err(|error| format!("child name \"{}\": {error}", Shown(&child.name)))?;
+    let routed = child
+        .routes
+        .iter()
+        .map(|route| route.service.as_str())
+        .filter(|service| *service != crate::ANY_SERVICE);
+    for service in child.provides.iter().map(|s| s.as_str()).chain(routed) {
+        check_name(service)
+            .map_err(|error| format!("service name \"{}\": {error}", Shown(service)))?;
+    }
+    Ok(())
+}
+
 /// A name for messages: escaped, and cut after [`SHOWN_CHARS`] characters
 /// with its length, so a 10,000-character name does not fill the screen.
 pub struct Shown<'a>(pub &'a str);
@@ -162,6 +181,36 @@ mod tests {
                 position: 10
             })
         );
+    }
+
+    #[test]
+    fn a_child_is_checked_whole() {
+        let child = |name: &str, provides: &str, routed: &str| crate::Child {
+            name: name.into(),
+            binary: None,
+            quota: None,
+            provides: alloc::vec![provides.into()],
+            routes: alloc::vec![crate::Route {
+                service: routed.into(),
+                label: None,
+                to: crate::RouteTarget::Parent,
+            }],
+            restart: crate::Restart::Never,
+            config: None,
+            hardware: crate::Hardware::default(),
+        };
+        assert_eq!(check_child(&child("timer", "Timer", "*")), Ok(()));
+        assert!(
+            check_child(&child("", "Timer", "Log"))
+                .unwrap_err()
+                .starts_with("child name")
+        );
+        let error = check_child(&child("t", "*", "Log")).unwrap_err();
+        assert!(error.contains("service name \"*\""), "{error}");
+        let long = "x".repeat(10_000);
+        let error = check_child(&child("t", "Timer", &long)).unwrap_err();
+        assert!(error.contains("... (10000 bytes in all)"), "{error}");
+        assert!(error.len() < 200, "{error}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! init routes with, so "check passes" and "init routes it" are one fact.
 
 use crate::ByteSize;
-use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
+use crate::diagnostics::{Diagnostic, Span, closest};
 use crate::hardware::{
     Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, reservation,
 };
