@@ -851,11 +851,29 @@ impl<'t> Checker<'t> {
                 );
             }
         }
-        let quota = child.effective_quota(outer);
-        let what = format!(
-            "nested init \"{}\" has {} of RAM and {} caps from its quota",
-            child.name, quota.ram, quota.caps.0
-        );
+        let mut quota = child.effective_quota(outer);
+        // The nested init pays for itself from the same quota before it
+        // hands any to its children: what loading it costs (or its declared
+        // minimum, if higher) is not theirs to spend.
+        let own = self
+            .environment
+            .components
+            .as_ref()
+            .and_then(|c| c.get(INIT_BINARY))
+            .and_then(ComponentNeeds::ram_floor)
+            .map_or(ByteSize(0), |(floor, _)| floor);
+        quota.ram = ByteSize(usable_ram(quota.ram).0.saturating_sub(own.0));
+        let what = if own.0 > 0 {
+            format!(
+                "nested init \"{}\" has {} of RAM (its quota less {own} for init itself) and {} caps",
+                child.name, quota.ram, quota.caps.0
+            )
+        } else {
+            format!(
+                "nested init \"{}\" has {} of RAM and {} caps from its quota",
+                child.name, quota.ram, quota.caps.0
+            )
+        };
         let outer_exports = core::mem::replace(&mut self.exported, child.provides.clone());
         let outer_bound = self.hardware_bound.replace(child.hardware.clone());
         self.init(&inner, &config_path, quota, &what);
