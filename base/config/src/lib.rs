@@ -47,7 +47,7 @@ pub use routing::{
 pub use scenario::{ExitOutcome, Kernel, Machine, Scenario, TestSpec};
 pub use validate::{
     ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE, ROOT_CAPS,
-    usable_ram,
+    starting_cost, usable_ram,
 };
 
 use alloc::vec::Vec;

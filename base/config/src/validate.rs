@@ -58,6 +58,22 @@ pub struct ComponentNeeds {
     pub load_ram: Option<ByteSize>,
     /// Its config parser, when the host tool links it.
     pub config: Option<ConfigParser>,
+    /// The size of its ELF file: what an init pays to hold it as a ROM.
+    pub image_size: Option<ByteSize>,
+}
+
+/// What an init pays to start children beyond their quotas: for each
+/// binary it loads, the Rom session that holds the ELF (the client's
+/// first offer of 16 pages plus the module's size, as `Rom::open` asks,
+/// and a page of tables to map it), and for each child the kernel objects
+/// it creates before the child's quota pays for the rest.
+pub fn starting_cost(images: &[ByteSize], children: usize) -> ByteSize {
+    const PAGE: u64 = 4096;
+    let roms: u64 = images
+        .iter()
+        .map(|size| 16 * PAGE + size.0.next_multiple_of(PAGE) + 2 * PAGE)
+        .sum();
+    ByteSize(roms + children as u64 * 4 * PAGE)
 }
 
 impl ComponentNeeds {
@@ -862,10 +878,34 @@ impl<'t> Checker<'t> {
             .and_then(|c| c.get(INIT_BINARY))
             .and_then(ComponentNeeds::ram_floor)
             .map_or(ByteSize(0), |(floor, _)| floor);
-        quota.ram = ByteSize(usable_ram(quota.ram).0.saturating_sub(own.0));
+        // And for each child it starts: the ROM of its binary, its objects.
+        let mut images: BTreeMap<&str, ByteSize> = BTreeMap::new();
+        for inner_child in &inner.children {
+            let size = self
+                .environment
+                .components
+                .as_ref()
+                .and_then(|c| c.get(inner_child.binary_name()))
+                .and_then(|needs| needs.image_size);
+            if let Some(size) = size {
+                images.insert(inner_child.binary_name(), size);
+            }
+        }
+        let images: Vec<ByteSize> = images.into_values().collect();
+        let starting = if images.is_empty() {
+            ByteSize(0)
+        } else {
+            starting_cost(&images, inner.children.len())
+        };
+        quota.ram = ByteSize(
+            usable_ram(quota.ram)
+                .0
+                .saturating_sub(own.0)
+                .saturating_sub(starting.0),
+        );
         let what = if own.0 > 0 {
             format!(
-                "nested init \"{}\" has {} of RAM (its quota less {own} for init itself) and {} caps",
+                "nested init \"{}\" has {} of RAM (its quota less {own} for init itself and {starting} for the ROMs and objects of its children) and {} caps",
                 child.name, quota.ram, quota.caps.0
             )
         } else {

@@ -3,6 +3,8 @@
 //!
 //! Each verb lives in its own module; this file only parses the command line.
 
+#[cfg(test)]
+mod agreement;
 mod archive;
 mod bench;
 mod check;

@@ -87,6 +87,7 @@ pub fn environment(root: &Path, texts: &[&[u8]], build: bool) -> Result<Environm
         let Ok(image) = std::fs::read(dir.join(name)) else {
             continue;
         };
+        needs.image_size = Some(ByteSize(image.len() as u64));
         match load_cost(&image) {
             Ok(cost) => needs.load_ram = Some(cost),
             Err(error) => eprintln!("arbor: cannot size \"{name}\" from its ELF: {error}"),
