@@ -370,10 +370,18 @@ impl<'t> Checker<'t> {
             } else {
                 format!("\"{binary}\" declares it needs (min_ram in its Cargo.toml)")
             };
+            let pages = if usable_ram(quota.ram) == quota.ram {
+                String::new()
+            } else {
+                format!(
+                    " ({} in whole pages, as init hands it out)",
+                    usable_ram(quota.ram)
+                )
+            };
             self.error(
                 path,
                 format!(
-                    "child \"{}\" gets {} of RAM, below the {floor} that {why}",
+                    "child \"{}\" gets {}{pages} of RAM, below the {floor} that {why}",
                     Shown(&child.name),
                     quota.ram
                 ),
@@ -471,6 +479,10 @@ impl<'t> Checker<'t> {
             }
             if route.service == ANY_SERVICE && route.label.is_none() && catch_all.is_none() {
                 catch_all = Some(r);
+            }
+            if route.service != ANY_SERVICE && crate::names::check_name(&route.service).is_err() {
+                // Reported as a bad name; it can route nowhere.
+                continue;
             }
             if route.service == ANY_SERVICE {
                 // The service is only known at run time; check what can be checked now.
