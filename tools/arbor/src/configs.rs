@@ -1,36 +1,85 @@
 //! The config parsers `cargo arbor check` runs: each component that takes
-//! a config exposes its config type (and the function it decodes its
-//! config ROM with) in its library target, and this table links them, so a
-//! child's `config:` is judged by exactly the code that will read it at
-//! start. A component missing here gets no config check (its config is
-//! still required to be valid RON).
+//! a config exposes the function it decodes its config ROM with in its
+//! library target and names it in its Cargo.toml
+//! (`[package.metadata.arbor] config_parser = "hello::config::parse"`);
+//! `build.rs` links every such dependency of this crate into [`parsers`],
+//! so a child's `config:` is judged by exactly the code that will read it
+//! at start. `cargo arbor new` adds the dependency ([`link`]) for a
+//! template that has a parser. A component not linked gets no config check
+//! (its config must still be valid RON).
 
 use arbor_config::{ConfigParser, ConfigRefusal};
 use arbor_sessions::env::ConfigError;
 
-/// Maps the component's own decoding result to what check reports.
-fn refusal(error: ConfigError) -> ConfigRefusal {
-    match error {
-        ConfigError::Invalid(error) => ConfigRefusal::Decode(error),
-        other => ConfigRefusal::Value(format!("{other}")),
+/// What a component's parser may fail with, as check reports it.
+trait IntoRefusal {
+    fn into_refusal(self) -> ConfigRefusal;
+}
+
+impl IntoRefusal for ConfigError {
+    fn into_refusal(self) -> ConfigRefusal {
+        match self {
+            ConfigError::Invalid(error) => ConfigRefusal::Decode(error),
+            other => ConfigRefusal::Value(format!("{other}")),
+        }
     }
 }
 
-fn hello(text: &str) -> Result<(), ConfigRefusal> {
-    hello::config::parse(text.as_bytes())
-        .map(drop)
-        .map_err(refusal)
+impl IntoRefusal for ConfigRefusal {
+    fn into_refusal(self) -> ConfigRefusal {
+        self
+    }
 }
 
-fn echo_server(text: &str) -> Result<(), ConfigRefusal> {
-    echo_server::config::parse::<echo_server::config::Config>(text.as_bytes())
-        .map(drop)
-        .map_err(refusal)
+impl IntoRefusal for String {
+    fn into_refusal(self) -> ConfigRefusal {
+        ConfigRefusal::Value(self)
+    }
 }
 
-/// Every linked parser, by the binary name it reads configs for.
-pub fn parsers() -> Vec<(&'static str, ConfigParser)> {
-    vec![("hello", hello), ("echo_server", echo_server)]
+/// A parser's result as check takes it.
+fn refusal<T, E: IntoRefusal>(result: Result<T, E>) -> Result<(), ConfigRefusal> {
+    result.map(drop).map_err(IntoRefusal::into_refusal)
+}
+
+include!(concat!(env!("OUT_DIR"), "/configs.rs"));
+
+/// This crate's manifest with a path dependency on the component `package`
+/// at `path` (relative to the workspace root) added to `[dependencies]`, so
+/// that its config parser is linked; unchanged if it is there already.
+pub fn link(manifest: &str, package: &str, path: &str) -> Result<String, String> {
+    let line = format!("{package} = {{ path = \"../../{path}\" }}");
+    if manifest.lines().any(|l| l.trim() == line) {
+        return Ok(manifest.to_string());
+    }
+    let mut out = String::with_capacity(manifest.len() + line.len() + 1);
+    let mut added = false;
+    let mut in_dependencies = false;
+    for current in manifest.lines() {
+        if current.trim().starts_with('[') {
+            if in_dependencies && !added {
+                // The section ended: add before the blank lines closing it.
+                while out.ends_with("\n\n") {
+                    out.pop();
+                }
+                out.push_str(&line);
+                out.push_str("\n\n");
+                added = true;
+            }
+            in_dependencies = current.trim() == "[dependencies]";
+        }
+        out.push_str(current);
+        out.push('\n');
+    }
+    if in_dependencies && !added {
+        out.push_str(&line);
+        out.push('\n');
+        added = true;
+    }
+    if !added {
+        return Err("the host tool's Cargo.toml has no [dependencies] section".into());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -49,8 +98,53 @@ mod tests {
         else {
             panic!("a number is no greeting");
         };
-        assert_eq!((error.span.start.line, error.span.start.col), (1, 12));
+        assert_eq!((error.span.start.line, error.span.start.col), (1, 11));
         assert!(hello("").is_err(), "hello cannot start without a config");
+    }
+
+    #[test]
+    fn a_new_component_is_linked_once() {
+        let manifest = "[package]\nname = \"t\"\n\n[dependencies]\nclap = \"4\"\n\n[lints]\nworkspace = true\n";
+        let linked = link(manifest, "demo", "components/apps/demo").unwrap();
+        assert_eq!(
+            linked,
+            "[package]\nname = \"t\"\n\n[dependencies]\nclap = \"4\"\ndemo = { path = \"../../components/apps/demo\" }\n\n[lints]\nworkspace = true\n"
+        );
+        assert_eq!(
+            link(&linked, "demo", "components/apps/demo").unwrap(),
+            linked
+        );
+        assert!(link("[package]\n", "demo", "x").is_err());
+    }
+
+    #[test]
+    fn every_component_naming_a_parser_is_linked() {
+        let root = crate::workspace::root();
+        let manifest = std::fs::read_to_string(root.join("tools/arbor/Cargo.toml")).unwrap();
+        let linked: Vec<&str> = parsers().iter().map(|(name, _)| *name).collect();
+        for group in [
+            "components/apps",
+            "components/drivers",
+            "components/servers",
+            "components/test",
+        ] {
+            let Ok(entries) = std::fs::read_dir(root.join(group)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(text) = std::fs::read_to_string(entry.path().join("Cargo.toml")) else {
+                    continue;
+                };
+                if text.contains("config_parser = ") {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    assert!(
+                        linked.contains(&name.as_str()),
+                        "{name} names a config parser, but tools/arbor/Cargo.toml does not depend on it:\n{manifest}"
+                    );
+                }
+            }
+        }
+        assert!(linked.contains(&"hello") && linked.contains(&"echo_server"));
     }
 
     #[test]
