@@ -39,6 +39,15 @@ pub enum ConfigRefusal {
     Value(String),
 }
 
+impl core::fmt::Display for ConfigRefusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConfigRefusal::Decode(error) => write!(f, "config:{error}"),
+            ConfigRefusal::Value(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// A component's config parser as the host tool links it: the same
 /// function the component runs on its config ROM, with "nothing given"
 /// passed as empty text.

@@ -44,6 +44,25 @@ fn refusal<T, E: IntoRefusal>(result: Result<T, E>) -> Result<(), ConfigRefusal>
 
 include!(concat!(env!("OUT_DIR"), "/configs.rs"));
 
+/// Links the config parser of the new component `package` at `path` into
+/// the host tool, when its manifest `text` names one: the next build of
+/// the tool checks its configs.
+pub fn link_new(
+    root: &std::path::Path,
+    package: &str,
+    path: &str,
+    text: &str,
+) -> Result<(), String> {
+    if !text.contains("config_parser = ") {
+        return Ok(());
+    }
+    let tool = root.join("tools/arbor/Cargo.toml");
+    let manifest = std::fs::read_to_string(&tool)
+        .map_err(|e| format!("cannot read {}: {e}", tool.display()))?;
+    std::fs::write(&tool, link(&manifest, package, path)?)
+        .map_err(|e| format!("cannot write {}: {e}", tool.display()))
+}
+
 /// This crate's manifest with a path dependency on the component `package`
 /// at `path` (relative to the workspace root) added to `[dependencies]`, so
 /// that its config parser is linked; unchanged if it is there already.
