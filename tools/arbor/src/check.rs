@@ -379,6 +379,58 @@ mod tests {
     }
 
     #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let names: Vec<String> = (0..600).map(|i| format!("\"S{i}\"")).collect();
+        let text = format!(
+            "Scenario(\n  description: \"x\",\n  init: (parent_provides: [{}, 42, {}]),\n)",
+            names.join(", "),
+            names.join(", ")
+        );
+        let (output, errors) = check_text("l.ron", &text, &Environment::default());
+        assert_eq!(errors, 1, "{output}");
+        let shown: Vec<&str> = output.lines().collect();
+        assert_eq!(shown[1], " --> l.ron:3:4718");
+        // Both ends cut, the caret under the 42 it complains about.
+        let source = shown[3];
+        let caret = shown[4];
+        assert!(
+            source.starts_with("3 | ...") && source.ends_with("..."),
+            "{output}"
+        );
+        assert!(source.chars().count() <= MAX_SHOWN_LINE + 4, "{output}");
+        let at = caret.find('^').unwrap();
+        assert_eq!(&source[at..at + 2], "42", "{output}");
+    }
+
+    #[test]
+    fn excerpts_keep_short_lines_and_cut_long_ones() {
+        assert_eq!(excerpt("abc", 2, 1), ("abc".to_string(), 2, 1));
+        let long = "x".repeat(4000);
+        let (shown, column, width) = excerpt(&long, 4000, 4000);
+        assert_eq!(shown.chars().count(), MAX_SHOWN_LINE - 3);
+        assert!(shown.starts_with("...") && !shown.ends_with("..."));
+        assert_eq!((column, width), (MAX_SHOWN_LINE - 3, 1));
+        let (shown, column, _) = excerpt(&long, 1, 1);
+        assert!(shown.ends_with("...") && column == 1);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_named_by_offset() {
+        let (output, errors, _) = check_bytes(
+            "u.ron",
+            b"Scenario(\n    description: \"caf\xE9\",\n)",
+            &Environment::default(),
+        );
+        assert_eq!(errors, 1);
+        assert!(
+            output.starts_with(
+                "error: the file is not UTF-8 text: byte offset 31 holds 0xE9\n --> u.ron:2:22\n"
+            ),
+            "{output}"
+        );
+    }
+
+    #[test]
     fn clean_scenario_says_ok() {
         let (output, errors) = check_text(
             "k.ron",
