@@ -205,7 +205,7 @@ fn excerpt(line: &str, column: usize, width: usize) -> (String, usize, usize) {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let width = width.min(MAX_SHOWN_LINE / 2).max(1);
+    let width = width.clamp(1, MAX_SHOWN_LINE / 2);
     if chars.len() <= MAX_SHOWN_LINE {
         return (chars.into_iter().collect(), column, width);
     }
