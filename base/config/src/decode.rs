@@ -79,7 +79,7 @@ pub(crate) fn nesting(text: &str, source: &str, base: usize) -> Option<Diagnosti
                         Diagnostic::error(
                             Some(Span { start, end }),
                             format!(
-                                "the text nests deeper than {MAX_NESTING} levels of brackets here"
+                                "the text nests {depth} levels of brackets deep here; at most {MAX_NESTING} are allowed"
                             ),
                         )
                         .with_hint(format!(

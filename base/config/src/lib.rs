@@ -46,8 +46,8 @@ pub use routing::{
 };
 pub use scenario::{ExitOutcome, Kernel, Machine, Scenario, TestSpec};
 pub use validate::{
-    ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE, ROOT_CAPS,
-    starting_cost, usable_ram,
+    ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE,
+    MAX_NESTED_INITS, ROOT_CAPS, starting_cost, usable_ram,
 };
 
 use alloc::vec::Vec;

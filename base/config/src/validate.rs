@@ -26,6 +26,11 @@ use alloc::vec::Vec;
 /// objects) and core: the root init has the machine's memory less this.
 pub const KERNEL_AND_CORE_RESERVE: ByteSize = ByteSize(8 << 20);
 
+/// How deep nested inits may go: a session label gains one element per
+/// level, and init refuses composed labels of more than
+/// [`crate::label::MAX_ELEMENTS`] (the child's own name and label take two).
+pub const MAX_NESTED_INITS: usize = crate::label::MAX_ELEMENTS - 2;
+
 /// Capability slots core hands to the root init.
 pub const ROOT_CAPS: CapCount = CapCount(16384);
 
@@ -141,6 +146,8 @@ pub(crate) struct Checker<'t> {
     /// The machine's RAM, when the whole scenario is checked: device
     /// memory declared over it can never be granted.
     machine_memory: Option<ByteSize>,
+    /// How many nested inits enclose the init being checked.
+    depth: usize,
 }
 
 impl<'t> Checker<'t> {
@@ -152,6 +159,7 @@ impl<'t> Checker<'t> {
             diagnostics: Vec::new(),
             exported: Vec::new(),
             hardware_bound: None,
+            depth: 0,
             machine_memory: None,
         }
     }
@@ -827,6 +835,21 @@ impl<'t> Checker<'t> {
     /// expectations of this level hold, and its own level is valid.
     fn nested(&mut self, outer: &InitConfig, child: &Child, child_path: &[Step]) {
         let config_path = field(child_path, "config");
+        if self.depth + 1 > MAX_NESTED_INITS {
+            self.error(
+                &field(child_path, "binary"),
+                format!(
+                    "nested init \"{}\" is {} levels deep; at most {MAX_NESTED_INITS} are allowed",
+                    Shown(&child.name),
+                    self.depth + 1
+                ),
+                Some(format!(
+                    "the labels of its children would have more than {} elements, which init refuses",
+                    crate::label::MAX_ELEMENTS
+                )),
+            );
+            return;
+        }
         let Some(config) = &child.config else {
             self.error(
                 child_path,
@@ -937,7 +960,9 @@ impl<'t> Checker<'t> {
         };
         let outer_exports = core::mem::replace(&mut self.exported, child.provides.clone());
         let outer_bound = self.hardware_bound.replace(child.hardware.clone());
+        self.depth += 1;
         self.init(&inner, &config_path, quota, &what);
+        self.depth -= 1;
         self.exported = outer_exports;
         self.hardware_bound = outer_bound;
     }
