@@ -159,7 +159,7 @@ fn boot(text: &str, children: &[String]) -> BTreeMap<String, Result<(), String>>
 
 /// How many generated scenarios are booted (each takes about half a second
 /// under TCG).
-const SAMPLES: u64 = 10;
+const SAMPLES: u64 = 6;
 
 #[test]
 fn what_check_accepts_starts_and_what_it_refuses_does_not() {
