@@ -11,34 +11,14 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use arbor::abi::{CapSlot, ObjectKind, Rights, info, slot};
 use arbor::{slots, sys};
-use arbor_config::ByteSize;
 use arbor_sessions::client::{self, Endpoint, Incoming};
 use arbor_sessions::parent::{ROOT_BADGE, RootReply, RootRequest};
 use arbor_sessions::{Interface, SessionError, decode, log};
-use echo_server::protocol::{ECHO, EchoReply, EchoRequest};
+use echo_server::config::Config;
+use echo_server::protocol::{EchoReply, EchoRequest};
 use echo_server::sessions::SessionTable;
-use serde::Deserialize;
 
 arbor::entry!(run);
-
-/// What the config may say.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct Config {
-    /// The service to announce.
-    service: String,
-    /// What one session costs.
-    session_ram: ByteSize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            service: ECHO.to_string(),
-            session_ram: ByteSize(4096),
-        }
-    }
-}
 
 fn run(_argument: u64) {
     if let Err(reason) = serve() {
