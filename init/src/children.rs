@@ -37,6 +37,11 @@ impl Init {
 
     pub(crate) fn start_child(&mut self, index: usize) {
         let child = self.children[index].config.clone();
+        if let Err(error) = arbor_config::names::check_child(&child) {
+            self.say(&format!("cannot start {}: {error}", Printable(&child.name)));
+            self.children[index].status = Status::Held;
+            return;
+        }
         let quota = child.effective_quota(&self.config);
         let (ram, caps) = (quota.ram.0 / 4096 * 4096, quota.caps.0);
         let image = match self.binary(child.binary_name()) {

@@ -169,6 +169,7 @@ pub enum RouteTarget {
 
 /// What init does when a child faults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Restart {
     /// Leave it dead; its sessions are closed.
     #[default]

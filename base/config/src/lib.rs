@@ -17,18 +17,21 @@
 
 extern crate alloc;
 
+mod decode;
 mod diagnostics;
 mod error;
 mod explain;
 pub mod hardware;
 mod init;
 pub mod label;
+pub mod names;
 pub mod outline;
 mod quantity;
 mod routing;
 mod scenario;
 mod validate;
 
+pub use decode::MAX_NESTING;
 pub use diagnostics::{Diagnostic, Severity, Span, closest, edit_distance};
 pub use error::{ConfigError, Location};
 pub use explain::{Explanation, Hop, Outcome, describe, explain_route};
@@ -42,7 +45,10 @@ pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
 pub use scenario::{DefaultReject, ExitOutcome, Kernel, Machine, Scenario, TestSpec};
-pub use validate::{ComponentNeeds, Environment, KERNEL_AND_CORE_RESERVE, ROOT_CAPS};
+pub use validate::{
+    ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE,
+    MAX_NESTED_INITS, ROOT_CAPS, starting_cost, usable_ram,
+};
 
 use alloc::vec::Vec;
 
@@ -62,7 +68,7 @@ impl CheckReport {
     }
 }
 
-fn ron_options() -> ron::Options {
+pub(crate) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
 }
 
@@ -72,24 +78,53 @@ pub(crate) fn parse_init_text(text: &str) -> Result<InitConfig, ron::error::Span
 }
 
 /// Decodes `text` and reports every problem that can be seen without running
-/// it, given what exists in `environment`.
+/// it, given what exists in `environment`: every field that does not decode
+/// and every semantic error, sorted by place in the text.
 pub fn check_scenario(text: &str, environment: &Environment) -> CheckReport {
-    let scenario: Scenario = match ron_options().from_str(text) {
-        Ok(scenario) => scenario,
-        Err(error) => {
-            return CheckReport {
-                scenario: None,
-                diagnostics: alloc::vec![diagnostics::from_ron(&error, text, 0)],
-            };
-        }
-    };
-    let mut checker = validate::Checker::new(text, environment);
-    checker.scenario(&scenario);
-    let mut found = checker.diagnostics;
+    let decoded = decode::decode_all::<Scenario>(text, text, 0);
+    let mut found = decoded.diagnostics;
+    if let Some(scenario) = &decoded.value
+        && !decoded.dropped_items
+    {
+        let mut checker = validate::Checker::new(text, environment);
+        checker.scenario(scenario);
+        found.extend(checker.diagnostics);
+    }
     found.sort_by_key(|d| d.span.map(|s| (s.start.line, s.start.column)));
+    found.dedup();
     CheckReport {
-        scenario: Some(scenario),
+        scenario: decoded.value,
         diagnostics: found,
+    }
+}
+
+/// Like [`check_scenario`], for bytes as read from a file: text that is not
+/// UTF-8 is refused with the byte offset (and line) of the first bad byte.
+pub fn check_scenario_bytes(bytes: &[u8], environment: &Environment) -> CheckReport {
+    match core::str::from_utf8(bytes) {
+        Ok(text) => check_scenario(text, environment),
+        Err(error) => {
+            let offset = error.valid_up_to();
+            let valid = core::str::from_utf8(&bytes[..offset]).unwrap_or("");
+            let start = outline::location_in(valid, offset);
+            let end = Location {
+                column: start.column + 1,
+                ..start
+            };
+            let byte = bytes.get(offset).copied().unwrap_or(0);
+            CheckReport {
+                scenario: None,
+                diagnostics: alloc::vec![
+                    Diagnostic::error(
+                        Some(Span { start, end }),
+                        alloc::format!(
+                            "the file is not UTF-8 text: byte offset {offset} holds 0x{byte:02X}"
+                        ),
+                    )
+                    .with_hint("save the scenario as UTF-8")
+                ],
+            }
+        }
     }
 }
 

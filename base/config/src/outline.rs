@@ -100,6 +100,11 @@ impl<'t> Outline<'t> {
         Self { text, root }
     }
 
+    /// The outermost value, if the text has one.
+    pub fn root(&self) -> Option<&Node> {
+        self.root.as_ref()
+    }
+
     /// The value at `path`, if the text has it.
     pub fn find(&self, path: &[Step]) -> Option<&Node> {
         let mut node = self.root.as_ref()?;

@@ -398,3 +398,76 @@ fn a_nested_childs_claim_must_lie_inside_its_inits_declaration() {
         "{error}"
     );
 }
+
+#[test]
+fn a_nested_init_keeps_its_own_share_and_its_childrens_roms() {
+    let text = r#"Scenario(description: "x", init: (parent_provides: ["Log", "Rom"], children: [
+        (name: "sub", binary: "init", quota: (ram: "3M", caps: 256),
+         routes: [(service: "*", to: Parent)],
+         config: (parent_provides: ["Log", "Rom"], children: [
+            (name: "a", binary: "app", quota: (ram: "1M", caps: 8)),
+            (name: "b", binary: "app", quota: (ram: "1M", caps: 8)),
+         ])),
+    ]))"#;
+    let environment = |own: u64, image: u64| {
+        let mut components = alloc::collections::BTreeMap::new();
+        components.insert(
+            std::string::String::from("init"),
+            ComponentNeeds {
+                min_ram: Some(ByteSize(own)),
+                ..ComponentNeeds::default()
+            },
+        );
+        components.insert(
+            std::string::String::from("app"),
+            ComponentNeeds {
+                image_size: Some(ByteSize(image)),
+                ..ComponentNeeds::default()
+            },
+        );
+        Environment::with_components(components)
+    };
+    // 3M less 1M for init, the ROM of `app` (100K: 16 + 25 + 2 pages) and
+    // 2 × 4 pages of objects leaves 1844K: too little for 2M.
+    assert_eq!(
+        starting_cost(&[ByteSize(100 << 10)], 2),
+        ByteSize((16 + 25 + 2 + 8) * 4096)
+    );
+    let report = check_scenario(text, &environment(1 << 20, 100 << 10));
+    let errors: std::vec::Vec<_> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .message
+            .contains("add up to 2M with \"b\", more than the 1844K"),
+        "{}",
+        errors[0].message
+    );
+    let roomy = text.replace("3M", "3300K");
+    assert!(
+        check_scenario(&roomy, &environment(600 << 10, 100 << 10))
+            .diagnostics
+            .iter()
+            .all(|d| !d.is_error())
+    );
+}
+
+#[test]
+fn every_typo_is_reported_and_checks_go_on() {
+    let text = "Scenario(\n  descripton: \"x\",\n  machine: (memroy: \"64M\"),\n  init: (children: [(name: \"a\"), (name: \"a\", qutoa: (ram: \"1M\", caps: 1))]),\n)";
+    let report = check_scenario(text, &Environment::default());
+    let found: std::vec::Vec<std::string::String> = report
+        .diagnostics
+        .iter()
+        .map(|d| std::format!("{d}"))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "2:3: unknown field `descripton` in `Scenario`",
+            "3:13: unknown field `memroy` in `Machine`",
+            "4:41: duplicate child name \"a\"",
+            "4:46: unknown field `qutoa` in `Child`",
+        ]
+    );
+}

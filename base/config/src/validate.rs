@@ -7,15 +7,16 @@
 //! Route checks go through [`crate::routing::resolve_route`], the function
 //! init routes with, so "check passes" and "init routes it" are one fact.
 
-use crate::diagnostics::{Diagnostic, Span, closest, from_ron};
+use crate::ByteSize;
+use crate::diagnostics::{Diagnostic, Span, closest};
 use crate::hardware::{
     Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, reservation,
 };
 use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, RouteTarget};
+use crate::names::Shown;
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
 use crate::scenario::{ExitOutcome, Machine, Scenario};
-use crate::{ByteSize, parse_init_text};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
@@ -25,16 +26,87 @@ use alloc::vec::Vec;
 /// objects) and core: the root init has the machine's memory less this.
 pub const KERNEL_AND_CORE_RESERVE: ByteSize = ByteSize(8 << 20);
 
+/// How deep nested inits may go: a session label gains one element per
+/// level, and init refuses composed labels of more than
+/// [`crate::label::MAX_ELEMENTS`] (the child's own name and label take two).
+pub const MAX_NESTED_INITS: usize = crate::label::MAX_ELEMENTS - 2;
+
 /// Capability slots core hands to the root init.
 pub const ROOT_CAPS: CapCount = CapCount(16384);
 
-/// What a component needs at least, as its crate declares it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Why a component's own config parser refuses a config text.
+#[derive(Clone, Debug)]
+pub enum ConfigRefusal {
+    /// The text does not decode as the component's config type; the
+    /// position is relative to the config text.
+    Decode(ron::error::SpannedError),
+    /// It decodes, but the component cannot use a value, as it says.
+    Value(String),
+}
+
+impl core::fmt::Display for ConfigRefusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConfigRefusal::Decode(error) => write!(f, "config:{error}"),
+            ConfigRefusal::Value(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// A component's config parser as the host tool links it: the same
+/// function the component runs on its config ROM, with "nothing given"
+/// passed as empty text.
+pub type ConfigParser = fn(&str) -> Result<(), ConfigRefusal>;
+
+/// What a component needs at least: what its crate declares, what loading
+/// its ELF costs, and how it reads its config.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ComponentNeeds {
-    /// Least RAM it can start with.
+    /// Least RAM it can start with, as its crate declares it (may only
+    /// raise [`ComponentNeeds::load_ram`]).
     pub min_ram: Option<ByteSize>,
     /// Least capability slots it can start with.
     pub min_caps: Option<CapCount>,
+    /// What loading its ELF costs, as the loader computes it (the runtime's
+    /// `LoadPlan::ram_needed`); `None` when the ELF was not at hand.
+    pub load_ram: Option<ByteSize>,
+    /// Its config parser, when the host tool links it.
+    pub config: Option<ConfigParser>,
+    /// The size of its ELF file: what an init pays to hold it as a ROM.
+    pub image_size: Option<ByteSize>,
+}
+
+/// What an init pays to start children beyond their quotas: for each
+/// binary it loads, the Rom session that holds the ELF (the client's
+/// first offer of 16 pages plus the module's size, as `Rom::open` asks,
+/// and a page of tables to map it), and for each child the kernel objects
+/// it creates before the child's quota pays for the rest.
+pub fn starting_cost(images: &[ByteSize], children: usize) -> ByteSize {
+    const PAGE: u64 = 4096;
+    let roms: u64 = images
+        .iter()
+        .map(|size| 16 * PAGE + size.0.next_multiple_of(PAGE) + 2 * PAGE)
+        .sum();
+    ByteSize(roms + children as u64 * 4 * PAGE)
+}
+
+impl ComponentNeeds {
+    /// The least RAM quota it can be given, and whether that figure is
+    /// the loading cost (rather than the declared minimum).
+    pub fn ram_floor(&self) -> Option<(ByteSize, bool)> {
+        match (self.min_ram, self.load_ram) {
+            (Some(min), Some(load)) if min > load => Some((min, false)),
+            (_, Some(load)) => Some((load, true)),
+            (Some(min), None) => Some((min, false)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The RAM init actually hands a child for a quota: whole pages (init
+/// rounds down before loading).
+pub fn usable_ram(quota: ByteSize) -> ByteSize {
+    ByteSize(quota.0 / 4096 * 4096)
 }
 
 /// What the validator knows beyond the scenario text.
@@ -74,6 +146,8 @@ pub(crate) struct Checker<'t> {
     /// The machine's RAM, when the whole scenario is checked: device
     /// memory declared over it can never be granted.
     machine_memory: Option<ByteSize>,
+    /// How many nested inits enclose the init being checked.
+    depth: usize,
 }
 
 impl<'t> Checker<'t> {
@@ -85,6 +159,7 @@ impl<'t> Checker<'t> {
             diagnostics: Vec::new(),
             exported: Vec::new(),
             hardware_bound: None,
+            depth: 0,
             machine_memory: None,
         }
     }
@@ -175,8 +250,7 @@ impl<'t> Checker<'t> {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, child) in init.children.iter().enumerate() {
             let name_path = field(&child_path(i), "name");
-            let name_problem = match crate::label::check_element(&child.name) {
-                _ if child.name.is_empty() => Some(String::from("a name must not be empty")),
+            let name_problem = match crate::names::check_name(&child.name) {
                 Ok(()) => None,
                 Err(error) => Some(format!(
                     "{error}: the name is the first element of every label of its sessions"
@@ -185,7 +259,7 @@ impl<'t> Checker<'t> {
             if let Some(hint) = name_problem {
                 self.error(
                     &name_path,
-                    format!("child name \"{}\" is not usable", child.name.escape_debug()),
+                    format!("child name \"{}\" is not usable", Shown(&child.name)),
                     Some(hint),
                 );
             }
@@ -204,6 +278,8 @@ impl<'t> Checker<'t> {
                 seen.insert(&child.name, i);
             }
         }
+
+        self.service_names(init, path);
 
         // Binaries and minimum quotas.
         for (i, child) in init.children.iter().enumerate() {
@@ -237,10 +313,12 @@ impl<'t> Checker<'t> {
         self.cycles(init, path);
         self.hardware(init, path);
 
-        // Nested inits.
+        // Nested inits, and every other child's config by its own parser.
         for (i, child) in init.children.iter().enumerate() {
             if child.is_nested_init() {
                 self.nested(init, child, &child_path(i));
+            } else {
+                self.component_config(child, &child_path(i));
             }
         }
     }
@@ -301,16 +379,30 @@ impl<'t> Checker<'t> {
         quota: Quota,
         path: &[Step],
     ) {
-        if let Some(min_ram) = needs.min_ram
-            && quota.ram < min_ram
+        if let Some((floor, loading)) = needs.ram_floor()
+            && usable_ram(quota.ram) < floor
         {
+            let why = if loading {
+                format!("loading \"{binary}\" needs (computed from its ELF)")
+            } else {
+                format!("\"{binary}\" declares it needs (min_ram in its Cargo.toml)")
+            };
+            let pages = if usable_ram(quota.ram) == quota.ram {
+                String::new()
+            } else {
+                format!(
+                    " ({} in whole pages, as init hands it out)",
+                    usable_ram(quota.ram)
+                )
+            };
             self.error(
                 path,
                 format!(
-                    "child \"{}\" gets {} of RAM, below the {min_ram} that \"{binary}\" needs",
-                    child.name, quota.ram
+                    "child \"{}\" gets {}{pages} of RAM, below the {floor} that {why}",
+                    Shown(&child.name),
+                    quota.ram
                 ),
-                Some(format!("give it at least ram: \"{min_ram}\"")),
+                Some(format!("give it at least ram: \"{floor}\"")),
             );
         }
         if let Some(min_caps) = needs.min_caps
@@ -404,6 +496,10 @@ impl<'t> Checker<'t> {
             }
             if route.service == ANY_SERVICE && route.label.is_none() && catch_all.is_none() {
                 catch_all = Some(r);
+            }
+            if route.service != ANY_SERVICE && crate::names::check_name(&route.service).is_err() {
+                // Reported as a bad name; it can route nowhere.
+                continue;
             }
             if route.service == ANY_SERVICE {
                 // The service is only known at run time; check what can be checked now.
@@ -505,6 +601,60 @@ impl<'t> Checker<'t> {
         );
     }
 
+    /// Service names in `parent_provides`, each child's `provides` and its
+    /// routes follow [`crate::names::check_name`]; `"*"` is only a route's
+    /// wildcard, and a list names each service once.
+    fn service_names(&mut self, init: &InitConfig, path: &[Step]) {
+        let parent_path = field(path, "parent_provides");
+        self.name_list(&init.parent_provides, &parent_path, "parent_provides");
+        for (i, child) in init.children.iter().enumerate() {
+            let child_path = index(&field(path, "children"), i);
+            self.name_list(&child.provides, &field(&child_path, "provides"), "provides");
+            for (r, route) in child.routes.iter().enumerate() {
+                if route.service == ANY_SERVICE {
+                    continue;
+                }
+                if let Err(error) = crate::names::check_name(&route.service) {
+                    self.error(
+                        &field(&index(&field(&child_path, "routes"), r), "service"),
+                        format!("service name \"{}\" is not usable", Shown(&route.service)),
+                        Some(format!("{error}; `\"*\"` matches every service")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn name_list(&mut self, names: &[String], list_path: &[Step], list: &str) {
+        for (s, service) in names.iter().enumerate() {
+            let service_path = index(list_path, s);
+            if let Err(error) = crate::names::check_name(service) {
+                let hint = if service == ANY_SERVICE {
+                    format!("`\"*\"` is a route's wildcard; {list} names each service")
+                } else {
+                    format!("{error}")
+                };
+                self.error(
+                    &service_path,
+                    format!(
+                        "service name \"{}\" in {list} is not usable",
+                        Shown(service)
+                    ),
+                    Some(hint),
+                );
+            } else if let Some(first) = names[..s].iter().position(|n| n == service) {
+                let line = self
+                    .span(&index(list_path, first))
+                    .map_or(0, |span| span.start.line);
+                self.error(
+                    &service_path,
+                    format!("\"{service}\" is listed twice in {list}"),
+                    Some(format!("it is already listed on line {line}; keep one")),
+                );
+            }
+        }
+    }
+
     /// Warns about provided services no sibling routes to.
     fn unused_services(&mut self, init: &InitConfig, path: &[Step]) {
         for (i, provider) in init.children.iter().enumerate() {
@@ -524,6 +674,10 @@ impl<'t> Checker<'t> {
                         })
                 });
                 let exported = self.exported.iter().any(|e| e == service);
+                if crate::names::check_name(service).is_err() {
+                    // Already an error of its own.
+                    continue;
+                }
                 if !used && !exported && !provider.is_nested_init() {
                     let service_path =
                         index(&field(&index(&field(path, "children"), i), "provides"), s);
@@ -615,10 +769,87 @@ impl<'t> Checker<'t> {
         }
     }
 
+    /// Parses a child's `config:` with its component's own parser (when the
+    /// environment has it) and reports a refusal at its place in the text.
+    fn component_config(&mut self, child: &Child, child_path: &[Step]) {
+        let Some(parse) = self
+            .environment
+            .components
+            .as_ref()
+            .and_then(|c| c.get(child.binary_name()))
+            .and_then(|needs| needs.config)
+        else {
+            return;
+        };
+        let config_path = field(child_path, "config");
+        let binary = child.binary_name();
+        let base = self.outline.find(&config_path).map(|node| node.range.start);
+        let (Some(config), Some(base)) = (&child.config, base) else {
+            if let Err(refusal) = parse("") {
+                let why = match refusal {
+                    ConfigRefusal::Decode(error) => format!("{}", error.code),
+                    ConfigRefusal::Value(reason) => reason,
+                };
+                self.error(
+                    child_path,
+                    format!(
+                        "\"{}\" has no config, and \"{binary}\" cannot start without one: {why}",
+                        Shown(&child.name)
+                    ),
+                    Some(String::from("add `config: (...)` with the fields it reads")),
+                );
+            }
+            return;
+        };
+        // Every field the component refuses, as for the scenario itself.
+        let decoded = crate::decode::decode_with(config.as_text(), self.source, base, |text| {
+            match parse(text) {
+                Ok(()) => Ok(None),
+                Err(ConfigRefusal::Decode(error)) => Err(error),
+                Err(ConfigRefusal::Value(reason)) => Ok(Some(reason)),
+            }
+        });
+        for mut diagnostic in decoded.diagnostics {
+            diagnostic.message = format!(
+                "config of \"{}\": {}",
+                Shown(&child.name),
+                diagnostic.message
+            );
+            if diagnostic.hint.is_none() {
+                diagnostic.hint = Some(format!(
+                    "\"{binary}\" reads its config with this type and refuses it at start"
+                ));
+            }
+            self.diagnostics.push(diagnostic);
+        }
+        if let Some(Some(reason)) = decoded.value {
+            self.error(
+                &config_path,
+                format!("config of \"{}\": {reason}", Shown(&child.name)),
+                Some(format!("this is what \"{binary}\" refuses at start")),
+            );
+        }
+    }
+
     /// Checks a nested init: its config parses as an init config, its
     /// expectations of this level hold, and its own level is valid.
     fn nested(&mut self, outer: &InitConfig, child: &Child, child_path: &[Step]) {
         let config_path = field(child_path, "config");
+        if self.depth + 1 > MAX_NESTED_INITS {
+            self.error(
+                &field(child_path, "binary"),
+                format!(
+                    "nested init \"{}\" is {} levels deep; at most {MAX_NESTED_INITS} are allowed",
+                    Shown(&child.name),
+                    self.depth + 1
+                ),
+                Some(format!(
+                    "the labels of its children would have more than {} elements, which init refuses",
+                    crate::label::MAX_ELEMENTS
+                )),
+            );
+            return;
+        }
         let Some(config) = &child.config else {
             self.error(
                 child_path,
@@ -633,12 +864,11 @@ impl<'t> Checker<'t> {
             .outline
             .find(&config_path)
             .map_or(0, |node| node.range.start);
-        let inner = match parse_init_text(config.as_text()) {
-            Ok(inner) => inner,
-            Err(error) => {
-                self.diagnostics.push(from_ron(&error, self.source, base));
-                return;
-            }
+        let decoded = crate::decode::decode_all::<InitConfig>(config.as_text(), self.source, base);
+        let dropped = decoded.dropped_items;
+        self.diagnostics.extend(decoded.diagnostics);
+        let Some(inner) = decoded.value.filter(|_| !dropped) else {
+            return;
         };
         // What it expects from us must be routed here.
         for (s, service) in inner.parent_provides.iter().enumerate() {
@@ -681,14 +911,58 @@ impl<'t> Checker<'t> {
                 );
             }
         }
-        let quota = child.effective_quota(outer);
-        let what = format!(
-            "nested init \"{}\" has {} of RAM and {} caps from its quota",
-            child.name, quota.ram, quota.caps.0
+        let mut quota = child.effective_quota(outer);
+        // The nested init pays for itself from the same quota before it
+        // hands any to its children: what loading it costs (or its declared
+        // minimum, if higher) is not theirs to spend.
+        let own = self
+            .environment
+            .components
+            .as_ref()
+            .and_then(|c| c.get(INIT_BINARY))
+            .and_then(ComponentNeeds::ram_floor)
+            .map_or(ByteSize(0), |(floor, _)| floor);
+        // And for each child it starts: the ROM of its binary, its objects.
+        let mut images: BTreeMap<&str, ByteSize> = BTreeMap::new();
+        for inner_child in &inner.children {
+            let size = self
+                .environment
+                .components
+                .as_ref()
+                .and_then(|c| c.get(inner_child.binary_name()))
+                .and_then(|needs| needs.image_size);
+            if let Some(size) = size {
+                images.insert(inner_child.binary_name(), size);
+            }
+        }
+        let images: Vec<ByteSize> = images.into_values().collect();
+        let starting = if images.is_empty() {
+            ByteSize(0)
+        } else {
+            starting_cost(&images, inner.children.len())
+        };
+        quota.ram = ByteSize(
+            usable_ram(quota.ram)
+                .0
+                .saturating_sub(own.0)
+                .saturating_sub(starting.0),
         );
+        let what = if own.0 > 0 {
+            format!(
+                "nested init \"{}\" has {} of RAM (its quota less {own} for init itself and {starting} for the ROMs and objects of its children) and {} caps",
+                child.name, quota.ram, quota.caps.0
+            )
+        } else {
+            format!(
+                "nested init \"{}\" has {} of RAM and {} caps from its quota",
+                child.name, quota.ram, quota.caps.0
+            )
+        };
         let outer_exports = core::mem::replace(&mut self.exported, child.provides.clone());
         let outer_bound = self.hardware_bound.replace(child.hardware.clone());
+        self.depth += 1;
         self.init(&inner, &config_path, quota, &what);
+        self.depth -= 1;
         self.exported = outer_exports;
         self.hardware_bound = outer_bound;
     }

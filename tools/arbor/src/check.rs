@@ -5,34 +5,38 @@
 //! All the judging is done by `arbor-config`, the crate init uses on the
 //! target; this module only finds the workspace's binaries and renders.
 
-use crate::components::workspace_environment;
+use crate::needs;
 use crate::scenarios;
 use crate::workspace;
 use arbor_config::label::Printable;
 use arbor_config::outline::Outline;
 use arbor_config::{
     Denial, Diagnostic, Environment, Hop, Outcome, RouteDecision, Severity, check_scenario,
-    describe, explain_route,
+    check_scenario_bytes, describe, explain_route,
 };
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// `cargo arbor check SCENARIO... [--explain CHILD SERVICE [LABEL]]`.
+/// What `cargo arbor check` was asked to do besides checking.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions {
+    /// Do not require every `binary` to be built by the workspace.
+    pub allow_missing_binaries: bool,
+    /// Print each child's declared quota against what it needs.
+    pub quota: bool,
+    /// Use the ELFs already built instead of building them first.
+    pub no_build: bool,
+}
+
+/// `cargo arbor check SCENARIO... [--explain CHILD SERVICE [LABEL]] [--quota]`.
 /// With `allow_missing_binaries`, `binary` names and minimum quotas are not
 /// checked (for scenarios that name components the workspace does not have yet).
 pub fn check_command(
     names: &[String],
     explain: Option<&[String]>,
-    allow_missing_binaries: bool,
+    options: CheckOptions,
 ) -> Result<ExitCode, String> {
-    let environment = if allow_missing_binaries {
-        eprintln!("arbor: not checking binaries against the workspace (--allow-missing-binaries)");
-        Environment::default()
-    } else {
-        workspace_environment(&workspace::root())?
-    };
-    let mut failed = false;
     let targets: Vec<String> = if names.is_empty() {
         scenarios::all_paths()?
             .iter()
@@ -41,19 +45,46 @@ pub fn check_command(
     } else {
         names.to_vec()
     };
+    let mut files = Vec::new();
     for name in &targets {
         let path = scenarios::locate(name)?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let shown = display_path(&path);
-        let (output, errors) = check_text(&shown, &text, &environment);
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        files.push((display_path(&path), bytes));
+    }
+    let environment = if options.allow_missing_binaries {
+        eprintln!("arbor: not checking binaries against the workspace (--allow-missing-binaries)");
+        Environment::default()
+    } else {
+        let texts: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+        needs::environment(&workspace::root(), &texts, !options.no_build)?
+    };
+    let mut failed = false;
+    let (mut total_errors, mut total_warnings) = (0, 0);
+    for (shown, bytes) in &files {
+        let (output, errors, warnings) = check_bytes(shown, bytes, &environment);
         print!("{output}");
         failed |= errors > 0;
+        total_errors += errors;
+        total_warnings += warnings;
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        if options.quota {
+            print!("{}", needs::quota_table(shown, text, &environment));
+        }
         if let Some(request) = explain {
-            let (output, ok) = explain_text(&shown, &text, request)?;
+            let (output, ok) = explain_text(shown, text, request)?;
             print!("{output}");
             failed |= !ok;
         }
+    }
+    if files.len() > 1 {
+        println!(
+            "{} scenarios checked: {}",
+            files.len(),
+            verdict(total_errors, total_warnings)
+        );
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -74,23 +105,36 @@ fn display_path(path: &Path) -> String {
 }
 
 /// Checks one scenario text; returns the rendered findings and the error count.
+#[cfg(test)]
 pub fn check_text(shown: &str, text: &str, environment: &Environment) -> (String, usize) {
-    let report = check_scenario(text, environment);
+    let (output, errors, _) = check_bytes(shown, text.as_bytes(), environment);
+    (output, errors)
+}
+
+/// Checks one scenario file's bytes; returns the rendered findings (each
+/// in the order of the text, then a summary line) and the error and
+/// warning counts.
+pub fn check_bytes(shown: &str, bytes: &[u8], environment: &Environment) -> (String, usize, usize) {
+    let report = check_scenario_bytes(bytes, environment);
+    let text = String::from_utf8_lossy(bytes);
     let mut output = String::new();
     for diagnostic in &report.diagnostics {
-        output.push_str(&render(shown, text, diagnostic));
+        output.push_str(&render(shown, &text, diagnostic));
         output.push('\n');
     }
     let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = report.diagnostics.len() - errors;
-    let verdict = match (errors, warnings) {
+    let _ = writeln!(output, "{shown}: {}", verdict(errors, warnings));
+    (output, errors, warnings)
+}
+
+fn verdict(errors: usize, warnings: usize) -> String {
+    match (errors, warnings) {
         (0, 0) => "ok".to_string(),
         (0, w) => format!("ok, {w} warning{}", plural(w)),
         (e, 0) => format!("{e} error{}", plural(e)),
         (e, w) => format!("{e} error{}, {w} warning{}", plural(e), plural(w)),
-    };
-    let _ = writeln!(output, "{shown}: {verdict}");
-    (output, errors)
+    }
 }
 
 fn plural(count: usize) -> &'static str {
@@ -128,12 +172,13 @@ pub fn render(shown: &str, text: &str, diagnostic: &Diagnostic) -> String {
                     .saturating_sub(span.start.column - 1)
                     .max(1)
             };
+            let (source, column, width) = excerpt(&source, span.start.column, width);
             let _ = writeln!(output, "{gutter} |");
             let _ = writeln!(output, "{line_number} | {source}");
             let _ = writeln!(
                 output,
                 "{gutter} | {}{}",
-                " ".repeat(span.start.column.saturating_sub(1)),
+                " ".repeat(column.saturating_sub(1)),
                 "^".repeat(width)
             );
         }
@@ -146,6 +191,44 @@ pub fn render(shown: &str, text: &str, diagnostic: &Diagnostic) -> String {
         let _ = writeln!(output, "{gutter} = hint: {hint}");
     }
     output
+}
+
+/// The widest source line `check` prints, in characters.
+pub const MAX_SHOWN_LINE: usize = 100;
+
+/// A source line cut to at most [`MAX_SHOWN_LINE`] characters around the
+/// caret (with `...` where text was cut), and the caret's column and width
+/// within what is shown. Control characters are shown as spaces, so a
+/// line cannot rewrite the terminal.
+fn excerpt(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let width = width.clamp(1, MAX_SHOWN_LINE / 2);
+    if chars.len() <= MAX_SHOWN_LINE {
+        return (chars.into_iter().collect(), column, width);
+    }
+    const MARK: &str = "...";
+    let room = MAX_SHOWN_LINE - 2 * MARK.len();
+    let caret = column.saturating_sub(1).min(chars.len());
+    let start = caret
+        .saturating_sub(room / 3)
+        .min(chars.len().saturating_sub(room));
+    let end = (start + room).min(chars.len());
+    let mut shown = String::new();
+    let mut offset = 0;
+    if start > 0 {
+        shown.push_str(MARK);
+        offset = MARK.len();
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push_str(MARK);
+    }
+    let column = caret - start + offset + 1;
+    let width = width.min(end.saturating_sub(caret).max(1));
+    (shown, column, width)
 }
 
 /// `--explain CHILD SERVICE [LABEL]`: every hop, with route line numbers.
@@ -292,6 +375,58 @@ mod tests {
         assert_eq!(
             render("x.ron", text, &diagnostic),
             "error: expected a string\n --> x.ron:2:18\n  |\n2 |     description: 5,\n  |                  ^\n  = hint: quote it\n"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let names: Vec<String> = (0..600).map(|i| format!("\"S{i}\"")).collect();
+        let text = format!(
+            "Scenario(\n  description: \"x\",\n  init: (parent_provides: [{}, 42, {}]),\n)",
+            names.join(", "),
+            names.join(", ")
+        );
+        let (output, errors) = check_text("l.ron", &text, &Environment::default());
+        assert_eq!(errors, 1, "{output}");
+        let shown: Vec<&str> = output.lines().collect();
+        assert_eq!(shown[1], " --> l.ron:3:4718");
+        // Both ends cut, the caret under the 42 it complains about.
+        let source = shown[3];
+        let caret = shown[4];
+        assert!(
+            source.starts_with("3 | ...") && source.ends_with("..."),
+            "{output}"
+        );
+        assert!(source.chars().count() <= MAX_SHOWN_LINE + 4, "{output}");
+        let at = caret.find('^').unwrap();
+        assert_eq!(&source[at..at + 2], "42", "{output}");
+    }
+
+    #[test]
+    fn excerpts_keep_short_lines_and_cut_long_ones() {
+        assert_eq!(excerpt("abc", 2, 1), ("abc".to_string(), 2, 1));
+        let long = "x".repeat(4000);
+        let (shown, column, width) = excerpt(&long, 4000, 4000);
+        assert_eq!(shown.chars().count(), MAX_SHOWN_LINE - 3);
+        assert!(shown.starts_with("...") && !shown.ends_with("..."));
+        assert_eq!((column, width), (MAX_SHOWN_LINE - 3, 1));
+        let (shown, column, _) = excerpt(&long, 1, 1);
+        assert!(shown.ends_with("...") && column == 1);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_named_by_offset() {
+        let (output, errors, _) = check_bytes(
+            "u.ron",
+            b"Scenario(\n    description: \"caf\xE9\",\n)",
+            &Environment::default(),
+        );
+        assert_eq!(errors, 1);
+        assert!(
+            output.starts_with(
+                "error: the file is not UTF-8 text: byte offset 31 holds 0xE9\n --> u.ron:2:22\n"
+            ),
+            "{output}"
         );
     }
 

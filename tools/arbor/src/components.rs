@@ -34,7 +34,11 @@ fn needs(package: &Package) -> Result<ComponentNeeds> {
                 .with_context(|| format!("min_caps: {value} is not a number"))?,
         ),
     };
-    Ok(ComponentNeeds { min_ram, min_caps })
+    Ok(ComponentNeeds {
+        min_ram,
+        min_caps,
+        ..ComponentNeeds::default()
+    })
 }
 
 /// Whether a member folder holds something init could start: host tools,

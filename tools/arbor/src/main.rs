@@ -4,11 +4,15 @@
 //! Each verb lives in its own module; this file only parses the command line.
 //! Errors are `anyhow` chains: what failed, then what the tool was doing.
 
+#[cfg(test)]
+mod agreement;
 mod archive;
 mod bench;
 mod check;
 mod components;
+mod configs;
 mod graph;
+mod needs;
 mod new;
 mod qemu;
 mod scenarios;
@@ -53,7 +57,7 @@ enum Command {
         #[arg(long, default_value = "tcg")]
         accel: qemu::AccelChoice,
     },
-    /// Validate scenarios without building or booting; explain a route.
+    /// Validate scenarios (building their binaries to size quotas, never booting); explain a route.
     Check {
         /// Names from runtime-configs/ or paths to .ron files (default: all).
         scenarios: Vec<String>,
@@ -63,6 +67,12 @@ enum Command {
         /// Do not require every `binary` to be built by the workspace.
         #[arg(long)]
         allow_missing_binaries: bool,
+        /// Print each child's declared quota against what it needs (its ELF's loading cost or its declared minimum).
+        #[arg(long)]
+        quota: bool,
+        /// Size quotas from the ELFs already built instead of building them first.
+        #[arg(long)]
+        no_build: bool,
     },
     /// Draw a scenario's component tree and routes.
     Graph {
@@ -111,9 +121,19 @@ fn main() -> ExitCode {
             scenarios,
             explain,
             allow_missing_binaries,
-        } => check::check_command(&scenarios, explain.as_deref(), allow_missing_binaries)
-            .map_err(anyhow::Error::msg)
-            .context("checking scenarios"),
+            quota,
+            no_build,
+        } => check::check_command(
+            &scenarios,
+            explain.as_deref(),
+            check::CheckOptions {
+                allow_missing_binaries,
+                quota,
+                no_build,
+            },
+        )
+        .map_err(anyhow::Error::msg)
+        .context("checking scenarios"),
         Command::Graph {
             scenario,
             format,

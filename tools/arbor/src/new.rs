@@ -407,6 +407,13 @@ pub fn new_command(name: &str, kind: Kind) -> Result<ExitCode, String> {
         name,
     )?;
     create(&root, &files)?;
+    // A component whose config check can parse: link its parser into the tool.
+    for package in &plan.packages {
+        let manifest_path = format!("{}/Cargo.toml", package.path);
+        if let Some((_, text)) = files.iter().find(|(path, _)| *path == manifest_path) {
+            crate::configs::link_new(&root, &package.name, &package.path, text)?;
+        }
+    }
 
     println!("created {} and {}", plan.component_dir, plan.scenario);
     for package in &plan.packages {

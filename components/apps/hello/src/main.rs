@@ -10,21 +10,9 @@ extern crate alloc;
 use alloc::string::String;
 use arbor_sessions::client::{self, Timer};
 use arbor_sessions::{env, log};
-use serde::Deserialize;
+use hello::config::Config;
 
 arbor::entry!(run);
-
-/// What the scenario's `config:` says.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    /// The text of every greeting.
-    greeting: String,
-    /// How many greetings.
-    count: u32,
-    /// Milliseconds before each greeting.
-    period_ms: u64,
-}
 
 fn run(_argument: u64) {
     let code = match greet() {

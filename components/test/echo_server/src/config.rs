@@ -3,9 +3,33 @@
 //! this only adds the "nothing given" case, which `env::config` refuses
 //! (empty text is no RON value).
 
+use crate::protocol::ECHO;
+use alloc::string::{String, ToString};
+use arbor_config::ByteSize;
 use arbor_sessions::client::Rom;
 use arbor_sessions::env::{self, ConfigError};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+/// What echo_server's own config may say (both optional), read with
+/// [`parse`] by the server and by `cargo arbor check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The service to announce.
+    pub service: String,
+    /// What one session costs.
+    pub session_ram: ByteSize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            service: ECHO.to_string(),
+            session_ram: ByteSize(4096),
+        }
+    }
+}
 
 /// The component's config decoded as `T`; empty text is `T::default()`.
 pub fn read<T: DeserializeOwned + Default>() -> Result<T, ConfigError> {

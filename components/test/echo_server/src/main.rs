@@ -11,37 +11,17 @@
 
 extern crate alloc;
 
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use arbor::abi::{info, slot};
 use arbor::sys;
-use arbor_config::ByteSize;
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::table::{Entry, Quota};
 use arbor_sessions::{SessionError, client, log};
-use echo_server::protocol::{ECHO, EchoReply, EchoRequest};
-use serde::Deserialize;
+use echo_server::config::Config;
+use echo_server::protocol::{EchoReply, EchoRequest};
 
 arbor::entry!(run);
-
-/// What the config may say.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct Config {
-    /// The service to announce.
-    service: String,
-    /// What one session costs.
-    session_ram: ByteSize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            service: ECHO.to_string(),
-            session_ram: ByteSize(4096),
-        }
-    }
-}
 
 fn run(_argument: u64) {
     let config: Config = match echo_server::config::read() {

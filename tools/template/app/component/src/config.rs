@@ -5,6 +5,8 @@
 
 use alloc::format;
 use alloc::string::String;
+use arbor_config::ConfigRefusal;
+use arbor_sessions::env::{ConfigError, parse_config};
 use serde::Deserialize;
 
 /// The config, decoded from RON. `deny_unknown_fields` makes a misspelt
@@ -49,15 +51,24 @@ impl Config {
     }
 }
 
+/// Reads a config ROM's bytes as {{name}} does at start: decoded (with the
+/// line and column of what does not decode), then [`Config::check`]ed.
+/// `cargo arbor check` calls this too (it is named in Cargo.toml's
+/// `config_parser`), so a scenario it accepts has a config {{name}} accepts.
+pub fn parse(bytes: &[u8]) -> Result<Config, ConfigRefusal> {
+    let config: Config = parse_config(bytes).map_err(|error| match error {
+        ConfigError::Invalid(error) => ConfigRefusal::Decode(error),
+        other => ConfigRefusal::Value(format!("{other}")),
+    })?;
+    config.check().map_err(ConfigRefusal::Value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arbor_sessions::env::parse_config;
 
     fn parse(text: &str) -> Result<Config, String> {
-        parse_config::<Config>(text.as_bytes())
-            .map_err(|error| format!("{error}"))
-            .and_then(Config::check)
+        super::parse(text.as_bytes()).map_err(|error| format!("{error}"))
     }
 
     #[test]

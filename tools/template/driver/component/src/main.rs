@@ -22,7 +22,7 @@ use arbor_sessions::client::{self, kernel_error, open_session};
 use arbor_sessions::services::{IoPortArgs, IrqArgs, name};
 use arbor_sessions::{SessionError, env, log};
 use cmos::Cmos;
-use serde::Deserialize;
+use {{name}}::config::Config;
 use {{name}}::rtc;
 
 // The runtime calls `run` once everything is set up.
@@ -33,14 +33,6 @@ const RTC_IRQ_LINE: u8 = 8;
 /// RAM donated for each of the IoPort and Irq sessions (core's price for a
 /// kernel resource object).
 const RESOURCE_SESSION_RAM: u64 = 4096;
-
-/// What the scenario's `config:` says.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    /// How many update interrupts to log before exiting.
-    ticks: u32,
-}
 
 fn run(_argument: u64) {
     let code = match drive() {
