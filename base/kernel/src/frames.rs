@@ -52,6 +52,8 @@ pub enum FrameUse {
     PageTable = 4,
     /// A page of a Pd's capability table.
     CapTable = 5,
+    /// Half of a Pd's I/O permission bitmap (two frames).
+    IoBitmap = 6,
 }
 
 /// One frame's record.

@@ -34,6 +34,7 @@
 
 pub mod caps;
 pub mod cmdline;
+pub mod context;
 pub mod frames;
 pub mod memory;
 pub mod ports;
@@ -46,9 +47,29 @@ pub mod ranges;
 pub mod arch;
 #[cfg(target_os = "none")]
 mod boot;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 pub mod kernel;
 #[cfg(target_os = "none")]
 pub use boot::start;
 #[cfg(target_os = "none")]
-pub(crate) use kernel::kernel_entry;
+pub(crate) use kernel::entry::kernel_entry;
+
+/// Prints to the kernel's console (on the host: the test recorder's).
+#[cfg(all(test, not(target_os = "none")))]
+#[macro_export]
+macro_rules! kprint {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = write!($crate::kernel::hw::Console, $($arg)*);
+    }};
+}
+
+/// Prints a line to the kernel's console (on the host: the test recorder's).
+#[cfg(all(test, not(target_os = "none")))]
+#[macro_export]
+macro_rules! kprintln {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::kernel::hw::Console, $($arg)*);
+    }};
+}

@@ -79,6 +79,14 @@ pub fn kernel_root() -> u64 {
     unsafe { KERNEL_ROOT }
 }
 
+/// The kernel half of the kernel's top-level table (entries 256..512),
+/// which every Pd's top-level table shares.
+pub fn kernel_half() -> [u64; 256] {
+    let mut half = [0; 256];
+    half.copy_from_slice(&table(kernel_root())[256..]);
+    half
+}
+
 /// The no-execute bit, or 0 when the CPU has none.
 pub fn no_execute_bit() -> u64 {
     if super::cpu::has_nx() { NO_EXECUTE } else { 0 }

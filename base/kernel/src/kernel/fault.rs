@@ -36,11 +36,12 @@ impl Kernel {
             0
         };
         let fault_endpoint = self
+            .objects
             .pd(thread.pd)
             .map(|pd| pd.fault_endpoint)
             .unwrap_or_default();
         match self.check(&fault_endpoint, ObjectKind::Endpoint, Rights::WRITE) {
-            Ok((ep_ref, _)) => {
+            Ok(ep_ref) => {
                 let message = Message {
                     info: MsgInfo::new(FAULT_LABEL, 0, 0),
                     words: [kind as u64, address, ip, code],
@@ -55,7 +56,9 @@ impl Kernel {
                     "kernel: thread {:#x} faulted ({kind:?} at ip {ip:#x}, address {address:#x}, error {error_code:#x}) and its Pd has no fault endpoint",
                     me.pfn.0
                 );
-                thread.state = ThreadState::Faulted;
+                if let Some(thread) = self.objects.thread_mut(me) {
+                    thread.state = ThreadState::Faulted;
+                }
             }
         }
     }

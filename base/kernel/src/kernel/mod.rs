@@ -4,8 +4,17 @@
 //!
 //! The kernel runs on one CPU with interrupts off; every entry from user
 //! space runs to completion on the one kernel stack and leaves by restoring
-//! whichever thread is to run next. There is therefore never more than one
-//! path through this code at a time.
+//! whichever thread is to run next. All kernel state is one [`Kernel`],
+//! reached on the target only through `entry::with_kernel`, which hands out
+//! `&mut Kernel` for the length of a closure and refuses to nest; every
+//! object is reached through the [`store::Objects`] it owns, borrowing from
+//! it. So the borrow checker sees every access: no function returns a
+//! reference that outlives its borrow of the kernel.
+//!
+//! Apart from `entry` (the target's entry glue) and `hw` (which forwards to
+//! `arch` on the target), all of this compiles on the host, where
+//! `tests` drives system calls, IPC and destruction against a kernel whose
+//! "physical memory" is a buffer.
 //!
 //! ## How long a system call keeps interrupts off
 //! No operation's work depends on a size a caller merely claims; each is
@@ -31,135 +40,18 @@
 //!   from it.
 
 pub mod destroy;
+#[cfg(target_os = "none")]
+pub mod entry;
 pub mod fault;
+pub mod hw;
 pub mod ipc;
 pub mod loader;
 pub mod object;
 pub mod sched;
 pub mod space;
+pub mod store;
 pub mod syscall;
+#[cfg(test)]
+mod tests;
 
 pub use object::Kernel;
-
-use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
-use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
-use object::{Object, kernel};
-
-/// Every entry into the kernel — system call, exception, interrupt — lands
-/// here with the interrupted context in `frame`, and leaves by returning
-/// with the context of the thread to run next in `frame`.
-pub fn kernel_entry(frame: &mut Frame) {
-    let irq_line = frame
-        .vector
-        .checked_sub(IRQ_BASE_VECTOR)
-        .filter(|&line| line < u64::from(IRQ_LINES))
-        .map(|line| line as u8);
-    if !frame.from_user() {
-        // The kernel only takes interrupts while idle; exceptions are bugs.
-        match frame.vector {
-            // A single-step trap a user armed (TF) right before `syscall`
-            // may be delivered at the first kernel instruction, on the #DB
-            // IST stack. The kernel never single-steps itself: ignore it.
-            1 => {}
-            vector if vector < 32 => kernel_exception(frame),
-            SPURIOUS_VECTOR => {}
-            TIMER_VECTOR => {
-                kernel().expire_timeouts();
-                interrupts::end_of_interrupt();
-            }
-            _ => {
-                if let Some(line) = irq_line {
-                    kernel().interrupt(line);
-                }
-                interrupts::end_of_interrupt();
-            }
-        }
-        return;
-    }
-    repair_syscall_in_user_mode(frame);
-    {
-        let kernel = kernel();
-        if let Some((_, thread)) = kernel.current_thread() {
-            thread.context = *frame;
-        }
-        match frame.vector {
-            SYSCALL_MARK => syscall::dispatch(kernel),
-            vector if vector < 32 => kernel.user_fault(vector, frame.error_code, fault_address()),
-            SPURIOUS_VECTOR => {}
-            TIMER_VECTOR => {
-                kernel.expire_timeouts();
-                kernel.reschedule = true;
-                interrupts::end_of_interrupt();
-            }
-            _ => {
-                if let Some(line) = irq_line {
-                    kernel.interrupt(line);
-                }
-                interrupts::end_of_interrupt();
-            }
-        }
-    }
-    resume(frame);
-}
-
-/// Measured on the nested KVM (AMD EPYC) of the project's machines:
-/// `syscall` jumps to LSTAR but leaves the CPU in ring 3, so the entry's first
-/// instruction takes a user-mode instruction-fetch page fault (error 0x15) with
-/// the registers exactly as `syscall` left them (rcx = return address, r11 =
-/// flags). Such a fault is the system call the thread asked for: turn it back
-/// into one. A thread that jumps to the entry address on purpose gains
-/// nothing by it — it gets the system call it could have made directly.
-/// Each repaired call costs about 1.5 ms there (the host emulates the
-/// instruction), so benchmarks under that KVM measure the host, not Arbor;
-/// `int 0x80` is no way out on those machines (it raises #UD there).
-fn repair_syscall_in_user_mode(frame: &mut Frame) {
-    const PAGE_FAULT: u64 = 14;
-    const USER_INSTRUCTION_FETCH: u64 = 0x15;
-    if frame.vector == PAGE_FAULT
-        && frame.error_code == USER_INSTRUCTION_FETCH
-        && frame.rip == crate::arch::entry::syscall_entry_address()
-        && frame.rcx < arbor_abi::USER_END
-    {
-        frame.rip = frame.rcx;
-        frame.rflags = frame.r11;
-        frame.vector = SYSCALL_MARK;
-        frame.error_code = 0;
-        static TOLD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-        if !TOLD.swap(true, core::sync::atomic::Ordering::Relaxed) {
-            crate::kprintln!(
-                "kernel: this machine's syscall stays in ring 3; every system call is repaired from its fault (slow)"
-            );
-        }
-    }
-}
-
-/// Puts the next thread's context into `frame`, idling until there is one.
-pub fn resume(frame: &mut Frame) {
-    loop {
-        {
-            let kernel = kernel();
-            if let Some(next) = kernel.choose_next()
-                && let Some(thread) = kernel.thread(next)
-            {
-                *frame = thread.context;
-                frame.sanitize_for_user();
-                let pd = thread.pd;
-                kernel.switch_to(pd);
-                return;
-            }
-        }
-        interrupts::idle_wait();
-    }
-}
-
-impl Kernel {
-    /// IOAPIC input `line` fired: mask it until acknowledged, signal its notification.
-    pub fn interrupt(&mut self, line: u8) {
-        interrupts::mask_line(line);
-        let irq = self.irqs.get(usize::from(line)).copied().flatten();
-        if let Some(Object::Irq(irq)) = irq.and_then(|r| self.get(r)) {
-            let (notification, badge) = (irq.notification, irq.badge);
-            self.signal_object(notification, badge);
-        }
-    }
-}
