@@ -3,6 +3,8 @@
 //! mode. Plain data, so the kernel's logic that reads and writes contexts is
 //! tested on the host.
 
+#![forbid(unsafe_code)]
+
 /// The `vector` value that marks an entry through `syscall`; a context with
 /// this mark may return through `sysretq`.
 pub const SYSCALL_MARK: u64 = 0x100;

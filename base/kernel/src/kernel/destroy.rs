@@ -2,6 +2,8 @@
 //! with `ObjectDestroyed`; a destroyed Pd takes everything it paid for with
 //! it, and its whole quota goes back to the Pd that paid for it.
 
+#![forbid(unsafe_code)]
+
 use super::hw;
 use super::object::{Kernel, MAX_PORT_USERS, ObjRef, Object, ThreadState};
 use super::space;

@@ -2,6 +2,8 @@
 //! address, instruction pointer, error code) to its Pd's fault endpoint. What
 //! happens next is the receiver's decision; the kernel never kills.
 
+#![forbid(unsafe_code)]
+
 use super::object::{Kernel, Message, ThreadState};
 use arbor_abi::{FAULT_LABEL, FaultKind, MsgInfo, ObjectKind, Rights};
 

@@ -6,6 +6,8 @@
 //! clock that the test advances, the console as a string), so the logic
 //! that decides is tested on the host with the same code paths.
 
+#![forbid(unsafe_code)]
+
 #[cfg(target_os = "none")]
 mod imp {
     use crate::arch::{console, cpu, interrupts, paging};

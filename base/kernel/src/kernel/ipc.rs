@@ -5,6 +5,8 @@
 //! kernel never dereferences a user pointer); capabilities named in the
 //! sender's buffer are copied into the slots the receiver's buffer offers.
 
+#![forbid(unsafe_code)]
+
 use super::hw;
 use super::object::{Kernel, Message, ObjRef, Thread, ThreadState};
 use super::store::QueueOf;

@@ -1,6 +1,8 @@
 //! Starting the first component, core: the only program the kernel loads.
 //! Everything else is loaded by user space through Pd and Dataspace calls.
 
+#![forbid(unsafe_code)]
+
 use super::object::{Dataspace, Kernel, MAX_MAPPINGS, ObjRef, Object};
 use super::space::{self, PageFlags};
 use super::syscall::{new_pd, new_thread};

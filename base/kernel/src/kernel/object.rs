@@ -8,6 +8,8 @@
 //! Objects are reached only through [`Objects`](super::store::Objects), whose
 //! accessors borrow from the [`Kernel`] that owns it.
 
+#![forbid(unsafe_code)]
+
 use super::hw;
 use super::store::Objects;
 use crate::caps::{self, Cap};

@@ -2,6 +2,8 @@
 //! thread is not in a run queue; it keeps the CPU until it blocks, yields,
 //! is preempted by the timer, or a higher-priority thread becomes ready.
 
+#![forbid(unsafe_code)]
+
 use super::object::{Kernel, ObjRef, PRIORITIES, ThreadState};
 use arbor_abi::Error;
 

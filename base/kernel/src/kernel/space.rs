@@ -6,6 +6,8 @@
 //! reached through [`Objects::table`], which checks the frame table, so an
 //! entry that points anywhere but at a Pd's page table ends the walk.
 
+#![forbid(unsafe_code)]
+
 use super::hw;
 use super::object::{Kernel, ObjRef};
 use super::store::Objects;

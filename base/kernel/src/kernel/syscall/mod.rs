@@ -7,6 +7,8 @@
 //! memory) and [`info`] (queries and the console). IPC lives in
 //! [`super::ipc`].
 
+#![forbid(unsafe_code)]
+
 pub mod devices;
 pub mod info;
 pub mod memory;
