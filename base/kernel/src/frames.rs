@@ -56,6 +56,8 @@ pub enum FrameUse {
     CapTable = 5,
     /// Half of a Pd's I/O permission bitmap (two frames).
     IoBitmap = 6,
+    /// A page of a Pd's mapping records.
+    MapRecords = 7,
 }
 
 /// One frame's record.

@@ -6,7 +6,6 @@
 
 use super::hw;
 use super::object::{Kernel, MAX_PORT_USERS, ObjRef, Object, ThreadState};
-use super::space;
 use super::store::QueueOf;
 use crate::frames::{FrameUse, Pfn};
 use crate::ports;
@@ -95,24 +94,9 @@ impl Kernel {
             dataspace.pages,
             !dataspace.device && !dataspace.kernel_ram,
         );
-        let mappings = dataspace.mappings;
-        let frames = base.address()..base.address() + pages * 4096;
         // Bounded by the page tables that exist in each mapping's range
-        // (see `space::for_each_leaf`), not by claimed sizes.
-        for mapping in mappings.iter().flatten() {
-            let Some(pd) = self.objects.pd_mut(mapping.pd) else {
-                continue;
-            };
-            pd.tlb_stale = true;
-            let root = pd.root_table;
-            space::unmap_frames_in(
-                &mut self.objects,
-                root,
-                mapping.vaddr,
-                mapping.pages,
-                frames.clone(),
-            );
-        }
+        // (see `kernel::mappings`), not by claimed sizes.
+        self.revoke_mappings(r);
         if owned {
             for page in 0..pages {
                 self.free_frame(base.offset(page));
@@ -300,6 +284,8 @@ impl Kernel {
             hw::load_io_bitmap(None);
             self.loaded_io_bitmap = 0;
         }
+        // Its records lie in lists of dataspaces that may outlive it.
+        self.drop_mapping_records(r);
         // Every byte a Pd is charged is a frame it owns, so the scan ends
         // with its last frame, not at the end of RAM.
         let mut from = Pfn(0);

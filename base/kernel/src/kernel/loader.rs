@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::object::{Dataspace, Kernel, MAX_MAPPINGS, ObjRef, Object};
+use super::object::{Dataspace, Kernel, ObjRef, Object};
 use super::space::{self, PageFlags};
 use super::syscall::{new_pd, new_thread};
 use crate::caps::{Cap, MAX_SLOTS};
@@ -62,7 +62,7 @@ impl Kernel {
             pages: archive_size.div_ceil(4096),
             device: false,
             kernel_ram: true,
-            mappings: [None; MAX_MAPPINGS],
+            first_mapping: 0,
         };
         let archive = step(
             "boot archive",

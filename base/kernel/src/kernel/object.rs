@@ -51,6 +51,8 @@ pub struct Pd {
     /// Objects it paid for that still exist: lets teardown stop scanning
     /// the frame table once the last is gone.
     pub objects: u64,
+    /// Frames holding its mapping records, paid by it; 0 = not yet allocated.
+    pub record_pages: [u64; super::mappings::MAX_RECORD_PAGES],
 }
 
 /// What a thread is doing.
@@ -133,23 +135,6 @@ pub struct Notification {
     pub bound: Option<ObjRef>,
 }
 
-/// Most places one dataspace may be mapped at once.
-pub const MAX_MAPPINGS: usize = 96;
-/// Most of those records one Pd may hold, so that no Pd can use up a
-/// shared dataspace's records and keep every other Pd from mapping it.
-pub const MAX_MAPPINGS_PER_PD: usize = 16;
-
-/// Where a dataspace is mapped; used to revoke the mappings on destroy.
-#[derive(Clone, Copy, Debug)]
-pub struct Mapping {
-    /// The Pd.
-    pub pd: ObjRef,
-    /// First virtual address.
-    pub vaddr: u64,
-    /// Pages mapped from there.
-    pub pages: u64,
-}
-
 /// Physically contiguous memory.
 pub struct Dataspace {
     /// First frame.
@@ -161,8 +146,9 @@ pub struct Dataspace {
     pub device: bool,
     /// Kernel-owned RAM shown read-only (the boot archive).
     pub kernel_ram: bool,
-    /// Where it is mapped.
-    pub mappings: [Option<Mapping>; MAX_MAPPINGS],
+    /// The first record of where it is mapped (0 = nowhere); the records
+    /// live in the mapping Pds' record pages (see `kernel::mappings`).
+    pub first_mapping: u64,
 }
 
 /// An interrupt line bound to a notification.

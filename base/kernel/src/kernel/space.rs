@@ -155,28 +155,34 @@ pub fn for_each_leaf(
 ) {
     let end = start.saturating_add(pages.saturating_mul(4096));
     let mut vaddr = start;
-    while vaddr < end {
+    'walk: while vaddr < end {
+        // Down to the last-level table holding `vaddr`, skipping whatever
+        // an absent (or huge) entry spans.
         let mut level_table = root;
-        let mut level = 3;
-        loop {
-            let Some(table) = objects.table_mut(level_table) else {
+        for level in (1..=3).rev() {
+            let Some(table) = objects.table(level_table) else {
                 return;
             };
-            let entry = &mut table[index(vaddr, level)];
-            if level == 0 {
-                if *entry & PRESENT != 0 && !visit(vaddr, entry) {
-                    return;
-                }
-                vaddr += 4096;
-                break;
-            }
-            if *entry & PRESENT == 0 || *entry & HUGE != 0 {
+            let entry = table[index(vaddr, level)];
+            if entry & PRESENT == 0 || entry & HUGE != 0 {
                 let span = 1u64 << (12 + 9 * level);
-                vaddr = (vaddr & !(span - 1)) + span;
-                break;
+                vaddr = (vaddr & !(span - 1)).saturating_add(span);
+                continue 'walk;
             }
-            level_table = *entry & ADDRESS_MASK;
-            level -= 1;
+            level_table = entry & ADDRESS_MASK;
+        }
+        // Then along that table to its end (or the range's).
+        let Some(table) = objects.table_mut(level_table) else {
+            return;
+        };
+        for entry in &mut table[index(vaddr, 0)..] {
+            if vaddr >= end {
+                return;
+            }
+            if *entry & PRESENT != 0 && !visit(vaddr, entry) {
+                return;
+            }
+            vaddr += 4096;
         }
     }
 }

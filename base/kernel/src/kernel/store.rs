@@ -13,6 +13,7 @@
 //! The raw casts are the `unsafe fn`s at the bottom of this file; each says
 //! what its caller must guarantee.
 
+use super::mappings::{MappingRecord, RECORDS_PER_PAGE};
 use super::object::{Dataspace, Endpoint, IoPorts, Notification, ObjRef, Object, Pd, Thread};
 use crate::caps::{CAPS_PER_PAGE, Cap};
 use crate::frames::{FrameTable, FrameUse, Pfn};
@@ -317,6 +318,29 @@ impl Objects {
         // SAFETY: as in `io_bitmap_mut`, shared.
         (self.uses(first, FrameUse::IoBitmap) && self.uses(first.offset(1), FrameUse::IoBitmap))
             .then(|| unsafe { self.frame_ref(first.address()) })
+    }
+
+    /// The mapping record `id` names, if its page is a record page.
+    pub fn record(&self, id: super::mappings::RecordId) -> Option<&MappingRecord> {
+        let (page, index) = super::mappings::record_position(id)?;
+        // SAFETY: a record page (checked), allocated zeroed; every bit
+        // pattern is a valid array of `MappingRecord` (plain words).
+        let records: &[MappingRecord; RECORDS_PER_PAGE] = self
+            .uses(page, FrameUse::MapRecords)
+            .then(|| unsafe { self.frame_ref(page.address()) })?;
+        records.get(index)
+    }
+
+    /// The mapping record `id` names, for changing.
+    pub fn record_mut(&mut self, id: super::mappings::RecordId) -> Option<&mut MappingRecord> {
+        let (page, index) = super::mappings::record_position(id)?;
+        if !self.uses(page, FrameUse::MapRecords) {
+            return None;
+        }
+        // SAFETY: as in `record`; `&mut self` makes it the only reference.
+        let records: &mut [MappingRecord; RECORDS_PER_PAGE] =
+            unsafe { self.frame_mut(page.address()) };
+        records.get_mut(index)
     }
 
     /// Whether every frame of `[phys, phys + len)` holds dataspace contents

@@ -809,3 +809,174 @@ fn ipc_buffer_offsets_match_the_abi() {
     assert!(offset_of!(IpcBuffer, receive_slots) + 16 <= 4096);
     assert!(offset_of!(IpcBuffer, send_caps) >= PAYLOAD_MAX);
 }
+
+// ---- mapping records (hole 13) ----
+
+impl Host {
+    /// A child Pd of core with `pages` pages of RAM quota.
+    fn child_pd(&mut self, pages: u64) -> u64 {
+        let pd = self.create(ObjectKind::Pd, OWN_PD, 0).unwrap();
+        self.sys(Syscall::TransferQuota, [OWN_PD, pd, pages * PAGE, 0, 0, 0])
+            .unwrap();
+        pd
+    }
+
+    /// Records in use by the Pd in core's `slot`.
+    fn records_of(&self, slot: u64) -> usize {
+        let pd = self.object(slot);
+        self.kernel
+            .objects
+            .pd(pd)
+            .unwrap()
+            .record_pages
+            .iter()
+            .filter(|&&page| page != 0)
+            .flat_map(|&page| {
+                (0..super::mappings::RECORDS_PER_PAGE)
+                    .map(move |i| super::mappings::record_id(Pfn(page), i))
+            })
+            .filter(|&id| self.kernel.objects.record(id).is_some_and(|r| !r.is_free()))
+            .count()
+    }
+
+    fn mapped(&self, slot: u64, vaddr: u64) -> bool {
+        let root = self
+            .kernel
+            .objects
+            .pd(self.object(slot))
+            .unwrap()
+            .root_table;
+        space::translate(&self.kernel.objects, root, vaddr).is_some()
+    }
+}
+
+#[test]
+fn many_pds_mapping_a_shared_dataspace_never_block_a_sibling() {
+    let mut host = Host::new(1024);
+    let shared = host.create(ObjectKind::Dataspace, OWN_PD, PAGE).unwrap();
+    // The old kernel kept 96 records in the dataspace, 16 per Pd: seven
+    // Pds of one tree filled them and nobody else could map it.
+    let attackers: Vec<u64> = (0..8).map(|_| host.child_pd(16)).collect();
+    for &attacker in &attackers {
+        for index in 0..40 {
+            let vaddr = 0x4000_0000 + index * PAGE;
+            host.sys(Syscall::Map, [attacker, shared, 0, vaddr, PAGE, map::READ])
+                .unwrap();
+        }
+        assert_eq!(host.records_of(attacker), 40);
+    }
+    let victim = host.child_pd(16);
+    assert_eq!(
+        host.sys(
+            Syscall::Map,
+            [victim, shared, 0, 0x4000_0000, PAGE, map::READ]
+        ),
+        Ok(()),
+        "320 mappings by others leave the victim's map alone"
+    );
+    host.sys(Syscall::Destroy, [shared, 0, 0, 0, 0, 0]).unwrap();
+    for &pd in attackers.iter().chain([&victim]) {
+        assert!(!host.mapped(pd, 0x4000_0000), "revoked everywhere");
+        assert_eq!(host.records_of(pd), 0, "and the records are free again");
+    }
+}
+
+#[test]
+fn mapping_records_are_paid_by_the_mapping_pd_and_bounded_per_pd() {
+    let mut host = Host::new(1024);
+    let ds = host.create(ObjectKind::Dataspace, OWN_PD, PAGE).unwrap();
+    // Three page tables and no room for a record page.
+    let poor = host.child_pd(3);
+    assert_eq!(
+        host.sys(Syscall::Map, [poor, ds, 0, 0x4000_0000, PAGE, map::READ]),
+        Err(Error::RamQuotaExceeded)
+    );
+    let rich = host.child_pd(64);
+    let (_, core_used) = host.ram();
+    for index in 0..super::mappings::MAX_RECORDS as u64 {
+        let vaddr = 0x4000_0000 + index * PAGE;
+        host.sys(Syscall::Map, [rich, ds, 0, vaddr, PAGE, map::READ])
+            .unwrap();
+    }
+    let limit = super::mappings::MAX_RECORDS as u64;
+    assert_eq!(
+        host.sys(
+            Syscall::Map,
+            [rich, ds, 0, 0x4000_0000 + limit * PAGE, PAGE, map::READ]
+        ),
+        Err(Error::InvalidState),
+        "a Pd's own limit"
+    );
+    let (_, core_used_after) = host.ram();
+    assert_eq!(
+        core_used_after, core_used,
+        "the dataspace's payer paid nothing"
+    );
+    let pd = host.kernel.objects.pd(host.object(rich)).unwrap();
+    assert!(
+        pd.ram.used >= 16 * PAGE,
+        "the child paid its 16 record pages"
+    );
+}
+
+#[test]
+fn unmapping_cuts_records_so_remapping_never_piles_them_up() {
+    let mut host = Host::new(512);
+    let ds = host
+        .create(ObjectKind::Dataspace, OWN_PD, 8 * PAGE)
+        .unwrap();
+    let pd = host.child_pd(32);
+    let base = 0x4000_0000;
+    for _ in 0..3000 {
+        host.sys(Syscall::Map, [pd, ds, 0, base, 8 * PAGE, map::READ])
+            .unwrap();
+        host.sys(Syscall::Unmap, [pd, base, 8 * PAGE, 0, 0, 0])
+            .unwrap();
+    }
+    assert_eq!(host.records_of(pd), 0);
+    host.sys(Syscall::Map, [pd, ds, 0, base, 8 * PAGE, map::READ])
+        .unwrap();
+    // A hole in the middle: the record is cut in two.
+    host.sys(Syscall::Unmap, [pd, base + 2 * PAGE, 3 * PAGE, 0, 0, 0])
+        .unwrap();
+    assert_eq!(host.records_of(pd), 2);
+    // Mapping into the hole: a third record, the others untouched.
+    host.sys(
+        Syscall::Map,
+        [pd, ds, 0, base + 2 * PAGE, 3 * PAGE, map::READ],
+    )
+    .unwrap();
+    assert_eq!(host.records_of(pd), 3);
+    host.sys(Syscall::Destroy, [ds, 0, 0, 0, 0, 0]).unwrap();
+    for page in 0..8 {
+        assert!(!host.mapped(pd, base + page * PAGE));
+    }
+    assert_eq!(host.records_of(pd), 0);
+}
+
+#[test]
+fn a_destroyed_mapping_pd_leaves_no_record_behind() {
+    let mut host = Host::new(512);
+    let ds = host.create(ObjectKind::Dataspace, OWN_PD, PAGE).unwrap();
+    let first = host.child_pd(16);
+    let second = host.child_pd(16);
+    for pd in [first, second] {
+        host.sys(Syscall::Map, [pd, ds, 0, 0x4000_0000, PAGE, map::READ])
+            .unwrap();
+    }
+    host.sys(Syscall::Destroy, [first, 0, 0, 0, 0, 0]).unwrap();
+    // The freed record page may be reused for anything; the list must not
+    // reach into it.
+    let reuse = host.child_pd(16);
+    host.create(ObjectKind::Endpoint, reuse, 0).unwrap();
+    let ds_ref = host.object(ds);
+    let first_record = host.kernel.objects.dataspace(ds_ref).unwrap().first_mapping;
+    let record = host.kernel.objects.record(first_record).copied().unwrap();
+    assert_eq!(
+        (record.next, record.prev),
+        (0, 0),
+        "only the second Pd's record is left"
+    );
+    host.sys(Syscall::Destroy, [ds, 0, 0, 0, 0, 0]).unwrap();
+    assert!(!host.mapped(second, 0x4000_0000));
+}

@@ -5,9 +5,7 @@
 use super::PAGE;
 use crate::frames::{FrameUse, Pfn};
 use crate::kernel::hw;
-use crate::kernel::object::{
-    Dataspace, IoPorts, Irq, Kernel, MAX_MAPPINGS, MAX_PORT_USERS, Object,
-};
+use crate::kernel::object::{Dataspace, IoPorts, Irq, Kernel, MAX_PORT_USERS, Object};
 use crate::ports::{self, PortRange};
 use crate::ranges::device_range;
 use arbor_abi::{Error, ObjectKind, Rights};
@@ -193,7 +191,7 @@ impl Kernel {
             pages,
             device: true,
             kernel_ram: false,
-            mappings: [None; MAX_MAPPINGS],
+            first_mapping: 0,
         };
         self.install_new(payer, dest, Object::Dataspace(dataspace), 0)?;
         Ok(())

@@ -1,7 +1,7 @@
 //! System calls that map dataspaces into Pds and unmap them.
 
 use super::{PAGE, page_aligned};
-use crate::kernel::object::{Kernel, MAX_MAPPINGS_PER_PD, Mapping, ObjRef};
+use crate::kernel::object::{Kernel, ObjRef};
 use crate::kernel::space::{self, PageFlags};
 use crate::ranges::user_range;
 use arbor_abi::{Error, ObjectKind, Rights, map};
@@ -45,46 +45,22 @@ impl Kernel {
         {
             return Err(Error::InvalidArgument);
         }
-        let full = |kernel: &Kernel| {
-            kernel.objects.dataspace(ds_ref).is_none_or(|dataspace| {
-                let records_of = dataspace
-                    .mappings
-                    .iter()
-                    .flatten()
-                    .filter(|m| m.pd == pd_ref)
-                    .count();
-                records_of >= MAX_MAPPINGS_PER_PD || dataspace.mappings.iter().all(Option::is_some)
-            })
-        };
-        if full(self) {
-            self.compact_mappings(ds_ref);
-        }
-        if full(self) {
-            return Err(Error::InvalidState);
-        }
-        let dataspace = self
-            .objects
-            .dataspace(ds_ref)
-            .ok_or(Error::WrongObjectKind)?;
-        let record = dataspace
-            .mappings
-            .iter()
-            .position(Option::is_none)
-            .ok_or(Error::InvalidState)?;
         let page_flags = PageFlags {
             write: flags & map::WRITE != 0,
             execute: flags & map::EXECUTE != 0,
             uncached: dataspace.device,
         };
         let phys = dataspace.base.address() + offset;
+        // This mapping's record, and one for cutting a stale record in two
+        // if need be. The mapping Pd pays for them; nobody else's records
+        // are touched, so no other Pd can keep this one from mapping.
+        let needed = self.records_needed(pd_ref, vaddr, pages);
+        self.reserve_records(pd_ref, needed)?;
         self.map_pages(pd_ref, phys, vaddr, pages, page_flags)?;
-        if let Some(dataspace) = self.objects.dataspace_mut(ds_ref) {
-            dataspace.mappings[record] = Some(Mapping {
-                pd: pd_ref,
-                vaddr,
-                pages,
-            });
-        }
+        // Nothing was mapped in the range (or `map_pages` would have
+        // refused): whatever this Pd's records claim there is stale.
+        self.forget_mappings(pd_ref, vaddr, pages);
+        self.add_mapping_record(pd_ref, ds_ref, vaddr, pages);
         Ok(())
     }
 
@@ -140,37 +116,10 @@ impl Kernel {
         // Skips absent tables: bounded by the tables the Pd has, even for
         // the whole user half (2^35 pages).
         space::unmap_range(&mut self.objects, root, vaddr, pages);
+        self.forget_mappings(pd_ref, vaddr, pages);
         if self.loaded_pd == Some(pd_ref) {
             self.switch_to(pd_ref);
         }
         Ok(())
-    }
-
-    /// Drops mapping records whose Pd no longer exists or no longer maps the
-    /// dataspace there. Bounded by the page tables that exist in each
-    /// record's range (see `space::for_each_leaf`).
-    fn compact_mappings(&mut self, ds_ref: ObjRef) {
-        let Some(dataspace) = self.objects.dataspace(ds_ref) else {
-            return;
-        };
-        let base = dataspace.base.address();
-        let end = base + dataspace.pages * PAGE;
-        let records = dataspace.mappings;
-        for (index, record) in records.iter().enumerate() {
-            let Some(mapping) = record else { continue };
-            let root = self.objects.pd(mapping.pd).map(|pd| pd.root_table);
-            let still_mapped = root.is_some_and(|root| {
-                space::maps_any_of(
-                    &mut self.objects,
-                    root,
-                    mapping.vaddr,
-                    mapping.pages,
-                    base..end,
-                )
-            });
-            if !still_mapped && let Some(dataspace) = self.objects.dataspace_mut(ds_ref) {
-                dataspace.mappings[index] = None;
-            }
-        }
     }
 }

@@ -141,5 +141,6 @@ pub fn new_pd(payer: Option<ObjRef>, root_table: u64, pcid: u16) -> Pd {
         fault_endpoint: Cap::default(),
         io_bitmap: 0,
         objects: 0,
+        record_pages: [0; crate::kernel::mappings::MAX_RECORD_PAGES],
     }
 }

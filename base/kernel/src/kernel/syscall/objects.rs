@@ -7,8 +7,7 @@ use crate::caps::Cap;
 use crate::context::Frame;
 use crate::frames::{FrameUse, Pfn};
 use crate::kernel::object::{
-    Dataspace, Endpoint, Kernel, MAX_MAPPINGS, Notification, OBJECT_COST, ObjRef, Object,
-    ThreadState,
+    Dataspace, Endpoint, Kernel, Notification, OBJECT_COST, ObjRef, Object, ThreadState,
 };
 use crate::kernel::space;
 use crate::queue::Queue;
@@ -148,7 +147,7 @@ impl Kernel {
             pages,
             device: false,
             kernel_ram: false,
-            mappings: [None; MAX_MAPPINGS],
+            first_mapping: 0,
         };
         self.new_object(Object::Dataspace(dataspace), Some(payer))
             .inspect_err(|_| {
