@@ -133,9 +133,7 @@ fn repair_syscall_in_user_mode(frame: &mut Frame) {
         frame.error_code = 0;
         static TOLD: AtomicBool = AtomicBool::new(false);
         if !TOLD.swap(true, Ordering::Relaxed) {
-            crate::kprintln!(
-                "kernel: this machine's syscall stays in ring 3; every system call is repaired from its fault (slow)"
-            );
+            crate::kprintln!("{}", super::SLOW_SYSCALL_NOTICE);
         }
     }
 }

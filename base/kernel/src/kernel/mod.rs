@@ -61,3 +61,8 @@ pub mod syscall;
 mod tests;
 
 pub use object::Kernel;
+
+/// What the kernel says once when it finds that this machine's `syscall`
+/// stays in ring 3 and every call is repaired from its fault (see
+/// `entry::kernel_entry`); the host tool looks for this line.
+pub const SLOW_SYSCALL_NOTICE: &str = "kernel: this machine's syscall stays in ring 3; every system call is repaired from its fault (slow)";
