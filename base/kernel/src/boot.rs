@@ -4,7 +4,8 @@
 use crate::arch::{self, Verdict, entry::Frame, interrupts, paging};
 use crate::cmdline::{self, SelfTest};
 use crate::frames::{FrameInfo, FrameTable, FrameUse, Pfn};
-use crate::kernel::{Kernel, object};
+use crate::kernel::store::{Objects, PhysWindow};
+use crate::kernel::{Kernel, entry};
 use crate::memory::{FreeFrames, PAGE_SIZE, PhysRange};
 use crate::pvh::{self, PhysRead};
 use crate::{kprint, kprintln};
@@ -146,30 +147,23 @@ pub fn start(start_info: u64) -> ! {
     };
 
     let tsc_per_ms = interrupts::init();
-    let mut kernel = Kernel {
-        frames: frame_table(&mut frames),
-        current: None,
-        run_queues: [crate::queue::Queue::EMPTY; object::PRIORITIES],
-        reschedule: false,
-        pcids: [0; 64],
-        pcid_enabled: features.pcid,
-        loaded_io_bitmap: 0,
-        loaded_pd: None,
-        ram_regions: info
-            .regions
-            .iter()
-            .filter(|r| r.is_usable())
-            .map(|r| PhysRange {
-                start: r.start,
-                end: r.end(),
-            })
-            .collect(),
-        tsc_per_ms,
-        irqs: [None; 24],
-        timed_waiters: None,
-    };
-    kernel.pcids[0] = 1; // PCID 0 means "none"
-    let ram = kernel.frames.free_frames() as u64 * PAGE_SIZE;
+    let ram_regions = info
+        .regions
+        .iter()
+        .filter(|r| r.is_usable())
+        .map(|r| PhysRange {
+            start: r.start,
+            end: r.end(),
+        })
+        .collect();
+    // SAFETY: the physical window maps every RAM range of the memory map
+    // (`map_physical_window`), the frame table only covers RAM, and from
+    // here on the kernel reaches frames it hands out only through this
+    // window (the boot archive and this table are reserved in it).
+    let window = unsafe { PhysWindow::new(paging::phys_to_virt(0), 0, u64::MAX / 2) };
+    let objects = Objects::new(frame_table(&mut frames), window);
+    let kernel = Kernel::new(objects, features.pcid, ram_regions, tsc_per_ms);
+    let ram = kernel.objects.frames.free_frames() as u64 * PAGE_SIZE;
     kprintln!(
         "kernel: {} MiB for user space, {} ms time slices, TSC {} kHz, PCID {}, SMEP {}, SMAP {}",
         ram / MIB,
@@ -179,12 +173,13 @@ pub fn start(start_info: u64) -> ! {
         on_off(features.smep),
         on_off(features.smap)
     );
-    object::install(kernel);
-    let kernel = object::kernel();
-    let core_pd = kernel
-        .load_core(core.data, (archive_module.start, archive_module.size))
-        .unwrap_or_else(|e| fail("starting core", e));
-    let quota = kernel.pd(core_pd).map_or(0, |pd| pd.ram.limit);
+    entry::install(kernel);
+    let quota = entry::with_kernel(|kernel| {
+        let core_pd = kernel
+            .load_core(core.data, (archive_module.start, archive_module.size))
+            .unwrap_or_else(|e| fail("starting core", e));
+        kernel.objects.pd(core_pd).map_or(0, |pd| pd.ram.limit)
+    });
     kprintln!(
         "kernel: starting core ({} bytes) with {} KiB of RAM quota",
         core.data.len(),
@@ -196,7 +191,7 @@ pub fn start(start_info: u64) -> ! {
     let frame = (entry_stack_top() - core::mem::size_of::<Frame>() as u64) as *mut Frame;
     // SAFETY: the entry stack is unused until this first exit; the frame
     // lies at its top, where entries from user space put theirs.
-    crate::kernel::resume(unsafe { &mut *frame });
+    entry::resume(unsafe { &mut *frame });
     arch::entry::enter_user(frame)
 }
 

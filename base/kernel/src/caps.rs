@@ -6,6 +6,8 @@
 //! current generation, so a capability to a destroyed object fails cleanly
 //! even after the frame has been reused.
 
+#![forbid(unsafe_code)]
+
 use arbor_abi::{CapSlot, Error, ObjectKind, Rights};
 
 /// One capability-table entry. An all-zero entry is an empty slot.

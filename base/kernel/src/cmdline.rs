@@ -1,5 +1,7 @@
 //! The kernel command line: space-separated `key=value` words.
 
+#![forbid(unsafe_code)]
+
 /// The value of `key` in `cmdline`, if present.
 pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline.split_ascii_whitespace().find_map(|word| {

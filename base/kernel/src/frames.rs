@@ -10,6 +10,8 @@
 //! Pure logic over a slice; the kernel places the slice in memory it reserved
 //! at boot, the host tests use a `Vec`.
 
+#![forbid(unsafe_code)]
+
 /// A physical frame number (physical address / 4096). Wide enough for every
 /// 52-bit physical address x86_64 can name, so no frame number is ever
 /// truncated (a device frame at or above 2^44 once aliased RAM that way).
@@ -52,6 +54,10 @@ pub enum FrameUse {
     PageTable = 4,
     /// A page of a Pd's capability table.
     CapTable = 5,
+    /// Half of a Pd's I/O permission bitmap (two frames).
+    IoBitmap = 6,
+    /// A page of a Pd's mapping records.
+    MapRecords = 7,
 }
 
 /// One frame's record.

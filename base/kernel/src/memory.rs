@@ -5,6 +5,8 @@
 //! usable RAM above 1 MiB. This is pure arithmetic, tested on the host; the
 //! kernel only calls it.
 
+#![forbid(unsafe_code)]
+
 use crate::pvh::MemoryRegion;
 use heapless::Vec;
 

@@ -4,6 +4,8 @@
 //! object's bits: two objects may grant the same port, and destroying one
 //! must not close a port the other still grants.
 
+#![forbid(unsafe_code)]
+
 /// Bytes in a bitmap covering all 65,536 ports.
 pub const BITMAP_BYTES: usize = 8192;
 

@@ -7,6 +7,8 @@
 //! module that does not lie in RAM is an error. The memory is read through a
 //! trait so that the parser is tested on the host with plain byte buffers.
 
+#![forbid(unsafe_code)]
+
 use core::fmt;
 use heapless::{String, Vec};
 

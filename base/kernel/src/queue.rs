@@ -3,6 +3,8 @@
 //! notifications. A thread is in at most one queue at a time (its state says
 //! which), so one link per thread suffices and no queue ever allocates.
 
+#![forbid(unsafe_code)]
+
 use crate::frames::Pfn;
 
 /// Access to the per-thread link field.

@@ -5,6 +5,8 @@
 //! unused quota; so the machine-wide ledger — free kernel reserve plus every
 //! Pd's limit equals the RAM handed to user space — holds at all times.
 
+#![forbid(unsafe_code)]
+
 /// Why a quota operation was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuotaError {

@@ -3,6 +3,8 @@
 //! and size is checked at its full 64-bit width before anything is derived
 //! from it, so nothing is truncated on the way to a page table.
 
+#![forbid(unsafe_code)]
+
 use crate::memory::PhysRange;
 use arbor_abi::{Error, USER_END, USER_MIN};
 

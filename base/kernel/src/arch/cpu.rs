@@ -199,13 +199,13 @@ pub fn enable_features() -> Features {
 }
 
 /// Copies a Pd's I/O permission bitmap into the TSS, or denies every port.
-pub fn load_io_bitmap(bitmap: Option<*const [u8; IO_BITMAP_BYTES]>) {
+pub fn load_io_bitmap(bitmap: Option<&[u8; IO_BITMAP_BYTES]>) {
     // SAFETY: the TSS bitmap is only written here, on the one CPU, with
-    // interrupts off; `bitmap` points at a Pd's two bitmap frames.
+    // interrupts off.
     unsafe {
         let tss = &mut *core::ptr::addr_of_mut!(TSS);
         match bitmap {
-            Some(source) => tss.bitmap[..IO_BITMAP_BYTES].copy_from_slice(&*source),
+            Some(source) => tss.bitmap[..IO_BITMAP_BYTES].copy_from_slice(source),
             None => tss.bitmap[..IO_BITMAP_BYTES].fill(0xFF),
         }
     }

@@ -6,9 +6,7 @@
 use super::Verdict;
 use x86_64::registers::control::Cr2;
 
-/// The `vector` value that marks an entry through `syscall`; a context with
-/// this mark may return through `sysretq`.
-pub const SYSCALL_MARK: u64 = 0x100;
+pub use crate::context::{Frame, SYSCALL_MARK, USER_CODE, USER_DATA};
 
 core::arch::global_asm!(
     r#"
@@ -164,35 +162,6 @@ extern "C" fn kernel_entry_trampoline(frame: &mut Frame) {
     crate::kernel_entry(frame);
 }
 
-/// The registers as the entry stubs leave them on the stack, lowest address
-/// first; also the saved context of every thread that is not running.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Frame {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rbp: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rbx: u64,
-    pub rax: u64,
-    pub vector: u64,
-    pub error_code: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
-
 /// Mnemonic and name of each architectural exception vector.
 const NAMES: [(&str, &str); 32] = [
     ("#DE", "divide error"),
@@ -228,47 +197,6 @@ const NAMES: [(&str, &str); 32] = [
     ("#SX", "security"),
     ("#31", "reserved"),
 ];
-
-/// User code segment selector (GDT entry 4, RPL 3).
-pub const USER_CODE: u64 = 0x23;
-/// User data segment selector (GDT entry 3, RPL 3).
-pub const USER_DATA: u64 = 0x1B;
-/// RFLAGS bits user space may hold: arithmetic flags, TF, DF, AC, ID.
-const USER_RFLAGS: u64 = 0xDD5 | (1 << 18) | (1 << 21);
-/// Interrupts on, reserved bit 1 set.
-const RFLAGS_BASE: u64 = 0x202;
-
-impl Frame {
-    /// A fresh user context: entered at `ip` with `sp`, `rdi` = `argument`.
-    pub fn user(ip: u64, sp: u64, argument: u64) -> Frame {
-        Frame {
-            rip: ip,
-            rsp: sp,
-            rdi: argument,
-            cs: USER_CODE,
-            ss: USER_DATA,
-            rflags: RFLAGS_BASE,
-            ..Frame::default()
-        }
-    }
-
-    /// Whether the entry came from user mode.
-    pub fn from_user(&self) -> bool {
-        self.cs & 3 == 3
-    }
-
-    /// Makes the context safe to return to: user selectors, no IOPL or other
-    /// privileged flags, interrupts on, and `sysretq` only for a canonical
-    /// user rip with dead rcx/r11 (entered through `syscall`).
-    pub fn sanitize_for_user(&mut self) {
-        self.cs = USER_CODE;
-        self.ss = USER_DATA;
-        self.rflags = (self.rflags & USER_RFLAGS) | RFLAGS_BASE;
-        if self.vector == SYSCALL_MARK && self.rip >= arbor_abi::USER_END {
-            self.vector = 0;
-        }
-    }
-}
 
 /// Reports an exception the kernel itself raised and stops the machine:
 /// every such exception is a kernel bug. Never a silent triple fault.

@@ -1,5 +1,6 @@
-//! Everything that touches x86_64 hardware directly. Only this module (and
-//! `main.rs`) contains `unsafe`; each block says why it holds.
+//! Everything that touches x86_64 hardware directly; each `unsafe` block
+//! says why it holds. The kernel's other unsafe code (boot, the object
+//! store's frame casts, the kernel-state static) is listed in `lib.rs`.
 
 pub mod console;
 pub mod cpu;

@@ -79,6 +79,16 @@ pub fn kernel_root() -> u64 {
     unsafe { KERNEL_ROOT }
 }
 
+/// The kernel half of the kernel's top-level table (entries 256..512),
+/// which every Pd's top-level table shares.
+pub fn kernel_half() -> [u64; 256] {
+    let mut half = [0; 256];
+    // SAFETY: the kernel's root table, set at boot; only read here, and the
+    // copy is taken before anything else can touch it.
+    half.copy_from_slice(unsafe { &table(kernel_root())[256..] });
+    half
+}
+
 /// The no-execute bit, or 0 when the CPU has none.
 pub fn no_execute_bit() -> u64 {
     if super::cpu::has_nx() { NO_EXECUTE } else { 0 }
@@ -96,16 +106,23 @@ pub fn phys_to_virt(phys: u64) -> *mut u8 {
     (PHYS_WINDOW + phys) as *mut u8
 }
 
-fn table(phys: u64) -> &'static mut [u64; 512] {
-    // SAFETY: `phys` is a page-table frame this module allocated (or CR3's),
-    // reachable through the physical window, and the kernel runs on one CPU
-    // with interrupts off, so no other reference to it is live.
+/// The kernel's page table at physical address `phys`.
+///
+/// # Safety
+/// `phys` must be a page-table frame of the kernel's own tables (allocated
+/// by this module, or CR3's), reachable through the physical window, and
+/// the caller must hold no other reference to it while the result lives.
+/// Only boot-time construction of the kernel's tables and `kernel_half`
+/// use it; Pds' tables are reached through the kernel's object store.
+unsafe fn table<'a>(phys: u64) -> &'a mut [u64; 512] {
+    // SAFETY: as the caller guarantees.
     unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
 }
 
 fn zeroed_frame(frames: &mut FreeFrames) -> Result<u64, PagingError> {
     let PhysAddr(frame) = frames.allocate().ok_or(PagingError::OutOfFrames)?;
-    table(frame).fill(0);
+    // SAFETY: a frame just taken from the free ranges, referenced by nobody.
+    unsafe { table(frame).fill(0) };
     Ok(frame)
 }
 
@@ -147,13 +164,18 @@ impl AddressSpace {
         large: bool,
         frames: &mut FreeFrames,
     ) -> Result<(), PagingError> {
-        let pdpt = next_table(&mut table(self.root)[index(virt, 3)], virt, frames)?;
-        let pd = next_table(&mut table(pdpt)[index(virt, 2)], virt, frames)?;
-        let slot = if large {
-            &mut table(pd)[index(virt, 1)]
-        } else {
-            let pt = next_table(&mut table(pd)[index(virt, 1)], virt, frames)?;
-            &mut table(pt)[index(virt, 0)]
+        // SAFETY: each table is one of this address space's, made by
+        // `next_table` (or its root); each reference dies before the next
+        // is made, and boot runs on one CPU with nothing else using them.
+        let slot = unsafe {
+            let pdpt = next_table(&mut table(self.root)[index(virt, 3)], virt, frames)?;
+            let pd = next_table(&mut table(pdpt)[index(virt, 2)], virt, frames)?;
+            if large {
+                &mut table(pd)[index(virt, 1)]
+            } else {
+                let pt = next_table(&mut table(pd)[index(virt, 1)], virt, frames)?;
+                &mut table(pt)[index(virt, 0)]
+            }
         };
         if *slot & PRESENT != 0 && *slot != entry {
             return Err(PagingError::Conflict { virt });

@@ -2,10 +2,11 @@
 //! with `ObjectDestroyed`; a destroyed Pd takes everything it paid for with
 //! it, and its whole quota goes back to the Pd that paid for it.
 
-use super::object::{
-    Kernel, MAX_PORT_USERS, ObjRef, Object, Thread, ThreadLinks, ThreadState, io_bitmap,
-};
-use super::space;
+#![forbid(unsafe_code)]
+
+use super::hw;
+use super::object::{Kernel, MAX_PORT_USERS, ObjRef, Object, ThreadState};
+use super::store::QueueOf;
 use crate::frames::{FrameUse, Pfn};
 use crate::ports;
 use crate::quota::Quota;
@@ -17,7 +18,7 @@ impl Kernel {
     /// every IoPorts object made from it; both walks are loops, never
     /// recursion, so no depth a user builds can overflow the kernel stack.
     pub fn destroy(&mut self, r: ObjRef) {
-        match self.get(r) {
+        match self.objects.get(r) {
             None => {}
             Some(Object::Pd(_)) => self.destroy_pd_tree(r),
             Some(Object::IoPorts(_)) => {
@@ -30,61 +31,43 @@ impl Kernel {
 
     /// Destroys one object that is not a Pd; nothing recurses from here.
     fn destroy_one(&mut self, r: ObjRef) {
-        let Some(object) = self.get(r) else { return };
+        let Some(object) = self.objects.get(r) else {
+            return;
+        };
         match object {
-            Object::Thread(thread) => self.destroy_thread(r, thread),
-            Object::Endpoint(endpoint) => {
-                let mut waiting = endpoint.senders;
-                while let Some(pfn) = waiting.pop_front(&mut ThreadLinks) {
-                    self.wake_destroyed(pfn);
-                }
-                let mut waiting = endpoint.receivers;
-                while let Some(pfn) = waiting.pop_front(&mut ThreadLinks) {
-                    self.wake_destroyed(pfn);
-                }
-            }
-            Object::Notification(notification) => {
-                let mut waiting = notification.waiters;
-                while let Some(pfn) = waiting.pop_front(&mut ThreadLinks) {
-                    self.wake_destroyed(pfn);
-                }
-                if let Some(thread) = notification.bound.and_then(|t| self.thread(t)) {
-                    thread.bound = None;
-                }
-            }
-            Object::Dataspace(dataspace) => {
-                let base = dataspace.base.address();
-                let frames = base..base + dataspace.pages * 4096;
-                // Bounded by the page tables that exist in each mapping's
-                // range (see `space::for_each_leaf`), not by claimed sizes.
-                for mapping in dataspace.mappings.iter().flatten() {
-                    let Some(pd) = self.pd(mapping.pd) else {
-                        continue;
-                    };
-                    space::unmap_frames_in(
-                        pd.root_table,
-                        mapping.vaddr,
-                        mapping.pages,
-                        frames.clone(),
-                    );
-                    pd.tlb_stale = true;
-                }
-                if !dataspace.device && !dataspace.kernel_ram {
-                    for page in 0..dataspace.pages {
-                        self.free_frame(dataspace.base.offset(page));
+            Object::Thread(_) => self.destroy_thread(r),
+            Object::Endpoint(_) => {
+                for which in [QueueOf::Senders, QueueOf::Receivers] {
+                    while let Some(thread) = self.take_waiter(r, which) {
+                        self.wake_destroyed(thread);
                     }
                 }
             }
+            Object::Notification(notification) => {
+                let bound = notification.bound;
+                while let Some(thread) = self.take_waiter(r, QueueOf::Waiters) {
+                    self.wake_destroyed(thread);
+                }
+                if let Some(thread) = bound.and_then(|t| self.objects.thread_mut(t)) {
+                    thread.bound = None;
+                }
+            }
+            Object::Dataspace(_) => self.destroy_dataspace(r),
             Object::Irq(irq) => {
-                crate::arch::interrupts::mask_line(irq.line);
-                if let Some(slot) = self.irqs.get_mut(usize::from(irq.line)) {
+                let line = irq.line;
+                hw::mask_line(line);
+                if let Some(slot) = self.irqs.get_mut(usize::from(line)) {
                     *slot = None;
                 }
             }
-            Object::IoPorts(ports) => {
+            Object::IoPorts(_) => {
                 // Revoke: it grants nothing any more, and every Pd it was
                 // enabled in gets the ports that other objects still grant.
-                let users = core::mem::replace(&mut ports.enabled_in, [None; MAX_PORT_USERS]);
+                let users = self
+                    .objects
+                    .io_ports_mut(r)
+                    .map(|ports| core::mem::replace(&mut ports.enabled_in, [None; MAX_PORT_USERS]))
+                    .unwrap_or_default();
                 for user in users.iter().flatten() {
                     self.recompute_port_access(*user);
                 }
@@ -94,6 +77,33 @@ impl Kernel {
         self.free_frame(r.pfn);
     }
 
+    /// Takes the first thread waiting in a queue of object `r`.
+    fn take_waiter(&mut self, r: ObjRef, which: QueueOf) -> Option<Pfn> {
+        self.objects
+            .with_queue(r, which, |queue, objects| queue.pop_front(objects))
+            .flatten()
+    }
+
+    /// Revokes every mapping of a dataspace and frees its memory.
+    fn destroy_dataspace(&mut self, r: ObjRef) {
+        let Some(dataspace) = self.objects.dataspace(r) else {
+            return;
+        };
+        let (base, pages, owned) = (
+            dataspace.base,
+            dataspace.pages,
+            !dataspace.device && !dataspace.kernel_ram,
+        );
+        // Bounded by the page tables that exist in each mapping's range
+        // (see `kernel::mappings`), not by claimed sizes.
+        self.revoke_mappings(r);
+        if owned {
+            for page in 0..pages {
+                self.free_frame(base.offset(page));
+            }
+        }
+    }
+
     /// Destroys every IoPorts object whose origin no longer exists, until
     /// none is left (a chain of derivations dies in passes, not by
     /// recursion). Each pass scans the frame table once.
@@ -101,14 +111,15 @@ impl Kernel {
         loop {
             let mut destroyed_any = false;
             let mut from = Pfn(0);
-            while let Some(pfn) = self.frames.next_object(from) {
+            while let Some(pfn) = self.objects.frames.next_object(from) {
                 from = pfn.offset(1);
-                let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
-                let r = ObjRef { pfn, generation };
-                if let Some(Object::IoPorts(ports)) = self.get(r)
+                let Some(r) = self.objects.live(pfn) else {
+                    continue;
+                };
+                if let Some(Object::IoPorts(ports)) = self.objects.get(r)
                     && ports
                         .origin
-                        .is_some_and(|origin| self.get(origin).is_none())
+                        .is_some_and(|origin| self.objects.get(origin).is_none())
                 {
                     self.destroy_one(r);
                     destroyed_any = true;
@@ -124,20 +135,27 @@ impl Kernel {
     /// and enabled in it (see [`crate::ports`]), and reloads it if it is the
     /// CPU's. Scans the frame table once.
     pub fn recompute_port_access(&mut self, pd_ref: ObjRef) {
-        let Some(pd) = self.pd(pd_ref) else { return };
-        if pd.io_bitmap == 0 {
+        let Some(pd) = self.objects.pd(pd_ref) else {
+            return;
+        };
+        let first = Pfn(pd.io_bitmap);
+        if first.0 == 0 {
             return;
         }
-        let bitmap = io_bitmap(pd.io_bitmap);
-        ports::deny_all(bitmap);
+        if let Some(bitmap) = self.objects.io_bitmap_mut(first) {
+            ports::deny_all(bitmap);
+        }
         let mut from = Pfn(0);
-        while let Some(pfn) = self.frames.next_object(from) {
+        while let Some(pfn) = self.objects.frames.next_object(from) {
             from = pfn.offset(1);
-            let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
-            if let Some(Object::IoPorts(grant)) = self.get(ObjRef { pfn, generation })
-                && grant.enabled_in.contains(&Some(pd_ref))
-            {
-                ports::allow(bitmap, grant.range);
+            let grant = match self.objects.live(pfn).and_then(|r| self.objects.get(r)) {
+                Some(Object::IoPorts(grant)) if grant.enabled_in.contains(&Some(pd_ref)) => {
+                    grant.range
+                }
+                _ => continue,
+            };
+            if let Some(bitmap) = self.objects.io_bitmap_mut(first) {
+                ports::allow(bitmap, grant);
             }
         }
         if self.loaded_pd == Some(pd_ref) {
@@ -147,44 +165,49 @@ impl Kernel {
     }
 
     fn wake_destroyed(&mut self, pfn: Pfn) {
-        if let Some((r, thread)) = self.thread_at(pfn) {
-            self.cancel_timeout(r);
-            thread.blocked_on = None;
-            if thread.state == ThreadState::Sending && thread.message.is_fault {
-                // A faulted thread stays stopped; only its report is lost.
-                thread.state = ThreadState::Faulted;
-            } else {
-                self.wake_with(r, Err(Error::ObjectDestroyed));
-            }
+        let Some(r) = self.objects.live(pfn) else {
+            return;
+        };
+        self.cancel_timeout(r);
+        let Some(thread) = self.objects.thread_mut(r) else {
+            return;
+        };
+        thread.blocked_on = None;
+        if thread.state == ThreadState::Sending && thread.message.is_fault {
+            // A faulted thread stays stopped; only its report is lost.
+            thread.state = ThreadState::Faulted;
+        } else {
+            self.wake_with(r, Err(Error::ObjectDestroyed));
         }
     }
 
-    fn destroy_thread(&mut self, r: ObjRef, thread: &mut Thread) {
+    fn destroy_thread(&mut self, r: ObjRef) {
         self.cancel_timeout(r);
-        match thread.state {
+        let Some(thread) = self.objects.thread(r) else {
+            return;
+        };
+        let (state, blocked_on, bound) = (thread.state, thread.blocked_on, thread.bound);
+        match state {
             ThreadState::Runnable if self.current != Some(r) => self.unqueue_ready(r),
             ThreadState::Sending | ThreadState::Receiving | ThreadState::Waiting => {
-                match thread.blocked_on.and_then(|b| self.get(b)) {
-                    Some(Object::Endpoint(endpoint)) => {
-                        endpoint.senders.remove(&mut ThreadLinks, r.pfn);
-                        endpoint.receivers.remove(&mut ThreadLinks, r.pfn);
+                if let Some(object) = blocked_on {
+                    for which in [QueueOf::Senders, QueueOf::Receivers, QueueOf::Waiters] {
+                        self.remove_from_queue(object, which, r);
                     }
-                    Some(Object::Notification(notification)) => {
-                        notification.waiters.remove(&mut ThreadLinks, r.pfn);
-                    }
-                    _ => {}
                 }
             }
             _ => {}
         }
-        if let Some(caller) = thread.reply_to.take()
+        let caller = self.objects.thread_mut(r).and_then(|t| t.reply_to.take());
+        if let Some(caller) = caller
             && self
+                .objects
                 .thread(caller)
                 .is_some_and(|c| c.state == ThreadState::AwaitingReply)
         {
             self.wake_with(caller, Err(Error::ObjectDestroyed));
         }
-        if let Some(Object::Notification(notification)) = thread.bound.and_then(|n| self.get(n)) {
+        if let Some(notification) = bound.and_then(|n| self.objects.notification_mut(n)) {
             notification.bound = None;
         }
         if self.current == Some(r) {
@@ -207,13 +230,13 @@ impl Kernel {
                 from = Pfn(0);
                 continue;
             }
-            let payer = self.pd(current).and_then(|pd| pd.payer);
+            let payer = self.objects.pd(current).and_then(|pd| pd.payer);
             self.finish_pd(current);
             if current == root {
                 return;
             }
             match payer {
-                Some(payer) if self.pd(payer).is_some() => {
+                Some(payer) if self.objects.pd(payer).is_some() => {
                     from = current.pfn;
                     current = payer;
                 }
@@ -227,16 +250,17 @@ impl Kernel {
     /// The scan ends with the Pd's last object, not at the end of RAM.
     fn destroy_objects_until_child_pd(&mut self, pd: ObjRef, from: Pfn) -> Option<ObjRef> {
         let mut from = from;
-        while self.pd(pd).is_some_and(|pd| pd.objects > 0)
-            && let Some((pfn, usage)) = self.frames.next_owned_by(pd.pfn, from)
+        while self.objects.pd(pd).is_some_and(|pd| pd.objects > 0)
+            && let Some((pfn, usage)) = self.objects.frames.next_owned_by(pd.pfn, from)
         {
             from = pfn.offset(1);
             if usage != FrameUse::Object {
                 continue;
             }
-            let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
-            let r = ObjRef { pfn, generation };
-            if matches!(self.get(r), Some(Object::Pd(_))) {
+            let Some(r) = self.objects.live(pfn) else {
+                continue;
+            };
+            if matches!(self.objects.get(r), Some(Object::Pd(_))) {
                 return Some(r);
             }
             self.destroy(r);
@@ -248,38 +272,47 @@ impl Kernel {
     /// capability tables, its I/O bitmap, its top-level table and the Pd
     /// object itself — and gives its whole quota back to its payer.
     fn finish_pd(&mut self, r: ObjRef) {
-        let Some(pd) = self.pd(r) else { return };
+        let Some(pd) = self.objects.pd(r) else {
+            return;
+        };
+        let (io_bitmap, root_table, pcid, payer) = (pd.io_bitmap, pd.root_table, pd.pcid, pd.payer);
         if self.loaded_pd == Some(r) {
-            crate::arch::paging::load_cr3(crate::arch::paging::kernel_root());
+            hw::activate_kernel_tables();
             self.loaded_pd = None;
         }
-        if self.loaded_io_bitmap != 0 && self.loaded_io_bitmap == pd.io_bitmap {
-            crate::arch::cpu::load_io_bitmap(None);
+        if self.loaded_io_bitmap != 0 && self.loaded_io_bitmap == io_bitmap {
+            hw::load_io_bitmap(None);
             self.loaded_io_bitmap = 0;
         }
+        // Its records lie in lists of dataspaces that may outlive it.
+        self.drop_mapping_records(r);
         // Every byte a Pd is charged is a frame it owns, so the scan ends
         // with its last frame, not at the end of RAM.
         let mut from = Pfn(0);
-        while self.pd(r).is_some_and(|pd| pd.ram.used > 0)
-            && let Some((pfn, _)) = self.frames.next_owned_by(r.pfn, from)
+        while self.objects.pd(r).is_some_and(|pd| pd.ram.used > 0)
+            && let Some((pfn, _)) = self.objects.frames.next_owned_by(r.pfn, from)
         {
             self.free_frame(pfn);
             from = pfn.offset(1);
         }
-        self.free_frame(Pfn::containing(pd.root_table));
-        self.release_pcid(pd.pcid);
-        if let Some(payer) = pd.payer.and_then(|p| self.pd(p)) {
+        self.free_frame(Pfn::containing(root_table));
+        self.release_pcid(pcid);
+        let Some(pd) = self.objects.pd_mut(r) else {
+            return;
+        };
+        let (ram, caps) = (pd.ram.limit, pd.caps.limit);
+        pd.ram = Quota::default();
+        pd.caps = Quota::default();
+        if let Some(payer) = payer.and_then(|p| self.objects.pd_mut(p)) {
             payer.ram.absorb(Quota {
-                limit: pd.ram.limit,
+                limit: ram,
                 used: 0,
             });
             payer.caps.absorb(Quota {
-                limit: pd.caps.limit,
+                limit: caps,
                 used: 0,
             });
         }
-        pd.ram = Quota::default();
-        pd.caps = Quota::default();
         self.free_frame(r.pfn);
     }
 

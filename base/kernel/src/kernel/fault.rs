@@ -2,6 +2,8 @@
 //! address, instruction pointer, error code) to its Pd's fault endpoint. What
 //! happens next is the receiver's decision; the kernel never kills.
 
+#![forbid(unsafe_code)]
+
 use super::object::{Kernel, Message, ThreadState};
 use arbor_abi::{FAULT_LABEL, FaultKind, MsgInfo, ObjectKind, Rights};
 
@@ -36,11 +38,12 @@ impl Kernel {
             0
         };
         let fault_endpoint = self
+            .objects
             .pd(thread.pd)
             .map(|pd| pd.fault_endpoint)
             .unwrap_or_default();
         match self.check(&fault_endpoint, ObjectKind::Endpoint, Rights::WRITE) {
-            Ok((ep_ref, _)) => {
+            Ok(ep_ref) => {
                 let message = Message {
                     info: MsgInfo::new(FAULT_LABEL, 0, 0),
                     words: [kind as u64, address, ip, code],
@@ -55,7 +58,9 @@ impl Kernel {
                     "kernel: thread {:#x} faulted ({kind:?} at ip {ip:#x}, address {address:#x}, error {error_code:#x}) and its Pd has no fault endpoint",
                     me.pfn.0
                 );
-                thread.state = ThreadState::Faulted;
+                if let Some(thread) = self.objects.thread_mut(me) {
+                    thread.state = ThreadState::Faulted;
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 //! Starting the first component, core: the only program the kernel loads.
 //! Everything else is loaded by user space through Pd and Dataspace calls.
 
-use super::object::{Dataspace, Kernel, MAX_MAPPINGS, ObjRef, Object};
+#![forbid(unsafe_code)]
+
+use super::object::{Dataspace, Kernel, ObjRef, Object};
 use super::space::{self, PageFlags};
 use super::syscall::{new_pd, new_thread};
 use crate::caps::{Cap, MAX_SLOTS};
@@ -60,37 +62,38 @@ impl Kernel {
             pages: archive_size.div_ceil(4096),
             device: false,
             kernel_ram: true,
-            mappings: [None; MAX_MAPPINGS],
+            first_mapping: 0,
         };
         let archive = step(
             "boot archive",
             self.new_object(Object::Dataspace(boot_archive), None),
         )?;
-        let Some(pd) = self.pd(pd_ref) else {
+        let free = self.objects.frames.free_frames() as u64 * 4096;
+        let Some(pd) = self.objects.pd_mut(pd_ref) else {
             return Err(LoadError::Kernel("core Pd", arbor_abi::Error::InvalidState));
         };
-        pd.ram.limit = self.frames.free_frames() as u64 * 4096;
+        pd.ram.limit = free;
         pd.caps.limit = MAX_SLOTS as u64;
 
         for segment in image.segments() {
             let pages = segment.page_span() / 4096;
             let r = step("core segment", self.new_dataspace(pd_ref, pages))?;
-            let Some(Object::Dataspace(dataspace)) = self.get(r) else {
+            let Some(dataspace) = self.objects.dataspace(r) else {
                 continue;
             };
-            let base = dataspace.base.address();
-            let destination =
-                crate::arch::paging::phys_to_virt(base + segment.offset_in_first_page());
-            // SAFETY: the dataspace's frames were just allocated (`pages`
-            // pages, zeroed); the segment's bytes fit inside by construction
-            // of `page_span`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    segment.data.as_ptr(),
-                    destination,
-                    segment.data.len(),
-                )
+            let (first, base) = (dataspace.base, dataspace.base.address());
+            // The segment's bytes fit inside by construction of `page_span`.
+            let start = segment.offset_in_first_page() as usize;
+            let contents = self.objects.data_mut(first, pages);
+            let Some(destination) =
+                contents.and_then(|c| c.get_mut(start..start + segment.data.len()))
+            else {
+                return Err(LoadError::Kernel(
+                    "core segment",
+                    arbor_abi::Error::InvalidState,
+                ));
             };
+            destination.copy_from_slice(segment.data);
             let flags = PageFlags {
                 write: segment.permissions.write,
                 execute: segment.permissions.execute,
@@ -108,10 +111,9 @@ impl Kernel {
         };
         for (address, pages) in [(STACK_TOP - STACK_SIZE, STACK_SIZE / 4096), (IPC_BUFFER, 1)] {
             let r = step("core stack", self.new_dataspace(pd_ref, pages))?;
-            let Some(Object::Dataspace(dataspace)) = self.get(r) else {
+            let Some(base) = self.objects.dataspace(r).map(|d| d.base.address()) else {
                 continue;
             };
-            let base = dataspace.base.address();
             step(
                 "mapping core stack",
                 self.map_pages(pd_ref, base, address, pages, writable),
@@ -145,9 +147,8 @@ impl Kernel {
             step("core capabilities", self.install_cap(pd_ref, slot, cap))?;
         }
 
-        if let Some(core_thread) = self.thread(thread) {
-            core_thread.context =
-                crate::arch::entry::Frame::user(image.entry(), STACK_TOP, IPC_BUFFER);
+        if let Some(core_thread) = self.objects.thread_mut(thread) {
+            core_thread.context = crate::context::Frame::user(image.entry(), STACK_TOP, IPC_BUFFER);
             core_thread.ipc_buffer = IPC_BUFFER;
         }
         self.make_ready(thread);

@@ -1,14 +1,21 @@
-//! Kernel objects, their storage, and the kernel's global state.
+//! Kernel objects and the kernel's state, with the operations every other
+//! part uses: quota charges, frame allocation, capability tables, and the
+//! switch between address spaces.
 //!
 //! Every object occupies one frame of its own (charged to the Pd that paid
 //! for it) holding an [`Object`]. An [`ObjRef`] names it by frame number and
 //! generation; the frame table says whether that object still exists.
+//! Objects are reached only through [`Objects`](super::store::Objects), whose
+//! accessors borrow from the [`Kernel`] that owns it.
 
-use super::space;
-use crate::arch::{entry::Frame, paging};
+#![forbid(unsafe_code)]
+
+use super::hw;
+use super::store::Objects;
 use crate::caps::{self, Cap};
-use crate::frames::{FrameInfo, FrameTable, FrameUse, Pfn};
-use crate::queue::{Links, Queue};
+use crate::context::Frame;
+use crate::frames::{FrameUse, Pfn};
+use crate::queue::Queue;
 use crate::quota::Quota;
 use arbor_abi::{CapSlot, Error, MSG_WORDS, MsgInfo, ObjectKind, Rights};
 
@@ -44,6 +51,8 @@ pub struct Pd {
     /// Objects it paid for that still exist: lets teardown stop scanning
     /// the frame table once the last is gone.
     pub objects: u64,
+    /// Frames holding its mapping records, paid by it; 0 = not yet allocated.
+    pub record_pages: [u64; super::mappings::MAX_RECORD_PAGES],
 }
 
 /// What a thread is doing.
@@ -126,23 +135,6 @@ pub struct Notification {
     pub bound: Option<ObjRef>,
 }
 
-/// Most places one dataspace may be mapped at once.
-pub const MAX_MAPPINGS: usize = 96;
-/// Most of those records one Pd may hold, so that no Pd can use up a
-/// shared dataspace's records and keep every other Pd from mapping it.
-pub const MAX_MAPPINGS_PER_PD: usize = 16;
-
-/// Where a dataspace is mapped; used to revoke the mappings on destroy.
-#[derive(Clone, Copy, Debug)]
-pub struct Mapping {
-    /// The Pd.
-    pub pd: ObjRef,
-    /// First virtual address.
-    pub vaddr: u64,
-    /// Pages mapped from there.
-    pub pages: u64,
-}
-
 /// Physically contiguous memory.
 pub struct Dataspace {
     /// First frame.
@@ -154,8 +146,9 @@ pub struct Dataspace {
     pub device: bool,
     /// Kernel-owned RAM shown read-only (the boot archive).
     pub kernel_ram: bool,
-    /// Where it is mapped.
-    pub mappings: [Option<Mapping>; MAX_MAPPINGS],
+    /// The first record of where it is mapped (0 = nowhere); the records
+    /// live in the mapping Pds' record pages (see `kernel::mappings`).
+    pub first_mapping: u64,
 }
 
 /// An interrupt line bound to a notification.
@@ -220,10 +213,11 @@ impl Object {
 /// Number of priority levels.
 pub const PRIORITIES: usize = arbor_abi::MAX_PRIORITY as usize + 1;
 
-/// The kernel's global state.
+/// The kernel's state. There is one, reached through `with_kernel` (the
+/// target's entry) or owned by a host test.
 pub struct Kernel {
-    /// Every frame of RAM.
-    pub frames: FrameTable<'static>,
+    /// Objects and every other frame the kernel manages.
+    pub objects: Objects,
     /// The thread on the CPU (None while idle).
     pub current: Option<ObjRef>,
     /// Ready threads by priority (the current thread is not queued).
@@ -248,60 +242,33 @@ pub struct Kernel {
     pub timed_waiters: Option<Pfn>,
 }
 
-/// Where the kernel keeps its state; set once at boot.
-static mut KERNEL: Option<Kernel> = None;
-
-/// Installs the kernel state.
-pub fn install(kernel: Kernel) {
-    // SAFETY: called once at boot before any other access.
-    unsafe { *core::ptr::addr_of_mut!(KERNEL) = Some(kernel) };
-}
-
-/// The kernel state. Callers keep the borrow short and never hold two.
-pub fn kernel() -> &'static mut Kernel {
-    // SAFETY: single CPU, interrupts off in the kernel, and every entry path
-    // takes this borrow afresh and drops it before the next entry can run.
-    unsafe {
-        (*core::ptr::addr_of_mut!(KERNEL))
-            .as_mut()
-            .unwrap_or_else(|| crate::arch::halt_forever())
-    }
-}
-
-/// The object stored in frame `pfn`.
-fn object_at(pfn: Pfn) -> &'static mut Object {
-    // SAFETY: callers only pass frames the frame table records as
-    // `FrameUse::Object`, which were initialised with an `Object` by
-    // `Kernel::new_object`; objects are accessed one at a time (see `kernel`).
-    unsafe { &mut *(paging::phys_to_virt(pfn.address()) as *mut Object) }
-}
-
-/// Thread queue links live in the threads.
-pub struct ThreadLinks;
-
-impl Links for ThreadLinks {
-    fn next(&self, thread: Pfn) -> Option<Pfn> {
-        match object_at(thread) {
-            Object::Thread(t) => t.next,
-            _ => None,
-        }
-    }
-    fn set_next(&mut self, thread: Pfn, next: Option<Pfn>) {
-        if let Object::Thread(t) = object_at(thread) {
-            t.next = next;
-        }
-    }
-}
-
 /// Bytes one object costs.
 pub const OBJECT_COST: u64 = 4096;
 
 impl Kernel {
-    /// The object `r` names, if it still exists.
-    pub fn get(&self, r: ObjRef) -> Option<&'static mut Object> {
-        let info = self.frames.info(r.pfn)?;
-        (info.usage == FrameUse::Object && info.generation == r.generation)
-            .then(|| object_at(r.pfn))
+    /// A kernel with no objects yet over `objects`.
+    pub fn new(
+        objects: Objects,
+        pcid_enabled: bool,
+        ram_regions: heapless::Vec<crate::memory::PhysRange, 64>,
+        tsc_per_ms: u64,
+    ) -> Kernel {
+        let mut kernel = Kernel {
+            objects,
+            current: None,
+            run_queues: [Queue::EMPTY; PRIORITIES],
+            reschedule: false,
+            pcids: [0; 64],
+            pcid_enabled,
+            loaded_io_bitmap: 0,
+            loaded_pd: None,
+            ram_regions,
+            tsc_per_ms,
+            irqs: [None; 24],
+            timed_waiters: None,
+        };
+        kernel.pcids[0] = 1; // PCID 0 means "none"
+        kernel
     }
 
     /// The reference a capability holds.
@@ -312,22 +279,11 @@ impl Kernel {
         }
     }
 
-    fn live_generation(&self, cap: &Cap) -> Option<u64> {
-        let info: FrameInfo = self.frames.info(Pfn(cap.object))?;
-        (info.usage == FrameUse::Object).then_some(info.generation)
-    }
-
-    /// Checks `cap` for kind and rights; returns the object.
-    pub fn check(
-        &self,
-        cap: &Cap,
-        kind: ObjectKind,
-        needed: Rights,
-    ) -> Result<(ObjRef, &'static mut Object), Error> {
-        cap.check(kind, needed, self.live_generation(cap))?;
-        let r = Self::cap_ref(cap);
-        let object = self.get(r).ok_or(Error::InvalidCapability)?;
-        Ok((r, object))
+    /// Checks `cap` for kind and rights; returns the object it names.
+    pub fn check(&self, cap: &Cap, kind: ObjectKind, needed: Rights) -> Result<ObjRef, Error> {
+        let live = self.objects.live(Pfn(cap.object)).map(|r| r.generation);
+        cap.check(kind, needed, live)?;
+        Ok(Self::cap_ref(cap))
     }
 
     /// The physical address behind user address `vaddr` of the Pd whose
@@ -338,63 +294,42 @@ impl Kernel {
     /// the physical window does not cover) or onto nothing is `None`.
     pub fn user_page(&self, root: u64, vaddr: u64, for_writing: bool) -> Option<u64> {
         let phys = if for_writing {
-            space::translate_writable(root, vaddr)?
+            super::space::translate_writable(&self.objects, root, vaddr)?
         } else {
-            space::translate(root, vaddr)?
+            super::space::translate(&self.objects, root, vaddr)?
         };
-        self.frames
+        self.objects
+            .frames
             .is_user_data(Pfn::containing(phys))
             .then_some(phys)
     }
 
-    /// The Pd `r` names.
-    pub fn pd(&self, r: ObjRef) -> Option<&'static mut Pd> {
-        match self.get(r)? {
-            Object::Pd(pd) => Some(pd),
-            _ => None,
-        }
-    }
-
-    /// The thread `r` names.
-    pub fn thread(&self, r: ObjRef) -> Option<&'static mut Thread> {
-        match self.get(r)? {
-            Object::Thread(t) => Some(t),
-            _ => None,
-        }
-    }
-
-    /// The thread in frame `pfn` (queued threads are known to be live).
-    pub fn thread_at(&self, pfn: Pfn) -> Option<(ObjRef, &'static mut Thread)> {
-        let info = self.frames.info(pfn)?;
-        let r = ObjRef {
-            pfn,
-            generation: info.generation,
-        };
-        self.thread(r).map(|t| (r, t))
-    }
-
     /// The running thread.
-    pub fn current_thread(&self) -> Option<(ObjRef, &'static mut Thread)> {
+    pub fn current_thread(&self) -> Option<(ObjRef, &Thread)> {
         let r = self.current?;
-        self.thread(r).map(|t| (r, t))
+        self.objects.thread(r).map(|t| (r, t))
+    }
+
+    /// The running thread, for changing.
+    pub fn current_thread_mut(&mut self) -> Option<&mut Thread> {
+        let r = self.current?;
+        self.objects.thread_mut(r)
+    }
+
+    /// The running thread's Pd.
+    pub fn current_pd_ref(&self) -> Option<ObjRef> {
+        self.current_thread().map(|(_, t)| t.pd)
     }
 
     /// Charges `bytes` to the Pd `payer`.
-    pub fn charge(&self, payer: ObjRef, bytes: u64) -> Result<(), Error> {
-        let pd = self.pd(payer).ok_or(Error::InvalidCapability)?;
+    pub fn charge(&mut self, payer: ObjRef, bytes: u64) -> Result<(), Error> {
+        let pd = self.objects.pd_mut(payer).ok_or(Error::InvalidCapability)?;
         pd.ram.charge(bytes).map_err(|_| Error::RamQuotaExceeded)
     }
 
-    /// Returns `bytes` to the Pd `payer`, if it still exists.
-    pub fn refund(&self, payer: Pfn, bytes: u64) {
-        let Some(info) = self.frames.info(payer) else {
-            return;
-        };
-        let r = ObjRef {
-            pfn: payer,
-            generation: info.generation,
-        };
-        if let Some(pd) = self.pd(r) {
+    /// Returns `bytes` to the Pd in frame `payer`, if it still exists.
+    pub fn refund(&mut self, payer: Pfn, bytes: u64) {
+        if let Some(pd) = self.objects.pd_at_mut(payer) {
             pd.ram.refund(bytes);
         }
     }
@@ -405,11 +340,9 @@ impl Kernel {
             self.charge(payer, 4096)?;
         }
         let owner = payer.map_or(Pfn(0), |p| p.pfn);
-        match self.frames.allocate(usage, owner) {
+        match self.objects.frames.allocate(usage, owner) {
             Some(pfn) => {
-                // SAFETY: a frame just taken from the free pool, reachable
-                // through the physical window, referenced by nobody.
-                unsafe { core::ptr::write_bytes(paging::phys_to_virt(pfn.address()), 0, 4096) };
+                self.objects.zero_frame(pfn);
                 Ok(pfn)
             }
             None => {
@@ -423,48 +356,46 @@ impl Kernel {
 
     /// Frees a frame and refunds whoever paid for it.
     pub fn free_frame(&mut self, pfn: Pfn) {
-        let Some(info) = self.frames.info(pfn) else {
+        let Some(info) = self.objects.frames.info(pfn) else {
             return;
         };
-        if self.frames.free(pfn) && info.owner != 0 {
+        if self.objects.frames.free(pfn) && info.owner != 0 {
             self.refund(Pfn(info.owner), 4096);
             if info.usage == FrameUse::Object
-                && let Some(payer) = self.pd_at(Pfn(info.owner))
+                && let Some(payer) = self.objects.pd_at_mut(Pfn(info.owner))
             {
                 payer.objects = payer.objects.saturating_sub(1);
             }
         }
     }
 
-    /// The Pd in frame `pfn`, if that frame holds one.
-    pub fn pd_at(&self, pfn: Pfn) -> Option<&'static mut Pd> {
-        let generation = self.frames.info(pfn)?.generation;
-        self.pd(ObjRef { pfn, generation })
-    }
-
     /// Creates an object in a fresh frame paid by `payer`.
     pub fn new_object(&mut self, object: Object, payer: Option<ObjRef>) -> Result<ObjRef, Error> {
         let pfn = self.allocate_frame(FrameUse::Object, payer)?;
-        let generation = self.frames.info(pfn).map_or(0, |i| i.generation);
-        // SAFETY: the frame was just allocated for this object and is zeroed;
-        // writing (not assigning) avoids dropping garbage.
-        unsafe { core::ptr::write(paging::phys_to_virt(pfn.address()) as *mut Object, object) };
-        if let Some(payer) = payer.and_then(|p| self.pd(p)) {
+        self.objects.init_object(pfn, object);
+        let r = self.objects.live(pfn).ok_or(Error::InvalidState)?;
+        if let Some(payer) = payer.and_then(|p| self.objects.pd_mut(p)) {
             payer.objects += 1;
         }
-        Ok(ObjRef { pfn, generation })
+        Ok(r)
     }
 
     // ---- capability tables ----
 
-    /// The capability in `slot` of `pd` (an empty one if none).
-    pub fn cap(&self, pd: &Pd, slot: CapSlot) -> Cap {
+    /// The capability in `slot` of Pd `pd_ref` (an empty one if none).
+    pub fn cap(&self, pd_ref: ObjRef, slot: CapSlot) -> Cap {
         let Some((page, index)) = caps::slot_position(slot) else {
+            return Cap::default();
+        };
+        let Some(pd) = self.objects.pd(pd_ref) else {
             return Cap::default();
         };
         match pd.cap_pages[page] {
             0 => Cap::default(),
-            pfn => cap_page(Pfn(pfn))[index],
+            pfn => self
+                .objects
+                .cap_page(Pfn(pfn))
+                .map_or(Cap::default(), |entries| entries[index]),
         }
     }
 
@@ -473,37 +404,45 @@ impl Kernel {
         let Ok(slot) = u32::try_from(slot) else {
             return Cap::default();
         };
-        match self.current_pd() {
-            Some((_, pd)) => self.cap(pd, CapSlot(slot)),
+        match self.current_pd_ref() {
+            Some(pd) => self.cap(pd, CapSlot(slot)),
             None => Cap::default(),
         }
-    }
-
-    /// The current thread's Pd.
-    pub fn current_pd(&self) -> Option<(ObjRef, &'static mut Pd)> {
-        let (_, thread) = self.current_thread()?;
-        let r = thread.pd;
-        self.pd(r).map(|pd| (r, pd))
     }
 
     /// Puts `cap` into the empty `slot` of Pd `pd_ref`, charging its cap quota.
     pub fn install_cap(&mut self, pd_ref: ObjRef, slot: CapSlot, cap: Cap) -> Result<(), Error> {
         let (page, index) = caps::slot_position(slot).ok_or(Error::InvalidArgument)?;
-        let pd = self.pd(pd_ref).ok_or(Error::InvalidCapability)?;
-        if !self.cap(pd, slot).is_empty() {
+        if !self.cap(pd_ref, slot).is_empty() {
             return Err(Error::SlotOccupied);
         }
+        let pd = self
+            .objects
+            .pd_mut(pd_ref)
+            .ok_or(Error::InvalidCapability)?;
         pd.caps.charge(1).map_err(|_| Error::CapQuotaExceeded)?;
-        if pd.cap_pages[page] == 0 {
+        let mut page_pfn = pd.cap_pages[page];
+        if page_pfn == 0 {
             match self.allocate_frame(FrameUse::CapTable, Some(pd_ref)) {
-                Ok(pfn) => pd.cap_pages[page] = pfn.0,
+                Ok(pfn) => {
+                    page_pfn = pfn.0;
+                    if let Some(pd) = self.objects.pd_mut(pd_ref) {
+                        pd.cap_pages[page] = pfn.0;
+                    }
+                }
                 Err(error) => {
-                    pd.caps.refund(1);
+                    if let Some(pd) = self.objects.pd_mut(pd_ref) {
+                        pd.caps.refund(1);
+                    }
                     return Err(error);
                 }
             }
         }
-        cap_page(Pfn(pd.cap_pages[page]))[index] = cap;
+        let entries = self
+            .objects
+            .cap_page_mut(Pfn(page_pfn))
+            .ok_or(Error::InvalidState)?;
+        entries[index] = cap;
         Ok(())
     }
 
@@ -511,8 +450,8 @@ impl Kernel {
     pub fn check_free_slot(&self, pd_ref: ObjRef, slot: u64) -> Result<CapSlot, Error> {
         let slot = CapSlot(u32::try_from(slot).map_err(|_| Error::InvalidArgument)?);
         caps::slot_position(slot).ok_or(Error::InvalidArgument)?;
-        let pd = self.pd(pd_ref).ok_or(Error::InvalidCapability)?;
-        if !self.cap(pd, slot).is_empty() {
+        let pd = self.objects.pd(pd_ref).ok_or(Error::InvalidCapability)?;
+        if !self.cap(pd_ref, slot).is_empty() {
             return Err(Error::SlotOccupied);
         }
         if pd.caps.available() == 0 {
@@ -521,14 +460,21 @@ impl Kernel {
         Ok(slot)
     }
 
-    /// Empties `slot` of `pd`, refunding its cap quota.
-    pub fn delete_cap(&mut self, pd: &mut Pd, slot: CapSlot) -> Result<(), Error> {
+    /// Empties `slot` of Pd `pd_ref`, refunding its cap quota.
+    pub fn delete_cap(&mut self, pd_ref: ObjRef, slot: CapSlot) -> Result<(), Error> {
         let (page, index) = caps::slot_position(slot).ok_or(Error::InvalidArgument)?;
-        if pd.cap_pages[page] == 0 || cap_page(Pfn(pd.cap_pages[page]))[index].is_empty() {
+        if self.cap(pd_ref, slot).is_empty() {
             return Err(Error::InvalidCapability);
         }
-        cap_page(Pfn(pd.cap_pages[page]))[index] = Cap::default();
+        let pd = self
+            .objects
+            .pd_mut(pd_ref)
+            .ok_or(Error::InvalidCapability)?;
         pd.caps.refund(1);
+        let page_pfn = Pfn(pd.cap_pages[page]);
+        if let Some(entries) = self.objects.cap_page_mut(page_pfn) {
+            entries[index] = Cap::default();
+        }
         Ok(())
     }
 
@@ -536,36 +482,25 @@ impl Kernel {
 
     /// Makes `pd`'s page tables and I/O bitmap the CPU's.
     pub fn switch_to(&mut self, pd_ref: ObjRef) {
-        let Some(pd) = self.pd(pd_ref) else { return };
-        if self.loaded_pd != Some(pd_ref) {
-            crate::arch::cpu::reset_user_segments();
+        let loaded = self.loaded_pd;
+        let Some(pd) = self.objects.pd_mut(pd_ref) else {
+            return;
+        };
+        if loaded != Some(pd_ref) {
+            hw::reset_user_segments();
         }
-        if self.loaded_pd != Some(pd_ref) || pd.tlb_stale {
-            space::activate(pd.root_table, pd.pcid, pd.tlb_stale);
+        if loaded != Some(pd_ref) || pd.tlb_stale {
+            hw::activate(pd.root_table, pd.pcid, pd.tlb_stale);
             pd.tlb_stale = false;
             self.loaded_pd = Some(pd_ref);
         }
-        if self.loaded_io_bitmap != pd.io_bitmap {
-            crate::arch::cpu::load_io_bitmap(match pd.io_bitmap {
+        let bitmap = pd.io_bitmap;
+        if self.loaded_io_bitmap != bitmap {
+            hw::load_io_bitmap(match bitmap {
                 0 => None,
-                pfn => Some(paging::phys_to_virt(Pfn(pfn).address()) as *const [u8; 8192]),
+                pfn => self.objects.io_bitmap(Pfn(pfn)),
             });
-            self.loaded_io_bitmap = pd.io_bitmap;
+            self.loaded_io_bitmap = bitmap;
         }
     }
-}
-
-/// A Pd's I/O permission bitmap, whose first of two frames is `first_pfn`.
-pub fn io_bitmap(first_pfn: u64) -> &'static mut [u8; crate::ports::BITMAP_BYTES] {
-    // SAFETY: only called with a Pd's `io_bitmap`, the first of two
-    // contiguous frames allocated for it as the bitmap; one CPU, and the
-    // caller holds no other reference to them.
-    unsafe { &mut *(paging::phys_to_virt(Pfn(first_pfn).address()) as *mut [u8; 8192]) }
-}
-
-/// A page of capability entries.
-fn cap_page(pfn: Pfn) -> &'static mut [Cap; caps::CAPS_PER_PAGE] {
-    // SAFETY: only called with frames recorded in a Pd's `cap_pages`, which
-    // were allocated zeroed (all-empty entries) as `FrameUse::CapTable`.
-    unsafe { &mut *(paging::phys_to_virt(pfn.address()) as *mut [Cap; caps::CAPS_PER_PAGE]) }
 }

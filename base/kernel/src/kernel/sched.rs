@@ -2,13 +2,17 @@
 //! thread is not in a run queue; it keeps the CPU until it blocks, yields,
 //! is preempted by the timer, or a higher-priority thread becomes ready.
 
-use super::object::{Kernel, ObjRef, PRIORITIES, ThreadLinks, ThreadState};
+#![forbid(unsafe_code)]
+
+use super::object::{Kernel, ObjRef, PRIORITIES, ThreadState};
 use arbor_abi::Error;
 
 impl Kernel {
     /// Makes a blocked thread ready to run.
     pub fn make_ready(&mut self, r: ObjRef) {
-        let Some(thread) = self.thread(r) else { return };
+        let Some(thread) = self.objects.thread_mut(r) else {
+            return;
+        };
         if thread.state == ThreadState::Runnable {
             // Running or queued already; a second queue entry would corrupt the queue.
             return;
@@ -24,7 +28,7 @@ impl Kernel {
         if self.current == Some(r) {
             return;
         }
-        self.run_queues[usize::from(priority)].push_back(&mut ThreadLinks, r.pfn);
+        self.run_queues[usize::from(priority)].push_back(&mut self.objects, r.pfn);
         if let Some((_, current)) = self.current_thread()
             && priority > current.priority
         {
@@ -34,7 +38,7 @@ impl Kernel {
 
     /// Ends a blocked operation of `r` with `result` in its `rax` and makes it ready.
     pub fn wake_with(&mut self, r: ObjRef, result: Result<(), Error>) {
-        if let Some(thread) = self.thread(r) {
+        if let Some(thread) = self.objects.thread_mut(r) {
             thread.context.rax = result.err().map_or(0, |e| e as u64);
             self.make_ready(r);
         }
@@ -44,7 +48,8 @@ impl Kernel {
     pub fn choose_next(&mut self) -> Option<ObjRef> {
         let current = self
             .current_thread()
-            .filter(|(_, t)| t.state == ThreadState::Runnable);
+            .filter(|(_, t)| t.state == ThreadState::Runnable)
+            .map(|(r, t)| (r, t.priority));
         // A current thread that blocked is current no longer: if something
         // wakes it while the CPU idles, it is queued like any other thread.
         if current.is_none() {
@@ -53,32 +58,31 @@ impl Kernel {
         let highest = (0..PRIORITIES)
             .rev()
             .find(|&p| !self.run_queues[p].is_empty());
-        if let Some((r, thread)) = current {
+        if let Some((r, priority)) = current {
             let wanted = highest.is_some_and(|p| {
-                p > usize::from(thread.priority)
-                    || (self.reschedule && p == usize::from(thread.priority))
+                p > usize::from(priority) || (self.reschedule && p == usize::from(priority))
             });
             if !wanted {
                 self.reschedule = false;
                 return Some(r);
             }
-            self.run_queues[usize::from(thread.priority)].push_back(&mut ThreadLinks, r.pfn);
+            self.run_queues[usize::from(priority)].push_back(&mut self.objects, r.pfn);
         }
         self.reschedule = false;
         let highest = (0..PRIORITIES)
             .rev()
             .find(|&p| !self.run_queues[p].is_empty())?;
-        let pfn = self.run_queues[highest].pop_front(&mut ThreadLinks)?;
-        let next = self.thread_at(pfn).map(|(r, _)| r);
+        let pfn = self.run_queues[highest].pop_front(&mut self.objects)?;
+        let next = self.objects.live(pfn);
         self.current = next;
         next
     }
 
     /// Takes a thread out of the run queue it is in (before destroying it).
     pub fn unqueue_ready(&mut self, r: ObjRef) {
-        if let Some(thread) = self.thread(r) {
+        if let Some(thread) = self.objects.thread(r) {
             let priority = usize::from(thread.priority);
-            self.run_queues[priority].remove(&mut ThreadLinks, r.pfn);
+            self.run_queues[priority].remove(&mut self.objects, r.pfn);
         }
     }
 }

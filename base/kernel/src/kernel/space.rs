@@ -2,10 +2,15 @@
 //!
 //! Intermediate tables are paid by the Pd whose address space they belong
 //! to and freed when it is destroyed (the frame table knows them by owner);
-//! the top-level table is paid by whoever paid for the Pd.
+//! the top-level table is paid by whoever paid for the Pd. Tables are
+//! reached through [`Objects::table`], which checks the frame table, so an
+//! entry that points anywhere but at a Pd's page table ends the walk.
 
+#![forbid(unsafe_code)]
+
+use super::hw;
 use super::object::{Kernel, ObjRef};
-use crate::arch::paging::{self, phys_to_virt};
+use super::store::Objects;
 use crate::frames::FrameUse;
 use arbor_abi::Error;
 
@@ -28,12 +33,6 @@ pub struct PageFlags {
     pub uncached: bool,
 }
 
-fn table(phys: u64) -> &'static mut [u64; 512] {
-    // SAFETY: only called with page-table frames of a Pd (or the kernel's
-    // root), reached through the physical window; one CPU, no concurrent use.
-    unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
-}
-
 fn index(vaddr: u64, level: u32) -> usize {
     ((vaddr >> (12 + 9 * level)) & 0x1FF) as usize
 }
@@ -41,8 +40,10 @@ fn index(vaddr: u64, level: u32) -> usize {
 /// A new top-level table sharing the kernel half, paid by `payer`.
 pub fn new_root(kernel: &mut Kernel, payer: Option<ObjRef>) -> Result<u64, Error> {
     let root = kernel.allocate_frame(FrameUse::PageTable, payer)?.address();
-    let kernel_root = table(paging::kernel_root());
-    table(root)[256..].copy_from_slice(&kernel_root[256..]);
+    let half = hw::kernel_half();
+    if let Some(table) = kernel.objects.table_mut(root) {
+        table[256..].copy_from_slice(&half);
+    }
     Ok(root)
 }
 
@@ -57,16 +58,29 @@ pub fn map_page(
 ) -> Result<(), Error> {
     let mut level_table = root;
     for level in (1..=3).rev() {
-        let entry = &mut table(level_table)[index(vaddr, level)];
-        if *entry & PRESENT == 0 {
+        let table = kernel
+            .objects
+            .table(level_table)
+            .ok_or(Error::InvalidState)?;
+        let entry = table[index(vaddr, level)];
+        if entry & PRESENT == 0 {
             let frame = kernel.allocate_frame(FrameUse::PageTable, Some(pd))?;
-            *entry = frame.address() | PRESENT | WRITABLE | USER;
-        } else if *entry & HUGE != 0 {
+            let table = kernel
+                .objects
+                .table_mut(level_table)
+                .ok_or(Error::InvalidState)?;
+            table[index(vaddr, level)] = frame.address() | PRESENT | WRITABLE | USER;
+            level_table = frame.address();
+        } else if entry & HUGE != 0 {
             return Err(Error::AlreadyMapped);
+        } else {
+            level_table = entry & ADDRESS_MASK;
         }
-        level_table = *entry & ADDRESS_MASK;
     }
-    let leaf = &mut table(level_table)[index(vaddr, 0)];
+    let leaf = &mut kernel
+        .objects
+        .table_mut(level_table)
+        .ok_or(Error::InvalidState)?[index(vaddr, 0)];
     if *leaf & PRESENT != 0 {
         return Err(Error::AlreadyMapped);
     }
@@ -75,7 +89,7 @@ pub fn map_page(
         entry |= WRITABLE;
     }
     if !flags.execute {
-        entry |= paging::no_execute_bit();
+        entry |= hw::no_execute_bit();
     }
     if flags.uncached {
         entry |= WRITE_THROUGH | CACHE_DISABLE;
@@ -84,31 +98,47 @@ pub fn map_page(
     Ok(())
 }
 
-fn leaf(root: u64, vaddr: u64) -> Option<&'static mut u64> {
+/// The last-level table holding `vaddr`'s entry, if every level above is present.
+fn leaf_table(objects: &Objects, root: u64, vaddr: u64) -> Option<u64> {
     let mut level_table = root;
     for level in (1..=3).rev() {
-        let entry = table(level_table)[index(vaddr, level)];
+        let entry = objects.table(level_table)?[index(vaddr, level)];
         if entry & PRESENT == 0 || entry & HUGE != 0 {
             return None;
         }
         level_table = entry & ADDRESS_MASK;
     }
-    let leaf = &mut table(level_table)[index(vaddr, 0)];
-    (*leaf & PRESENT != 0).then_some(leaf)
+    Some(level_table)
+}
+
+/// The present leaf entry for `vaddr`.
+fn leaf(objects: &Objects, root: u64, vaddr: u64) -> Option<u64> {
+    let entry = objects.table(leaf_table(objects, root, vaddr)?)?[index(vaddr, 0)];
+    (entry & PRESENT != 0).then_some(entry)
 }
 
 /// Removes one page's mapping; returns the physical address it mapped.
-pub fn unmap_page(root: u64, vaddr: u64) -> Option<u64> {
-    let leaf = leaf(root, vaddr)?;
-    let phys = *leaf & ADDRESS_MASK;
-    *leaf = 0;
+pub fn unmap_page(objects: &mut Objects, root: u64, vaddr: u64) -> Option<u64> {
+    let table = leaf_table(objects, root, vaddr)?;
+    let entry = &mut objects.table_mut(table)?[index(vaddr, 0)];
+    if *entry & PRESENT == 0 {
+        return None;
+    }
+    let phys = *entry & ADDRESS_MASK;
+    *entry = 0;
     Some(phys)
 }
 
 /// The physical address behind a user page, if it is mapped writable.
-pub fn translate_writable(root: u64, vaddr: u64) -> Option<u64> {
-    let entry = *leaf(root, vaddr)?;
+pub fn translate_writable(objects: &Objects, root: u64, vaddr: u64) -> Option<u64> {
+    let entry = leaf(objects, root, vaddr)?;
     (entry & WRITABLE != 0 && entry & USER != 0).then_some((entry & ADDRESS_MASK) | (vaddr & 0xFFF))
+}
+
+/// The physical address behind a user page, if it is mapped.
+pub fn translate(objects: &Objects, root: u64, vaddr: u64) -> Option<u64> {
+    let entry = leaf(objects, root, vaddr)?;
+    Some((entry & ADDRESS_MASK) | (vaddr & 0xFFF))
 }
 
 /// Visits the present leaf entries of `[start, start + pages * 4096)` in
@@ -117,6 +147,7 @@ pub fn translate_writable(root: u64, vaddr: u64) -> Option<u64> {
 /// bounded by the page tables that exist — at most 512 entries per table a
 /// Pd has paid for — and never by the size of the range a caller claims.
 pub fn for_each_leaf(
+    objects: &mut Objects,
     root: u64,
     start: u64,
     pages: u64,
@@ -124,33 +155,42 @@ pub fn for_each_leaf(
 ) {
     let end = start.saturating_add(pages.saturating_mul(4096));
     let mut vaddr = start;
-    while vaddr < end {
+    'walk: while vaddr < end {
+        // Down to the last-level table holding `vaddr`, skipping whatever
+        // an absent (or huge) entry spans.
         let mut level_table = root;
-        let mut level = 3;
-        loop {
-            let entry = &mut table(level_table)[index(vaddr, level)];
-            if level == 0 {
-                if *entry & PRESENT != 0 && !visit(vaddr, entry) {
-                    return;
-                }
-                vaddr += 4096;
-                break;
-            }
-            if *entry & PRESENT == 0 || *entry & HUGE != 0 {
+        for level in (1..=3).rev() {
+            let Some(table) = objects.table(level_table) else {
+                return;
+            };
+            let entry = table[index(vaddr, level)];
+            if entry & PRESENT == 0 || entry & HUGE != 0 {
                 let span = 1u64 << (12 + 9 * level);
-                vaddr = (vaddr & !(span - 1)) + span;
-                break;
+                vaddr = (vaddr & !(span - 1)).saturating_add(span);
+                continue 'walk;
             }
-            level_table = *entry & ADDRESS_MASK;
-            level -= 1;
+            level_table = entry & ADDRESS_MASK;
+        }
+        // Then along that table to its end (or the range's).
+        let Some(table) = objects.table_mut(level_table) else {
+            return;
+        };
+        for entry in &mut table[index(vaddr, 0)..] {
+            if vaddr >= end {
+                return;
+            }
+            if *entry & PRESENT != 0 && !visit(vaddr, entry) {
+                return;
+            }
+            vaddr += 4096;
         }
     }
 }
 
 /// Removes every mapping in `[start, start + pages * 4096)`; work bounded as
 /// for [`for_each_leaf`].
-pub fn unmap_range(root: u64, start: u64, pages: u64) {
-    for_each_leaf(root, start, pages, |_, entry| {
+pub fn unmap_range(objects: &mut Objects, root: u64, start: u64, pages: u64) {
+    for_each_leaf(objects, root, start, pages, |_, entry| {
         *entry = 0;
         true
     });
@@ -158,8 +198,14 @@ pub fn unmap_range(root: u64, start: u64, pages: u64) {
 
 /// Removes the mappings in `[start, start + pages * 4096)` that point into
 /// the physical range `frames`.
-pub fn unmap_frames_in(root: u64, start: u64, pages: u64, frames: core::ops::Range<u64>) {
-    for_each_leaf(root, start, pages, |_, entry| {
+pub fn unmap_frames_in(
+    objects: &mut Objects,
+    root: u64,
+    start: u64,
+    pages: u64,
+    frames: core::ops::Range<u64>,
+) {
+    for_each_leaf(objects, root, start, pages, |_, entry| {
         if frames.contains(&(*entry & ADDRESS_MASK)) {
             *entry = 0;
         }
@@ -168,23 +214,17 @@ pub fn unmap_frames_in(root: u64, start: u64, pages: u64, frames: core::ops::Ran
 }
 
 /// Whether any page of `[start, start + pages * 4096)` maps into `frames`.
-pub fn maps_any_of(root: u64, start: u64, pages: u64, frames: core::ops::Range<u64>) -> bool {
+pub fn maps_any_of(
+    objects: &mut Objects,
+    root: u64,
+    start: u64,
+    pages: u64,
+    frames: core::ops::Range<u64>,
+) -> bool {
     let mut found = false;
-    for_each_leaf(root, start, pages, |_, entry| {
+    for_each_leaf(objects, root, start, pages, |_, entry| {
         found = frames.contains(&(*entry & ADDRESS_MASK));
         !found
     });
     found
-}
-
-/// The physical address behind a user page, if it is mapped.
-pub fn translate(root: u64, vaddr: u64) -> Option<u64> {
-    let entry = *leaf(root, vaddr)?;
-    Some((entry & ADDRESS_MASK) | (vaddr & 0xFFF))
-}
-
-/// Loads `root` into CR3; with PCIDs, keeps the Pd's TLB entries unless `flush`.
-pub fn activate(root: u64, pcid: u16, flush: bool) {
-    let no_flush = if pcid != 0 && !flush { 1 << 63 } else { 0 };
-    crate::arch::paging::load_cr3(root | u64::from(pcid) | no_flush);
 }
