@@ -222,11 +222,9 @@ fn run_all(filter: Option<&str>, mode: Mode) -> Result<Run, String> {
 
     let linux_wanted = LINUX_FIGURES.iter().any(|name| selected(name))
         || COUNTERPARTS.iter().any(|(_, arbor)| selected(arbor));
-    if linux_wanted {
-        if let Err(error) = run_linux(mode, &mut run) {
-            eprintln!("arbor: the Linux baseline did not run: {error}");
-            run.failures += 1;
-        }
+    if linux_wanted && let Err(error) = run_linux(mode, &mut run) {
+        eprintln!("arbor: the Linux baseline did not run: {error}");
+        run.failures += 1;
     }
 
     if selected("kernel_lines") || selected("kernel_asm_lines") {
@@ -310,11 +308,16 @@ fn boot_guest(
 ) -> Result<Boot, String> {
     launch.extra_args = mode.qemu_args();
     let mut log = Vec::new();
+    let started = Instant::now();
     let end = qemu::boot(&launch, Some(timeout), |line| {
         log.push(line.to_string());
         on_line(line)
     })
     .map_err(|e| format!("{e:#}"))?;
+    eprintln!(
+        "arbor: the guest ran {:.1}s on this host",
+        started.elapsed().as_secs_f64()
+    );
     Ok(Boot { end, log })
 }
 

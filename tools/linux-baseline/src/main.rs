@@ -38,7 +38,7 @@ fn main() {
     let iterations = iterations_from(std::env::var("iterations").ok().as_deref());
     let warm_up = iterations / 10;
     let mut ok = true;
-    let workloads: [(&str, &dyn Fn(u64) -> Result<Vec<u64>, String>); 4] = [
+    let workloads: [(&str, &Workload); 4] = [
         ("linux_null_syscall", &null_syscall),
         ("linux_pipe_roundtrip", &|n| pipe_roundtrip(n, 8)),
         ("linux_pipe_roundtrip_3584", &|n| {
@@ -62,6 +62,9 @@ fn main() {
     say(DONE_MARKER);
     leave(ok);
 }
+
+/// Runs a workload's given number of round trips; one sample per round trip.
+type Workload = dyn Fn(u64) -> Result<Vec<u64>, String>;
 
 /// Prints one line on the console and flushes it.
 fn say(line: &str) {
@@ -180,8 +183,8 @@ fn pipe_roundtrip(rounds: u64, bytes: usize) -> Result<Vec<u64>, String> {
         }
         samples.push(end.wrapping_sub(start));
     }
-    // SAFETY: closing our ends tells the child to exit; `status` is writable.
     let mut status = 0;
+    // SAFETY: closing our ends tells the child to exit; `status` is writable.
     unsafe {
         libc::close(to_child);
         libc::close(from_child);

@@ -35,7 +35,7 @@ fn run(_argument: u64) {
         .unwrap_or("");
     let iterations = iterations(core_args);
     println!("bench_core: {iterations} timed round trips per figure");
-    let figures: [(&str, usize, fn(u64) -> Result<Vec<u64>, Failure>); 4] = [
+    let figures: [(&str, usize, Measure); 4] = [
         ("ipc_roundtrip", 0, |n| ipc_roundtrip(n, 0)),
         ("ipc_roundtrip_3584", PAYLOAD_MAX, |n| {
             ipc_roundtrip(n, PAYLOAD_MAX)
@@ -65,6 +65,9 @@ fn run(_argument: u64) {
 
 /// What failed, and the kernel's answer.
 struct Failure(&'static str, Error);
+
+/// Times the given number of round trips; returns one sample per round trip.
+type Measure = fn(u64) -> Result<Vec<u64>, Failure>;
 
 fn rdtsc() -> u64 {
     let low: u32;

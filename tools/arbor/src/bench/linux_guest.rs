@@ -162,6 +162,8 @@ fn kernel_image(cache: &Path) -> Result<(PathBuf, String), String> {
     let status = Command::new("apt-get")
         .args(["download", "-q", &package])
         .current_dir(cache)
+        // Standard output carries the figures (`--json`); apt's chatter goes to stderr.
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| fail(format!("apt-get: {e}")))?;
     if !status.success() {
@@ -199,6 +201,7 @@ fn kernel_image(cache: &Path) -> Result<(PathBuf, String), String> {
         .args(["-xf", "-", "--wildcards", "./boot/vmlinuz-*"])
         .current_dir(cache)
         .stdin(tarfile)
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| fail(format!("tar: {e}")))?;
     let unpacked = unpack.wait().map_err(|e| fail(format!("dpkg-deb: {e}")))?;
@@ -237,6 +240,7 @@ fn ensure_init_target() -> Result<(), String> {
     let added = Command::new("rustup")
         .args(["target", "add", INIT_TARGET])
         .current_dir(workspace::root())
+        .stdout(std::io::stderr())
         .status()
         .is_ok_and(|status| status.success());
     if added {
