@@ -158,13 +158,24 @@ pub fn bench_command(
             Mode::Kvm => "KVM: guest figures in this CPU's cycles",
         }
     );
-    let mut run = run_all(filter, mode)?;
+    // Asked for KVM by name, the run stays with it (and says what it found);
+    // `auto` leaves a KVM found slow for icount.
+    let may_switch = accel == AccelChoice::Auto;
+    let mut run = run_all(filter, mode, may_switch)?;
     if mode == Mode::Kvm && run.kvm_slow {
-        eprintln!(
-            "arbor: KVM here leaves syscall in ring 3 (nested, paravirtual): its cycle counts \
-             mean nothing; measuring again in icount mode"
-        );
-        run = run_all(filter, Mode::Icount)?;
+        if may_switch {
+            eprintln!(
+                "arbor: KVM here leaves syscall in ring 3 (nested, paravirtual): its cycle \
+                 counts mean nothing; measuring again in icount mode"
+            );
+            run = run_all(filter, Mode::Icount, false)?;
+        } else {
+            eprintln!(
+                "arbor: warning: KVM here leaves syscall in ring 3 (nested, paravirtual): every \
+                 system call is repaired from a fault, so these cycle counts measure that \
+                 repair, not Arbor; use --exact"
+            );
+        }
     }
     let ratios = ratios(&run.figures);
     if json {
@@ -191,7 +202,9 @@ struct Run {
     kvm_slow: bool,
 }
 
-fn run_all(filter: Option<&str>, mode: Mode) -> Result<Run, String> {
+/// Measures everything `filter` selects in `mode`. With `stop_when_slow`,
+/// returns as soon as a guest reports slow KVM (the caller measures again).
+fn run_all(filter: Option<&str>, mode: Mode, stop_when_slow: bool) -> Result<Run, String> {
     let selected = |name: &str| filter.is_none_or(|f| name.contains(f));
     let mut run = Run {
         figures: Vec::new(),
@@ -201,11 +214,11 @@ fn run_all(filter: Option<&str>, mode: Mode) -> Result<Run, String> {
     let (scenarios, load_failures) = bench_scenarios(&selected)?;
     run.failures += load_failures;
     if !scenarios.is_empty() {
-        if let Err(error) = run_scenarios(&scenarios, mode, &mut run) {
+        if let Err(error) = run_scenarios(&scenarios, mode, stop_when_slow, &mut run) {
             eprintln!("arbor: the benchmark scenarios could not run: {error}");
             run.failures += 1;
         }
-        if run.kvm_slow {
+        if run.kvm_slow && stop_when_slow {
             return Ok(run);
         }
     }
@@ -358,7 +371,12 @@ fn take_figure(line: &str, origin: &str, mode: Mode, figures: &mut Vec<Figure>) 
 }
 
 /// Builds what the scenarios need once, boots each, and gathers their figures.
-fn run_scenarios(scenarios: &[LoadedScenario], mode: Mode, run: &mut Run) -> Result<(), String> {
+fn run_scenarios(
+    scenarios: &[LoadedScenario],
+    mode: Mode,
+    stop_when_slow: bool,
+    run: &mut Run,
+) -> Result<(), String> {
     let mut components: Vec<String> = scenarios
         .iter()
         .flat_map(archive::binaries_needed)
@@ -386,12 +404,14 @@ fn run_scenarios(scenarios: &[LoadedScenario], mode: Mode, run: &mut Run) -> Res
             take_figure(line, &scenario.name, mode, &mut found);
             if mode == Mode::Kvm && line.contains(qemu::KVM_SLOW_LINE) {
                 kvm_slow = true;
-                return Continue::Stop;
+                if stop_when_slow {
+                    return Continue::Stop;
+                }
             }
             Continue::Go
         })?;
-        if kvm_slow {
-            run.kvm_slow = true;
+        run.kvm_slow |= kvm_slow;
+        if kvm_slow && stop_when_slow {
             return Ok(());
         }
         if let Some(problem) = problem(&boot.end) {
