@@ -1,7 +1,8 @@
-//! `linux_pipe_roundtrip`: the host's answer to `ipc_roundtrip`. Two Linux
-//! processes pinned to one CPU pass an 8-byte word back and forth over two
-//! pipes; each round trip is timed with the TSC, the unit the guest reports,
-//! so the ratio of the two medians means something even on a noisy machine.
+//! `host_pipe_roundtrip`: the host's own pipe round trip, a host-only figure
+//! (`cargo arbor bench host_pipe`). Two processes pinned to one CPU pass an
+//! 8-byte word back and forth over two pipes; each round trip is timed with
+//! the TSC. It is not the same work on the same machine as any guest figure,
+//! so it is in no ratio: the Linux guest's `linux_pipe_roundtrip` is.
 //!
 //! The unsafe here is the libc edge (affinity, fork, raw read/write in the
 //! child, waitpid), each call in a small function with its `SAFETY:` note.
