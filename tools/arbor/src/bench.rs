@@ -469,7 +469,7 @@ fn boot_figures(mode: Mode) -> Result<Vec<Figure>, String> {
         reset_to_kernel = marks.kernel_tsc;
     }
     let mut found = Vec::new();
-    if let Some(median) = pipe_roundtrip::median(&mut kernel_to_ready) {
+    if let Some(median) = linux_baseline::median(&mut kernel_to_ready) {
         found.push(Figure::guest(
             "kernel_to_ready",
             median,

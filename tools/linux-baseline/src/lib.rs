@@ -1,6 +1,7 @@
 //! The pieces of the Linux baseline's `/init` that need no Linux guest:
 //! how a figure is printed, how samples become a median, and the settings
-//! read from the kernel command line. `main.rs` runs the workloads.
+//! read from the kernel command line. `main.rs` runs the workloads. The host
+//! tool uses this library too, for the markers it reads and for [`median`].
 #![forbid(unsafe_code)]
 
 /// What the guest prints first, with the time-stamp counter at `/init`'s

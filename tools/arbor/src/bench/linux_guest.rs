@@ -218,41 +218,9 @@ fn kernel_image(cache: &Path) -> Result<(PathBuf, String), String> {
     Ok(described(path))
 }
 
-/// Adds [`INIT_TARGET`] with rustup when it is missing.
-fn ensure_init_target() -> Result<(), String> {
-    let hint = format!("rustup target add {INIT_TARGET}");
-    let Ok(installed) = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(workspace::root())
-        .stderr(Stdio::null())
-        .output()
-    else {
-        eprintln!("arbor: rustup not found; if the build fails, install the target: {hint}");
-        return Ok(());
-    };
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|line| line.trim() == INIT_TARGET)
-    {
-        return Ok(());
-    }
-    eprintln!("arbor: adding the Rust target {INIT_TARGET} for the Linux baseline's /init");
-    let added = Command::new("rustup")
-        .args(["target", "add", INIT_TARGET])
-        .current_dir(workspace::root())
-        .stdout(std::io::stderr())
-        .status()
-        .is_ok_and(|status| status.success());
-    if added {
-        Ok(())
-    } else {
-        Err(format!("adding the target failed; try by hand: {hint}"))
-    }
-}
-
 /// Builds `/init`; returns the static binary's path.
 fn build_init() -> Result<PathBuf, String> {
-    ensure_init_target()?;
+    crate::setup::ensure_rust_target(INIT_TARGET)?;
     eprintln!("arbor: building {INIT_PACKAGE} for {INIT_TARGET}");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace::root())
