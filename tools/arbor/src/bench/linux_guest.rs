@@ -106,12 +106,20 @@ pub fn package_from_depends(output: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The commands that fetch the kernel by hand, for error messages.
-fn manual_commands(cache: &Path) -> String {
+/// The commands that fetch the kernel by hand, for error messages: with
+/// the package's name when apt named it, else with a placeholder.
+pub fn manual_commands(cache: &Path, package: Option<&str>) -> String {
+    let (name, where_from) = match package {
+        Some(name) => (name.to_string(), String::new()),
+        None => (
+            format!("{SERIES_PREFIX}NN-amd64"),
+            format!("\n(NN from `apt-cache depends {METAPACKAGE}` on Debian 12)"),
+        ),
+    };
     format!(
-        "    cd {dir} && apt-get download {SERIES_PREFIX}NN-amd64 \\\n        \
-         && dpkg-deb --fsys-tarfile {SERIES_PREFIX}NN-amd64_*.deb | tar -xf - --wildcards './boot/vmlinuz-*'\n\
-         (NN from `apt-cache depends {METAPACKAGE}` on Debian 12), or set {VMLINUZ_VARIABLE}=/path/to/vmlinuz",
+        "    cd {dir} && apt-get download {name} \\\n        \
+         && dpkg-deb --fsys-tarfile {name}_*.deb | tar -xf - --wildcards './boot/vmlinuz-*'\
+         {where_from}\nor set {VMLINUZ_VARIABLE}=/path/to/vmlinuz",
         dir = cache.display()
     )
 }
@@ -138,12 +146,13 @@ fn kernel_image(cache: &Path) -> Result<(PathBuf, String), String> {
     if let Some(path) = cached_kernel(cache) {
         return Ok(described(path));
     }
-    let fail = |why: String| {
+    let fail_with = |why: String, package: Option<&str>| {
         format!(
             "cannot fetch the Linux baseline's kernel: {why}\nfetch it by hand:\n{}",
-            manual_commands(cache)
+            manual_commands(cache, package)
         )
     };
+    let fail = |why: String| fail_with(why, None);
     let depends = Command::new("apt-cache")
         .args(["depends", METAPACKAGE])
         .stderr(Stdio::null())
@@ -159,6 +168,7 @@ fn kernel_image(cache: &Path) -> Result<(PathBuf, String), String> {
         "arbor: fetching {package} for the Linux baseline (cached in {})",
         cache.display()
     );
+    let fail = |why: String| fail_with(why, Some(&package));
     let status = Command::new("apt-get")
         .args(["download", "-q", &package])
         .current_dir(cache)
@@ -260,6 +270,19 @@ mod tests {
             None
         );
         assert_eq!(package_from_depends(""), None);
+    }
+
+    #[test]
+    fn manual_commands_name_the_package_when_known() {
+        let dir = Path::new("/t/arbor/linux");
+        let known = manual_commands(dir, Some("linux-image-6.1.0-56-amd64"));
+        assert!(known.contains("cd /t/arbor/linux && apt-get download linux-image-6.1.0-56-amd64"));
+        assert!(known.contains("dpkg-deb --fsys-tarfile linux-image-6.1.0-56-amd64_*.deb"));
+        assert!(!known.contains("NN"));
+        let unknown = manual_commands(dir, None);
+        assert!(unknown.contains("apt-get download linux-image-6.1.0-NN-amd64"));
+        assert!(unknown.contains("apt-cache depends linux-image-amd64"));
+        assert!(unknown.contains(VMLINUZ_VARIABLE));
     }
 
     #[test]
