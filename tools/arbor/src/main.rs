@@ -93,14 +93,17 @@ enum Command {
         #[arg(long)]
         kind: new::Kind,
     },
-    /// Boot the benchmark scenarios and measure the host baselines in one run.
+    /// Arbor's benchmark figures beside a Linux guest's in the same QEMU, with ratios.
     Bench {
-        /// Only benchmarks (scenarios and host figures) whose name contains this.
+        /// Only benchmarks (figures and scenarios) whose name contains this.
         filter: Option<String>,
+        /// Instruction-exact: every guest under TCG with -icount (the default unless KVM is used).
+        #[arg(long)]
+        exact: bool,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
-        /// Accelerator: auto (KVM when /dev/kvm is usable), kvm or tcg.
+        /// Accelerator: auto (KVM when /dev/kvm is usable and was not found slow), kvm, or tcg (= --exact).
         #[arg(long, default_value = "auto")]
         accel: qemu::AccelChoice,
     },
@@ -146,9 +149,10 @@ fn main() -> ExitCode {
             .with_context(|| format!("making component \"{name}\"")),
         Command::Bench {
             filter,
+            exact,
             json,
             accel,
-        } => bench::bench_command(filter.as_deref(), json, accel)
+        } => bench::bench_command(filter.as_deref(), json, accel, exact)
             .map_err(anyhow::Error::msg)
             .context("benchmarking"),
     };

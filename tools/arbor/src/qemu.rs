@@ -91,11 +91,6 @@ pub fn probe_kvm() -> Result<(), String> {
     })
 }
 
-/// Whether KVM is usable here (see [`probe_kvm`]).
-pub fn kvm_usable() -> bool {
-    probe_kvm().is_ok()
-}
-
 /// Whether a line QEMU printed on stderr says it could not initialise KVM.
 pub fn is_kvm_init_failure(line: &str) -> bool {
     let line = line.to_ascii_lowercase();
@@ -209,6 +204,9 @@ pub struct Launch {
     /// Whether to boot again with TCG when QEMU cannot initialise KVM
     /// (the user asked for `auto`, not for KVM).
     pub may_fall_back: bool,
+    /// More QEMU arguments, after the accelerator's (e.g. `cargo arbor
+    /// bench`'s `-icount` for instruction-exact timing).
+    pub extra_args: Vec<String>,
 }
 
 impl Launch {
@@ -242,6 +240,7 @@ impl Launch {
             Accel::Kvm => command.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]),
             Accel::Tcg => command.args(["-accel", "tcg", "-cpu", "max"]),
         };
+        command.args(&self.extra_args);
         command
     }
 }
@@ -333,6 +332,7 @@ pub fn prepare_with(scenario: &LoadedScenario, kernel: PathBuf, accel: Accel) ->
         kernel_args: scenario.scenario.kernel.args.clone(),
         accel,
         may_fall_back: false,
+        extra_args: Vec::new(),
     })
 }
 

@@ -51,7 +51,12 @@ pub fn ensure_qemu() -> Result<(), String> {
 
 /// The Rust target for guest binaries is installed, adding it with rustup if not.
 pub fn ensure_target() -> Result<(), String> {
-    let hint = format!("rustup target add {TARGET}");
+    ensure_rust_target(TARGET)
+}
+
+/// The Rust target `target` is installed, adding it with rustup if not.
+pub fn ensure_rust_target(target: &str) -> Result<(), String> {
+    let hint = format!("rustup target add {target}");
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .current_dir(crate::workspace::root())
@@ -64,12 +69,12 @@ pub fn ensure_target() -> Result<(), String> {
     };
     if String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|line| line.trim() == TARGET)
+        .any(|line| line.trim() == target)
     {
         return Ok(());
     }
-    eprintln!("arbor: the Rust target {TARGET} is missing; adding it");
-    if run_visibly("rustup", &["target", "add", TARGET]) {
+    eprintln!("arbor: the Rust target {target} is missing; adding it");
+    if run_visibly("rustup", &["target", "add", target]) {
         Ok(())
     } else {
         Err(format!("adding the target failed; try by hand: {hint}"))

@@ -1,11 +1,7 @@
-//! Boot-time figures: how long from kernel entry (TSC printed by the kernel)
-//! and from launching QEMU (host clock) until init reports that all its
-//! children started (`all children started (tsc N)`), over several boots.
-
-use crate::qemu::{self, Accel, Continue, GuestEnd};
-use crate::scenarios::LoadedScenario;
-use std::path::Path;
-use std::time::{Duration, Instant};
+//! Boot-time marks: the TSC the kernel prints at entry (`Arbor kernel ...,
+//! tsc N`) and the one init prints once all its children started (`all
+//! children started (tsc N)`), from which `kernel_to_ready` is computed.
+#![forbid(unsafe_code)]
 
 /// The number after `marker` in `line`, if any.
 fn number_after(line: &str, marker: &str) -> Option<u64> {
@@ -40,58 +36,18 @@ impl BootMarks {
         self.ready_tsc.is_some()
     }
 
-    /// Milliseconds from kernel entry to ready, if all marks were seen.
-    pub fn kernel_to_ready_ms(&self) -> Option<f64> {
-        let (start, end, khz) = (self.kernel_tsc?, self.ready_tsc?, self.tsc_khz?);
-        (end > start && khz > 0).then(|| (end - start) as f64 / khz as f64)
+    /// TSC ticks from kernel entry to ready, if both marks were seen.
+    pub fn kernel_to_ready_ticks(&self) -> Option<u64> {
+        let (start, end) = (self.kernel_tsc?, self.ready_tsc?);
+        (end > start).then(|| end - start)
     }
-}
 
-/// The median of `values` (which it sorts).
-pub fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied()
-}
-
-/// Boots `scenario` `boots` times; returns the kernel-to-ready and
-/// QEMU-launch-to-ready times in milliseconds of each boot that got there.
-pub fn measure(
-    scenario: &LoadedScenario,
-    kernel: &Path,
-    accel: Accel,
-    boots: usize,
-) -> Result<(Vec<f64>, Vec<f64>), String> {
-    let mut kernel_ms = Vec::new();
-    let mut launch_ms = Vec::new();
-    for _ in 0..boots {
-        let launch = qemu::prepare_with(scenario, kernel.to_path_buf(), accel)
-            .map_err(|e| format!("{e:#}"))?;
-        let mut marks = BootMarks::default();
-        let started = Instant::now();
-        let mut ready_at = None;
-        let end = qemu::boot(&launch, Some(Duration::from_secs(60)), |line| {
-            if marks.feed(line) {
-                ready_at = Some(started.elapsed());
-                Continue::Stop
-            } else {
-                Continue::Go
-            }
-        })
-        .map_err(|e| format!("{e:#}"))?;
-        match (end, ready_at, marks.kernel_to_ready_ms()) {
-            (GuestEnd::Stopped, Some(wall), Some(kernel)) => {
-                kernel_ms.push(kernel);
-                launch_ms.push(wall.as_secs_f64() * 1000.0);
-            }
-            (end, _, _) => {
-                return Err(format!(
-                    "scenario {} never reported ready ({end:?})",
-                    scenario.name
-                ));
-            }
-        }
+    /// Nanoseconds from kernel entry to ready by the kernel's calibration of
+    /// the TSC, if all marks were seen.
+    pub fn kernel_to_ready_ns(&self) -> Option<u64> {
+        let (ticks, khz) = (self.kernel_to_ready_ticks()?, self.tsc_khz?);
+        (khz > 0).then(|| (u128::from(ticks) * 1_000_000 / u128::from(khz)) as u64)
     }
-    Ok((kernel_ms, launch_ms))
 }
 
 #[cfg(test)]
@@ -107,23 +63,18 @@ mod tests {
                 .feed("kernel: 125 MiB for user space, 10 ms time slices, TSC 2000 kHz, PCID off")
         );
         assert!(marks.feed("[init] all children started (tsc 1500000)"));
-        assert_eq!(marks.kernel_to_ready_ms(), Some(250.0));
+        assert_eq!(marks.kernel_to_ready_ticks(), Some(500_000));
+        assert_eq!(marks.kernel_to_ready_ns(), Some(250_000_000));
     }
 
     #[test]
     fn missing_or_backwards_marks_give_nothing() {
         let mut marks = BootMarks::default();
         marks.feed("[init] all children started (tsc 10)");
-        assert_eq!(marks.kernel_to_ready_ms(), None);
+        assert_eq!(marks.kernel_to_ready_ns(), None);
         marks.feed("Arbor kernel 0.1.0, tsc 20");
         marks.feed("TSC 5 kHz");
-        assert_eq!(marks.kernel_to_ready_ms(), None);
-    }
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(3.0));
-        assert_eq!(median(&mut []), None);
+        assert_eq!(marks.kernel_to_ready_ticks(), None);
+        assert_eq!(marks.kernel_to_ready_ns(), None);
     }
 }

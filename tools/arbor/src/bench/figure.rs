@@ -22,36 +22,35 @@ pub struct Figure {
     pub bench: String,
     /// The measured value, exactly as the guest or host gave it.
     pub value: Number,
-    /// Its unit, e.g. `cycles`.
+    /// Its unit: `instructions`, `cycles`, `ns`, `lines`, `ratio`.
     pub unit: String,
-    /// Whether this run's guests ran under KVM; cycle counts under TCG do not
-    /// compare with anything.
-    pub kvm: bool,
-    /// The scenario that printed the figure; absent for host-side figures.
+    /// How it was measured: `icount` (QEMU TCG counting retired
+    /// instructions, exact), `kvm` (cycles on real hardware), `host` (on
+    /// the host, compares with no guest figure) or `source` (counted in
+    /// the source tree).
+    pub mode: String,
+    /// The scenario (or guest) that printed the figure; absent for host-side figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
 }
 
 impl Figure {
-    /// A figure measured on the host by `cargo arbor bench` itself.
-    pub fn host(bench: &str, value: u64, unit: &str, kvm: bool) -> Self {
+    /// A figure measured outside any guest (`mode` `host` or `source`).
+    pub fn host(bench: &str, value: u64, unit: &str, mode: &str) -> Self {
         Self {
             bench: bench.into(),
             value: value.into(),
             unit: unit.into(),
-            kvm,
+            mode: mode.into(),
             scenario: None,
         }
     }
 
-    /// A figure measured from a scenario's boot (a fractional value allowed).
-    pub fn guest_value(bench: &str, value: f64, unit: &str, kvm: bool, scenario: &str) -> Self {
+    /// A figure measured from a guest's boot by the host.
+    pub fn guest(bench: &str, value: u64, unit: &str, mode: &str, scenario: &str) -> Self {
         Self {
-            bench: bench.into(),
-            value: serde_json::Number::from_f64(value).unwrap_or_else(|| 0.into()),
-            unit: unit.into(),
-            kvm,
             scenario: Some(scenario.into()),
+            ..Self::host(bench, value, unit, mode)
         }
     }
 
@@ -70,9 +69,24 @@ struct GuestClaim {
     unit: String,
 }
 
+/// The unit guests report: time-stamp counter ticks, which the host names
+/// for the mode ([`tsc_unit`]).
+pub const TSC_UNIT: &str = "tsc";
+
+/// What a TSC tick is in `mode`: one retired instruction under icount
+/// (`-icount shift=0`), one cycle under KVM.
+pub fn tsc_unit(mode: &str) -> &'static str {
+    if mode == "icount" {
+        "instructions"
+    } else {
+        "cycles"
+    }
+}
+
 /// Reads one serial line: `None` when it is not a benchmark report, the
-/// figure when it is a well-formed one, or why it was refused.
-pub fn parse_guest_line(line: &str, scenario: &str, kvm: bool) -> Option<Result<Figure, String>> {
+/// figure when it is a well-formed one, or why it was refused. A figure in
+/// [`TSC_UNIT`] gets the unit of `mode`.
+pub fn parse_guest_line(line: &str, scenario: &str, mode: &str) -> Option<Result<Figure, String>> {
     // The kernel may label a component's lines (`[core] BENCH {...}`), so the
     // marker is looked for anywhere, followed by the JSON object.
     let start = line.find(GUEST_MARKER)?;
@@ -83,8 +97,12 @@ pub fn parse_guest_line(line: &str, scenario: &str, kvm: bool) -> Option<Result<
     Some(parse_claim(json).map(|claim| Figure {
         bench: claim.bench,
         value: claim.value,
-        unit: claim.unit,
-        kvm,
+        unit: if claim.unit == TSC_UNIT {
+            tsc_unit(mode).into()
+        } else {
+            claim.unit
+        },
+        mode: mode.into(),
         scenario: Some(scenario.into()),
     }))
 }
@@ -121,27 +139,29 @@ mod tests {
 
     #[test]
     fn a_well_formed_line_becomes_a_figure() {
-        let line = r#"BENCH {"bench":"ipc_roundtrip","value":812,"unit":"cycles"}"#;
-        let figure = parse_guest_line(line, "bench_ipc", true)
+        let line = r#"BENCH {"bench":"ipc_roundtrip","value":2419,"unit":"tsc"}"#;
+        let figure = parse_guest_line(line, "bench_ipc", "icount")
             .expect("a report")
             .expect("well formed");
         assert_eq!(
             figure.to_json(),
-            r#"{"bench":"ipc_roundtrip","value":812,"unit":"cycles","kvm":true,"scenario":"bench_ipc"}"#
+            r#"{"bench":"ipc_roundtrip","value":2419,"unit":"instructions","mode":"icount","scenario":"bench_ipc"}"#
         );
+        let figure = parse_guest_line(line, "bench_ipc", "kvm").unwrap().unwrap();
+        assert_eq!(figure.unit, "cycles");
     }
 
     #[test]
     fn labelled_lines_and_extra_fields_are_accepted() {
         let line = r#"[core] BENCH {"bench":"x","value":1.5,"unit":"ns","iterations":100000}"#;
-        let figure = parse_guest_line(line, "s", false).expect("a report");
+        let figure = parse_guest_line(line, "s", "icount").expect("a report");
         assert_eq!(figure.map(|f| f.value.to_string()), Ok("1.5".into()));
     }
 
     #[test]
     fn other_lines_are_not_reports() {
-        assert!(parse_guest_line("Arbor kernel", "s", true).is_none());
-        assert!(parse_guest_line("BENCH starting", "s", true).is_none());
+        assert!(parse_guest_line("Arbor kernel", "s", "icount").is_none());
+        assert!(parse_guest_line("BENCH starting", "s", "icount").is_none());
     }
 
     #[test]
@@ -155,7 +175,7 @@ mod tests {
             "BENCH {\"bench\":\"\\u001b[2J\",\"value\":1,\"unit\":\"cycles\"}",
         ];
         for line in cases {
-            let parsed = parse_guest_line(line, "s", true).expect("a report");
+            let parsed = parse_guest_line(line, "s", "icount").expect("a report");
             assert!(parsed.is_err(), "{line} was accepted");
         }
     }

@@ -1,7 +1,8 @@
-//! `linux_pipe_roundtrip`: the host's answer to `ipc_roundtrip`. Two Linux
-//! processes pinned to one CPU pass an 8-byte word back and forth over two
-//! pipes; each round trip is timed with the TSC, the unit the guest reports,
-//! so the ratio of the two medians means something even on a noisy machine.
+//! `host_pipe_roundtrip`: the host's own pipe round trip, a host-only figure
+//! (`cargo arbor bench host_pipe`). Two processes pinned to one CPU pass an
+//! 8-byte word back and forth over two pipes; each round trip is timed with
+//! the TSC. It is not the same work on the same machine as any guest figure,
+//! so it is in no ratio: the Linux guest's `linux_pipe_roundtrip` is.
 //!
 //! The unsafe here is the libc edge (affinity, fork, raw read/write in the
 //! child, waitpid), each call in a small function with its `SAFETY:` note.
@@ -9,6 +10,7 @@
 //! other threads (test harnesses do), and after `fork` the child must not
 //! allocate or take a lock one of them held.
 
+use linux_baseline::median;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -112,15 +114,6 @@ fn ping_pong(
         }
     }
     Ok(samples)
-}
-
-/// The median of `samples` (the upper one for an even count), reordering them.
-pub fn median(samples: &mut [u64]) -> Option<u64> {
-    if samples.is_empty() {
-        return None;
-    }
-    let middle = samples.len() / 2;
-    Some(*samples.select_nth_unstable(middle).1)
 }
 
 /// The time-stamp counter, the clock the guest's figures use too.
@@ -277,13 +270,5 @@ mod tests {
         let result = measure(200).expect("the pipe benchmark runs");
         assert!(result.median_cycles > 0);
         assert_eq!(result.iterations, 200);
-    }
-
-    #[test]
-    fn median_picks_the_middle() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [5]), Some(5));
-        assert_eq!(median(&mut [9, 1, 5]), Some(5));
-        assert_eq!(median(&mut [4, 1, 3, 2]), Some(3));
     }
 }
