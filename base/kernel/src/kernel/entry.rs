@@ -83,6 +83,10 @@ pub fn kernel_entry(frame: &mut Frame) {
     }
     repair_syscall_in_user_mode(frame);
     let ready = with_kernel(|kernel| {
+        // Register-only Call and ReplyRecv to a waiting partner.
+        if frame.vector == SYSCALL_MARK && kernel.ipc_fastpath(frame) {
+            return true;
+        }
         if let Some(thread) = kernel.current_thread_mut() {
             thread.context = *frame;
         }
@@ -147,22 +151,6 @@ pub fn resume(frame: &mut Frame) {
 }
 
 impl Kernel {
-    /// Puts the context of the thread to run next into `frame` and switches
-    /// to its Pd; false when no thread is ready (the CPU should idle).
-    pub fn next_context(&mut self, frame: &mut Frame) -> bool {
-        let Some(next) = self.choose_next() else {
-            return false;
-        };
-        let Some(thread) = self.objects.thread(next) else {
-            return false;
-        };
-        *frame = thread.context;
-        frame.sanitize_for_user();
-        let pd = thread.pd;
-        self.switch_to(pd);
-        true
-    }
-
     /// IOAPIC input `line` fired: mask it until acknowledged, signal its notification.
     pub fn interrupt(&mut self, line: u8) {
         interrupts::mask_line(line);

@@ -205,9 +205,7 @@ impl Kernel {
     /// higher priority is ready; otherwise queues it.
     pub fn run_directly(&mut self, next: ObjRef) {
         let priority = self.objects.thread(next).map_or(0, |t| t.priority);
-        let higher_ready = self.run_queues[usize::from(priority) + 1..]
-            .iter()
-            .any(|q| !q.is_empty());
+        let higher_ready = self.ready_at_or_above(priority.saturating_add(1));
         if higher_ready {
             self.make_ready(next);
         } else if let Some(thread) = self.objects.thread_mut(next) {
