@@ -66,6 +66,7 @@ impl Frame {
     /// address and flags. The other registers are the call's results (the
     /// kernel writes them before the thread runs again) or clobbered by
     /// `syscall` itself (`rcx`, `r11`), so the IPC fast path leaves them.
+    #[inline]
     pub fn save_syscall_state(&self, context: &mut Frame) {
         context.rbx = self.rbx;
         context.rbp = self.rbp;
@@ -86,6 +87,7 @@ impl Frame {
     /// `rcx` and `r11` are overwritten by the `sysretq` path from `rip` and
     /// `rflags`, so nothing of the previous thread survives. A context that
     /// did not enter through `syscall` is loaded whole.
+    #[inline(always)]
     pub fn load_for_syscall_return(&mut self, context: &Frame) {
         if context.vector != SYSCALL_MARK {
             *self = *context;
@@ -107,6 +109,7 @@ impl Frame {
     }
 
     /// Sets the result registers of an IPC receive or reply.
+    #[inline]
     pub fn set_message(&mut self, badge: u64, info: u64, words: [u64; 4]) {
         self.rax = 0;
         self.rdi = badge;
@@ -122,6 +125,7 @@ impl Frame {
     /// Makes the context safe to return to: user selectors, no IOPL or other
     /// privileged flags, interrupts on, and `sysretq` only for a canonical
     /// user rip with dead rcx/r11 (entered through `syscall`).
+    #[inline]
     pub fn sanitize_for_user(&mut self) {
         self.cs = USER_CODE;
         self.ss = USER_DATA;

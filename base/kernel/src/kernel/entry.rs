@@ -53,6 +53,11 @@ fn stop(why: &str) -> ! {
 /// here with the interrupted context in `frame`, and leaves by returning
 /// with the context of the thread to run next in `frame`.
 pub fn kernel_entry(frame: &mut Frame) {
+    // Register-only Call and ReplyRecv to a waiting partner, before
+    // anything else (`fastpath` says when it declines).
+    if frame.vector == SYSCALL_MARK && with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
+        return;
+    }
     let irq_line = frame
         .vector
         .checked_sub(IRQ_BASE_VECTOR)
@@ -83,10 +88,6 @@ pub fn kernel_entry(frame: &mut Frame) {
     }
     repair_syscall_in_user_mode(frame);
     let ready = with_kernel(|kernel| {
-        // Register-only Call and ReplyRecv to a waiting partner.
-        if frame.vector == SYSCALL_MARK && kernel.ipc_fastpath(frame) {
-            return true;
-        }
         if let Some(thread) = kernel.current_thread_mut() {
             thread.context = *frame;
         }

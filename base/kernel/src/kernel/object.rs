@@ -386,6 +386,7 @@ impl Kernel {
     // ---- capability tables ----
 
     /// The capability in `slot` of Pd `pd_ref` (an empty one if none).
+    #[inline]
     pub fn cap(&self, pd_ref: ObjRef, slot: CapSlot) -> Cap {
         let Some((page, index)) = caps::slot_position(slot) else {
             return Cap::default();
