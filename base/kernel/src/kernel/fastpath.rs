@@ -12,6 +12,18 @@
 //! (for replies: equal or higher) priority ready to run sends the call down
 //! the slow path, which then does exactly what it always did. The host
 //! tests run both paths on the same sequences and compare every thread.
+//!
+//! Measured with QEMU TCG `-icount shift=0,align=off,sleep=off` (rdtsc
+//! counts retired instructions), scenario `bench_ipc` (kernel_test calls
+//! pingpong in another Pd): `ipc_roundtrip` 989 instructions, median of
+//! 100,000, the same in three runs (the slow path alone: 4,126). Where one
+//! round trip (a Call and a ReplyRecv) goes, from a trace of every executed
+//! instruction (`-singlestep -d exec`), 1,100 round trips averaged: this
+//! fast path's checks, register save/load and queue update 581; the
+//! address-space switch (`switch_to`: segment reset, CR3, I/O bitmap) 114;
+//! entry and exit stubs 108; `kernel_entry` and `with_kernel` 50; user code
+//! of both sides 169. Each object reached costs a frame-table check; that
+//! is the price of accessors that never trust a frame number.
 
 #![forbid(unsafe_code)]
 
