@@ -41,9 +41,9 @@ struct Host {
 
 impl Host {
     fn new(frames: usize) -> Host {
-        let memory: &'static mut [Page] =
-            Box::leak(vec![Page([0xA5; 4096]); frames].into_boxed_slice());
-        let infos: &'static mut [FrameInfo] = Box::leak(
+        // Leaked: the kernel's frame table and window live as long as it.
+        let memory = Box::leak(vec![Page([0xA5; 4096]); frames].into_boxed_slice());
+        let infos = Box::leak(
             vec![
                 FrameInfo {
                     generation: 0,
