@@ -64,7 +64,9 @@ impl Kernel {
     fn deliver(&mut self, sender: Option<ObjRef>, message: &Message, receiver: ObjRef) {
         let mut payload_len = 0;
         let mut transferred = 0u8;
-        let receiver_buffer = self.ipc_buffer(receiver, true);
+        // Register-only messages (most) need neither buffer looked up.
+        let carries = message.info.payload_len() > 0 || message.info.caps() > 0;
+        let receiver_buffer = carries.then(|| self.ipc_buffer(receiver, true)).flatten();
         if let (Some(sender), Some(to)) = (sender, receiver_buffer)
             && let Some(from) = self.ipc_buffer(sender, false)
         {
