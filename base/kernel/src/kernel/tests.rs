@@ -1302,3 +1302,42 @@ fn the_fast_path_leaves_a_pending_bound_notification_to_the_slow_path() {
         "the reply went out"
     );
 }
+
+#[test]
+fn range_walks_cross_page_table_boundaries_exactly() {
+    let mut host = Host::new(512);
+    let ds = host
+        .create(ObjectKind::Dataspace, OWN_PD, 8 * PAGE)
+        .unwrap();
+    // Eight pages across a 2 MiB boundary (two last-level tables) and a
+    // 1 GiB one (two middle-level tables), each mapped in two halves.
+    for boundary in [0x4020_0000u64, 0x8000_0000] {
+        let base = boundary - 4 * PAGE;
+        host.sys(Syscall::Map, [OWN_PD, ds, 0, base, 8 * PAGE, map::READ])
+            .unwrap();
+        // Unmap the middle four pages, two on each side of the boundary.
+        host.sys(Syscall::Unmap, [OWN_PD, base + 2 * PAGE, 4 * PAGE, 0, 0, 0])
+            .unwrap();
+        let mapped: Vec<bool> = (0..8)
+            .map(|p| host.mapped(OWN_PD, base + p * PAGE))
+            .collect();
+        assert_eq!(mapped, [true, true, false, false, false, false, true, true]);
+        assert_eq!(host.records_of(OWN_PD), 2, "the record was cut in two");
+        host.sys(Syscall::Unmap, [OWN_PD, base, 8 * PAGE, 0, 0, 0])
+            .unwrap();
+        assert_eq!(host.records_of(OWN_PD), 0);
+    }
+    // A walk over the whole user half finds nothing left and ends.
+    host.sys(
+        Syscall::Unmap,
+        [
+            OWN_PD,
+            arbor_abi::USER_MIN,
+            arbor_abi::USER_END - arbor_abi::USER_MIN,
+            0,
+            0,
+            0,
+        ],
+    )
+    .unwrap();
+}
