@@ -263,10 +263,6 @@ fn new_slot() -> Result<CapSlot, String> {
     slots::allocate().map_err(|e| format!("out of capability slots ({e})"))
 }
 
-fn kernel(error: abi::Error) -> SessionError {
-    client::kernel_error(error)
-}
-
 impl Init {
     fn say(&self, text: &str) {
         let _ = self.log.write(text);
@@ -321,7 +317,7 @@ impl Init {
             let badge = incoming.badge.0;
             let mut kept = false;
             if let Some(error) = out_of_slots {
-                server.set_reply(&ParentReply::Error(kernel(error)), None);
+                server.set_reply(&ParentReply::Error(SessionError::from(error)), None);
             } else if badge == 0 && incoming.label == NOTIFICATION_LABEL {
                 if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
                     self.fetch_parent_work();

@@ -268,13 +268,14 @@ impl Init {
                 needed: needed - quota.ram,
             });
         }
-        let dataspace = arbor::vspace::dataspace_with(text.as_bytes()).map_err(kernel)?;
+        let dataspace =
+            arbor::vspace::dataspace_with(text.as_bytes()).map_err(SessionError::from)?;
         let cap = match slots::allocate() {
             Ok(cap) => cap,
             Err(error) => {
                 let _ = sys::destroy(dataspace);
                 slots::release(dataspace);
-                return Err(kernel(error));
+                return Err(SessionError::from(error));
             }
         };
         if let Err(error) = sys::derive(
@@ -286,7 +287,7 @@ impl Init {
             slots::free(cap);
             let _ = sys::destroy(dataspace);
             slots::release(dataspace);
-            return Err(kernel(error));
+            return Err(SessionError::from(error));
         }
         self.sessions.push(SessionRecord {
             id,
@@ -536,7 +537,7 @@ impl Init {
             ) {
                 // init cannot pay what it was given: the item fails (nothing moved).
                 if let Some(item) = self.work.withdraw(item.id) {
-                    self.fail(item, kernel(error));
+                    self.fail(item, SessionError::from(error));
                 }
                 continue;
             }

@@ -139,10 +139,6 @@ fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, String
     Ok(dest)
 }
 
-fn kernel(error: abi::Error) -> SessionError {
-    arbor_sessions::client::kernel_error(error)
-}
-
 /// The module a ROM label names: its last element ("init -> hello -> config" → "config").
 fn module_name(label: &str) -> &str {
     label.rsplit(" -> ").next().unwrap_or(label)
@@ -170,7 +166,7 @@ impl Core {
             };
             match incoming.badge.0 {
                 _ if let Some(error) = refused => {
-                    server.set_reply(&ParentReply::Error(kernel(error)), None)
+                    server.set_reply(&ParentReply::Error(SessionError::from(error)), None)
                 }
                 FAULT_BADGE if incoming.label == FAULT_LABEL => self.init_faulted(&incoming),
                 INIT_BADGE => self.parent_request(&incoming, arrived, &mut server),
@@ -361,7 +357,7 @@ impl Core {
                 let dataspace = copy_to_dataspace(module)?;
                 let read_only = new_resource_slot().and_then(|cap| {
                     sys::derive(dataspace, cap, Rights::READ.union(Rights::GRANT), 0)
-                        .map_err(kernel)
+                        .map_err(SessionError::from)
                         .map(|()| cap)
                 });
                 match (read_only, self.session_cap(u64::from(id))) {
@@ -382,7 +378,9 @@ impl Core {
                         {
                             slots::release(slot);
                         }
-                        Err(cap.err().unwrap_or(SessionError::Kernel(0)))
+                        Err(cap
+                            .err()
+                            .unwrap_or(SessionError::Kernel(abi::Error::InvalidState)))
                     }
                 }
             }
@@ -408,7 +406,7 @@ impl Core {
                     u64::from(first),
                     u64::from(count),
                 )
-                .map_err(kernel)
+                .map_err(SessionError::from)
                 .map(|()| (Kind::Resource, cap))
             }
             name::IRQ => {
@@ -426,7 +424,9 @@ impl Core {
                     notification,
                 );
                 let _ = sys::delete(notification);
-                created.map_err(kernel).map(|()| (Kind::Resource, cap))
+                created
+                    .map_err(SessionError::from)
+                    .map(|()| (Kind::Resource, cap))
             }
             name::IO_MEM => {
                 needs(RESOURCE_SESSION_RAM)?;
@@ -435,7 +435,7 @@ impl Core {
                 self.claim(Resource::IoMem { phys, size }, id)?;
                 let cap = new_resource_slot()?;
                 sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap, phys, size)
-                    .map_err(kernel)
+                    .map_err(SessionError::from)
                     .map(|()| (Kind::Resource, cap))
             }
             _ => Err(SessionError::Denied),
@@ -459,7 +459,7 @@ impl Core {
             Rights::WRITE.union(Rights::GRANT),
             badge,
         )
-        .map_err(kernel)?;
+        .map_err(SessionError::from)?;
         Ok(cap)
     }
 
@@ -484,7 +484,8 @@ impl Core {
             slots::release(read_only);
         }
         self.claims.release(id);
-        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, session.caps).map_err(kernel)
+        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, session.caps)
+            .map_err(SessionError::from)
     }
 
     fn session_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
@@ -550,12 +551,12 @@ fn arbor_config_free_compose(parent: &str, label: &str) -> String {
 }
 
 fn new_resource_slot() -> Result<CapSlot, SessionError> {
-    slots::allocate().map_err(kernel)
+    slots::allocate().map_err(SessionError::from)
 }
 
 /// Copies bytes into a fresh dataspace paid by core (from the session's RAM).
 fn copy_to_dataspace(bytes: &[u8]) -> Result<CapSlot, SessionError> {
-    arbor::vspace::dataspace_with(bytes).map_err(kernel)
+    arbor::vspace::dataspace_with(bytes).map_err(SessionError::from)
 }
 
 /// Prints `text` on the console, each line prefixed with `[label]`, with

@@ -12,11 +12,6 @@ use arbor::{ipc, slots};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// A kernel error as a session error.
-pub fn kernel_error(error: arbor::abi::Error) -> SessionError {
-    SessionError::Kernel(error as u64)
-}
-
 /// Calls `endpoint` on `interface` with `request`, sending `send_cap` along and
 /// accepting one capability into `receive`; returns the decoded reply and
 /// whether a capability arrived.
@@ -53,7 +48,7 @@ pub fn call_in<'b, Request: Serialize, Reply: Deserialize<'b>>(
         info: MsgInfo::new(interface as u32, len as u16, send.len() as u8),
         words: [0; 4],
     };
-    let reply = sys::call(endpoint, message).map_err(kernel_error)?;
+    let reply = sys::call(endpoint, message).map_err(SessionError::from)?;
     let len = ipc::read_payload(reply.info.payload_len(), buffer);
     let decoded = decode(&buffer[..len])?;
     Ok((decoded, reply.info.caps() > 0))
@@ -220,7 +215,7 @@ fn ask_for_session(
     request: &ParentRequest<'_>,
     send_cap: Option<CapSlot>,
 ) -> Result<Opened, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     let mut buffer = [0u8; PAYLOAD_MAX];
     let result = call_in::<_, ParentReply<'_>>(
         parent,
@@ -397,7 +392,7 @@ impl Rom {
     /// Opens the module `name`, donating `ram` (the module's size plus a page at least).
     pub fn open_with_quota(name: &str, ram: u64) -> Result<Self, SessionError> {
         let session = open_session(crate::services::name::ROM, name, &(), ram, None)?;
-        let dataspace = slots::allocate().map_err(kernel_error)?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
         let (reply, got_cap) = call::<_, RomReply>(
             session.cap,
             Interface::Session,
@@ -421,7 +416,7 @@ impl Rom {
 
 /// Maps `size` bytes of a dataspace read-only into this component.
 pub fn map_read_only(dataspace: CapSlot, size: u64) -> Result<&'static [u8], SessionError> {
-    arbor::vspace::map_read_only(dataspace, size).map_err(kernel_error)
+    arbor::vspace::map_read_only(dataspace, size).map_err(SessionError::from)
 }
 
 /// A Timer session, signalling this component's notification.
@@ -443,14 +438,14 @@ impl Timer {
             TIMER_SESSION_RAM,
             None,
         )?;
-        let notification = slots::allocate().map_err(kernel_error)?;
+        let notification = slots::allocate().map_err(SessionError::from)?;
         sys::create(
             arbor::abi::ObjectKind::Notification,
             slot::OWN_PD,
             notification,
             0,
         )
-        .map_err(kernel_error)?;
+        .map_err(SessionError::from)?;
         let timer = Timer {
             session,
             notification,
@@ -473,7 +468,7 @@ impl Timer {
     /// Blocks for `ms` milliseconds.
     pub fn sleep(&self, ms: u64) -> Result<(), SessionError> {
         self.request(TimerRequest::OneShot { ms }, None)?;
-        sys::wait(self.notification).map_err(kernel_error)?;
+        sys::wait(self.notification).map_err(SessionError::from)?;
         Ok(())
     }
 

@@ -25,7 +25,7 @@
 //! Genode's `Root_component` (create/upgrade/close paid from the session's
 //! donation).
 
-use crate::client::{Endpoint, Incoming, deliver, kernel_error, next_work, pause};
+use crate::client::{Endpoint, Incoming, deliver, next_work, pause};
 use crate::parent::{Delivery, Work};
 use crate::table::{Entry, Quota, SessionTable};
 use crate::{Interface, SessionError, decode};
@@ -98,7 +98,7 @@ impl Call<'_> {
         if !self.incoming.cap_received {
             return Ok(None);
         }
-        let fresh = slots::allocate().map_err(kernel_error)?;
+        let fresh = slots::allocate().map_err(SessionError::from)?;
         Ok(Some(core::mem::replace(self.receive, fresh)))
     }
 
@@ -211,21 +211,21 @@ pub struct Server {
 }
 
 fn new_object(kind: ObjectKind) -> Result<CapSlot, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     sys::create(kind, slot::OWN_PD, cap, 0)
         .map_err(|error| {
             slots::free(cap);
-            kernel_error(error)
+            SessionError::from(error)
         })
         .map(|()| cap)
 }
 
 fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     sys::derive(source, cap, rights, badge)
         .map_err(|error| {
             slots::free(cap);
-            kernel_error(error)
+            SessionError::from(error)
         })
         .map(|()| cap)
 }
@@ -235,11 +235,11 @@ impl Server {
     pub fn new() -> Result<Self, SessionError> {
         let endpoint = new_object(ObjectKind::Endpoint)?;
         let notification = new_object(ObjectKind::Notification)?;
-        sys::bind_notification(slot::OWN_THREAD, notification).map_err(kernel_error)?;
+        sys::bind_notification(slot::OWN_THREAD, notification).map_err(SessionError::from)?;
         Ok(Server {
             endpoint: Endpoint::new(endpoint),
             notification,
-            receive: slots::allocate().map_err(kernel_error)?,
+            receive: slots::allocate().map_err(SessionError::from)?,
         })
     }
 
