@@ -56,7 +56,7 @@ impl Init {
                 return;
             }
         };
-        let badge = index as u64 + 1;
+        let badge = badge::child(index);
         let caps_made = (|| -> Result<(CapSlot, CapSlot), String> {
             let parent = new_slot()?;
             sys::derive(
@@ -67,13 +67,8 @@ impl Init {
             )
             .map_err(|e| format!("{e}"))?;
             let fault = new_slot()?;
-            sys::derive(
-                self.endpoint,
-                fault,
-                Rights::WRITE,
-                FAULT_FLAG | index as u64,
-            )
-            .map_err(|e| format!("{e}"))?;
+            sys::derive(self.endpoint, fault, Rights::WRITE, badge::fault(index))
+                .map_err(|e| format!("{e}"))?;
             Ok((parent, fault))
         })();
         let (parent, fault) = match caps_made {

@@ -29,6 +29,7 @@
 
 extern crate alloc;
 
+mod badge;
 mod children;
 mod export;
 mod hardware;
@@ -39,9 +40,7 @@ mod sessions;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use arbor::abi::{
-    self, CapSlot, FAULT_LABEL, FaultKind, NOTIFICATION_LABEL, ObjectKind, Rights, info, slot,
-};
+use arbor::abi::{self, CapSlot, FaultKind, ObjectKind, Rights, info, slot};
 use arbor::{loader, slots, sys};
 use arbor_config::label::Printable;
 use arbor_config::{InitConfig, RouteDecision, route_session};
@@ -52,15 +51,12 @@ use arbor_sessions::parent::{
 use arbor_sessions::services::{RomReply, RomRequest, name};
 use arbor_sessions::table::Quota;
 use arbor_sessions::{Interface, SessionError, decode};
+use badge::Caller;
 use pending::{ItemKind, Origin, WorkItem, WorkQueue};
 use policy::AfterFault;
 
 arbor::entry!(run);
 
-/// Badge bit of fault reports; the rest is the child's index.
-const FAULT_FLAG: u64 = 1 << 40;
-/// Badge bit of config-ROM sessions init serves itself; the rest is the session id.
-const LOCAL_FLAG: u64 = 1 << 41;
 /// Refusals of one child's requests logged per run (the rest are counted).
 const LOGGED_REFUSALS: u32 = 4;
 /// Priority of every child.
@@ -314,22 +310,25 @@ impl Init {
                 }
             };
             self.check_deadlines();
-            let badge = incoming.badge.0;
             let mut kept = false;
             if let Some(error) = out_of_slots {
                 server.set_reply(&ParentReply::Error(SessionError::from(error)), None);
-            } else if badge == 0 && incoming.label == NOTIFICATION_LABEL {
-                if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
-                    self.fetch_parent_work();
-                }
-            } else if badge & FAULT_FLAG != 0 && incoming.label == FAULT_LABEL {
-                self.child_faulted((badge & !FAULT_FLAG) as usize, &incoming);
-            } else if badge & LOCAL_FLAG != 0 {
-                self.local_request(badge & !LOCAL_FLAG, &incoming, &mut server);
-            } else if (1..=self.children.len() as u64).contains(&badge) {
-                kept = self.parent_request(badge as usize - 1, &incoming, arrived, &mut server);
             } else {
-                server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
+                match badge::decode(incoming.badge.0, incoming.label, self.children.len()) {
+                    Caller::Notification => {
+                        if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
+                            self.fetch_parent_work();
+                        }
+                    }
+                    Caller::Fault(index) => self.child_faulted(index, &incoming),
+                    Caller::Local(id) => self.local_request(id, &incoming, &mut server),
+                    Caller::Child(index) => {
+                        kept = self.parent_request(index, &incoming, arrived, &mut server);
+                    }
+                    Caller::Unknown(_) => {
+                        server.set_reply(&ParentReply::Error(SessionError::BadRequest), None)
+                    }
+                }
             }
             if let (Some(cap), false) = (arrived, kept) {
                 slots::release(cap);

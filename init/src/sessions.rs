@@ -282,7 +282,7 @@ impl Init {
             self.endpoint,
             cap,
             Rights::WRITE.union(Rights::GRANT),
-            LOCAL_FLAG | u64::from(id),
+            badge::local(id),
         ) {
             slots::free(cap);
             let _ = sys::destroy(dataspace);
@@ -302,8 +302,8 @@ impl Init {
         Ok(cap)
     }
 
-    pub(crate) fn local_request(&mut self, id: u64, incoming: &Incoming, server: &mut Endpoint) {
-        let record = self.sessions.iter().find(|s| u64::from(s.id) == id);
+    pub(crate) fn local_request(&mut self, id: u32, incoming: &Incoming, server: &mut Endpoint) {
+        let record = self.sessions.iter().find(|s| s.id == id);
         match (
             record.map(|r| &r.via),
             decode::<RomRequest>(incoming.bytes()),
