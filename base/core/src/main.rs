@@ -26,6 +26,7 @@ mod claims;
 use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::guard::{QuotaLoan, SlotGuard};
 use arbor::{loader, println, slots, sys};
 use arbor_config::hardware::{self, Claim};
 use arbor_sessions::client::{Arrival, Endpoint, Incoming, LOG_SESSION_RAM};
@@ -175,8 +176,7 @@ impl Core {
             if let Some(cap) = arrived {
                 // A capability nobody kept (e.g. a notification for a failed Irq claim).
                 if !self.sessions.iter().any(|s| s.cap == cap) {
-                    let _ = sys::delete(cap);
-                    slots::free(cap);
+                    slots::release(cap);
                 }
             }
         }
@@ -299,12 +299,16 @@ impl Core {
                 needed: needed_caps - caps,
             });
         }
-        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, caps)
-            .map_err(|_| SessionError::ClientQuotaExceeded)?;
+        // Back to init on every way out but success.
+        let loan = QuotaLoan::take(self.init_pd, slot::OWN_PD, ram, caps, |failed| {
+            println!("core: refund of a refused {service} session: {failed}")
+        })
+        .map_err(|_| SessionError::ClientQuotaExceeded)?;
         let id = self.next_id;
         let result = self.create(id, service, label, args, ram, arrived);
         match result {
             Ok((kind, cap)) => {
+                loan.keep();
                 self.next_id += 1;
                 self.sessions.push(Session {
                     id,
@@ -318,10 +322,8 @@ impl Core {
             }
             Err(error) => {
                 self.claims.release(id);
-                if let Err(refund) = sys::transfer_quota(slot::OWN_PD, self.init_pd, ram, caps) {
-                    println!(
-                        "core: could not refund a refused {service} session's quota: {refund}"
-                    );
+                if let Err(failed) = loan.give_back() {
+                    println!("core: refund of a refused {service} session: {failed}");
                 }
                 Err(error)
             }
@@ -347,42 +349,31 @@ impl Core {
         match service {
             name::LOG => {
                 needs(LOG_SESSION_RAM)?;
-                Ok((Kind::Log, self.session_cap(u64::from(id))?))
+                Ok((Kind::Log, self.session_cap(u64::from(id))?.keep()))
             }
             name::ROM => {
                 let module =
                     arbor::rom::module(module_name(label)).map_err(|_| SessionError::Denied)?;
                 let size = module.len() as u64;
                 needs(size.div_ceil(4096) * 4096 + 4096)?;
-                let dataspace = copy_to_dataspace(module)?;
-                let read_only = new_resource_slot().and_then(|cap| {
-                    sys::derive(dataspace, cap, Rights::READ.union(Rights::GRANT), 0)
-                        .map_err(SessionError::from)
-                        .map(|()| cap)
-                });
-                match (read_only, self.session_cap(u64::from(id))) {
-                    (Ok(read_only), Ok(cap)) => Ok((
-                        Kind::Rom {
-                            dataspace,
-                            read_only,
-                            size,
-                        },
-                        cap,
-                    )),
-                    (read_only, cap) => {
-                        let _ = sys::destroy(dataspace);
-                        slots::release(dataspace);
-                        for slot in [read_only.ok(), cap.as_ref().ok().copied()]
-                            .into_iter()
-                            .flatten()
-                        {
-                            slots::release(slot);
-                        }
-                        Err(cap
-                            .err()
-                            .unwrap_or(SessionError::Kernel(abi::Error::InvalidState)))
-                    }
-                }
+                // Each piece is undone if a later one fails.
+                let dataspace = SlotGuard::adopt(copy_to_dataspace(module)?).destroying();
+                let read_only = SlotGuard::allocate()?;
+                sys::derive(
+                    dataspace.slot(),
+                    read_only.slot(),
+                    Rights::READ.union(Rights::GRANT),
+                    0,
+                )?;
+                let cap = self.session_cap(u64::from(id))?;
+                Ok((
+                    Kind::Rom {
+                        dataspace: dataspace.keep(),
+                        read_only: read_only.keep(),
+                        size,
+                    },
+                    cap.keep(),
+                ))
             }
             name::IO_PORT => {
                 needs(RESOURCE_SESSION_RAM)?;
@@ -398,16 +389,15 @@ impl Core {
                     },
                     id,
                 )?;
-                let cap = new_resource_slot()?;
+                let cap = SlotGuard::allocate()?;
                 sys::create_io_ports(
                     slot::PLATFORM,
                     slot::OWN_PD,
-                    cap,
+                    cap.slot(),
                     u64::from(first),
                     u64::from(count),
-                )
-                .map_err(SessionError::from)
-                .map(|()| (Kind::Resource, cap))
+                )?;
+                Ok((Kind::Resource, cap.keep()))
             }
             name::IRQ => {
                 needs(RESOURCE_SESSION_RAM)?;
@@ -415,28 +405,26 @@ impl Core {
                 refuse_reserved(&Claim::Irq { line }, label)?;
                 let notification = arrived.ok_or(SessionError::BadRequest)?;
                 self.claim(Resource::Irq { line }, id)?;
-                let cap = new_resource_slot()?;
-                let created = sys::create_irq(
+                let cap = SlotGuard::allocate()?;
+                // The serve loop releases the notification's slot: the Irq
+                // object keeps what it needs of it.
+                sys::create_irq(
                     slot::PLATFORM,
                     slot::OWN_PD,
-                    cap,
+                    cap.slot(),
                     u64::from(line),
                     notification,
-                );
-                let _ = sys::delete(notification);
-                created
-                    .map_err(SessionError::from)
-                    .map(|()| (Kind::Resource, cap))
+                )?;
+                Ok((Kind::Resource, cap.keep()))
             }
             name::IO_MEM => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IoMemArgs { phys, size } = decode(args)?;
                 refuse_reserved(&Claim::IoMem { base: phys, size }, label)?;
                 self.claim(Resource::IoMem { phys, size }, id)?;
-                let cap = new_resource_slot()?;
-                sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap, phys, size)
-                    .map_err(SessionError::from)
-                    .map(|()| (Kind::Resource, cap))
+                let cap = SlotGuard::allocate()?;
+                sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap.slot(), phys, size)?;
+                Ok((Kind::Resource, cap.keep()))
             }
             _ => Err(SessionError::Denied),
         }
@@ -451,15 +439,14 @@ impl Core {
     }
 
     /// An endpoint capability badged with the session id, for the client to call.
-    fn session_cap(&self, badge: u64) -> Result<CapSlot, SessionError> {
-        let cap = new_resource_slot()?;
+    fn session_cap(&self, badge: u64) -> Result<SlotGuard, SessionError> {
+        let cap = SlotGuard::allocate()?;
         sys::derive(
             self.endpoint,
-            cap,
+            cap.slot(),
             Rights::WRITE.union(Rights::GRANT),
             badge,
-        )
-        .map_err(SessionError::from)?;
+        )?;
         Ok(cap)
     }
 
@@ -471,21 +458,26 @@ impl Core {
             .ok_or(SessionError::NoSuchSession)?;
         let session = self.sessions.swap_remove(index);
         // Destroying the object revokes every copy the client holds.
-        let _ = sys::destroy(session.cap);
-        slots::release(session.cap);
+        drop(SlotGuard::adopt(session.cap).destroying());
         if let Kind::Rom {
             dataspace,
             read_only,
             ..
         } = session.kind
         {
-            let _ = sys::destroy(dataspace);
-            slots::release(dataspace);
-            slots::release(read_only);
+            drop(SlotGuard::adopt(dataspace).destroying());
+            drop(SlotGuard::adopt(read_only));
         }
         self.claims.release(id);
-        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, session.caps)
-            .map_err(SessionError::from)
+        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, session.caps).map_err(
+            |error| {
+                println!(
+                    "core: could not refund {} bytes and {} caps of closed session {id} (\"{}\") to init: {error}",
+                    session.ram, session.caps, session.label
+                );
+                SessionError::from(error)
+            },
+        )
     }
 
     fn session_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
@@ -548,10 +540,6 @@ fn arbor_config_free_compose(parent: &str, label: &str) -> String {
     } else {
         alloc::format!("{parent} -> {label}")
     }
-}
-
-fn new_resource_slot() -> Result<CapSlot, SessionError> {
-    slots::allocate().map_err(SessionError::from)
 }
 
 /// Copies bytes into a fresh dataspace paid by core (from the session's RAM).

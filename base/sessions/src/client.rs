@@ -317,7 +317,8 @@ pub fn exit(code: i32) {
     let _ = parent_done(slot::PARENT, &ParentRequest::Exit { code }, None);
 }
 
-/// A Log session.
+/// A Log session (a copy writes to the same session: Log has no close).
+#[derive(Clone, Copy)]
 pub struct Log {
     session: Session,
 }
