@@ -79,7 +79,7 @@ impl Mover for Kernel {
             Some(Error::RamQuotaExceeded)
         } else if self.free(from).caps < quota.caps {
             Some(Error::CapQuotaExceeded)
-        } else if self.random() % 25 == 0 {
+        } else if self.random().is_multiple_of(25) {
             Some(Error::ObjectDestroyed)
         } else {
             None
@@ -213,7 +213,7 @@ fn run(seed: u64, steps: usize) -> (usize, usize) {
                 // a later take-back from it may be refused.
                 let account = Account::Child(child);
                 let used = kernel.used.get(&account).copied().unwrap_or_default();
-                let spent = if next() % 2 == 0 {
+                let spent = if next().is_multiple_of(2) {
                     add(used, min(kernel.free(account), quota))
                 } else {
                     sub(used, quota)
@@ -296,11 +296,13 @@ fn a_refused_take_back_leaves_the_quota_at_the_server_in_the_books() {
             caps: 4 - PARENT_SESSION_CAPS
         }
     );
+    assert_eq!(ledger.books(7).map(|b| b.at_server), Some(moved));
     // The server spends everything it has.
     kernel
         .used
         .insert(Account::Child(1), kernel.limit[&Account::Child(1)]);
     let refused = ledger.close(&mut kernel, 7);
+    assert_eq!(ledger.books(7), None);
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].purpose, Purpose::TakeBack);
     assert_eq!(refused[0].from, Account::Child(1));
