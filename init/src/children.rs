@@ -12,16 +12,22 @@ impl Init {
             return;
         }
         if self.sleeper.is_none()
-            && let Ok(notification) = slots::allocate()
+            && let Ok(notification) = SlotGuard::allocate()
+            && sys::create(
+                ObjectKind::Notification,
+                slot::OWN_PD,
+                notification.slot(),
+                0,
+            )
+            .is_ok()
         {
-            if sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_ok() {
-                self.sleeper = Some(notification);
-            } else {
-                slots::free(notification);
-            }
+            self.sleeper = Some(notification.keep());
         }
-        if let Some(notification) = self.sleeper {
-            let _ = sys::wait_timeout(notification, ms);
+        // A wait that ends early (or cannot start) only shortens the backoff.
+        if let Some(notification) = self.sleeper
+            && let Err(error) = sys::wait_timeout(notification, ms)
+        {
+            self.say(&format!("backoff wait failed: {error}; restarting at once"));
         }
     }
 
@@ -57,18 +63,26 @@ impl Init {
             }
         };
         let badge = badge::child(index);
-        let caps_made = (|| -> Result<(CapSlot, CapSlot), String> {
-            let parent = new_slot()?;
+        // Both slots are released again if anything after them fails.
+        let caps_made = (|| -> Result<(SlotGuard, SlotGuard), String> {
+            let parent =
+                SlotGuard::allocate().map_err(|e| format!("out of capability slots ({e})"))?;
             sys::derive(
                 self.endpoint,
-                parent,
+                parent.slot(),
                 Rights::WRITE.union(Rights::GRANT),
                 badge,
             )
             .map_err(|e| format!("{e}"))?;
-            let fault = new_slot()?;
-            sys::derive(self.endpoint, fault, Rights::WRITE, badge::fault(index))
-                .map_err(|e| format!("{e}"))?;
+            let fault =
+                SlotGuard::allocate().map_err(|e| format!("out of capability slots ({e})"))?;
+            sys::derive(
+                self.endpoint,
+                fault.slot(),
+                Rights::WRITE,
+                badge::fault(index),
+            )
+            .map_err(|e| format!("{e}"))?;
             Ok((parent, fault))
         })();
         let (parent, fault) = match caps_made {
@@ -85,14 +99,14 @@ impl Init {
             caps,
             priority: CHILD_PRIORITY,
             argument: 0,
-            fault_endpoint: Some(fault),
-            grants: &[(parent, slot::PARENT, Rights::WRITE)],
+            fault_endpoint: Some(fault.slot()),
+            grants: &[(parent.slot(), slot::PARENT, Rights::WRITE)],
         };
         match loader::spawn(&spec) {
             Ok(running) => {
                 let state = &mut self.children[index];
                 state.running = Some(running);
-                state.own_caps = alloc::vec![parent, fault];
+                state.own_caps = alloc::vec![parent.keep(), fault.keep()];
                 state.status = Status::Running;
                 self.say(&format!(
                     "started {} ({}), RAM {} KiB, caps {}",
@@ -103,8 +117,7 @@ impl Init {
                 ));
             }
             Err(error) => {
-                slots::release(parent);
-                slots::release(fault);
+                // The guards release both slots.
                 self.say(&format!("cannot start {}: {error}", child.name));
             }
         }
@@ -179,7 +192,10 @@ impl Init {
             .map(|s| s.id)
             .collect();
         for id in held {
-            let _ = self.close(index, id);
+            // Its own sessions: found by construction, so close cannot refuse.
+            if let Err(error) = self.close(index, id) {
+                self.say(&format!("closing session {id} of a stopped child: {error}"));
+            }
         }
         let refusals = core::mem::take(&mut self.children[index].refusals);
         if refusals > LOGGED_REFUSALS {
@@ -195,8 +211,13 @@ impl Init {
         for cap in state.own_caps.drain(..) {
             slots::release(cap);
         }
-        if let Some(child) = state.running.take() {
-            let _ = child.destroy();
+        if let Some(child) = state.running.take()
+            && let Err(error) = child.destroy()
+        {
+            let name = self.child_name(index).to_string();
+            self.say(&format!(
+                "destroying {name}'s Pd failed: {error}; its quota stays there"
+            ));
         }
         // Work it had not answered fails; everything that had moved to it
         // came back to init with its Pd.

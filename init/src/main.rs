@@ -43,6 +43,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use arbor::abi::{self, CapSlot, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::guard::SlotGuard;
 use arbor::{loader, slots, sys};
 use arbor_config::label::Printable;
 use arbor_config::{InitConfig, RouteDecision, route_session};

@@ -56,9 +56,12 @@ impl Init {
     /// Gives `quota` that init holds back to child `client` (if it still
     /// runs; otherwise it stays with init, where its Pd's quota went).
     pub(crate) fn refund(&self, client: Option<usize>, quota: Quota) {
-        if let Some(pd) = client.and_then(|c| self.child_pd(c).ok()) {
-            // A refused refund is logged; the quota stays with init.
-            let _ = self.move_quota(slot::OWN_PD, pd, quota, "refund to a client");
+        if let Some(client) = client
+            && let Ok(pd) = self.child_pd(client)
+        {
+            let why = format!("refund to {}", self.child_name(client));
+            // move_quota logged a refusal; the quota stays with init.
+            let _logged = self.move_quota(slot::OWN_PD, pd, quota, &why);
         }
     }
 
@@ -268,32 +271,22 @@ impl Init {
                 needed: needed - quota.ram,
             });
         }
+        // Both are undone if anything after them fails.
         let dataspace =
-            arbor::vspace::dataspace_with(text.as_bytes()).map_err(SessionError::from)?;
-        let cap = match slots::allocate() {
-            Ok(cap) => cap,
-            Err(error) => {
-                let _ = sys::destroy(dataspace);
-                slots::release(dataspace);
-                return Err(SessionError::from(error));
-            }
-        };
-        if let Err(error) = sys::derive(
+            SlotGuard::adopt(arbor::vspace::dataspace_with(text.as_bytes())?).destroying();
+        let cap = SlotGuard::allocate()?;
+        sys::derive(
             self.endpoint,
-            cap,
+            cap.slot(),
             Rights::WRITE.union(Rights::GRANT),
             badge::local(id),
-        ) {
-            slots::free(cap);
-            let _ = sys::destroy(dataspace);
-            slots::release(dataspace);
-            return Err(SessionError::from(error));
-        }
+        )?;
+        let cap = cap.keep();
         self.sessions.push(SessionRecord {
             id,
             client: index,
             via: Via::Config {
-                dataspace,
+                dataspace: dataspace.keep(),
                 size: text.len() as u64,
             },
             cap: Some(cap),
@@ -412,11 +405,10 @@ impl Init {
                 ChildSession::Failed(_) => self.refund(client, record.quota),
             },
             Via::Config { dataspace, .. } => {
-                let _ = sys::destroy(dataspace);
-                slots::release(dataspace);
+                drop(SlotGuard::adopt(dataspace).destroying());
                 if let Some(cap) = record.cap {
-                    let _ = sys::destroy(cap);
-                    slots::release(cap);
+                    // Revokes the client's copy of the session capability.
+                    drop(SlotGuard::adopt(cap).destroying());
                 }
                 self.refund(client, record.quota);
             }
