@@ -108,6 +108,10 @@ impl Init {
                 state.running = Some(running);
                 state.own_caps = alloc::vec![parent.keep(), fault.keep()];
                 state.status = Status::Running;
+                // The loader moved the child's quota already.
+                let _recorded =
+                    self.ledger
+                        .start(&mut ledger::AlreadyMoved, index, Quota { ram, caps });
                 self.say(&format!(
                     "started {} ({}), RAM {} KiB, caps {}",
                     child.name,
@@ -211,13 +215,17 @@ impl Init {
         for cap in state.own_caps.drain(..) {
             slots::release(cap);
         }
-        if let Some(child) = state.running.take()
-            && let Err(error) = child.destroy()
-        {
-            let name = self.child_name(index).to_string();
-            self.say(&format!(
-                "destroying {name}'s Pd failed: {error}; its quota stays there"
-            ));
+        if let Some(child) = state.running.take() {
+            match child.destroy() {
+                // Everything its Pd had is init's now.
+                Ok(()) => self.ledger.destroyed(index),
+                Err(error) => {
+                    let name = self.child_name(index).to_string();
+                    self.say(&format!(
+                        "destroying {name}'s Pd failed: {error}; its quota stays there"
+                    ));
+                }
+            }
         }
         // Work it had not answered fails; everything that had moved to it
         // came back to init with its Pd.
@@ -235,6 +243,12 @@ impl Init {
             served
         };
         self.export_sessions.retain(|e| e.provider != index);
+        if !self.ledger.balanced() {
+            let name = self.child_name(index).to_string();
+            self.say(&format!(
+                "BOOKS DO NOT BALANCE after {name} stopped: a session's quota is not at exactly one place"
+            ));
+        }
         for record in served {
             let pending = matches!(
                 record.via,

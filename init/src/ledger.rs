@@ -59,6 +59,16 @@ pub trait Mover {
     fn transfer(&mut self, from: Account, to: Account, quota: Quota) -> Result<(), Error>;
 }
 
+/// A move the kernel made already, in a call init made (the loader
+/// starting a child): the books only record it.
+pub struct AlreadyMoved;
+
+impl Mover for AlreadyMoved {
+    fn transfer(&mut self, _from: Account, _to: Account, _quota: Quota) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// Why a move was made (for the log line of a refusal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -166,7 +176,7 @@ fn add(a: Quota, b: Quota) -> Quota {
 
 impl Ledger {
     /// Moves `quota` through `mover`, recording the balances, or the refusal.
-    fn transfer(
+    pub fn transfer(
         &mut self,
         mover: &mut impl Mover,
         session: u32,
@@ -325,6 +335,47 @@ impl Ledger {
         }
     }
 
+    /// Gives up to `quota` of session `id`'s donation back to its client
+    /// while the session stays (an upgrade its server refused): taken back
+    /// from the server as far as it holds it, then refunded.
+    pub fn give_back(&mut self, mover: &mut impl Mover, id: u32, quota: Quota) {
+        let Some(entry) = self.sessions.get(&id).copied() else {
+            return;
+        };
+        let back = Quota {
+            ram: quota.ram.min(entry.books.at_server.ram),
+            caps: quota.caps.min(entry.books.at_server.caps),
+        };
+        let from = entry.server.account();
+        if self
+            .transfer(mover, id, from, Account::Init, back, Purpose::TakeBack)
+            .is_ok()
+            && let Some(entry) = self.sessions.get_mut(&id)
+        {
+            entry.books.at_server = sub(entry.books.at_server, back);
+            entry.books.at_init = add(entry.books.at_init, back);
+        }
+        let Some(entry) = self.sessions.get(&id).copied() else {
+            return;
+        };
+        let refund = Quota {
+            ram: quota.ram.min(entry.books.at_init.ram),
+            caps: quota.caps.min(entry.books.at_init.caps),
+        };
+        if entry.client_gone {
+            return;
+        }
+        let to = Account::Child(entry.client);
+        if self
+            .transfer(mover, id, Account::Init, to, refund, Purpose::Refund)
+            .is_ok()
+            && let Some(entry) = self.sessions.get_mut(&id)
+        {
+            entry.books.at_init = sub(entry.books.at_init, refund);
+            entry.books.refunded = add(entry.books.refunded, refund);
+        }
+    }
+
     /// Closes session `id` (or fails it): its donation comes back from the
     /// server and goes to its client (init keeps it if the client is gone).
     /// What a refused move leaves behind stays where it is, in the books.
@@ -405,6 +456,7 @@ impl Ledger {
         }
     }
 
+    #[cfg(test)]
     /// Sessions child `index` holds as a client.
     pub fn held_by(&self, index: usize) -> Vec<u32> {
         self.sessions
@@ -414,6 +466,7 @@ impl Ledger {
             .collect()
     }
 
+    #[cfg(test)]
     /// Sessions child `index` serves.
     pub fn served_by(&self, index: usize) -> Vec<u32> {
         self.sessions
@@ -423,11 +476,13 @@ impl Ledger {
             .collect()
     }
 
+    #[cfg(test)]
     /// Session `id`'s books.
     pub fn books(&self, id: u32) -> Option<Books> {
         self.sessions.get(&id).map(|e| e.books)
     }
 
+    #[cfg(test)]
     /// The net (RAM, caps) `account` gained through init's moves.
     pub fn balance(&self, account: Account) -> (i128, i128) {
         self.balances.get(&account).copied().unwrap_or_default()
@@ -438,6 +493,7 @@ impl Ledger {
         core::mem::take(&mut self.refusals)
     }
 
+    #[cfg(test)]
     /// Every session's books, open and closed, summed.
     pub fn total(&self) -> Books {
         self.sessions.values().fold(self.closed, |sum, e| Books {

@@ -33,7 +33,6 @@ mod badge;
 mod children;
 mod export;
 mod hardware;
-#[cfg_attr(not(test), allow(dead_code))] // wired into the glue next
 mod ledger;
 mod pending;
 mod policy;
@@ -55,6 +54,7 @@ use arbor_sessions::services::{RomReply, RomRequest, name};
 use arbor_sessions::table::Quota;
 use arbor_sessions::{Interface, SessionError, decode};
 use badge::Caller;
+use ledger::{Account, Ledger, Purpose, Server};
 use pending::{ItemKind, Origin, WorkItem, WorkQueue};
 use policy::AfterFault;
 
@@ -150,6 +150,8 @@ struct Init {
     export_sessions: Vec<export::ExportSession>,
     /// Work queued for the child servers.
     work: WorkQueue,
+    /// Every quota move init makes, and who holds what.
+    ledger: Ledger,
     /// TSC ticks per millisecond, for deadlines.
     tsc_per_ms: u64,
     /// A nested init's notification, bound to its thread: its parent
@@ -196,6 +198,7 @@ fn start(log: Log) -> Result<(), String> {
         exports: Vec::new(),
         export_sessions: Vec::new(),
         work: WorkQueue::default(),
+        ledger: Ledger::default(),
         tsc_per_ms: sys::info(info::TSC_PER_MS, 0).map_or(1, |(tsc, _)| tsc.max(1)),
         parent_signals: None,
     };

@@ -26,42 +26,108 @@ impl Init {
             .map_or("?", |child| child.config.name.as_str())
     }
 
-    /// Moves `quota` from Pd `from` to Pd `to`; a refusal is logged with
-    /// `why` (a refund init cannot make is never silent).
+    /// Moves `quota` from `from` to `to` through the ledger; a refusal is
+    /// in the books and logged (a refund init cannot make is never silent).
     pub(crate) fn move_quota(
-        &self,
-        from: CapSlot,
-        to: CapSlot,
+        &mut self,
+        from: Account,
+        to: Account,
         quota: Quota,
-        why: &str,
+        purpose: Purpose,
     ) -> Result<(), abi::Error> {
-        if quota == Quota::default() {
-            return Ok(());
-        }
-        sys::transfer_quota(from, to, quota.ram, quota.caps).inspect_err(|error| {
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        let result = self
+            .ledger
+            .transfer(&mut kernel, 0, from, to, quota, purpose);
+        self.report_refusals();
+        result.map_err(|refusal| refusal.error)
+    }
+
+    /// Logs the moves the kernel refused, naming who, how much and why. A
+    /// refused charge is not logged: its client is told in the reply.
+    pub(crate) fn report_refusals(&mut self) {
+        for refusal in self.ledger.take_refusals() {
+            if refusal.purpose == Purpose::Charge {
+                continue;
+            }
+            let (from, to) = (
+                self.account_name(refusal.from),
+                self.account_name(refusal.to),
+            );
             self.say(&format!(
-                "could not move {} bytes and {} caps ({why}): {error}",
-                quota.ram, quota.caps
+                "could not move {} bytes and {} caps from {from} to {to} ({}): {}",
+                refusal.quota.ram,
+                refusal.quota.caps,
+                match refusal.purpose {
+                    Purpose::Charge => "a charge",
+                    Purpose::PassOn => "passing a donation on to a server",
+                    Purpose::TakeBack => "taking a donation back from a server",
+                    Purpose::Refund => "a refund",
+                    Purpose::Start => "a child's start",
+                },
+                refusal.error
             ));
-        })
+        }
+    }
+
+    fn account_name(&self, account: Account) -> String {
+        match account {
+            Account::Init => "init".to_string(),
+            Account::Parent => "init's parent".to_string(),
+            Account::Child(index) => self.child_name(index).to_string(),
+        }
+    }
+
+    /// Opens session `id`'s books: child `index` pays `quota` for a
+    /// session `server` serves.
+    fn open_books(
+        &mut self,
+        index: usize,
+        id: u32,
+        server: Server,
+        quota: Quota,
+    ) -> Result<(), SessionError> {
+        self.child_pd(index)?;
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        let opened = self.ledger.open(&mut kernel, id, index, server, quota);
+        self.report_refusals();
+        opened.map_err(|_| SessionError::ClientQuotaExceeded)
+    }
+
+    /// Closes session `id`'s books: its donation comes back from its server
+    /// and goes to its client, as the ledger decides; refusals are logged.
+    fn close_books(&mut self, id: u32) {
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        let _logged_below = self.ledger.close(&mut kernel, id);
+        self.report_refusals();
     }
 
     /// Takes `quota` from child `index` for something it asks init to hold.
-    fn charge(&self, index: usize, quota: Quota) -> Result<(), SessionError> {
-        let pd = self.child_pd(index)?;
-        sys::transfer_quota(pd, slot::OWN_PD, quota.ram, quota.caps)
+    fn charge(&mut self, index: usize, quota: Quota) -> Result<(), SessionError> {
+        self.child_pd(index)?;
+        self.move_quota(Account::Child(index), Account::Init, quota, Purpose::Charge)
             .map_err(|_| SessionError::ClientQuotaExceeded)
     }
 
     /// Gives `quota` that init holds back to child `client` (if it still
     /// runs; otherwise it stays with init, where its Pd's quota went).
-    pub(crate) fn refund(&self, client: Option<usize>, quota: Quota) {
+    pub(crate) fn refund(&mut self, client: Option<usize>, quota: Quota) {
         if let Some(client) = client
-            && let Ok(pd) = self.child_pd(client)
+            && self.child_pd(client).is_ok()
         {
-            let why = format!("refund to {}", self.child_name(client));
-            // move_quota logged a refusal; the quota stays with init.
-            let _logged = self.move_quota(slot::OWN_PD, pd, quota, &why);
+            // A refusal is logged by move_quota; the quota stays with init.
+            let _logged = self.move_quota(
+                Account::Init,
+                Account::Child(client),
+                quota,
+                Purpose::Refund,
+            );
         }
     }
 
@@ -88,14 +154,14 @@ impl Init {
                 ram: 0,
                 caps: CONFIG_SESSION_CAPS,
             })?;
-            self.charge(index, quota)?;
+            self.open_books(index, id, Server::Init, quota)?;
             return match self.config_rom(index, id, quota) {
                 Ok(cap) => {
                     self.next_id += 1;
                     Ok((id, Some(cap)))
                 }
                 Err(error) => {
-                    self.refund(Some(index), quota);
+                    self.close_books(id);
                     Err(error)
                 }
             };
@@ -117,7 +183,7 @@ impl Init {
                 Err(SessionError::Denied)
             }
             RouteDecision::Parent { label, .. } => {
-                self.charge(index, quota)?;
+                self.open_books(index, id, Server::Parent, quota)?;
                 let forwarded = client::open_session_raw(
                     slot::PARENT,
                     service,
@@ -133,10 +199,16 @@ impl Init {
                     }
                     Ok(client::Opened::Pending(outer)) => (ParentLink::Pending(outer), None),
                     Err(error) => {
-                        self.refund(Some(index), quota);
+                        // The parent took nothing, or gave it back.
+                        self.close_books(id);
                         return Err(error);
                     }
                 };
+                // The parent took all but the capabilities init holds for it.
+                let mut kernel = Pds {
+                    children: &self.children,
+                };
+                let _counted = self.ledger.pass_on(&mut kernel, id);
                 self.next_id += 1;
                 self.sessions.push(SessionRecord {
                     id,
@@ -229,7 +301,7 @@ impl Init {
                     }
                     Err(error) => {
                         let record = self.sessions.swap_remove(position);
-                        self.refund(Some(index), record.quota);
+                        self.close_books(record.id);
                         Err(error)
                     }
                 }
@@ -333,19 +405,34 @@ impl Init {
             } => Err((provider, badge)),
             _ => return Err(SessionError::BadRequest),
         };
-        self.charge(index, more)?;
         match target {
             Ok(outer) => {
+                let mut kernel = Pds {
+                    children: &self.children,
+                };
+                let charged = self.ledger.upgrade(&mut kernel, id, more);
+                self.report_refusals();
+                if let Err(refusal) = charged {
+                    return Err(match refusal.purpose {
+                        Purpose::Charge => SessionError::ClientQuotaExceeded,
+                        _ => SessionError::from(refusal.error),
+                    });
+                }
                 if let Err(error) =
                     client::upgrade_session_raw(slot::PARENT, outer, more.ram, more.caps)
                 {
-                    self.refund(Some(index), more);
+                    let mut kernel = Pds {
+                        children: &self.children,
+                    };
+                    self.ledger.give_back(&mut kernel, id, more);
+                    self.report_refusals();
                     return Err(error);
                 }
                 let record = &mut self.sessions[position];
                 record.quota = record.quota.checked_add(more).unwrap_or(record.quota);
             }
             Err((provider, badge)) => {
+                self.charge(index, more)?;
                 let origin = Origin::Child {
                     client: Some(index),
                     session: id,
@@ -388,7 +475,7 @@ impl Init {
                 if let Some(cap) = record.cap {
                     slots::release(cap);
                 }
-                self.refund(client, record.quota);
+                self.close_books(record.id);
             }
             Via::Child { provider, state } => match state {
                 ChildSession::Open { badge } => {
@@ -410,7 +497,7 @@ impl Init {
                     // Revokes the client's copy of the session capability.
                     drop(SlotGuard::adopt(cap).destroying());
                 }
-                self.refund(client, record.quota);
+                self.close_books(record.id);
             }
         }
         Ok(())
@@ -513,20 +600,17 @@ impl Init {
     /// Child `index` fetches its oldest work item; a create's or upgrade's
     /// quota moves to it now.
     pub(crate) fn next_request(&mut self, index: usize, server: &mut Endpoint) {
-        let Ok(provider_pd) = self.child_pd(index) else {
+        if self.child_pd(index).is_err() {
             return server.set_reply(&ParentReply::Error(SessionError::Unavailable), None);
-        };
+        }
         loop {
             let Some(item) = self.work.next_for(index).cloned() else {
                 return server.set_reply(&ParentReply::NoWork, None);
             };
             let moves = item.moves_on_fetch();
-            if let Err(error) = self.move_quota(
-                slot::OWN_PD,
-                provider_pd,
-                moves,
-                "passing a donation on to a server",
-            ) {
+            if let Err(error) =
+                self.move_quota(Account::Init, Account::Child(index), moves, Purpose::PassOn)
+            {
                 // init cannot pay what it was given: the item fails (nothing moved).
                 if let Some(item) = self.work.withdraw(item.id) {
                     self.fail(item, SessionError::from(error));
@@ -678,12 +762,12 @@ impl Init {
     /// session's quota back from the server and return it.
     fn closed(&mut self, item: WorkItem) {
         let back = match self.child_pd(item.provider) {
-            Ok(provider_pd) => self
+            Ok(_) => self
                 .move_quota(
-                    provider_pd,
-                    slot::OWN_PD,
+                    Account::Child(item.provider),
+                    Account::Init,
                     item.quota,
-                    "taking a closed session's quota back from its server",
+                    Purpose::TakeBack,
                 )
                 .is_ok(),
             // Its Pd is gone: everything it had is init's already.
@@ -707,13 +791,13 @@ impl Init {
         }
         let at_provider = item.at_provider();
         let mut back = true;
-        if let Ok(provider_pd) = self.child_pd(item.provider) {
+        if self.child_pd(item.provider).is_ok() {
             back = self
                 .move_quota(
-                    provider_pd,
-                    slot::OWN_PD,
+                    Account::Child(item.provider),
+                    Account::Init,
                     at_provider,
-                    "taking a failed request's donation back from its server",
+                    Purpose::TakeBack,
                 )
                 .is_ok();
         }
@@ -777,6 +861,32 @@ impl Init {
                 item.what()
             ));
             self.fail(item, SessionError::NotAnswered);
+        }
+    }
+}
+
+/// The kernel as the ledger's [`ledger::Mover`]: accounts are init's and
+/// its children's Pds. Moves to and from init's parent are made by the
+/// parent in the call init made (a forwarded session), so they only count.
+struct Pds<'a> {
+    children: &'a [ChildState],
+}
+
+impl ledger::Mover for Pds<'_> {
+    fn transfer(&mut self, from: Account, to: Account, quota: Quota) -> Result<(), abi::Error> {
+        let pd = |account| match account {
+            Account::Init => Ok(Some(slot::OWN_PD)),
+            Account::Parent => Ok(None),
+            Account::Child(index) => self
+                .children
+                .get(index)
+                .and_then(|child| child.running.as_ref())
+                .map(|child| Some(child.pd))
+                .ok_or(abi::Error::InvalidCapability),
+        };
+        match (pd(from)?, pd(to)?) {
+            (Some(from), Some(to)) => sys::transfer_quota(from, to, quota.ram, quota.caps),
+            _ => Ok(()),
         }
     }
 }

@@ -237,6 +237,11 @@ fn run(seed: u64, steps: usize) -> (usize, usize) {
                     closes += 1;
                 }
             }
+            9 => {
+                if let Some(id) = pick(&open, next()) {
+                    ledger.give_back(&mut kernel, id, quota);
+                }
+            }
             8 if !kernel.alive[child] => {
                 kernel.alive[child] = true;
                 let _refused_or_started = ledger.start(&mut kernel, child, CHILD_QUOTA);
