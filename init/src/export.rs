@@ -93,14 +93,8 @@ impl Init {
     fn post_parent_work(&mut self, work: Work<'_>) {
         let now = self.now_ms();
         let (provider, kind, quota, id) = match work {
-            Work::Create {
-                id,
-                service,
-                label,
-                args,
-                ram,
-                caps,
-            } => {
+            Work::Create { id, call } => {
+                let (service, label, args) = (call.service, call.label, call.args);
                 let provider = self
                     .exports
                     .iter()
@@ -119,7 +113,7 @@ impl Init {
                     label: label.to_string(),
                     args: args.to_vec(),
                 };
-                (provider, kind, Quota { ram, caps }, id)
+                (provider, kind, call.quota(), id)
             }
             Work::Upgrade {
                 id,

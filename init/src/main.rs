@@ -46,9 +46,9 @@ use arbor::guard::SlotGuard;
 use arbor::{loader, slots, sys};
 use arbor_config::label::Printable;
 use arbor_config::{InitConfig, RouteDecision, route_session};
-use arbor_sessions::client::{self, Arrival, Endpoint, Incoming, Log, Rom, Session};
+use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
 use arbor_sessions::parent::{
-    DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, Work,
+    DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, SessionCall, Work,
 };
 use arbor_sessions::services::{RomReply, RomRequest, name};
 use arbor_sessions::table::Quota;
@@ -298,42 +298,26 @@ impl Init {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot().ok();
         loop {
-            let (incoming, arrival) = match server.next_keeping(&mut receive) {
-                Ok(received) => received,
-                Err(error) => {
-                    self.say(&format!("receive failed: {error}; waiting again"));
-                    continue;
-                }
-            };
-            let (arrived, out_of_slots) = match arrival {
-                Arrival::Cap(cap) => (Some(cap), None),
-                Arrival::Nothing => (None, None),
-                Arrival::Dropped(error) => {
-                    self.say(&format!(
-                        "{error}: refused a request that carried a capability"
-                    ));
-                    (None, Some(error))
-                }
-            };
+            let received =
+                server.next_parent_request(&mut receive, |line| self.say(&format!("{line}")));
             self.check_deadlines();
+            let Some((incoming, arrived)) = received else {
+                continue;
+            };
             let mut kept = false;
-            if let Some(error) = out_of_slots {
-                server.set_reply(&ParentReply::Error(SessionError::from(error)), None);
-            } else {
-                match badge::decode(incoming.badge.0, incoming.label, self.children.len()) {
-                    Caller::Notification => {
-                        if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
-                            self.fetch_parent_work();
-                        }
+            match badge::decode(incoming.badge.0, incoming.label, self.children.len()) {
+                Caller::Notification => {
+                    if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
+                        self.fetch_parent_work();
                     }
-                    Caller::Fault(index) => self.child_faulted(index, &incoming),
-                    Caller::Local(id) => self.local_request(id, &incoming, &mut server),
-                    Caller::Child(index) => {
-                        kept = self.parent_request(index, &incoming, arrived, &mut server);
-                    }
-                    Caller::Unknown(_) => {
-                        server.set_reply(&ParentReply::Error(SessionError::BadRequest), None)
-                    }
+                }
+                Caller::Fault(index) => self.child_faulted(index, &incoming),
+                Caller::Local(id) => self.local_request(id, &incoming, &mut server),
+                Caller::Child(index) => {
+                    kept = self.parent_request(index, &incoming, arrived, &mut server);
+                }
+                Caller::Unknown(_) => {
+                    server.set_reply(&ParentReply::Error(SessionError::BadRequest), None)
                 }
             }
             if let (Some(cap), false) = (arrived, kept) {
@@ -368,15 +352,9 @@ impl Init {
         };
         let name = self.children[index].config.name.clone();
         match request {
-            ParentRequest::Session {
-                service,
-                label,
-                args,
-                ram,
-                caps,
-            } => {
-                let quota = Quota { ram, caps };
-                match self.open_session(index, service, label, args, quota, arrived) {
+            ParentRequest::Session(call) => {
+                let (service, label, quota) = (call.service, call.label, call.quota());
+                match self.open_session(index, service, label, call.args, quota, arrived) {
                     Ok((id, Some(cap))) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }

@@ -624,11 +624,13 @@ impl Init {
                     args,
                 } => Work::Create {
                     id: item.id,
-                    service,
-                    label,
-                    args,
-                    ram: moves.ram,
-                    caps: moves.caps,
+                    call: SessionCall {
+                        service,
+                        label,
+                        args,
+                        ram: moves.ram,
+                        caps: moves.caps,
+                    },
                 },
                 ItemKind::Upgrade { badge } => Work::Upgrade {
                     id: item.id,

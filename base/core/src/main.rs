@@ -33,7 +33,7 @@ use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info
 use arbor::guard::{QuotaLoan, SlotGuard};
 use arbor::{loader, println, slots, sys};
 use arbor_config::hardware::{self, Claim};
-use arbor_sessions::client::{Arrival, Endpoint, Incoming, LOG_SESSION_RAM};
+use arbor_sessions::client::{Endpoint, Incoming, LOG_SESSION_RAM};
 use arbor_sessions::parent::{ParentReply, ParentRequest};
 use arbor_sessions::server::{Call, Root, Service};
 use arbor_sessions::services::{
@@ -169,25 +169,12 @@ impl Core {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot().ok();
         loop {
-            let (incoming, arrival) = match server.next_keeping(&mut receive) {
-                Ok(received) => received,
-                Err(error) => {
-                    println!("core: receive failed: {error}; waiting again");
-                    continue;
-                }
-            };
-            let (arrived, refused) = match arrival {
-                Arrival::Cap(cap) => (Some(cap), None),
-                Arrival::Nothing => (None, None),
-                Arrival::Dropped(error) => {
-                    println!("core: {error}: refused a request that carried a capability");
-                    (None, Some(error))
-                }
+            let Some((incoming, arrived)) =
+                server.next_parent_request(&mut receive, |line| println!("core: {line}"))
+            else {
+                continue;
             };
             match incoming.badge.0 {
-                _ if let Some(error) = refused => {
-                    server.set_reply(&ParentReply::Error(SessionError::from(error)), None)
-                }
                 FAULT_BADGE if incoming.label == FAULT_LABEL => self.init_faulted(&incoming),
                 INIT_BADGE => self.parent_request(&incoming, arrived, &mut server),
                 badge => {
@@ -229,15 +216,10 @@ impl Core {
             _ => return server.set_reply(&ParentReply::Error(SessionError::BadRequest), None),
         };
         match request {
-            ParentRequest::Session {
-                service,
-                label,
-                args,
-                ram,
-                caps,
-            } => {
-                let label = arbor_config_free_compose("init", label);
-                match self.open(service, &label, args, ram, caps, arrived) {
+            ParentRequest::Session(call) => {
+                let (service, label) =
+                    (call.service, arbor_config_free_compose("init", call.label));
+                match self.open(service, &label, call.args, call.quota(), arrived) {
                     Ok((id, cap)) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }
@@ -297,10 +279,10 @@ impl Core {
         service: &str,
         label: &str,
         args: &[u8],
-        ram: u64,
-        caps: u64,
+        quota: Quota,
         arrived: Option<CapSlot>,
     ) -> Result<(u32, CapSlot), SessionError> {
+        let Quota { ram, caps } = quota;
         if !ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
@@ -316,7 +298,7 @@ impl Core {
         })
         .map_err(|_| SessionError::ClientQuotaExceeded)?;
         self.root.service.arrived = arrived;
-        let opened = self.root.open(service, label, args, Quota { ram, caps });
+        let opened = self.root.open(service, label, args, quota);
         self.root.service.arrived = None;
         let (badge, cap) = opened?;
         // Session ids travel as u32: a badge past them is refused.

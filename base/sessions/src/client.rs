@@ -2,7 +2,7 @@
 //! receive/reply loop. Both copy the payload out of the IPC buffer before
 //! decoding, so nothing borrows the buffer across a system call.
 
-use crate::parent::{Delivery, ParentReply, ParentRequest, Work};
+use crate::parent::{Delivery, ParentReply, ParentRequest, SessionCall, Work};
 use crate::services::{LogRequest, RomReply, RomRequest, SimpleReply, TimerReply, TimerRequest};
 use crate::{Interface, SessionError, decode, encode};
 use arbor::abi::{CapSlot, MsgInfo, PAYLOAD_MAX, slot};
@@ -195,13 +195,13 @@ pub fn open_session_raw(
     caps: u64,
     send_cap: Option<CapSlot>,
 ) -> Result<Opened, SessionError> {
-    let request = ParentRequest::Session {
+    let request = ParentRequest::Session(SessionCall {
         service,
         label,
         args,
         ram,
         caps,
-    };
+    });
     ask_for_session(parent, &request, send_cap)
 }
 
@@ -581,6 +581,31 @@ impl Endpoint {
             }
         };
         Ok((incoming, arrival))
+    }
+
+    /// The next request of a parent's serve loop (core's, init's), and the
+    /// capability that came with it: waits again after a failed receive,
+    /// and refuses with a [`ParentReply::Error`] (returning `None`) a
+    /// request whose capability could not be kept. `log` hears of both.
+    pub fn next_parent_request(
+        &mut self,
+        receive: &mut Option<CapSlot>,
+        mut log: impl FnMut(core::fmt::Arguments<'_>),
+    ) -> Option<(Incoming, Option<CapSlot>)> {
+        loop {
+            match self.next_keeping(receive) {
+                Err(error) => log(format_args!("receive failed: {error}; waiting again")),
+                Ok((incoming, Arrival::Cap(cap))) => return Some((incoming, Some(cap))),
+                Ok((incoming, Arrival::Nothing)) => return Some((incoming, None)),
+                Ok((_, Arrival::Dropped(error))) => {
+                    log(format_args!(
+                        "{error}: refused a request that carried a capability"
+                    ));
+                    self.set_reply(&ParentReply::Error(SessionError::from(error)), None);
+                    return None;
+                }
+            }
+        }
     }
 
     /// Replies (if a reply was set) and receives the next request, offering

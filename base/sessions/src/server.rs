@@ -174,16 +174,9 @@ pub fn perform<S: Service>(
     work: &Work<'_>,
 ) -> Outcome {
     match *work {
-        Work::Create {
-            service: name,
-            label,
-            args,
-            ram,
-            caps,
-            ..
-        } => {
-            let quota = Quota { ram, caps };
-            let state = match service.create(name, label, args, quota) {
+        Work::Create { call, .. } => {
+            let (quota, label) = (call.quota(), call.label);
+            let state = match service.create(call.service, label, call.args, quota) {
                 Ok(state) => state,
                 Err(error) => return Outcome::Refused(error),
             };
@@ -565,11 +558,13 @@ mod tests {
     fn create(id: u32, label: &str, ram: u64) -> Work<'_> {
         Work::Create {
             id,
-            service: "Labels",
-            label,
-            args: &[],
-            ram,
-            caps: 1,
+            call: crate::parent::SessionCall {
+                service: "Labels",
+                label,
+                args: &[],
+                ram,
+                caps: 1,
+            },
         }
     }
 

@@ -2,7 +2,7 @@
 
 extern crate std;
 
-use super::parent::{Delivery, ParentReply, ParentRequest, Work};
+use super::parent::{Delivery, ParentReply, ParentRequest, SessionCall, Work};
 use super::services::{IoPortArgs, LogRequest, TimerRequest};
 use super::*;
 
@@ -18,13 +18,13 @@ fn requests_round_trip() {
     )
     .unwrap();
     let args = std::vec::Vec::from(&buffer[128..128 + args_len]);
-    let request = ParentRequest::Session {
+    let request = ParentRequest::Session(SessionCall {
         service: "IoPort",
         label: "timer",
         args: &args,
         ram: 8192,
         caps: 4,
-    };
+    });
     let len = encode(&request, &mut buffer).unwrap();
     assert_eq!(
         decode::<ParentRequest<'_>>(&buffer[..len]).unwrap(),
@@ -51,11 +51,13 @@ fn replies_round_trip() {
         ParentReply::NoWork,
         ParentReply::Work(Work::Create {
             id: 3,
-            service: "Timer",
-            label: "init -> hello",
-            args: &[1, 2],
-            ram: 4096,
-            caps: 2,
+            call: SessionCall {
+                service: "Timer",
+                label: "init -> hello",
+                args: &[1, 2],
+                ram: 4096,
+                caps: 2,
+            },
         }),
         ParentReply::Work(Work::Close { id: 4, badge: 17 }),
     ] {
