@@ -31,6 +31,7 @@ extern crate alloc;
 
 mod badge;
 mod children;
+mod config_rom;
 mod export;
 mod hardware;
 mod ledger;
@@ -50,7 +51,7 @@ use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
 use arbor_sessions::parent::{
     DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, SessionCall, Work,
 };
-use arbor_sessions::services::{RomReply, RomRequest, name};
+use arbor_sessions::services::name;
 use arbor_sessions::table::Quota;
 use arbor_sessions::{Interface, SessionError, decode};
 use badge::Caller;
@@ -74,8 +75,8 @@ enum Via {
         provider: usize,
         state: ChildSession,
     },
-    /// The child's config ROM, served by init: a dataspace holding the text.
-    Config { dataspace: CapSlot, size: u64 },
+    /// The child's config ROM, served by init (`config_roms`) under `badge`.
+    Config { badge: u64 },
 }
 
 /// A session init asked its own parent for.
@@ -152,6 +153,8 @@ struct Init {
     work: WorkQueue,
     /// Every quota move init makes, and who holds what.
     ledger: Ledger,
+    /// The children's config ROMs, served by init itself.
+    config_roms: arbor_sessions::server::Root<config_rom::ConfigRoms>,
     /// TSC ticks per millisecond, for deadlines.
     tsc_per_ms: u64,
     /// A nested init's notification, bound to its thread: its parent
@@ -199,6 +202,7 @@ fn start(log: Log) -> Result<(), String> {
         export_sessions: Vec::new(),
         work: WorkQueue::default(),
         ledger: Ledger::default(),
+        config_roms: config_rom::server(endpoint),
         tsc_per_ms: sys::info(info::TSC_PER_MS, 0).map_or(1, |(tsc, _)| tsc.max(1)),
         parent_signals: None,
     };
@@ -312,7 +316,7 @@ impl Init {
                     }
                 }
                 Caller::Fault(index) => self.child_faulted(index, &incoming),
-                Caller::Local(id) => self.local_request(id, &incoming, &mut server),
+                Caller::Local(id) => self.local_request(badge::local(id), &incoming, &mut server),
                 Caller::Child(index) => {
                     kept = self.parent_request(index, &incoming, arrived, &mut server);
                 }

@@ -330,55 +330,29 @@ impl Init {
         id: u32,
         quota: Quota,
     ) -> Result<CapSlot, SessionError> {
-        let text = self.children[index]
+        self.config_roms.service.text = self.children[index]
             .config
             .config
             .as_ref()
             .map(|c| c.as_text().to_string())
             .unwrap_or_default();
-        let size = (text.len() as u64).max(1);
-        let needed = size.div_ceil(4096) * 4096 + 4096;
-        if quota.ram < needed {
-            return Err(SessionError::InsufficientQuota {
-                needed: needed - quota.ram,
-            });
-        }
-        // Both are undone if anything after them fails.
-        let dataspace =
-            SlotGuard::adopt(arbor::vspace::dataspace_with(text.as_bytes())?).destroying();
-        let cap = SlotGuard::allocate()?;
-        sys::derive(
-            self.endpoint,
-            cap.slot(),
-            Rights::WRITE.union(Rights::GRANT),
-            badge::local(id),
-        )?;
-        let cap = cap.keep();
+        let (badge, cap) = self.config_roms.open(name::ROM, "config", &[], quota)?;
         self.sessions.push(SessionRecord {
             id,
             client: index,
-            via: Via::Config {
-                dataspace: dataspace.keep(),
-                size: text.len() as u64,
-            },
+            via: Via::Config { badge },
             cap: Some(cap),
             quota,
         });
         Ok(cap)
     }
 
-    pub(crate) fn local_request(&mut self, id: u32, incoming: &Incoming, server: &mut Endpoint) {
-        let record = self.sessions.iter().find(|s| s.id == id);
-        match (
-            record.map(|r| &r.via),
-            decode::<RomRequest>(incoming.bytes()),
-        ) {
-            (Some(Via::Config { dataspace, size }), Ok(RomRequest::Dataspace)) => {
-                server.set_reply(&RomReply::Dataspace { size: *size }, Some(*dataspace));
-            }
-            (None, _) => server.set_reply(&RomReply::Error(SessionError::NoSuchSession), None),
-            _ => server.set_reply(&RomReply::Error(SessionError::BadRequest), None),
-        }
+    /// A call on a config-ROM session (`badge`), answered by the framework.
+    pub(crate) fn local_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
+        // Config-ROM calls take no capabilities.
+        let mut no_receive = CapSlot(0);
+        let (reply, cap) = self.config_roms.call(badge, incoming, &mut no_receive);
+        server.set_reply(&reply, cap);
     }
 
     /// More quota for child `index`'s session `id`: forwarded to the parent
@@ -491,11 +465,11 @@ impl Init {
                 // record itself cost.
                 ChildSession::Failed(_) => self.refund(client, record.quota),
             },
-            Via::Config { dataspace, .. } => {
-                drop(SlotGuard::adopt(dataspace).destroying());
-                if let Some(cap) = record.cap {
-                    // Revokes the client's copy of the session capability.
-                    drop(SlotGuard::adopt(cap).destroying());
+            Via::Config { badge } => {
+                // The framework destroys the session capability (revoking
+                // the client's copy) and the dataspace.
+                if let Err(error) = self.config_roms.close(badge) {
+                    self.say(&format!("closing config ROM session {badge:#x}: {error}"));
                 }
                 self.close_books(record.id);
             }

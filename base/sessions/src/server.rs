@@ -425,6 +425,14 @@ impl<S: Service> Root<S> {
         }
     }
 
+    /// Serves `service` on `endpoint` with badges from `first` on.
+    pub fn with_first_badge(endpoint: CapSlot, service: S, first: u64) -> Self {
+        Root {
+            table: SessionTable::starting_at(first),
+            ..Root::new(endpoint, service)
+        }
+    }
+
     /// Creates a session paid from `quota` (already in this Pd): its badge
     /// and the capability for the client. Nothing is left behind on failure.
     pub fn open(
