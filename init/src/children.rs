@@ -263,7 +263,7 @@ impl Init {
                 self.sessions.push(record);
                 continue;
             }
-            self.refund(Some(record.client), record.quota);
+            self.settle(record.id, Some(record.client), record.quota);
             if let Some(cap) = record.cap {
                 slots::release(cap);
             }

@@ -335,16 +335,73 @@ impl Ledger {
         }
     }
 
-    /// Gives up to `quota` of session `id`'s donation back to its client
-    /// while the session stays (an upgrade its server refused): taken back
-    /// from the server as far as it holds it, then refunded.
-    pub fn give_back(&mut self, mover: &mut impl Mover, id: u32, quota: Quota) {
+    /// Whether session `id` is in the books.
+    pub fn has(&self, id: u32) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
+    /// Session `id`'s client pays `more` (an upgrade), held at init until
+    /// [`Ledger::pass_on_part`] moves it on.
+    pub fn charge_more(
+        &mut self,
+        mover: &mut impl Mover,
+        id: u32,
+        more: Quota,
+    ) -> Result<(), Refusal> {
+        let Some(entry) = self.sessions.get(&id).copied() else {
+            return Ok(());
+        };
+        let client = Account::Child(entry.client);
+        self.transfer(mover, id, client, Account::Init, more, Purpose::Charge)?;
+        if let Some(entry) = self.sessions.get_mut(&id) {
+            entry.books.paid = add(entry.books.paid, more);
+            entry.books.at_init = add(entry.books.at_init, more);
+        }
+        Ok(())
+    }
+
+    /// Moves `quota` of what init holds for session `id` on to its server
+    /// (a fetched upgrade), as far as init holds it.
+    pub fn pass_on_part(
+        &mut self,
+        mover: &mut impl Mover,
+        id: u32,
+        quota: Quota,
+    ) -> Result<(), Refusal> {
+        let Some(entry) = self.sessions.get(&id).copied() else {
+            return Ok(());
+        };
+        let moves = Quota {
+            ram: quota.ram.min(entry.books.at_init.ram),
+            caps: quota.caps.min(entry.books.at_init.caps),
+        };
+        let to = entry.server.account();
+        self.transfer(mover, id, Account::Init, to, moves, Purpose::PassOn)?;
+        if let Some(entry) = self.sessions.get_mut(&id) {
+            entry.books.at_init = sub(entry.books.at_init, moves);
+            entry.books.at_server = add(entry.books.at_server, moves);
+        }
+        Ok(())
+    }
+
+    /// Gives part of session `id`'s donation back to its client while the
+    /// session stays (a refused upgrade, a failed create whose record
+    /// remains): up to `from_server` is taken back from the server, then up
+    /// to `refund` of what init holds goes to the client.
+    pub fn give_back(
+        &mut self,
+        mover: &mut impl Mover,
+        id: u32,
+        from_server: Quota,
+        refund: Quota,
+    ) {
         let Some(entry) = self.sessions.get(&id).copied() else {
             return;
         };
+        let quota = refund;
         let back = Quota {
-            ram: quota.ram.min(entry.books.at_server.ram),
-            caps: quota.caps.min(entry.books.at_server.caps),
+            ram: from_server.ram.min(entry.books.at_server.ram),
+            caps: from_server.caps.min(entry.books.at_server.caps),
         };
         let from = entry.server.account();
         if self

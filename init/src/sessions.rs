@@ -235,7 +235,7 @@ impl Init {
                 {
                     return Err(SessionError::Unavailable);
                 }
-                self.charge(index, quota)?;
+                self.open_books(index, id, Server::Child(provider), quota)?;
                 let kind = ItemKind::Create {
                     service: service.to_string(),
                     label,
@@ -316,7 +316,7 @@ impl Init {
             } => {
                 let error = *error;
                 let record = self.sessions.swap_remove(position);
-                self.refund(Some(index), record.quota);
+                self.settle(record.id, Some(index), record.quota);
                 Err(error)
             }
             _ => Ok((id, record.cap)),
@@ -398,7 +398,7 @@ impl Init {
                     let mut kernel = Pds {
                         children: &self.children,
                     };
-                    self.ledger.give_back(&mut kernel, id, more);
+                    self.ledger.give_back(&mut kernel, id, more, more);
                     self.report_refusals();
                     return Err(error);
                 }
@@ -406,7 +406,12 @@ impl Init {
                 record.quota = record.quota.checked_add(more).unwrap_or(record.quota);
             }
             Err((provider, badge)) => {
-                self.charge(index, more)?;
+                let mut kernel = Pds {
+                    children: &self.children,
+                };
+                let charged = self.ledger.charge_more(&mut kernel, id, more);
+                self.report_refusals();
+                charged.map_err(|_| SessionError::ClientQuotaExceeded)?;
                 let origin = Origin::Child {
                     client: Some(index),
                     session: id,
@@ -463,7 +468,7 @@ impl Init {
                 ChildSession::Pending => {}
                 // Its donation came back at the failure, but for what the
                 // record itself cost.
-                ChildSession::Failed(_) => self.refund(client, record.quota),
+                ChildSession::Failed(_) => self.settle(record.id, client, record.quota),
             },
             Via::Config { badge } => {
                 // The framework destroys the session capability (revoking
@@ -492,7 +497,16 @@ impl Init {
             ram: 0,
             caps: PARENT_SESSION_CAPS.min(quota.caps),
         };
-        self.refund(client, kept);
+        if self.ledger.has(session) {
+            let mut kernel = Pds {
+                children: &self.children,
+            };
+            self.ledger
+                .give_back(&mut kernel, session, Quota::default(), kept);
+            self.report_refusals();
+        } else {
+            self.refund(client, kept);
+        }
         let at_provider = Quota {
             ram: quota.ram,
             caps: quota.caps - kept.caps,
@@ -582,9 +596,18 @@ impl Init {
                 return server.set_reply(&ParentReply::NoWork, None);
             };
             let moves = item.moves_on_fetch();
-            if let Err(error) =
-                self.move_quota(Account::Init, Account::Child(index), moves, Purpose::PassOn)
-            {
+            let passed = match item.origin {
+                Origin::Child { session, .. } if self.ledger.has(session) => {
+                    let mut kernel = Pds {
+                        children: &self.children,
+                    };
+                    let passed = self.ledger.pass_on_part(&mut kernel, session, moves);
+                    self.report_refusals();
+                    passed.map_err(|refusal| refusal.error)
+                }
+                _ => self.move_quota(Account::Init, Account::Child(index), moves, Purpose::PassOn),
+            };
+            if let Err(error) = passed {
                 // init cannot pay what it was given: the item fails (nothing moved).
                 if let Some(item) = self.work.withdraw(item.id) {
                     self.fail(item, SessionError::from(error));
@@ -737,6 +760,12 @@ impl Init {
     /// A close was acknowledged (or refused, or expired): take the
     /// session's quota back from the server and return it.
     fn closed(&mut self, item: WorkItem) {
+        if let Origin::Child { session, .. } = item.origin
+            && self.ledger.has(session)
+        {
+            // The ledger takes the session's quota back and refunds it.
+            return self.close_books(session);
+        }
         let back = match self.child_pd(item.provider) {
             Ok(_) => self
                 .move_quota(
@@ -764,6 +793,11 @@ impl Init {
     pub(crate) fn fail(&mut self, item: WorkItem, error: SessionError) {
         if matches!(item.kind, ItemKind::Close { .. }) {
             return self.closed(item);
+        }
+        if let Origin::Child { client, session } = item.origin
+            && self.ledger.has(session)
+        {
+            return self.fail_in_books(item, client, session, error);
         }
         let at_provider = item.at_provider();
         let mut back = true;
@@ -816,6 +850,69 @@ impl Init {
             Origin::Parent { id } => {
                 self.deliver_upward(id, Delivery::Refused(error), None);
             }
+        }
+    }
+
+    /// [`Init::fail`] for a session in the ledger: a create whose record
+    /// stays keeps the capabilities its record costs and gives the rest
+    /// back; a create nobody waits for is closed in the books; a refused
+    /// upgrade gives its donation back.
+    fn fail_in_books(
+        &mut self,
+        item: WorkItem,
+        client: Option<usize>,
+        session: u32,
+        error: SessionError,
+    ) {
+        let record = match (&item.kind, client) {
+            (ItemKind::Create { .. }, Some(client)) => self
+                .sessions
+                .iter_mut()
+                .find(|s| s.id == session && s.client == client),
+            _ => None,
+        };
+        let kept = match record {
+            Some(record) => {
+                let kept = Quota {
+                    ram: 0,
+                    caps: PARENT_SESSION_CAPS.min(item.quota.caps),
+                };
+                record.via = Via::Child {
+                    provider: item.provider,
+                    state: ChildSession::Failed(error),
+                };
+                record.quota = kept;
+                Some(kept)
+            }
+            None => None,
+        };
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        match (&item.kind, kept) {
+            (ItemKind::Create { .. }, None) => {
+                let _logged_below = self.ledger.close(&mut kernel, session);
+            }
+            (_, kept) => {
+                let kept = kept.unwrap_or_default();
+                let refund = Quota {
+                    ram: item.quota.ram,
+                    caps: item.quota.caps - kept.caps,
+                };
+                self.ledger
+                    .give_back(&mut kernel, session, item.at_provider(), refund);
+            }
+        }
+        self.report_refusals();
+    }
+
+    /// Session `id` ends: closed in the ledger if it is there, otherwise
+    /// `quota` is refunded to `client`.
+    pub(crate) fn settle(&mut self, id: u32, client: Option<usize>, quota: Quota) {
+        if self.ledger.has(id) {
+            self.close_books(id);
+        } else {
+            self.refund(client, quota);
         }
     }
 

@@ -198,7 +198,12 @@ fn run(seed: u64, steps: usize) -> (usize, usize) {
             }
             4 => {
                 if let Some(id) = pick(&open, next()) {
-                    let _refused_or_moved = ledger.upgrade(&mut kernel, id, quota);
+                    // At once, or charged now and passed on when fetched.
+                    if next().is_multiple_of(2) {
+                        let _refused_or_moved = ledger.upgrade(&mut kernel, id, quota);
+                    } else if ledger.charge_more(&mut kernel, id, quota).is_ok() {
+                        let _refused_or_moved = ledger.pass_on_part(&mut kernel, id, quota);
+                    }
                 }
             }
             5 => {
@@ -239,7 +244,11 @@ fn run(seed: u64, steps: usize) -> (usize, usize) {
             }
             9 => {
                 if let Some(id) = pick(&open, next()) {
-                    ledger.give_back(&mut kernel, id, quota);
+                    let from_server = Quota {
+                        ram: (next() % 6) * 4096,
+                        caps: next() % 6,
+                    };
+                    ledger.give_back(&mut kernel, id, from_server, quota);
                 }
             }
             8 if !kernel.alive[child] => {
