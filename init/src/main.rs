@@ -23,8 +23,13 @@
 //!
 //! This file reads the config and runs the receive loop; the rest is in
 //! `children` (start, faults, restart, tear-down), `sessions` (routing a
-//! child's requests, quota, config ROMs), `export` (a nested init serving
-//! its children's services upward), `hardware` (what a child may claim) and `policy` (restart decisions, host-tested).
+//! child's requests, work items), `export` (a nested init serving its
+//! children's services upward), `config_rom` (the config ROMs init serves
+//! itself, on the server framework's root mode), and the host-tested
+//! logic: `ledger` (who holds every session's quota; every quota move init
+//! makes goes through it and a refused one is logged), `badge` (who sent a
+//! message), `pending` (work items), `hardware` (what a child may claim)
+//! and `policy` (restart decisions).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
