@@ -814,31 +814,9 @@ impl Init {
         let refund = if back { item.quota } else { item.at_init() };
         match item.origin {
             Origin::Child { client, session } => {
-                // The failed session's record stays until its client asks
-                // after it, paid by one capability of the client's quota:
-                // a client cannot pile up records init keeps for free.
-                let record = match (&item.kind, client) {
-                    (ItemKind::Create { .. }, Some(client)) => self
-                        .sessions
-                        .iter_mut()
-                        .find(|s| s.id == session && s.client == client),
-                    _ => None,
-                };
-                let kept = match record {
-                    Some(record) => {
-                        let kept = Quota {
-                            ram: 0,
-                            caps: PARENT_SESSION_CAPS.min(refund.caps),
-                        };
-                        record.via = Via::Child {
-                            provider: item.provider,
-                            state: ChildSession::Failed(error),
-                        };
-                        record.quota = kept;
-                        kept
-                    }
-                    None => Quota::default(),
-                };
+                let kept = self
+                    .keep_failed_record(&item, client, session, error, refund.caps)
+                    .unwrap_or_default();
                 self.refund(
                     client,
                     Quota {
@@ -853,6 +831,35 @@ impl Init {
         }
     }
 
+    /// A failed create's record stays until its client asks after it, paid
+    /// by one capability of the client's quota (of `caps` it donated): a
+    /// client cannot pile up records init keeps for free. What the record
+    /// keeps, or `None` when nobody waits for the session.
+    fn keep_failed_record(
+        &mut self,
+        item: &WorkItem,
+        client: Option<usize>,
+        session: u32,
+        error: SessionError,
+        caps: u64,
+    ) -> Option<Quota> {
+        let client = client.filter(|_| matches!(item.kind, ItemKind::Create { .. }))?;
+        let record = self
+            .sessions
+            .iter_mut()
+            .find(|s| s.id == session && s.client == client)?;
+        let kept = Quota {
+            ram: 0,
+            caps: PARENT_SESSION_CAPS.min(caps),
+        };
+        record.via = Via::Child {
+            provider: item.provider,
+            state: ChildSession::Failed(error),
+        };
+        record.quota = kept;
+        Some(kept)
+    }
+
     /// [`Init::fail`] for a session in the ledger: a create whose record
     /// stays keeps the capabilities its record costs and gives the rest
     /// back; a create nobody waits for is closed in the books; a refused
@@ -864,28 +871,7 @@ impl Init {
         session: u32,
         error: SessionError,
     ) {
-        let record = match (&item.kind, client) {
-            (ItemKind::Create { .. }, Some(client)) => self
-                .sessions
-                .iter_mut()
-                .find(|s| s.id == session && s.client == client),
-            _ => None,
-        };
-        let kept = match record {
-            Some(record) => {
-                let kept = Quota {
-                    ram: 0,
-                    caps: PARENT_SESSION_CAPS.min(item.quota.caps),
-                };
-                record.via = Via::Child {
-                    provider: item.provider,
-                    state: ChildSession::Failed(error),
-                };
-                record.quota = kept;
-                Some(kept)
-            }
-            None => None,
-        };
+        let kept = self.keep_failed_record(&item, client, session, error, item.quota.caps);
         let mut kernel = Pds {
             children: &self.children,
         };
