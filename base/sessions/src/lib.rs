@@ -15,8 +15,11 @@
 
 extern crate alloc;
 
+pub mod block;
+pub mod bulk;
 pub mod client;
 pub mod env;
+pub mod file_system;
 pub mod parent;
 pub mod server;
 pub mod services;
