@@ -15,7 +15,9 @@
 //! session arguments, checked here ([`region_len`]) and recomputed by each
 //! side; nothing about it is read from shared memory.
 
-use crate::client::{Session, call, close_session, kernel_error, open_session};
+use crate::client::{
+    SESSION_CAPS, Session, call, close_session, kernel_error, open_session_with_caps,
+};
 use crate::server::Call;
 use crate::table::Quota;
 use crate::{Interface, SessionError, decode};
@@ -86,7 +88,8 @@ pub fn region_len(args: &StreamArgs) -> Result<usize, SessionError> {
 pub fn session_cost(args: &StreamArgs) -> Result<Quota, SessionError> {
     Ok(Quota {
         ram: region_len(args)? as u64 + SESSION_OVERHEAD,
-        caps: 4,
+        // The dataspace and the client's notification.
+        caps: 2,
     })
 }
 
@@ -230,7 +233,9 @@ impl ClientStream {
     /// connects the stream.
     pub fn open(service: &str, label: &str, args: StreamArgs) -> Result<Self, BulkError> {
         let cost = session_cost(&args)?;
-        let session = open_session(service, label, &args, cost.ram, None)?;
+        // What the parents on the way keep, and what the server's state costs.
+        let caps = SESSION_CAPS + cost.caps;
+        let session = open_session_with_caps(service, label, &args, cost.ram, caps, None)?;
         match Self::connect(session, args) {
             Ok(stream) => Ok(stream),
             Err(error) => {

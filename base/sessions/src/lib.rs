@@ -20,6 +20,7 @@ pub mod bulk;
 pub mod client;
 pub mod env;
 pub mod file_system;
+pub mod fs_service;
 pub mod parent;
 pub mod server;
 pub mod services;
