@@ -445,7 +445,7 @@ mod tests {
             let other = NAMES[(rng.next() % 8) as usize].as_bytes();
             let handle = arbor_sessions::file_system::Handle((rng.next() % 6) as u32);
             let data = vec![7u8; (rng.next() % 3000) as usize];
-            let position = if rng.next() % 5 == 0 {
+            let position = if rng.next().is_multiple_of(5) {
                 rng.next()
             } else {
                 rng.next() % 4000
@@ -455,7 +455,7 @@ mod tests {
                     op::OPEN,
                     Request::Open {
                         path: name,
-                        create: rng.next() % 2 == 0,
+                        create: rng.next().is_multiple_of(2),
                         write: true,
                     },
                 ),
@@ -503,7 +503,7 @@ mod tests {
             };
             let mut packet = vec![0u8; HEADER_SIZE + 3200];
             encode_request(&request, &mut packet).unwrap();
-            if rng.next() % 10 == 0 {
+            if rng.next().is_multiple_of(10) {
                 let at = (rng.next() % HEADER_SIZE as u64) as usize;
                 packet[at] ^= rng.next() as u8;
             }
