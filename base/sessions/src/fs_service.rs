@@ -67,7 +67,12 @@ pub struct FsSession<N> {
     handles: Handles<N>,
     /// Scratch for one packet, reused.
     scratch: Vec<u8>,
+    /// Refusals logged so far (a flood is logged only at its start).
+    refusals_logged: u32,
 }
+
+/// Refusals logged per session; a client sending garbage cannot flood the log.
+pub const REFUSALS_LOGGED: u32 = 8;
 
 /// The FileSystem service over `backend`.
 pub struct FsService<B: Backend> {
@@ -133,10 +138,16 @@ impl<B: Backend> FsService<B> {
             if let Some(error @ (FsError::ReadOnly | FsError::BadPath | FsError::BadRequest)) =
                 FsError::from_status(status)
             {
-                log!(
-                    "\"{label}\": refused opcode {}: {error}",
-                    request.opcode().0
-                );
+                session.refusals_logged = session.refusals_logged.saturating_add(1);
+                if session.refusals_logged <= REFUSALS_LOGGED {
+                    log!(
+                        "\"{label}\": refused opcode {}: {error}",
+                        request.opcode().0
+                    );
+                }
+                if session.refusals_logged == REFUSALS_LOGGED {
+                    log!("\"{label}\": further refusals are not logged");
+                }
             }
             if session.stream.stream.acknowledge(request, status).is_err() {
                 log!("\"{label}\": broken ack ring; its requests are ignored");
@@ -171,6 +182,7 @@ impl<B: Backend> Service for FsService<B> {
             policy,
             handles: Handles::new(MAX_HANDLES),
             scratch: Vec::new(),
+            refusals_logged: 0,
         })
     }
 

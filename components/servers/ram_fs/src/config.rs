@@ -1,5 +1,6 @@
 //! What the scenario's `config:` for ram_fs says.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use arbor_sessions::fs_service::PolicyRule;
 use serde::Deserialize;
@@ -14,6 +15,20 @@ pub struct Config {
     /// Who may open sessions, with which root and rights (first match wins;
     /// a label no rule matches gets no session).
     pub policies: Vec<PolicyRule>,
+    /// Files the file system starts with (their directories are made as
+    /// needed), counted against the capacity like any other.
+    #[serde(default)]
+    pub preload: Vec<Preload>,
+}
+
+/// One file ram_fs starts with.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Preload {
+    /// Where (absolute).
+    pub path: String,
+    /// Its content.
+    pub text: String,
 }
 
 /// Decodes config text as ram_fs does.

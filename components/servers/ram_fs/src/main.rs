@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+use arbor_sessions::file_system::normalize;
 use arbor_sessions::fs_service::{FsService, WAKE_BIT};
 use arbor_sessions::server::Server;
 use arbor_sessions::{client, env, log};
@@ -47,7 +48,16 @@ fn run(_argument: u64) {
         config.capacity,
         config.policies.len()
     );
-    let service = FsService::new(MemoryFs::new(config.capacity), config.policies, wake);
+    let mut memory = MemoryFs::new(config.capacity);
+    for file in &config.preload {
+        let loaded = normalize(file.path.as_bytes())
+            .and_then(|path| memory.preload(&path, file.text.as_bytes()));
+        if let Err(error) = loaded {
+            log!("preloading {}: {error}", file.path);
+            return client::exit(1);
+        }
+    }
+    let service = FsService::new(memory, config.policies, wake);
     let error = server.serve(&["FileSystem"], service);
     log!("stopped: {error}");
     client::exit(1);

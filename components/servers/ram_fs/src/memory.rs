@@ -55,6 +55,26 @@ impl MemoryFs {
         self.capacity
     }
 
+    /// Creates the file at `path` with `content`, making missing
+    /// directories on the way (for preloaded files).
+    pub fn preload(&mut self, path: &NormalPath, content: &[u8]) -> Result<(), FsError> {
+        let mut prefix = NormalPath::root();
+        let components: Vec<&str> = path.components().collect();
+        if let Some((_, directories)) = components.split_last() {
+            for name in directories {
+                let text = alloc::format!("{}/{name}", prefix.as_str().trim_end_matches('/'));
+                prefix = arbor_sessions::file_system::normalize(text.as_bytes())?;
+                match self.mkdir(&prefix) {
+                    Ok(()) | Err(FsError::Exists) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        let inode = self.open(path, true)?;
+        self.truncate(&inode, 0)?;
+        self.write(&inode, 0, content).map(drop)
+    }
+
     fn node(&self, path: &NormalPath) -> Result<Node, FsError> {
         if path.is_root() {
             return Ok(Node::Directory);
@@ -371,6 +391,19 @@ mod tests {
             Err(FsError::NotDirectory)
         );
         assert_eq!(fs.mkdir(&path("/dir")), Err(FsError::Exists));
+    }
+
+    #[test]
+    fn preloading_makes_the_directories() {
+        let mut fs = MemoryFs::new(4096);
+        fs.preload(&path("/logs/2025/app.log"), b"boot").unwrap();
+        fs.preload(&path("/logs/other"), b"x").unwrap();
+        assert_eq!(fs.stat(&path("/logs/2025")).unwrap().kind, Kind::Directory);
+        assert_eq!(fs.stat(&path("/logs/2025/app.log")).unwrap().size, 4);
+        assert_eq!(
+            fs.preload(&path("/logs/other/x"), b""),
+            Err(FsError::NotDirectory)
+        );
     }
 
     #[test]
