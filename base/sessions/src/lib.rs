@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod block;
+pub mod block_service;
 pub mod bulk;
 pub mod client;
 pub mod env;

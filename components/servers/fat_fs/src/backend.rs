@@ -21,20 +21,19 @@ use lamfat::{
     TimeProvider, Write,
 };
 
-/// Wall-clock time for timestamps: the time at boot (seconds since 1970,
-/// from the RTC) plus what a monotonic source says has passed since.
+/// Wall-clock time for timestamps: a function that says how many seconds
+/// have passed since 1970 (the CMOS RTC on the target; 0, i.e. 1980 on
+/// the volume, when there is no clock).
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    /// Seconds since 1970 when `elapsed_ms` read 0 (0: unknown).
-    pub boot_seconds: u64,
-    /// Milliseconds since then.
-    pub elapsed_ms: fn() -> u64,
+    /// Seconds since 1970, now.
+    pub now_seconds: fn() -> u64,
 }
 
 impl Clock {
     /// Seconds since 1970 now.
     pub fn now(&self) -> u64 {
-        self.boot_seconds + (self.elapsed_ms)() / 1000
+        (self.now_seconds)()
     }
 
     fn date_time(&self) -> DateTime {

@@ -82,6 +82,13 @@ impl<D: BlockDevice> SectorCache<D> {
         &self.device
     }
 
+    /// The device, written back first; dirty sectors that cannot be written
+    /// are lost, so flush (and check) before when that matters.
+    pub fn into_device(mut self) -> D {
+        let _ = self.flush();
+        self.device
+    }
+
     /// The cached sector `index`, loaded (and something evicted) if needed.
     fn sector(&mut self, index: u64) -> Result<&mut Cached, DeviceError> {
         self.clock += 1;

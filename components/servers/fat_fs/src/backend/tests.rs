@@ -14,15 +14,14 @@ fn path(text: &str) -> NormalPath {
     normalize(text.as_bytes()).unwrap()
 }
 
-fn no_time() -> u64 {
-    0
+/// 2025-06-01T12:00:00Z
+fn june_2025() -> u64 {
+    1_748_779_200
 }
 
 fn clock() -> Clock {
     Clock {
-        // 2025-06-01T12:00:00Z
-        boot_seconds: 1_748_779_200,
-        elapsed_ms: no_time,
+        now_seconds: june_2025,
     }
 }
 
