@@ -209,15 +209,27 @@ impl<B: Backend> Service for FsService<B> {
     }
 
     fn close(&mut self, session: Entry<Self::Session>) {
+        let Entry {
+            badge,
+            label,
+            state,
+            ..
+        } = session;
         let FsSession {
             stream,
             mut handles,
             ..
-        } = session.state;
+        } = state;
         for node in handles.drain() {
             self.backend.close(node);
         }
         stream.destroy();
+        // A client gone is an orderly point: what it wrote becomes durable
+        // even if it never asked for a sync.
+        match self.backend.sync() {
+            Ok(()) => log!("session {badge} (\"{label}\") closed, synced"),
+            Err(error) => log!("session {badge} (\"{label}\") closed, sync failed: {error}"),
+        }
     }
 
     fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Self::Session>) {

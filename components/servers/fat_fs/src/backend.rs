@@ -158,7 +158,12 @@ impl<D: BlockDevice> FatBackend<D> {
         let directory = if parent.is_root() {
             root
         } else {
-            root.open_dir(relative(&parent)).map_err(fs_error)?
+            // lamfat says InvalidInput when a component on the way is a file.
+            root.open_dir(relative(&parent))
+                .map_err(|error| match error {
+                    Error::InvalidInput => FsError::NotDirectory,
+                    other => fs_error(other),
+                })?
         };
         for entry in directory.iter() {
             let entry = entry.map_err(fs_error)?;
@@ -177,6 +182,15 @@ impl<D: BlockDevice> FatBackend<D> {
             }
         }
         Err(FsError::NotFound)
+    }
+
+    /// `NotDirectory` (or `NotFound`) unless the parent of `path` is a directory.
+    fn parent_is_directory(&self, path: &NormalPath) -> Result<(), FsError> {
+        let (parent, _) = path.split_last().ok_or(FsError::Exists)?;
+        match self.stat_of(&parent)?.kind {
+            Kind::Directory => Ok(()),
+            Kind::File => Err(FsError::NotDirectory),
+        }
     }
 
     /// Writes zeros from the file's end up to `size`.
@@ -208,6 +222,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
             }) => Ok(path.clone()),
             Ok(_) => Err(FsError::IsDirectory),
             Err(FsError::NotFound) if create => {
+                self.parent_is_directory(path)?;
                 let volume = self.volume()?;
                 let mut file = volume
                     .root_dir()
@@ -286,6 +301,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
             Err(FsError::NotFound) => {}
             Err(error) => return Err(error),
         }
+        self.parent_is_directory(path)?;
         let volume = self.volume()?;
         volume
             .root_dir()

@@ -1,5 +1,7 @@
 //! What the scenario's `config:` for ram_block says.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use serde::Deserialize;
 
 /// ram_block's config.
@@ -14,6 +16,20 @@ pub struct Config {
     /// Whether clients may write (default true).
     #[serde(default = "yes")]
     pub writable: bool,
+    /// Files to put on the fresh FAT32 volume (directories made as needed),
+    /// as the tool's disk images will from host files.
+    #[serde(default)]
+    pub files: Vec<InitialFile>,
+}
+
+/// A file on the volume from the start.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InitialFile {
+    /// Where (absolute).
+    pub path: String,
+    /// Its content.
+    pub text: String,
 }
 
 fn yes() -> bool {

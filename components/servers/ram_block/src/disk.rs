@@ -3,7 +3,8 @@
 
 use arbor_sessions::block::BlockError;
 use arbor_sessions::block_service::BlockBackend;
-use fat_fs::backend::{MIN_FAT32_SECTORS, format_fat32};
+use arbor_sessions::file_system::{Backend, FsError, NormalPath, normalize};
+use fat_fs::backend::{Clock, FatBackend, MIN_FAT32_SECTORS, format_fat32};
 use fat_fs::cache::{BlockDevice, MemoryDevice, SectorCache};
 
 /// Bytes per sector.
@@ -51,6 +52,59 @@ impl RamDisk {
             device: cache.into_device(),
         })
     }
+
+    /// Writes `files` (path, content) onto the FAT volume, making their
+    /// directories; timestamps from `clock`.
+    pub fn put_files<'a>(
+        &mut self,
+        files: impl Iterator<Item = (&'a str, &'a [u8])>,
+        clock: Clock,
+    ) -> Result<(), FsError> {
+        let device = core::mem::replace(
+            &mut self.device,
+            MemoryDevice {
+                bytes: alloc::vec::Vec::new(),
+                block_size: SECTOR,
+            },
+        );
+        let mut fat = FatBackend::mount(SectorCache::new(device, 64), clock)?;
+        let mut result = Ok(());
+        for (path, content) in files {
+            result = put_file(&mut fat, path, content);
+            if result.is_err() {
+                break;
+            }
+        }
+        // The volume comes back even when a file failed.
+        match fat.unmount() {
+            Ok(cache) => self.device = cache.into_device(),
+            Err(error) => return Err(error),
+        }
+        result
+    }
+}
+
+fn put_file<D: BlockDevice>(
+    fat: &mut FatBackend<D>,
+    path: &str,
+    content: &[u8],
+) -> Result<(), FsError> {
+    let path = normalize(path.as_bytes())?;
+    let mut directory = NormalPath::root();
+    let components: alloc::vec::Vec<&str> = path.components().collect();
+    if let Some((_, directories)) = components.split_last() {
+        for name in directories {
+            let text = alloc::format!("{}/{name}", directory.as_str().trim_end_matches('/'));
+            directory = normalize(text.as_bytes())?;
+            match fat.mkdir(&directory) {
+                Ok(()) | Err(FsError::Exists) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    let file = fat.open(&path, true)?;
+    fat.truncate(&file, 0)?;
+    fat.write(&file, 0, content).map(drop)
 }
 
 impl BlockBackend for RamDisk {
@@ -103,6 +157,30 @@ mod tests {
         disk.read(7, &mut out).unwrap();
         assert_eq!(out, [7u8; 512]);
         assert_eq!(disk.read(8, &mut out), Err(BlockError::OutOfRange));
+    }
+
+    fn no_clock() -> u64 {
+        0
+    }
+
+    #[test]
+    fn files_are_put_on_the_volume() {
+        let mut disk = RamDisk::new(MIN_FAT32_SECTORS, true).unwrap();
+        let clock = Clock {
+            now_seconds: no_clock,
+        };
+        let files = [("/logs/app.log", &b"started"[..]), ("/top.txt", &b"x"[..])];
+        disk.put_files(files.into_iter(), clock).unwrap();
+        assert_eq!(
+            disk.put_files([("/top.txt/x", &b""[..])].into_iter(), clock),
+            Err(FsError::NotDirectory)
+        );
+        let device = core::mem::replace(&mut disk.device, MemoryDevice::new(SECTOR, 1));
+        let mut fat = FatBackend::mount(SectorCache::new(device, 8), clock).unwrap();
+        let log = normalize(b"/logs/app.log").unwrap();
+        let mut out = [0u8; 16];
+        assert_eq!(fat.read(&log, 0, &mut out), Ok(7));
+        assert_eq!(&out[..7], b"started");
     }
 
     #[test]
