@@ -84,10 +84,13 @@ pub fn region_len(args: &StreamArgs) -> Result<usize, SessionError> {
     Ok(len)
 }
 
-/// What a session with `args` costs its server: the region and the overhead.
+/// What a session with `args` costs its server: the region, a private copy
+/// of one packet as large as the payload area (a server checks a packet
+/// only after copying it out of memory the client can change), and the
+/// overhead.
 pub fn session_cost(args: &StreamArgs) -> Result<Quota, SessionError> {
     Ok(Quota {
-        ram: region_len(args)? as u64 + SESSION_OVERHEAD,
+        ram: region_len(args)? as u64 + u64::from(args.payload_len) + SESSION_OVERHEAD,
         // The dataspace and the client's notification.
         caps: 2,
     })
@@ -342,7 +345,7 @@ mod tests {
         assert_eq!(region_len(&args), Ok(12288));
         assert_eq!(
             session_cost(&args).map(|q| q.ram),
-            Ok(12288 + SESSION_OVERHEAD)
+            Ok(12288 + 8192 + SESSION_OVERHEAD)
         );
         for bad in [
             StreamArgs {
