@@ -15,8 +15,13 @@
 
 extern crate alloc;
 
+pub mod block;
+pub mod block_service;
+pub mod bulk;
 pub mod client;
 pub mod env;
+pub mod file_system;
+pub mod fs_service;
 pub mod parent;
 pub mod server;
 pub mod services;
