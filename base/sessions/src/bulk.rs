@@ -15,9 +15,7 @@
 //! session arguments, checked here ([`region_len`]) and recomputed by each
 //! side; nothing about it is read from shared memory.
 
-use crate::client::{
-    SESSION_CAPS, Session, call, close_session, kernel_error, open_session_with_caps,
-};
+use crate::client::{SESSION_CAPS, Session, call, close_session, open_session_with_caps};
 use crate::server::Call;
 use crate::table::Quota;
 use crate::{Interface, SessionError, decode};
@@ -112,11 +110,11 @@ impl ServerStream {
         let args: StreamArgs = decode(args)?;
         quota.require(session_cost(&args)?)?;
         let len = region_len(&args)?;
-        let dataspace = slots::allocate().map_err(kernel_error)?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
         if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, len as u64)
         {
             slots::free(dataspace);
-            return Err(kernel_error(error));
+            return Err(SessionError::from(error));
         }
         let stream = SharedRegion::attach(dataspace, len)
             .and_then(|region| packet_stream::Server::new(region, args.entries));
@@ -249,7 +247,7 @@ impl ClientStream {
     }
 
     fn connect(session: Session, args: StreamArgs) -> Result<Self, BulkError> {
-        let receive = slots::allocate().map_err(kernel_error)?;
+        let receive = slots::allocate().map_err(SessionError::from)?;
         let (reply, got) = call::<_, StreamReply>(
             session.cap,
             Interface::Session,
@@ -268,10 +266,10 @@ impl ClientStream {
         }
         let region = SharedRegion::attach(receive, offered_len)?;
         let stream = packet_stream::Client::new(region, args.entries)?;
-        let notification = slots::allocate().map_err(kernel_error)?;
+        let notification = slots::allocate().map_err(SessionError::from)?;
         sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0)
-            .map_err(kernel_error)?;
-        let wake = slots::allocate().map_err(kernel_error)?;
+            .map_err(SessionError::from)?;
+        let wake = slots::allocate().map_err(SessionError::from)?;
         let (reply, got) = call::<_, StreamReply>(
             session.cap,
             Interface::Session,
@@ -321,7 +319,7 @@ impl ClientStream {
                 let _ = self.stream.free_packet(ack.packet);
                 continue;
             }
-            sys::wait(self.notification).map_err(kernel_error)?;
+            sys::wait(self.notification).map_err(SessionError::from)?;
         }
     }
 
