@@ -44,7 +44,9 @@ pub use quantity::{ByteSize, Duration, QuantityError};
 pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
-pub use scenario::{DefaultReject, ExitOutcome, Kernel, Machine, Scenario, TestSpec};
+pub use scenario::{
+    DefaultReject, Device, ExitOutcome, Kernel, Machine, Scenario, TestSpec, assign_slots,
+};
 pub use validate::{
     ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE,
     MAX_NESTED_INITS, ROOT_CAPS, starting_cost, usable_ram,

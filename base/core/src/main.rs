@@ -79,6 +79,8 @@ struct Core {
     sessions: Vec<Session>,
     claims: Claims,
     next_id: u32,
+    /// The root init's child the scenario makes the platform driver.
+    platform_driver: Option<String>,
 }
 
 fn run(_argument: u64) {
@@ -125,7 +127,13 @@ fn start() -> Result<(), String> {
         sessions: Vec::new(),
         claims: Claims::default(),
         next_id: 1,
+        platform_driver: claims::platform_driver(),
     };
+    if let Some(name) = &core.platform_driver {
+        println!(
+            "core: \"{name}\" is the platform driver: PCI configuration space, BARs and PCI interrupt lines are its alone"
+        );
+    }
     core.serve()
 }
 
@@ -392,7 +400,11 @@ impl Core {
                 if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
                     return Err(SessionError::BadRequest);
                 }
-                refuse_reserved(&Claim::IoPorts { first, count }, label)?;
+                refuse_reserved(
+                    &Claim::IoPorts { first, count },
+                    label,
+                    self.platform_driver.as_deref(),
+                )?;
                 self.claim(
                     Resource::IoPorts {
                         first: u32::from(first),
@@ -414,7 +426,7 @@ impl Core {
             name::IRQ => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IrqArgs { line } = decode(args)?;
-                refuse_reserved(&Claim::Irq { line }, label)?;
+                refuse_reserved(&Claim::Irq { line }, label, self.platform_driver.as_deref())?;
                 let notification = arrived.ok_or(SessionError::BadRequest)?;
                 self.claim(Resource::Irq { line }, id)?;
                 let cap = new_resource_slot()?;
@@ -431,7 +443,11 @@ impl Core {
             name::IO_MEM => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IoMemArgs { phys, size } = decode(args)?;
-                refuse_reserved(&Claim::IoMem { base: phys, size }, label)?;
+                refuse_reserved(
+                    &Claim::IoMem { base: phys, size },
+                    label,
+                    self.platform_driver.as_deref(),
+                )?;
                 self.claim(Resource::IoMem { phys, size }, id)?;
                 let cap = new_resource_slot()?;
                 sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap, phys, size)
@@ -528,10 +544,17 @@ fn session_caps(service: &str) -> u64 {
 }
 
 /// Refuses `claim` if it touches a range no child may have, saying so with
-/// the label that asked. The exception for the platform driver (a later
-/// issue) belongs in `arbor_config::hardware::reservation`, not here.
-fn refuse_reserved(claim: &Claim, label: &str) -> Result<(), SessionError> {
-    match hardware::reservation(claim) {
+/// the label that asked. The platform driver's exception is decided in
+/// `arbor_config::hardware::refusal`, for the label of the child the
+/// scenario names (`platform_driver`).
+fn refuse_reserved(
+    claim: &Claim,
+    label: &str,
+    platform_driver: Option<&str>,
+) -> Result<(), SessionError> {
+    let is_platform_driver =
+        platform_driver.is_some_and(|name| hardware::label_is_from(label, name));
+    match hardware::refusal(claim, is_platform_driver) {
         None => Ok(()),
         Some(reserved) => {
             println!("core: refused {claim} to \"{label}\": {reserved}");
