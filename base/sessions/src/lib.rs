@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod client;
 pub mod env;
 pub mod parent;
+pub mod platform;
 pub mod server;
 pub mod services;
 pub mod table;
