@@ -86,14 +86,13 @@ unsafe impl Hal for ArborHal {
 
     unsafe fn dma_dealloc(paddr: PhysAddr, _vaddr: NonNull<u8>, pages: usize) -> i32 {
         with_state(|state| {
-            let first = (paddr as u64).saturating_sub(state.pool_phys) / PAGE;
+            let first = paddr.saturating_sub(state.pool_phys) / PAGE;
             state.pages.free(first as u32, pages as u32);
         });
         0
     }
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
-        let paddr = paddr as u64;
         let found = with_state(|state| {
             state.bars.iter().find_map(|&(phys, bar_size, virt)| {
                 (paddr >= phys && paddr.saturating_add(size as u64) <= phys + bar_size)
@@ -124,7 +123,7 @@ unsafe impl Hal for ArborHal {
     unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
         let length = buffer.len();
         let pages = (length as u64).div_ceil(PAGE).max(1) as usize;
-        let virt = with_state(|state| state.pool_virt + (paddr as u64 - state.pool_phys));
+        let virt = with_state(|state| state.pool_virt + (paddr - state.pool_phys));
         if let Some(virt) = virt
             && direction != BufferDirection::DriverToDevice
         {

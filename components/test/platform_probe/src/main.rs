@@ -127,8 +127,8 @@ fn probe(crash: bool) -> Result<(), String> {
             .map_err(|e| format!("{e}"))?;
         log!("bus mastering on; faulting now");
         // SAFETY: none; this is the deliberate fault the test is about
-        // (address 8 is never mapped).
-        unsafe { core::ptr::write_volatile(8 as *mut u64, 0) };
+        // (address 8, the dangling pointer, is never mapped).
+        unsafe { core::ptr::write_volatile(core::ptr::dangling_mut::<u64>(), 0) };
     }
     platform
         .set_command(0, 0x2 | BUS_MASTER)
