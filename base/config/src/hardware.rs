@@ -11,7 +11,8 @@
 //! - `arbor check` checks declarations against their siblings', against the
 //!   enclosing nested init's, against the routes and against [`reservation`];
 //! - core refuses every claim that touches a [`RESERVED`] range, whatever a
-//!   declaration says.
+//!   declaration says, except the PCI ranges for the one platform driver
+//!   ([`refusal`], the single place of that exception).
 //!
 //! Containment is per declared range: a claim is permitted when it lies
 //! wholly inside one declared port range, one declared line or one declared
