@@ -83,6 +83,12 @@ impl Selector {
     }
 }
 
+/// Decodes config text (a config ROM's bytes, maybe zero-padded) as the
+/// platform driver does at start and `cargo arbor check` does on the host.
+pub fn parse(bytes: &[u8]) -> Result<Config, arbor_sessions::env::ConfigError> {
+    arbor_sessions::env::parse_config(bytes)
+}
+
 /// The first element of a session label (the client's name).
 pub fn client_name(label: &str) -> &str {
     label.split(" -> ").next().unwrap_or(label)
