@@ -13,7 +13,7 @@
 //! capability; a driver never trusts the platform driver's sizes either
 //! (it maps only what the kernel says a dataspace holds).
 
-use crate::client::{self, Session, open_session};
+use crate::client::{self, Session};
 use crate::{Interface, SessionError};
 use arbor::abi::{CapSlot, info};
 use arbor::{slots, sys};
@@ -26,6 +26,12 @@ pub const PLATFORM: &str = "Platform";
 /// platform driver's bookkeeping and what core charges it for each BAR
 /// and interrupt line it opens on the client's behalf.
 pub const SESSION_RAM: u64 = 64 * 1024;
+
+/// Capability quota a Platform session donates: the platform driver's slots
+/// for what it holds on the client's behalf (a BAR: core's session, its
+/// donation on the way and the copy given; an interrupt or a DMA buffer:
+/// the object and the copy given).
+pub const SESSION_CAPS: u64 = 32;
 
 /// The command register's bits a client may set (PCI 3.0, 6.2.2): I/O
 /// space, memory space, bus master, and INTx disable. Every other write to
@@ -161,7 +167,14 @@ impl Platform {
     /// Opens a Platform session with `ram` bytes of quota (at least
     /// [`SESSION_RAM`]; the rest is for DMA memory).
     pub fn open(label: &str, ram: u64) -> Result<Self, SessionError> {
-        let session = open_session(PLATFORM, label, &(), ram.max(SESSION_RAM), None)?;
+        let session = client::open_session_with_caps(
+            PLATFORM,
+            label,
+            &(),
+            ram.max(SESSION_RAM),
+            SESSION_CAPS,
+            None,
+        )?;
         Ok(Self { session })
     }
 

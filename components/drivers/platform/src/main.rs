@@ -248,21 +248,39 @@ struct Client {
     dma: Vec<(CapSlot, CapSlot)>,
     /// Bytes of the session's quota spent.
     used: u64,
+    /// Capability slots of the session's quota spent.
+    caps_used: u64,
 }
 
 impl Client {
-    /// Spends `cost` bytes of the session's quota, or says how much is missing.
-    fn spend(&mut self, cost: u64, quota: Quota) -> Result<(), SessionError> {
-        let total = self.used.saturating_add(cost);
-        if total > quota.ram {
-            return Err(SessionError::InsufficientQuota {
-                needed: total - quota.ram,
-            });
-        }
-        self.used = total;
+    /// Spends `cost` of the session's quota, or says what is missing.
+    fn spend(&mut self, cost: Quota, quota: Quota) -> Result<(), SessionError> {
+        let total = Quota {
+            ram: self.used.saturating_add(cost.ram),
+            caps: self.caps_used.saturating_add(cost.caps),
+        };
+        quota.require(total)?;
+        self.used = total.ram;
+        self.caps_used = total.caps;
         Ok(())
     }
+
+    /// Gives back what a failed step spent.
+    fn refund(&mut self, cost: Quota) {
+        self.used = self.used.saturating_sub(cost.ram);
+        self.caps_used = self.caps_used.saturating_sub(cost.caps);
+    }
 }
+
+/// What a BAR costs a session: core's session (RAM, its slot and the
+/// capabilities donated on the way) and the copy given.
+const BAR_COST: Quota = Quota {
+    ram: RESOURCE_SESSION_RAM,
+    caps: client::SESSION_CAPS + 2,
+};
+/// What an interrupt or a DMA buffer's object costs beyond its memory: the
+/// object and the copy given.
+const OBJECT_SLOTS: u64 = 2;
 
 fn derive(source: CapSlot, rights: Rights) -> Result<CapSlot, SessionError> {
     let dest = slots::allocate().map_err(kernel_error)?;
@@ -312,19 +330,26 @@ impl PlatformDriver {
         {
             return Ok((PlatformReply::Bar { phys, size }, *copy));
         }
-        entry.state.spend(RESOURCE_SESSION_RAM, entry.quota)?;
+        entry.state.spend(BAR_COST, entry.quota)?;
         let pages = size.next_multiple_of(PAGE);
-        let session = open_session(
+        let opened = open_session(
             name::IO_MEM,
             "",
             &IoMemArgs { phys, size: pages },
             RESOURCE_SESSION_RAM,
             None,
-        )?;
-        let copy = derive(
-            session.cap,
-            Rights::READ.union(Rights::WRITE).union(Rights::GRANT),
-        )?;
+        )
+        .and_then(|session| {
+            derive(
+                session.cap,
+                Rights::READ.union(Rights::WRITE).union(Rights::GRANT),
+            )
+            .map(|copy| (session, copy))
+            .inspect_err(|_| {
+                let _ = client::close_session(session);
+            })
+        });
+        let (session, copy) = opened.inspect_err(|_| entry.state.refund(BAR_COST))?;
         entry.state.bars.push((device, bar, session, copy));
         Ok((PlatformReply::Bar { phys, size }, copy))
     }
@@ -342,15 +367,24 @@ impl PlatformDriver {
         if line == 0 {
             return Err(SessionError::BadRequest);
         }
-        entry.state.spend(OBJECT_COST, entry.quota)?;
-        let root = self.line(line)?;
+        let cost = Quota {
+            ram: OBJECT_COST,
+            caps: OBJECT_SLOTS,
+        };
+        entry.state.spend(cost, entry.quota)?;
+        let root = self.line(line).inspect_err(|_| entry.state.refund(cost))?;
         let sharer = slots::allocate().map_err(kernel_error)?;
         let made = sys::create_irq(root, slot::OWN_PD, sharer, u64::from(line), notification);
         if let Err(error) = made {
             slots::free(sharer);
+            entry.state.refund(cost);
             return Err(kernel_error(error));
         }
-        let copy = derive(sharer, Rights::WRITE.union(Rights::GRANT))?;
+        let copy = derive(sharer, Rights::WRITE.union(Rights::GRANT)).inspect_err(|_| {
+            let _ = sys::destroy(sharer);
+            slots::release(sharer);
+            entry.state.refund(cost);
+        })?;
         entry.state.irqs.push((sharer, copy));
         Ok((PlatformReply::Irq { line }, copy))
     }
@@ -387,10 +421,11 @@ impl PlatformDriver {
         let bytes = size
             .checked_next_multiple_of(PAGE)
             .ok_or(SessionError::BadRequest)?;
-        if let Err(error) = entry
-            .state
-            .spend(bytes.saturating_add(OBJECT_COST), entry.quota)
-        {
+        let cost = Quota {
+            ram: bytes.saturating_add(OBJECT_COST),
+            caps: OBJECT_SLOTS,
+        };
+        if let Err(error) = entry.state.spend(cost, entry.quota) {
             log!(
                 "refused \"{}\" {bytes} bytes of DMA memory: beyond its session quota ({} of {} bytes spent)",
                 entry.state.name,
@@ -402,18 +437,23 @@ impl PlatformDriver {
         let dataspace = slots::allocate().map_err(kernel_error)?;
         if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, bytes) {
             slots::free(dataspace);
-            entry.state.used -= bytes + OBJECT_COST;
+            entry.state.refund(cost);
             return Err(kernel_error(error));
         }
-        let (phys, _) =
-            sys::info(info::DATASPACE_PHYS, u64::from(dataspace.0)).map_err(kernel_error)?;
-        let copy = derive(
-            dataspace,
-            Rights::READ
-                .union(Rights::WRITE)
-                .union(Rights::DMA)
-                .union(Rights::GRANT),
-        )?;
+        let given = sys::info(info::DATASPACE_PHYS, u64::from(dataspace.0))
+            .map_err(kernel_error)
+            .and_then(|(phys, _)| {
+                let rights = Rights::READ
+                    .union(Rights::WRITE)
+                    .union(Rights::DMA)
+                    .union(Rights::GRANT);
+                derive(dataspace, rights).map(|copy| (phys, copy))
+            });
+        let (phys, copy) = given.inspect_err(|_| {
+            let _ = sys::destroy(dataspace);
+            slots::release(dataspace);
+            entry.state.refund(cost);
+        })?;
         entry.state.dma.push((dataspace, copy));
         Ok((PlatformReply::Dma { phys, size: bytes }, copy))
     }
@@ -435,6 +475,10 @@ impl Service for PlatformDriver {
             caps: 0,
         })?;
         let name = String::from(client_name(label));
+        if self.config.policy_for(label).is_none() {
+            log!("refused a session for \"{name}\": no policy names it");
+            return Err(SessionError::Denied);
+        }
         let devices = self.config.devices_for(label, &self.functions);
         if let Some(&taken) = devices.iter().find(|&&d| self.owned[d]) {
             log!(
@@ -462,6 +506,7 @@ impl Service for PlatformDriver {
             irqs: Vec::new(),
             dma: Vec::new(),
             used: BOOKKEEPING,
+            caps_used: 0,
         })
     }
 
