@@ -31,8 +31,10 @@ impl Kernel {
     /// and signals every sharer; each driver reads its device's interrupt
     /// status (which deasserts the line if its device asserted it) and then
     /// acknowledges. The line is unmasked once no sharer is pending, so a
-    /// line still asserted fires again and nothing is lost; a driver that
-    /// never acknowledges silences only its own line.
+    /// line still asserted fires again and nothing is lost. A sharer that
+    /// never acknowledges keeps the line masked for every device on it:
+    /// sharing a level-triggered line means relying on each sharer to
+    /// acknowledge (its destruction releases the line); MSI would end that.
     pub(crate) fn create_irq(
         &mut self,
         source: u64,
