@@ -7,6 +7,8 @@
 //! - `crash: true`: on a device without the FAILED status bit it sets
 //!   ACKNOWLEDGE | FAILED, enables bus mastering and faults; restarted, it
 //!   finds FAILED left behind, resets the device and works as by default.
+//! - `listen: true`: takes one interrupt on its device's shared line and
+//!   logs that its own device's ISR reads 0 (another device raised it).
 //! - `hostile: true`: asks for what is not its own (another device's
 //!   configuration space, an offset past its function, command bits it may
 //!   not set, DMA beyond its quota, BAR memory, a PCI line and the ECAM
@@ -40,6 +42,12 @@ struct Config {
     /// Ask for what is not its own.
     #[serde(default)]
     hostile: bool,
+    /// Only listen on its device's (shared) line for one interrupt.
+    #[serde(default)]
+    listen: bool,
+    /// Milliseconds to wait before reading (so a sharer can settle first).
+    #[serde(default)]
+    settle_ms: u64,
 }
 
 /// The session's quota: bookkeeping, BARs, the interrupt and the DMA pool.
@@ -51,8 +59,10 @@ fn run(_argument: u64) {
         .and_then(|config| {
             if config.hostile {
                 hostile()
+            } else if config.listen {
+                listen()
             } else {
-                probe(config.crash)
+                probe(config.crash, config.settle_ms)
             }
         });
     match result {
@@ -80,7 +90,7 @@ fn open_platform() -> Result<&'static Platform, String> {
     }
 }
 
-fn probe(crash: bool) -> Result<(), String> {
+fn probe(crash: bool, settle_ms: u64) -> Result<(), String> {
     let platform = open_platform()?;
     let count = platform.device_count().map_err(|e| format!("{e}"))?;
     log!("sees {count} device(s)");
@@ -135,6 +145,9 @@ fn probe(crash: bool) -> Result<(), String> {
         .map_err(|e| format!("{e}"))?;
     let mut blk =
         VirtIOBlk::<ArborHal, _>::new(transport).map_err(|e| format!("virtio-blk: {e}"))?;
+    if settle_ms > 0 {
+        client::pause(settle_ms);
+    }
     let mut sector = [0u8; 512];
     blk.read_blocks(0, &mut sector)
         .map_err(|e| format!("reading sector 0: {e}"))?;
@@ -158,6 +171,30 @@ fn probe(crash: bool) -> Result<(), String> {
         status.bits()
     );
     log!("works");
+    Ok(())
+}
+
+/// Takes one interrupt on its device's line, which another device shares:
+/// its device did not raise it, and the ISR says so.
+fn listen() -> Result<(), String> {
+    let platform = open_platform()?;
+    let (device, mut root) = VirtioDevice::open(platform, 0).map_err(|e| format!("{e}"))?;
+    platform.set_command(0, 0x2).map_err(|e| format!("{e}"))?;
+    let mut transport = PciTransport::new::<ArborHal, _>(&mut root, device.function)
+        .map_err(|e| format!("virtio transport: {e}"))?;
+    log!(
+        "listening on line {} for its {:?} device",
+        device.line,
+        transport.device_type()
+    );
+    device.wait_for_interrupt().map_err(|e| format!("{e}"))?;
+    let status = transport.ack_interrupt();
+    device.acknowledge().map_err(|e| format!("{e}"))?;
+    log!(
+        "interrupt on shared line {}: ISR {:#x}, not raised by its device",
+        device.line,
+        status.bits()
+    );
     Ok(())
 }
 
