@@ -85,10 +85,12 @@ pub enum Syscall {
     /// endpoint (WRITE); the fault message carries that capability's badge.
     SetFaultEndpoint = 17,
     /// Claim a hardware interrupt line (Platform) and bind it to a notification
-    /// (WRITE; the line signals that capability's badge).
-    /// `rdi` platform, `rsi` pays, `rdx` dest, `r10` line (0–23), `r8` notification.
+    /// (WRITE; the line signals that capability's badge); or, from an Irq
+    /// object (CONTROL) of the same line, add a sharer of that line.
+    /// `rdi` platform or irq, `rsi` pays, `rdx` dest, `r10` line (0–23), `r8` notification.
     CreateIrq = 18,
-    /// Acknowledge an interrupt so that the line may fire again. `rdi` irq.
+    /// Acknowledge an interrupt; the line fires again once every sharer
+    /// has acknowledged. `rdi` irq.
     AckIrq = 19,
     /// Create an I/O port range capability from the Platform capability or from
     /// an IoPorts capability that covers the range.

@@ -11,7 +11,8 @@
 //! - `arbor check` checks declarations against their siblings', against the
 //!   enclosing nested init's, against the routes and against [`reservation`];
 //! - core refuses every claim that touches a [`RESERVED`] range, whatever a
-//!   declaration says.
+//!   declaration says, except the PCI ranges for the one platform driver
+//!   ([`refusal`], the single place of that exception).
 //!
 //! Containment is per declared range: a claim is permitted when it lies
 //! wholly inside one declared port range, one declared line or one declared
@@ -51,6 +52,13 @@ const PAGE: u64 = 4096;
 /// ```ron
 /// hardware: (io_ports: [(first: 0x40, count: 4)], irqs: [2], io_mem: [(base: 0xFED0_0000, size: "4K")])
 /// ```
+///
+/// `hardware: (platform: true)` makes the child the platform driver: it may
+/// claim every range reserved for [`Holder::PlatformDriver`] (PCI
+/// configuration ports, the ECAM window, PCI device memory and the PCI
+/// interrupt lines) without listing them. `arbor check` allows it for one
+/// child of the root init only, and core grants those ranges to that child
+/// alone, which it recognises from the scenario itself (see [`refusal`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hardware {
@@ -63,6 +71,9 @@ pub struct Hardware {
     /// Device-memory ranges (page aligned, page multiples).
     #[serde(default)]
     pub io_mem: Vec<MemoryRange>,
+    /// Whether this child is the platform driver (see above).
+    #[serde(default)]
+    pub platform: bool,
 }
 
 /// Ports `first .. first + count`.
@@ -169,7 +180,7 @@ impl fmt::Display for Claim {
 impl Hardware {
     /// Whether nothing is declared.
     pub fn is_empty(&self) -> bool {
-        self.io_ports.is_empty() && self.irqs.is_empty() && self.io_mem.is_empty()
+        self.io_ports.is_empty() && self.irqs.is_empty() && self.io_mem.is_empty() && !self.platform
     }
 
     /// Every declared range as a claim, ports first, then lines, then memory.
@@ -186,12 +197,19 @@ impl Hardware {
         ports.chain(lines).chain(memory)
     }
 
-    /// Whether `claim` lies wholly inside one declared range.
+    /// Whether `claim` lies wholly inside one declared range, or, for the
+    /// platform driver, wholly inside one range reserved for it.
     pub fn permits(&self, claim: &Claim) -> bool {
         self.claims().any(|declared| claim.within(&declared))
+            || (self.platform
+                && RESERVED
+                    .iter()
+                    .any(|r| r.holder == Holder::PlatformDriver && claim.within(&r.range)))
     }
 
-    /// Whether anything of the service's kind (`"IoPort"`, `"Irq"`, `"IoMem"`) is declared.
+    /// Whether a range of the service's kind (`"IoPort"`, `"Irq"`, `"IoMem"`)
+    /// is listed (the platform driver's reserved ranges are not listed: it
+    /// routes only what it uses).
     pub fn declares(&self, service: &str) -> bool {
         self.claims().any(|c| c.service() == service)
     }
@@ -203,8 +221,11 @@ impl fmt::Display for Hardware {
         if self.is_empty() {
             return f.write_str("none");
         }
+        if self.platform {
+            f.write_str("the platform driver's PCI ranges")?;
+        }
         for (i, claim) in self.claims().enumerate() {
-            if i > 0 {
+            if i > 0 || self.platform {
                 f.write_str(", ")?;
             }
             write!(f, "{claim}")?;
@@ -218,9 +239,11 @@ impl fmt::Display for Hardware {
 pub enum Holder {
     /// The kernel drives it itself (it refuses these too).
     Kernel,
-    /// PCI configuration space: through it a driver can move any device's
-    /// BARs and turn on bus mastering, hence DMA over all of RAM. Only the
-    /// platform driver may have it, and that driver does not exist yet.
+    /// PCI configuration space, device memory and interrupt lines: through
+    /// configuration space a driver can move any device's BARs and turn on
+    /// bus mastering, hence DMA over all of RAM; the BARs and lines are
+    /// every device's. Only the platform driver (`hardware: (platform:
+    /// true)`) may have them; it hands each driver its own devices.
     PlatformDriver,
 }
 
@@ -239,7 +262,7 @@ impl fmt::Display for Reservation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let whose = match self.holder {
             Holder::Kernel => "the kernel drives it",
-            Holder::PlatformDriver => "only the platform driver may have it, and none runs yet",
+            Holder::PlatformDriver => "only the platform driver may have it",
         };
         write!(f, "{} ({}) is reserved: {whose}", self.range, self.what)
     }
@@ -247,10 +270,26 @@ impl fmt::Display for Reservation {
 
 /// The ranges no child may claim. The kernel's entries mirror what the
 /// kernel itself refuses (`KERNEL_PORTS` and the interrupt controllers in
-/// `base/kernel/src/kernel/syscall.rs`); RAM is not listed because core
-/// does not know the memory map, and the kernel refuses a device dataspace
-/// over RAM itself.
-pub const RESERVED: [Reservation; 7] = [
+/// `base/kernel/src/kernel/syscall/devices.rs`); RAM is not listed because
+/// core does not know the memory map, and the kernel refuses a device
+/// dataspace over RAM itself.
+pub const RESERVED: [Reservation; 16] = [
+    Reservation {
+        range: Claim::IoMem {
+            base: PCI_MEMORY_BASE,
+            size: PCI_MEMORY_END - PCI_MEMORY_BASE,
+        },
+        what: "PCI device memory (BARs)",
+        holder: Holder::PlatformDriver,
+    },
+    pci_line(16),
+    pci_line(17),
+    pci_line(18),
+    pci_line(19),
+    pci_line(20),
+    pci_line(21),
+    pci_line(22),
+    pci_line(23),
     Reservation {
         range: PCI_CONFIG_PORTS,
         what: "PCI configuration ports",
@@ -306,15 +345,60 @@ pub const RESERVED: [Reservation; 7] = [
     },
 ];
 
+/// Where firmware places 32-bit PCI BARs on q35: from the end of the ECAM
+/// window up to the IOAPIC (QEMU's q35 PCI hole; SeaBIOS allocates BARs
+/// from its top down).
+pub const PCI_MEMORY_BASE: u64 = Q35_ECAM_BASE + Q35_ECAM_SIZE;
+/// The end of the 32-bit PCI memory window (exclusive).
+pub const PCI_MEMORY_END: u64 = IOAPIC_PAGE;
+/// The IOAPIC inputs q35 routes PCI INTx to (PIRQ A–H, GSI 16–23):
+/// level-triggered, active-low and shared between slots.
+pub const PCI_INTERRUPT_LINES: core::ops::Range<u8> = 16..24;
+
+const fn pci_line(line: u8) -> Reservation {
+    Reservation {
+        range: Claim::Irq { line },
+        what: "a PCI interrupt line",
+        holder: Holder::PlatformDriver,
+    }
+}
+
 /// The reservation `claim` touches, if any: such a claim is refused to
-/// every child.
-///
-/// This is the single place for the platform driver's exception (a later
-/// issue): when a platform driver exists, a [`Holder::PlatformDriver`]
-/// reservation will be let through here for it alone, identified by what
-/// its caller (core) knows of it. Today nobody is exempt.
+/// every child but, for [`Holder::PlatformDriver`] ranges, the platform
+/// driver (see [`refusal`]).
 pub fn reservation(claim: &Claim) -> Option<&'static Reservation> {
     RESERVED.iter().find(|r| r.range.overlaps(claim))
+}
+
+/// The reservation that refuses `claim` to a claimant, if any.
+///
+/// This is the single place for the platform driver's exception: ranges
+/// held for [`Holder::PlatformDriver`] are let through when
+/// `platform_driver` is true, and kernel ranges never are. The caller (core)
+/// decides `platform_driver` from what no child can influence: the one
+/// child the scenario declares `hardware: (platform: true)` (read from the
+/// boot archive, which `arbor check` allows for one child of the root init
+/// only), matched against the first element init adds to a label, which
+/// is that child's name and cannot be forged (see [`crate::label`]).
+pub fn refusal(claim: &Claim, platform_driver: bool) -> Option<&'static Reservation> {
+    RESERVED.iter().find(|r| {
+        r.range.overlaps(claim) && !(platform_driver && r.holder == Holder::PlatformDriver)
+    })
+}
+
+/// The name of the root init's child that the scenario makes the platform
+/// driver, if any (the first one; `arbor check` refuses a second).
+pub fn platform_driver(init: &crate::init::InitConfig) -> Option<&str> {
+    init.children
+        .iter()
+        .find(|child| child.hardware.platform)
+        .map(|child| child.name.as_str())
+}
+
+/// Whether a label core composed (`"init -> NAME -> ..."`) comes from the
+/// root init's child `name`: its second element is exactly that name.
+pub fn label_is_from(label: &str, name: &str) -> bool {
+    label.split(crate::label::SEPARATOR).nth(1) == Some(name)
 }
 
 /// Guest RAM on q35 for a machine of `memory` bytes, as device-memory
@@ -398,6 +482,65 @@ mod tests {
                 base: 0xFED0_0000,
                 size: ByteSize(0x1000),
             }],
+            platform: false,
+        }
+    }
+
+    #[test]
+    fn only_the_platform_driver_passes_its_reservations() {
+        let bar = Claim::IoMem {
+            base: 0xFE00_0000,
+            size: 0x4000,
+        };
+        let line = Claim::Irq { line: 20 };
+        for claim in [PCI_CONFIG_PORTS, bar, line, ecam()] {
+            assert_eq!(
+                refusal(&claim, false).map(|r| r.holder),
+                Some(Holder::PlatformDriver),
+                "{claim}"
+            );
+            assert!(refusal(&claim, true).is_none(), "{claim}");
+            let platform = Hardware {
+                platform: true,
+                ..Hardware::default()
+            };
+            assert!(platform.permits(&claim), "{claim}");
+            assert!(!timer().permits(&claim), "{claim}");
+        }
+        let ioapic = Claim::IoMem {
+            base: IOAPIC_PAGE,
+            size: PAGE,
+        };
+        assert!(refusal(&ioapic, true).is_some());
+        assert!(refusal(&Claim::Irq { line: 2 }, false).is_none());
+        // Memory straddling the window and the IOAPIC stays refused.
+        let straddle = Claim::IoMem {
+            base: IOAPIC_PAGE - PAGE,
+            size: 2 * PAGE,
+        };
+        assert!(refusal(&straddle, true).is_some());
+        assert!(
+            !Hardware {
+                platform: true,
+                ..Hardware::default()
+            }
+            .permits(&straddle)
+        );
+    }
+
+    #[test]
+    fn labels_from_the_platform_driver_are_recognised_by_their_first_element() {
+        assert!(label_is_from("init -> platform", "platform"));
+        assert!(label_is_from("init -> platform -> ecam", "platform"));
+        assert!(!label_is_from("init -> hostile -> platform", "platform"));
+        assert!(!label_is_from("init -> platform2", "platform"));
+        assert!(!label_is_from("platform", "platform"));
+    }
+
+    fn ecam() -> Claim {
+        Claim::IoMem {
+            base: Q35_ECAM_BASE,
+            size: Q35_ECAM_SIZE,
         }
     }
 
@@ -503,9 +646,18 @@ mod tests {
             .is_none()
         );
         assert!(reservation(&Claim::Irq { line: 2 }).is_none());
-        assert!(
+        // Past the ECAM window lie the BARs, reserved for the platform driver too.
+        assert_eq!(
             reservation(&Claim::IoMem {
                 base: Q35_ECAM_BASE + Q35_ECAM_SIZE,
+                size: PAGE
+            })
+            .map(|r| r.what),
+            Some("PCI device memory (BARs)")
+        );
+        assert!(
+            reservation(&Claim::IoMem {
+                base: 0xFED0_0000,
                 size: PAGE
             })
             .is_none()
@@ -521,8 +673,8 @@ mod tests {
         );
         assert_eq!(format!("{}", Hardware::default()), "none");
         assert_eq!(
-            format!("{}", RESERVED[0]),
-            "IoPort 0xcf8..0xd00 (PCI configuration ports) is reserved: only the platform driver may have it, and none runs yet"
+            format!("{}", RESERVED[9]),
+            "IoPort 0xcf8..0xd00 (PCI configuration ports) is reserved: only the platform driver may have it"
         );
     }
 

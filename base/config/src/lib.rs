@@ -44,7 +44,9 @@ pub use quantity::{ByteSize, Duration, QuantityError};
 pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
-pub use scenario::{DefaultReject, ExitOutcome, Kernel, Machine, Scenario, TestSpec};
+pub use scenario::{
+    DefaultReject, Device, ExitOutcome, Kernel, MAX_SLOT, Machine, Scenario, TestSpec, assign_slots,
+};
 pub use validate::{
     ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE,
     MAX_NESTED_INITS, ROOT_CAPS, starting_cost, usable_ram,
@@ -75,6 +77,13 @@ pub(crate) fn ron_options() -> ron::Options {
 /// Decodes an init config (a nested init's config ROM) without validating it.
 pub(crate) fn parse_init_text(text: &str) -> Result<InitConfig, ron::error::SpannedError> {
     ron_options().from_str(text)
+}
+
+/// Decodes a scenario without validating it (what a tool needs to look at
+/// before checking, e.g. which disk files it names); `None` if it does not
+/// decode.
+pub fn decode_scenario(text: &str) -> Option<Scenario> {
+    ron_options().from_str(text).ok()
 }
 
 /// Decodes `text` and reports every problem that can be seen without running

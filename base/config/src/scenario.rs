@@ -34,6 +34,102 @@ pub struct Machine {
     /// Guest RAM.
     #[serde(default = "Machine::default_memory")]
     pub memory: ByteSize,
+    /// PCI devices, each in its own slot of bus 0 (see [`Device`]).
+    #[serde(default)]
+    pub devices: Vec<Device>,
+}
+
+/// One PCI device QEMU provides, by kind. Each sits in a pinned slot of
+/// bus 0: `slot` when given, else the first free one from 1 up, in the
+/// order listed (slot 0 is the host bridge). Its INTA reaches IOAPIC input
+/// `20 + slot % 4` (q35's PIRQ E–H, see DEVICES.md).
+///
+/// ```ron
+/// devices: [VirtioBlk(disk: "disk.img"), VirtioNet(), VirtioKeyboard(slot: 6)]
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Device {
+    /// A virtio block device backed by a raw image file (relative to the
+    /// scenario's directory).
+    VirtioBlk {
+        /// The image file.
+        disk: String,
+        /// The PCI slot.
+        #[serde(default)]
+        slot: Option<u8>,
+    },
+    /// A virtio network card on QEMU user networking (10.0.2.0/24).
+    VirtioNet {
+        /// The PCI slot.
+        #[serde(default)]
+        slot: Option<u8>,
+    },
+    /// A virtio GPU (no display is opened; screenshots go through QMP).
+    VirtioGpu {
+        /// The PCI slot.
+        #[serde(default)]
+        slot: Option<u8>,
+    },
+    /// A virtio keyboard.
+    VirtioKeyboard {
+        /// The PCI slot.
+        #[serde(default)]
+        slot: Option<u8>,
+    },
+    /// A virtio tablet (absolute pointer).
+    VirtioTablet {
+        /// The PCI slot.
+        #[serde(default)]
+        slot: Option<u8>,
+    },
+}
+
+/// The highest PCI slot (device number) on a bus.
+pub const MAX_SLOT: u8 = 31;
+
+impl Device {
+    /// The kind's name, as a scenario writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Device::VirtioBlk { .. } => "VirtioBlk",
+            Device::VirtioNet { .. } => "VirtioNet",
+            Device::VirtioGpu { .. } => "VirtioGpu",
+            Device::VirtioKeyboard { .. } => "VirtioKeyboard",
+            Device::VirtioTablet { .. } => "VirtioTablet",
+        }
+    }
+
+    /// The slot the scenario asks for, if any.
+    pub fn requested_slot(&self) -> Option<u8> {
+        match *self {
+            Device::VirtioBlk { slot, .. }
+            | Device::VirtioNet { slot }
+            | Device::VirtioGpu { slot }
+            | Device::VirtioKeyboard { slot }
+            | Device::VirtioTablet { slot } => slot,
+        }
+    }
+}
+
+/// The slot of each device, in order: the requested one, else the lowest
+/// slot from 1 that no device requests and no earlier device took. `None`
+/// where slots run out.
+pub fn assign_slots(devices: &[Device]) -> Vec<Option<u8>> {
+    let requested: Vec<u8> = devices.iter().filter_map(Device::requested_slot).collect();
+    let mut taken: Vec<u8> = Vec::new();
+    devices
+        .iter()
+        .map(|device| {
+            let slot = device
+                .requested_slot()
+                .or_else(|| (1..=MAX_SLOT).find(|s| !requested.contains(s) && !taken.contains(s)));
+            if let Some(slot) = slot {
+                taken.push(slot);
+            }
+            slot
+        })
+        .collect()
 }
 
 impl Machine {
@@ -53,6 +149,7 @@ impl Default for Machine {
     fn default() -> Self {
         Self {
             memory: Self::DEFAULT_MEMORY,
+            devices: Vec::new(),
         }
     }
 }

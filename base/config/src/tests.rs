@@ -4,6 +4,9 @@ extern crate std;
 
 use super::*;
 use crate::label::LabelError;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 #[test]
 fn full_scenario_parses() {
@@ -469,5 +472,102 @@ fn every_typo_is_reported_and_checks_go_on() {
             "4:41: duplicate child name \"a\"",
             "4:46: unknown field `qutoa` in `Child`",
         ]
+    );
+}
+
+#[test]
+fn machine_devices_take_pinned_slots_and_are_checked() {
+    let text = r#"Scenario(
+    description: "devices",
+    machine: (devices: [
+        VirtioBlk(disk: "missing.img"),
+        VirtioNet(),
+        VirtioKeyboard(slot: 2),
+        VirtioTablet(slot: 2),
+        VirtioGpu(slot: 0),
+    ]),
+)"#;
+    let devices = [
+        Device::VirtioBlk {
+            disk: "d.img".into(),
+            slot: None,
+        },
+        Device::VirtioNet { slot: None },
+        Device::VirtioKeyboard { slot: Some(2) },
+        Device::VirtioTablet { slot: Some(2) },
+        Device::VirtioGpu { slot: Some(0) },
+    ];
+    assert_eq!(
+        crate::assign_slots(&devices),
+        [Some(1), Some(3), Some(2), Some(2), Some(0)]
+    );
+    let environment = Environment {
+        existing_disks: Some(Default::default()),
+        ..Environment::default()
+    };
+    let report = check_scenario(text, &environment);
+    let messages: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.span.map_or(0, |s| s.start.line), d.message))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "4: VirtioBlk's disk \"missing.img\" does not exist",
+            "7: VirtioTablet asks for slot 2, which VirtioKeyboard on line 6 already has",
+            "8: VirtioGpu asks for slot 0; slots run from 1 to 31",
+        ],
+        "{messages:?}"
+    );
+    let unknown = check_scenario(
+        "Scenario(description: \"x\", machine: (devices: [VirtioSound()]))",
+        &Environment::default(),
+    );
+    assert!(unknown.has_errors());
+    assert!(
+        unknown.diagnostics[0].message.contains("VirtioSound"),
+        "{:?}",
+        unknown.diagnostics[0].message
+    );
+}
+
+#[test]
+fn one_platform_driver_at_the_root_only() {
+    let text = r#"Scenario(
+    description: "platform",
+    init: (parent_provides: ["IoPort", "Irq", "IoMem"], children: [
+        (name: "platform", hardware: (platform: true), routes: [(service: "*", to: Parent)]),
+        (name: "second", hardware: (platform: true), routes: [(service: "*", to: Parent)]),
+        (name: "driver", hardware: (io_mem: [(base: 0xFE00_0000, size: "16K")], irqs: [20]), routes: [(service: "*", to: Parent)]),
+    ]),
+)"#;
+    let report = check_scenario(text, &Environment::default());
+    let messages: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.span.map_or(0, |s| s.start.line), d.message))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("5:") && m.contains("\"second\" is a second platform driver")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("6:") && m.contains("Irq 20") && m.contains("core refuses")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("IoMem 0xfe000000..0xfe004000") && m.contains("core refuses")),
+        "{messages:?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.contains("\"platform\"")),
+        "{messages:?}"
     );
 }

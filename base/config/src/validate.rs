@@ -9,14 +9,12 @@
 
 use crate::ByteSize;
 use crate::diagnostics::{Diagnostic, Span, closest};
-use crate::hardware::{
-    Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, reservation,
-};
+use crate::hardware::{Claim, HARDWARE_SERVICES, Hardware, Holder, guest_ram, malformed, refusal};
 use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, RouteTarget};
 use crate::names::Shown;
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
-use crate::scenario::{ExitOutcome, Machine, Scenario};
+use crate::scenario::{Device, ExitOutcome, MAX_SLOT, Machine, Scenario, assign_slots};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
@@ -115,6 +113,9 @@ pub struct Environment {
     /// The binaries that exist (workspace bins on the host, ROM modules on the
     /// target) and their needs; `None` skips the binary and minimum checks.
     pub components: Option<BTreeMap<String, ComponentNeeds>>,
+    /// The disk files (as `VirtioBlk(disk: ...)` names them) that exist
+    /// beside the scenario; `None` skips the check.
+    pub existing_disks: Option<BTreeSet<String>>,
 }
 
 impl Environment {
@@ -124,6 +125,7 @@ impl Environment {
         components.entry(String::from(INIT_BINARY)).or_default();
         Self {
             components: Some(components),
+            existing_disks: None,
         }
     }
 }
@@ -211,6 +213,7 @@ impl<'t> Checker<'t> {
                 None,
             );
         }
+        self.devices(&scenario.machine);
         if let Some(test) = &scenario.test {
             if test.expect.is_empty() && test.exit == ExitOutcome::Success {
                 self.error(
@@ -969,6 +972,78 @@ impl<'t> Checker<'t> {
 }
 
 impl Checker<'_> {
+    /// Checks the machine's PCI devices: slots in range and not shared, and
+    /// disk images that exist.
+    fn devices(&mut self, machine: &Machine) {
+        let devices_path = path_of(&["machine", "devices"]);
+        let slots = assign_slots(&machine.devices);
+        for (i, (device, slot)) in machine.devices.iter().zip(&slots).enumerate() {
+            let device_path = index(&devices_path, i);
+            let kind = device.kind();
+            match (device.requested_slot(), slot) {
+                (Some(requested), _) if requested == 0 || requested > MAX_SLOT => {
+                    self.error(
+                        &field(&device_path, "slot"),
+                        format!("{kind} asks for slot {requested}; slots run from 1 to {MAX_SLOT}"),
+                        Some(String::from("slot 0 is the host bridge")),
+                    );
+                    continue;
+                }
+                (_, None) => {
+                    self.error(
+                        &device_path,
+                        format!("{kind} finds no free PCI slot (bus 0 has {MAX_SLOT})"),
+                        None,
+                    );
+                    continue;
+                }
+                _ => {}
+            }
+            let earlier = slots[..i].iter().position(|other| other == slot);
+            if let (Some(j), Some(slot)) = (earlier, slot) {
+                let line = self
+                    .span(&index(&devices_path, j))
+                    .map_or(0, |s| s.start.line);
+                self.error(
+                    &field(&device_path, "slot"),
+                    format!(
+                        "{kind} asks for slot {slot}, which {} on line {line} already has",
+                        machine.devices[j].kind()
+                    ),
+                    Some(String::from(
+                        "each PCI device needs a slot of its own; leave `slot` out to take the next free one",
+                    )),
+                );
+            }
+            if let Device::VirtioBlk { disk, .. } = device
+                && let Some(existing) = &self.environment.existing_disks
+                && !existing.contains(disk)
+            {
+                self.error(
+                    &field(&device_path, "disk"),
+                    format!("VirtioBlk's disk \"{disk}\" does not exist"),
+                    Some(String::from(
+                        "a disk is a raw image file, named relative to the scenario's directory",
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A platform driver must be a child of the root init: core recognises
+    /// it by the first element of its labels, which only the root init adds.
+    fn platform_driver(&mut self, name: &str, path: &[Step]) {
+        if self.depth > 0 || self.hardware_bound.is_some() {
+            self.error(
+                path,
+                format!("\"{name}\" is declared the platform driver inside a nested init"),
+                Some(String::from(
+                    "the platform driver must be a child of the root init, which core recognises it by",
+                )),
+            );
+        }
+    }
+
     /// Checks every child's hardware declaration: each range on its own,
     /// against the reserved ranges, against what the enclosing nested init
     /// declares, against the siblings' declarations, and against the
@@ -981,9 +1056,23 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, child)| declarations(&child.hardware, &index(&children_path, i)))
             .collect();
+        let mut platform_drivers = 0;
         for (i, child) in init.children.iter().enumerate() {
             let child_path = index(&children_path, i);
             let name = &child.name;
+            if child.hardware.platform {
+                self.platform_driver(name, &field(&field(&child_path, "hardware"), "platform"));
+                platform_drivers += 1;
+                if platform_drivers > 1 {
+                    self.error(
+                        &field(&field(&child_path, "hardware"), "platform"),
+                        format!("\"{name}\" is a second platform driver"),
+                        Some(String::from(
+                            "one component owns the PCI bus: declare `platform: true` for one child only",
+                        )),
+                    );
+                }
+            }
             for (claim, claim_path) in &declared[i] {
                 if let Some(why) = malformed(claim) {
                     self.error(
@@ -993,13 +1082,13 @@ impl Checker<'_> {
                     );
                     continue;
                 }
-                if let Some(reserved) = reservation(claim) {
+                if let Some(reserved) = refusal(claim, child.hardware.platform) {
                     let hint = match reserved.holder {
                         Holder::Kernel => {
                             "the kernel drives these itself; no component may touch them"
                         }
                         Holder::PlatformDriver => {
-                            "PCI configuration space is for the platform driver alone (a later issue); drivers will get their devices from it"
+                            "PCI configuration space, BARs and PCI interrupt lines are for the platform driver alone (`hardware: (platform: true)`); a driver gets its devices from a Platform session"
                         }
                     };
                     self.warning(
@@ -1019,7 +1108,7 @@ impl Checker<'_> {
                             "\"{name}\" declares {claim}, which is RAM on this machine (machine.memory {memory}): the kernel refuses device memory over RAM"
                         ),
                         Some(String::from(
-                            "device memory lies outside RAM (e.g. a BAR in 0xC000_0000..0xFEC0_0000); check the address",
+                            "device memory lies outside RAM (e.g. the HPET at 0xFED0_0000); check the address",
                         )),
                     );
                 }
@@ -1082,7 +1171,10 @@ impl Checker<'_> {
                 else {
                     continue;
                 };
-                if route.to != RouteTarget::Deny && !child.hardware.declares(&route.service) {
+                if route.to != RouteTarget::Deny
+                    && !child.hardware.platform
+                    && !child.hardware.declares(&route.service)
+                {
                     self.warning(
                         &index(&field(&child_path, "routes"), r),
                         format!(

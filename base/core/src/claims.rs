@@ -6,7 +6,22 @@
 //! devices) are refused before a claim gets here, by
 //! `arbor_config::hardware::reservation` (see `refuse_reserved` in main.rs).
 
+use alloc::string::String;
 use alloc::vec::Vec;
+
+/// The platform driver's name, read from the scenario in the boot archive
+/// (the module `config`, which init reads too): the root init's child that
+/// declares `hardware: (platform: true)`. Core trusts init to put a child's
+/// own name first in its labels; no child can make its label start with
+/// another's name ([`arbor_config::label`]). A scenario that does not parse
+/// has no platform driver (init refuses it anyway).
+pub fn platform_driver() -> Option<String> {
+    let text = arbor::rom::module("config").ok()?;
+    let text = core::str::from_utf8(text).ok()?;
+    let scenario = arbor_config::parse_scenario(text).ok()?;
+    let init = scenario.init.as_ref()?;
+    arbor_config::hardware::platform_driver(init).map(String::from)
+}
 
 /// A claimable resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

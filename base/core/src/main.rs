@@ -82,6 +82,8 @@ struct Sessions {
     /// The capability that came with the request being created (an Irq
     /// session's notification); the serve loop releases its slot.
     arrived: Option<CapSlot>,
+    /// The root init's child the scenario makes the platform driver.
+    platform_driver: Option<String>,
 }
 
 /// A reply on one of core's sessions: Log's or Rom's.
@@ -140,7 +142,13 @@ fn start() -> Result<(), String> {
         claims: Claims::default(),
         next_claim: 1,
         arrived: None,
+        platform_driver: claims::platform_driver(),
     };
+    if let Some(name) = &sessions.platform_driver {
+        println!(
+            "core: \"{name}\" is the platform driver: PCI configuration space, BARs and PCI interrupt lines are its alone"
+        );
+    }
     let mut core = Core {
         endpoint,
         init_pd: init.pd,
@@ -398,7 +406,11 @@ impl Service for Sessions {
                 if count == 0 || u32::from(first) + u32::from(count) > 0x1_0000 {
                     return Err(SessionError::BadRequest);
                 }
-                refuse_reserved(&Claim::IoPorts { first, count }, label)?;
+                refuse_reserved(
+                    &Claim::IoPorts { first, count },
+                    label,
+                    self.platform_driver.as_deref(),
+                )?;
                 let claim = self.claim(Resource::IoPorts {
                     first: u32::from(first),
                     count: u32::from(count),
@@ -419,7 +431,7 @@ impl Service for Sessions {
             name::IRQ => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IrqArgs { line } = decode(args)?;
-                refuse_reserved(&Claim::Irq { line }, label)?;
+                refuse_reserved(&Claim::Irq { line }, label, self.platform_driver.as_deref())?;
                 let notification = self.arrived.ok_or(SessionError::BadRequest)?;
                 let claim = self.claim(Resource::Irq { line })?;
                 let cap = SlotGuard::allocate()?;
@@ -440,7 +452,11 @@ impl Service for Sessions {
             name::IO_MEM => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IoMemArgs { phys, size } = decode(args)?;
-                refuse_reserved(&Claim::IoMem { base: phys, size }, label)?;
+                refuse_reserved(
+                    &Claim::IoMem { base: phys, size },
+                    label,
+                    self.platform_driver.as_deref(),
+                )?;
                 let claim = self.claim(Resource::IoMem { phys, size })?;
                 let cap = SlotGuard::allocate()?;
                 sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap.slot(), phys, size)?;
@@ -552,10 +568,17 @@ fn session_caps(service: &str) -> u64 {
 }
 
 /// Refuses `claim` if it touches a range no child may have, saying so with
-/// the label that asked. The exception for the platform driver (a later
-/// issue) belongs in `arbor_config::hardware::reservation`, not here.
-fn refuse_reserved(claim: &Claim, label: &str) -> Result<(), SessionError> {
-    match hardware::reservation(claim) {
+/// the label that asked. The platform driver's exception is decided in
+/// `arbor_config::hardware::refusal`, for the label of the child the
+/// scenario names (`platform_driver`).
+fn refuse_reserved(
+    claim: &Claim,
+    label: &str,
+    platform_driver: Option<&str>,
+) -> Result<(), SessionError> {
+    let is_platform_driver =
+        platform_driver.is_some_and(|name| hardware::label_is_from(label, name));
+    match hardware::refusal(claim, is_platform_driver) {
         None => Ok(()),
         Some(reserved) => {
             println!("core: refused {claim} to \"{label}\": {reserved}");

@@ -272,7 +272,9 @@ pub fn set_fault_endpoint(pd: CapSlot, endpoint: CapSlot) -> Result<(), Error> {
     .map(drop)
 }
 
-/// Claims interrupt `line` and binds it to `notification`.
+/// Claims interrupt `line` (from the Platform capability) or adds a sharer
+/// of it (from an Irq object of that line with CONTROL), bound to
+/// `notification`.
 pub fn create_irq(
     platform: CapSlot,
     pays: CapSlot,

@@ -23,6 +23,7 @@ pub mod env;
 pub mod file_system;
 pub mod fs_service;
 pub mod parent;
+pub mod platform;
 pub mod server;
 pub mod services;
 pub mod table;

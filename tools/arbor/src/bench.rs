@@ -507,6 +507,7 @@ fn run_linux(mode: Mode, run: &mut Run) -> Result<(), String> {
         accel: mode.accel(),
         may_fall_back: false,
         extra_args: Vec::new(),
+        devices: Vec::new(),
     };
     const ORIGIN: &str = "linux";
     let mut found = Vec::new();

@@ -62,6 +62,8 @@ pub fn check_command(
     let mut failed = false;
     let (mut total_errors, mut total_warnings) = (0, 0);
     for (shown, bytes) in &files {
+        let mut environment = environment.clone();
+        environment.existing_disks = Some(existing_disks(Path::new(shown), bytes));
         let (output, errors, warnings) = check_bytes(shown, bytes, &environment);
         print!("{output}");
         failed |= errors > 0;
@@ -91,6 +93,29 @@ pub fn check_command(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The disks a scenario's `VirtioBlk` devices name that exist beside it
+/// (where `cargo arbor run` looks for them).
+fn existing_disks(path: &Path, bytes: &[u8]) -> std::collections::BTreeSet<String> {
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let Some(scenario) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(arbor_config::decode_scenario)
+    else {
+        return Default::default();
+    };
+    scenario
+        .machine
+        .devices
+        .iter()
+        .filter_map(|device| match device {
+            arbor_config::Device::VirtioBlk { disk, .. } => Some(disk),
+            _ => None,
+        })
+        .filter(|disk| directory.join(disk).exists())
+        .cloned()
+        .collect()
 }
 
 /// The path as the user would type it: relative to the current directory when inside it.

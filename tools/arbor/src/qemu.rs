@@ -11,8 +11,9 @@
 use crate::scenarios::{self, LoadedScenario};
 use crate::{archive, setup, workspace};
 use anyhow::{Context, Result, anyhow, bail};
+use arbor_config::{Device, MAX_SLOT, assign_slots};
 use std::io::{BufRead, BufReader, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -201,6 +202,8 @@ pub struct Launch {
     pub memory_mib: u64,
     pub kernel_args: String,
     pub accel: Accel,
+    /// The scenario's PCI devices, each with its slot and QEMU arguments.
+    pub devices: Vec<PciDevice>,
     /// Whether to boot again with TCG when QEMU cannot initialise KVM
     /// (the user asked for `auto`, not for KVM).
     pub may_fall_back: bool,
@@ -233,6 +236,11 @@ impl Launch {
                 "-device",
                 &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT},iosize=0x04"),
             ]);
+        // Without `-vga none`, q35's VGA takes slot 1 and shifts the rest.
+        command.args(["-vga", "none"]);
+        for device in &self.devices {
+            command.args(&device.arguments);
+        }
         match accel {
             // Measured here: QEMU 7.2 aborts under KVM with plain `-cpu host`
             // ("failed to set MSR 0x10a", IA32_ARCH_CAPABILITIES); leaving that
@@ -331,9 +339,103 @@ pub fn prepare_with(scenario: &LoadedScenario, kernel: PathBuf, accel: Accel) ->
         memory_mib: scenario.scenario.machine.memory.mebibytes(),
         kernel_args: scenario.scenario.kernel.args.clone(),
         accel,
+        devices: pci_devices(&scenario.scenario.machine.devices, &scenarios::directory())?,
         may_fall_back: false,
         extra_args: Vec::new(),
     })
+}
+
+/// One scenario device as QEMU gets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciDevice {
+    /// Its slot on bus 0.
+    pub slot: u8,
+    /// The scenario's kind.
+    pub kind: &'static str,
+    /// What backs it, for the device table.
+    pub backing: String,
+    /// The QEMU arguments that create it.
+    pub arguments: Vec<String>,
+}
+
+/// QEMU arguments for the scenario's devices, each pinned to its slot
+/// (`addr=0xN`), with disks resolved against `directory`.
+pub fn pci_devices(devices: &[Device], directory: &Path) -> Result<Vec<PciDevice>> {
+    let slots = assign_slots(devices);
+    let mut out = Vec::new();
+    for (n, (device, slot)) in devices.iter().zip(slots).enumerate() {
+        let slot = slot
+            .filter(|s| (1..=MAX_SLOT).contains(s))
+            .with_context(|| {
+                format!(
+                    "device {n} ({}) has no valid PCI slot; run `cargo arbor check`",
+                    device.kind()
+                )
+            })?;
+        let addr = format!("addr={slot:#x}");
+        let (backing, arguments) = match device {
+            Device::VirtioBlk { disk, .. } => {
+                let path = directory.join(disk);
+                if !path.exists() {
+                    bail!("VirtioBlk's disk {} does not exist", path.display());
+                }
+                (
+                    format!("raw image {}", path.display()),
+                    vec![
+                        "-drive".into(),
+                        format!("file={},if=none,id=disk{n},format=raw", path.display()),
+                        "-device".into(),
+                        format!("virtio-blk-pci,drive=disk{n},{addr}"),
+                    ],
+                )
+            }
+            Device::VirtioNet { .. } => (
+                String::from("QEMU user networking, 10.0.2.0/24"),
+                vec![
+                    "-netdev".into(),
+                    format!("user,id=net{n}"),
+                    "-device".into(),
+                    format!("virtio-net-pci,netdev=net{n},{addr}"),
+                ],
+            ),
+            Device::VirtioGpu { .. } => (
+                String::from("no display (QMP screendump)"),
+                vec!["-device".into(), format!("virtio-gpu-pci,{addr}")],
+            ),
+            Device::VirtioKeyboard { .. } => (
+                String::from("QMP input events"),
+                vec!["-device".into(), format!("virtio-keyboard-pci,{addr}")],
+            ),
+            Device::VirtioTablet { .. } => (
+                String::from("QMP input events"),
+                vec!["-device".into(), format!("virtio-tablet-pci,{addr}")],
+            ),
+        };
+        out.push(PciDevice {
+            slot,
+            kind: device.kind(),
+            backing,
+            arguments,
+        });
+    }
+    Ok(out)
+}
+
+/// The device table `cargo arbor run` prints: slot, kind, the IOAPIC input
+/// its INTA reaches (q35: GSI 20 + slot % 4) and what backs it.
+pub fn device_table(devices: &[PciDevice]) -> String {
+    let mut table = String::from("arbor: PCI devices (bus 0, -vga none):\n");
+    table.push_str("  slot  kind            irq  backing\n");
+    for device in devices {
+        table.push_str(&format!(
+            "  00:{:02x}  {:<14}  {:>3}  {}\n",
+            device.slot,
+            device.kind,
+            20 + device.slot % 4,
+            device.backing
+        ));
+    }
+    table
 }
 
 /// Boots `launch`, hands each serial line to `on_line` as it arrives, and
@@ -492,6 +594,9 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
         .test
         .as_ref()
         .map(|t| Duration::from_millis(t.timeout.millis));
+    if !launch.devices.is_empty() {
+        eprint!("{}", device_table(&launch.devices));
+    }
     eprintln!(
         "arbor: booting scenario \"{}\" ({}) with {}, {} MiB{}",
         scenario.name,
@@ -549,6 +654,40 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn devices_are_pinned_to_their_slots_and_tabled() {
+        let devices = [
+            Device::VirtioNet { slot: None },
+            Device::VirtioKeyboard { slot: Some(4) },
+            Device::VirtioTablet { slot: None },
+        ];
+        let pci = pci_devices(&devices, Path::new("/nonexistent")).unwrap();
+        assert_eq!(
+            pci[0].arguments,
+            [
+                "-netdev",
+                "user,id=net0",
+                "-device",
+                "virtio-net-pci,netdev=net0,addr=0x1"
+            ]
+        );
+        assert_eq!(
+            pci[1].arguments,
+            ["-device", "virtio-keyboard-pci,addr=0x4"]
+        );
+        assert_eq!(pci[2].slot, 2);
+        let table = device_table(&pci);
+        assert!(
+            table.contains("  00:04  VirtioKeyboard   20  QMP input events"),
+            "{table}"
+        );
+        let missing = [Device::VirtioBlk {
+            disk: "no.img".into(),
+            slot: None,
+        }];
+        assert!(pci_devices(&missing, Path::new("/nonexistent")).is_err());
+    }
 
     #[test]
     fn only_api_version_12_is_usable() {

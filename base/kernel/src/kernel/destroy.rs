@@ -55,10 +55,7 @@ impl Kernel {
             Object::Dataspace(_) => self.destroy_dataspace(r),
             Object::Irq(irq) => {
                 let line = irq.line;
-                hw::mask_line(line);
-                if let Some(slot) = self.irqs.get_mut(usize::from(line)) {
-                    *slot = None;
-                }
+                self.unlink_sharer(line, r);
             }
             Object::IoPorts(_) => {
                 // Revoke: it grants nothing any more, and every Pd it was

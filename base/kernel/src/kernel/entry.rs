@@ -152,13 +152,10 @@ pub fn resume(frame: &mut Frame) {
 }
 
 impl Kernel {
-    /// IOAPIC input `line` fired: mask it until acknowledged, signal its notification.
+    /// IOAPIC input `line` fired: mask it until every Irq object on it has
+    /// acknowledged, signal their notifications (`syscall::devices`).
     pub fn interrupt(&mut self, line: u8) {
         interrupts::mask_line(line);
-        let irq = self.irqs.get(usize::from(line)).copied().flatten();
-        if let Some(super::object::Object::Irq(irq)) = irq.and_then(|r| self.objects.get(r)) {
-            let (notification, badge) = (irq.notification, irq.badge);
-            self.signal_object(notification, badge);
-        }
+        self.line_fired(line);
     }
 }

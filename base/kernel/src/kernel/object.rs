@@ -159,6 +159,12 @@ pub struct Irq {
     pub notification: ObjRef,
     /// Bits signalled.
     pub badge: u64,
+    /// The next Irq object sharing the line (see `syscall::devices`).
+    pub next_sharer: Option<ObjRef>,
+    /// Signalled and not yet acknowledged: the line stays masked.
+    pub pending: bool,
+    /// Sharers were made from it: it is no longer signalled itself.
+    pub delegated: bool,
 }
 
 /// Most Pds one IoPorts object can be enabled in at once.
@@ -238,7 +244,8 @@ pub struct Kernel {
     pub ram_regions: heapless::Vec<crate::memory::PhysRange, 64>,
     /// TSC ticks per millisecond.
     pub tsc_per_ms: u64,
-    /// IRQ lines claimed, by line: the Irq object.
+    /// IRQ lines claimed, by line: the first Irq object on it (the others
+    /// are linked through `Irq::next_sharer`).
     pub irqs: [Option<ObjRef>; 24],
     /// Threads in a `Wait` with a timeout, linked through `Thread::next_timed`.
     pub timed_waiters: Option<Pfn>,

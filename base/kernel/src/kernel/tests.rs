@@ -1341,3 +1341,72 @@ fn range_walks_cross_page_table_boundaries_exactly() {
     )
     .unwrap();
 }
+
+/// Whether the recorder has IOAPIC input `line` unmasked.
+fn unmasked(line: u8) -> bool {
+    RECORDER.with(|r| r.borrow().unmasked & (1 << line) != 0)
+}
+
+/// The bits waiting in the notification in `slot`.
+fn notification_word(host: &Host, slot: u64) -> u64 {
+    match host.kernel.objects.get(host.object(slot)) {
+        Some(Object::Notification(notification)) => notification.word,
+        _ => panic!("not a notification"),
+    }
+}
+
+#[test]
+fn a_shared_line_is_unmasked_only_after_every_sharer_acknowledged() {
+    let mut host = Host::new(256);
+    let platform = host.slot();
+    let r = host.kernel.new_object(Object::Platform, None).unwrap();
+    let cap = Cap::new(r.pfn.0, r.generation, ObjectKind::Platform);
+    host.kernel
+        .install_cap(host.pd, CapSlot(platform as u32), cap)
+        .unwrap();
+    let own = u64::from(slot::OWN_PD.0);
+    let [root_signal, a_signal, b_signal] =
+        [0; 3].map(|_| host.create(ObjectKind::Notification, own, 0).unwrap());
+    let (root, a, b) = (host.slot(), host.slot(), host.slot());
+    host.sys(
+        Syscall::CreateIrq,
+        [platform, own, root, 20, root_signal, 0],
+    )
+    .unwrap();
+    assert!(unmasked(20));
+    // One claim per line from the Platform capability.
+    let again = host.slot();
+    assert_eq!(
+        host.sys(Syscall::CreateIrq, [platform, own, again, 20, a_signal, 0]),
+        Err(Error::AlreadyClaimed)
+    );
+    // Sharers come from the line's Irq object, for its own line only.
+    assert_eq!(
+        host.sys(Syscall::CreateIrq, [root, own, a, 21, a_signal, 0]),
+        Err(Error::InvalidArgument)
+    );
+    host.sys(Syscall::CreateIrq, [root, own, a, 20, a_signal, 0])
+        .unwrap();
+    host.sys(Syscall::CreateIrq, [root, own, b, 20, b_signal, 0])
+        .unwrap();
+    // The line fires: both sharers are signalled, the delegated root is not.
+    super::hw::mask_line(20);
+    host.kernel.line_fired(20);
+    assert_eq!(notification_word(&host, root_signal), 0);
+    assert_ne!(notification_word(&host, a_signal), 0);
+    assert_ne!(notification_word(&host, b_signal), 0);
+    host.sys(Syscall::AckIrq, [a, 0, 0, 0, 0, 0]).unwrap();
+    assert!(!unmasked(20), "b has not acknowledged yet");
+    host.sys(Syscall::AckIrq, [b, 0, 0, 0, 0, 0]).unwrap();
+    assert!(unmasked(20));
+    // A sharer that dies pending does not keep the line masked for the rest.
+    super::hw::mask_line(20);
+    host.kernel.line_fired(20);
+    host.sys(Syscall::AckIrq, [a, 0, 0, 0, 0, 0]).unwrap();
+    assert!(!unmasked(20));
+    host.sys(Syscall::Destroy, [b, 0, 0, 0, 0, 0]).unwrap();
+    assert!(unmasked(20));
+    // With every listener gone the line is masked.
+    host.sys(Syscall::Destroy, [a, 0, 0, 0, 0, 0]).unwrap();
+    assert!(!unmasked(20));
+}

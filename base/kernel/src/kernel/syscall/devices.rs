@@ -5,7 +5,7 @@
 use super::PAGE;
 use crate::frames::{FrameUse, Pfn};
 use crate::kernel::hw;
-use crate::kernel::object::{Dataspace, IoPorts, Irq, Kernel, MAX_PORT_USERS, Object};
+use crate::kernel::object::{Dataspace, IoPorts, Irq, Kernel, MAX_PORT_USERS, ObjRef, Object};
 use crate::ports::{self, PortRange};
 use crate::ranges::device_range;
 use arbor_abi::{Error, ObjectKind, Rights};
@@ -14,17 +14,52 @@ use arbor_abi::{Error, ObjectKind, Rights};
 /// and COM1, the kernel console.
 const KERNEL_PORTS: [core::ops::Range<u64>; 3] = [0x20..0x22, 0xA0..0xA2, 0x3F8..0x400];
 
+/// Most Irq objects on one line: a bound on the walks over a line's sharers.
+const MAX_SHARERS: usize = 64;
+
 impl Kernel {
-    /// `CreateIrq`: claims an interrupt line and binds it to a notification.
+    /// `CreateIrq`: binds an interrupt line to a notification.
+    ///
+    /// From the Platform capability it claims the line (one claim per
+    /// line). From an Irq object (with CONTROL; `line` must be its line) it
+    /// adds a *sharer*: another Irq object on the same line, for a PCI line
+    /// (GSI 16–23) that several devices assert. The platform driver claims
+    /// a line and makes one sharer per client device; the object it made
+    /// them from is then *delegated* and no longer signalled itself.
+    ///
+    /// A shared line is level-triggered: when it fires the kernel masks it
+    /// and signals every sharer; each driver reads its device's interrupt
+    /// status (which deasserts the line if its device asserted it) and then
+    /// acknowledges. The line is unmasked once no sharer is pending, so a
+    /// line still asserted fires again and nothing is lost. A sharer that
+    /// never acknowledges keeps the line masked for every device on it:
+    /// sharing a level-triggered line means relying on each sharer to
+    /// acknowledge (its destruction releases the line); MSI would end that.
     pub(crate) fn create_irq(
         &mut self,
-        platform: u64,
+        source: u64,
         payer: u64,
         dest: u64,
         line: u64,
         notification_slot: u64,
     ) -> Result<(), Error> {
-        self.own_object(platform, ObjectKind::Platform, Rights::CONTROL)?;
+        let source_cap = self.own_cap(source);
+        let shared_from = match source_cap.kind() {
+            Some(ObjectKind::Irq) => {
+                let r = self.check(&source_cap, ObjectKind::Irq, Rights::CONTROL)?;
+                let Some(Object::Irq(irq)) = self.objects.get(r) else {
+                    return Err(Error::WrongObjectKind);
+                };
+                if u64::from(irq.line) != line {
+                    return Err(Error::InvalidArgument);
+                }
+                Some(r)
+            }
+            _ => {
+                self.check(&source_cap, ObjectKind::Platform, Rights::CONTROL)?;
+                None
+            }
+        };
         let payer = self.own_pd(payer)?;
         let me = self.caller_pd()?;
         let dest = self.check_free_slot(me, dest)?;
@@ -34,29 +69,117 @@ impl Kernel {
             .ok_or(Error::InvalidArgument)?;
         let cap = self.own_cap(notification_slot);
         let notification = self.check(&cap, ObjectKind::Notification, Rights::WRITE)?;
-        if self.irqs[usize::from(line)].is_some_and(|r| self.objects.get(r).is_some()) {
+        let head = self.irqs[usize::from(line)].filter(|&r| self.objects.get(r).is_some());
+        if shared_from.is_none() && head.is_some() {
             return Err(Error::AlreadyClaimed);
+        }
+        if self.sharers(line).len() >= MAX_SHARERS {
+            return Err(Error::InvalidState);
         }
         let badge = if cap.badge == 0 { 1 } else { cap.badge };
         let irq = Irq {
             line,
             notification,
             badge,
+            next_sharer: head,
+            pending: false,
+            delegated: false,
         };
         let r = self.install_new(payer, dest, Object::Irq(irq), 0)?;
         self.irqs[usize::from(line)] = Some(r);
-        hw::unmask_line(line);
+        if let Some(Object::Irq(origin)) = shared_from.and_then(|o| self.objects.get_mut(o)) {
+            origin.delegated = true;
+            origin.pending = false;
+        }
+        self.unmask_if_settled(line);
         Ok(())
     }
 
-    /// `AckIrq`: lets the line interrupt again.
+    /// `AckIrq`: this Irq object has dealt with the interrupt; the line
+    /// interrupts again once every sharer has acknowledged.
     pub(crate) fn ack_irq(&mut self, slot: u64) -> Result<(), Error> {
         let r = self.own_object(slot, ObjectKind::Irq, Rights::WRITE)?;
-        let Some(Object::Irq(irq)) = self.objects.get(r) else {
+        let Some(Object::Irq(irq)) = self.objects.get_mut(r) else {
             return Err(Error::WrongObjectKind);
         };
-        hw::unmask_line(irq.line);
+        irq.pending = false;
+        let line = irq.line;
+        self.unmask_if_settled(line);
         Ok(())
+    }
+
+    /// The Irq objects on `line`, first to last (bounded by the line's
+    /// sharers, which the kernel alone links).
+    fn sharers(&self, line: u8) -> heapless::Vec<ObjRef, MAX_SHARERS> {
+        let mut found = heapless::Vec::new();
+        let mut next = self.irqs.get(usize::from(line)).copied().flatten();
+        while let Some(r) = next {
+            let Some(Object::Irq(irq)) = self.objects.get(r) else {
+                break;
+            };
+            if found.push(r).is_err() {
+                break;
+            }
+            next = irq.next_sharer;
+        }
+        found
+    }
+
+    /// Line `line` fired (and is masked): every sharer not delegated
+    /// becomes pending and is signalled.
+    pub(crate) fn line_fired(&mut self, line: u8) {
+        for r in self.sharers(line) {
+            let Some(Object::Irq(irq)) = self.objects.get_mut(r) else {
+                continue;
+            };
+            if irq.delegated {
+                continue;
+            }
+            irq.pending = true;
+            let (notification, badge) = (irq.notification, irq.badge);
+            self.signal_object(notification, badge);
+        }
+    }
+
+    /// Unmasks `line` when someone listens on it and nobody is pending.
+    fn unmask_if_settled(&mut self, line: u8) {
+        let sharers = self.sharers(line);
+        let listening = sharers
+            .iter()
+            .any(|&r| matches!(self.objects.get(r), Some(Object::Irq(irq)) if !irq.delegated));
+        let pending = sharers
+            .iter()
+            .any(|&r| matches!(self.objects.get(r), Some(Object::Irq(irq)) if irq.pending));
+        if listening && !pending {
+            hw::unmask_line(line);
+        } else if !listening {
+            hw::mask_line(line);
+        }
+    }
+
+    /// Takes the Irq object `r` (being destroyed) off `line`; the line is
+    /// masked when nobody listens any more, unmasked when the rest have
+    /// acknowledged.
+    pub(crate) fn unlink_sharer(&mut self, line: u8, r: ObjRef) {
+        let after = match self.objects.get(r) {
+            Some(Object::Irq(irq)) => irq.next_sharer,
+            _ => None,
+        };
+        if let Some(Object::Irq(irq)) = self.objects.get_mut(r) {
+            irq.pending = false;
+            irq.delegated = true;
+        }
+        let sharers = self.sharers(line);
+        if self.irqs.get(usize::from(line)).copied().flatten() == Some(r) {
+            self.irqs[usize::from(line)] = after;
+        } else if let Some(&before) = sharers
+            .iter()
+            .find(|&&s| matches!(self.objects.get(s), Some(Object::Irq(irq)) if irq.next_sharer == Some(r)))
+            && let Some(Object::Irq(irq)) = self.objects.get_mut(before)
+        {
+            irq.next_sharer = after;
+        }
+        self.unmask_if_settled(line);
     }
 
     /// `CreateIoPorts`: a port range from the Platform capability or from
