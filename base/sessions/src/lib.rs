@@ -17,6 +17,9 @@ extern crate alloc;
 
 pub mod client;
 pub mod env;
+pub mod framebuffer;
+pub mod gui;
+pub mod input;
 pub mod parent;
 pub mod server;
 pub mod services;
