@@ -322,7 +322,7 @@ mod tests {
         );
         assert_eq!(
             Rect::new(i32::MIN, i32::MIN, u32::MAX, u32::MAX).intersect(&Rect::new(-1, -1, 2, 2)),
-            Rect::new(-1, -1, 1, 1)
+            Rect::new(-1, -1, 2, 2)
         );
         assert_eq!(
             Rect::new(i32::MAX, i32::MAX, u32::MAX, u32::MAX).translated(i64::MAX / 4, 0),
