@@ -22,7 +22,7 @@ use arbor::{slots, sys, vspace};
 use arbor_sessions::client::{self, Session, call, kernel_error, open_session};
 use arbor_sessions::framebuffer::{self, FramebufferReply, FramebufferRequest, Mode, Rect};
 use arbor_sessions::gui::{self, GuiReply, GuiRequest};
-use arbor_sessions::input::{Event, EventQueue};
+use arbor_sessions::input::{self, BATCH_MAX, Event, EventQueue, InputReply, InputRequest};
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::services::{TimerReply, TimerRequest, name};
 use arbor_sessions::table::{Entry, Quota, SessionTable};
@@ -37,6 +37,10 @@ arbor::entry!(run);
 
 /// The server's notification bit the frame timer signals.
 const FRAME_BIT: u64 = 1;
+/// The server's notification bit the input driver signals.
+const INPUT_BIT: u64 = 2;
+/// RAM donated for the Input session.
+const INPUT_SESSION_RAM: u64 = 8192;
 /// What a Gui session costs before its buffer: its state and queue.
 const SESSION_RAM: u64 = 8192;
 /// RAM first offered for the Framebuffer session; the driver names what
@@ -127,6 +131,26 @@ fn serve() -> Result<(), SessionError> {
         policy.refresh_budget
     );
 
+    let input = if policy.input {
+        let session = open_session(input::SERVICE, "", &(), INPUT_SESSION_RAM, None)?;
+        let signal = server.signal_cap(INPUT_BIT)?;
+        let set = call::<_, InputReply>(
+            session.cap,
+            Interface::Session,
+            &InputRequest::SetNotification,
+            Some(signal),
+            None,
+        );
+        slots::release(signal);
+        if let (InputReply::Error(error), _) = set? {
+            return Err(error);
+        }
+        log!("input: keys to the focused client, click to focus");
+        Some(session.cap)
+    } else {
+        None
+    };
+
     let mut damage = Damage::new();
     damage.add(mode.bounds());
     let compositor = Compositor {
@@ -139,6 +163,7 @@ fn serve() -> Result<(), SessionError> {
         damage,
         focus: Focus::new(),
         frames: 0,
+        input,
     };
     Err(server.serve(&[gui::SERVICE], compositor))
 }
@@ -186,6 +211,7 @@ struct Compositor {
     budget: Budget,
     focus: Focus,
     frames: u64,
+    input: Option<CapSlot>,
 }
 
 /// The session table as the painter sees it.
@@ -329,6 +355,47 @@ impl Compositor {
         Ok(GuiReply::Done)
     }
 
+    /// Fetches the input driver's events and hands each to whom it is for.
+    fn input(&mut self, sessions: &mut SessionTable<Client>) {
+        let Some(input) = self.input else { return };
+        loop {
+            let batch = match call::<_, InputReply>(
+                input,
+                Interface::Session,
+                &InputRequest::Events {
+                    max: BATCH_MAX as u16,
+                },
+                None,
+                None,
+            ) {
+                Ok((InputReply::Events(batch), _)) => batch,
+                Ok(_) => return,
+                Err(error) => {
+                    log!("input: {error}");
+                    return;
+                }
+            };
+            if batch.events.is_empty() {
+                return;
+            }
+            for event in batch.events {
+                let before = self.focus.focused();
+                for (client, delivered) in self.focus.route(&self.scene, event) {
+                    if let Some(entry) = sessions.get_mut(client) {
+                        entry.state.deliver(delivered);
+                    }
+                }
+                let after = self.focus.focused();
+                if after != before {
+                    let label = after
+                        .and_then(|client| sessions.get(client))
+                        .map_or("nobody", |entry| entry.label.as_str());
+                    log!("focus to \"{label}\"");
+                }
+            }
+        }
+    }
+
     /// Paints the damage of one frame and flushes it to the screen.
     fn frame(&mut self, sessions: &SessionTable<Client>) {
         self.budget.next_frame();
@@ -454,6 +521,9 @@ impl Service for Compositor {
     }
 
     fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Client>) {
+        if bits & INPUT_BIT != 0 {
+            self.input(sessions);
+        }
         if bits & FRAME_BIT != 0 {
             self.frame(sessions);
         }

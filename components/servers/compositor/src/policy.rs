@@ -42,6 +42,9 @@ pub struct Policy {
     /// Refreshes one client may send per frame before it is refused.
     #[serde(default = "default_refresh_budget")]
     pub refresh_budget: u32,
+    /// Open an Input session (keyboard and pointer) and route its events.
+    #[serde(default)]
+    pub input: bool,
 }
 
 fn default_rules() -> Vec<Rule> {
@@ -66,6 +69,7 @@ impl Default for Policy {
             rules: default_rules(),
             frame_rate: default_frame_rate(),
             refresh_budget: default_refresh_budget(),
+            input: false,
         }
     }
 }
