@@ -71,3 +71,46 @@ mod tests {
         draw_row(&grid, &mut pixels, 9);
     }
 }
+
+#[cfg(test)]
+mod scenario_sums {
+    //! The sums `gui_input_ram.ron` expects from `ram_fb` for each
+    //! terminal's view once the script has played: the grid the terminal
+    //! binary builds (greeting, prompt, the typed line, its echo, a new
+    //! prompt), drawn by [`draw_row`], summed by the checksum ram_fb logs.
+    extern crate std;
+
+    use super::*;
+    use arbor_sessions::framebuffer::{Mode, PixelFormat, Rect, checksum};
+
+    fn sum_after(greeting: &str, line: &str) -> u64 {
+        let mut grid = Grid::new(16, 6);
+        grid.write(greeting);
+        grid.put('\n');
+        grid.write("> ");
+        grid.write(line);
+        grid.put('\n');
+        grid.write("echo: ");
+        grid.write(line);
+        grid.put('\n');
+        grid.write("> ");
+        let (width, height) = buffer_size(&grid);
+        let mut pixels = std::vec![0u32; (width * height) as usize];
+        for row in 0..grid.rows() {
+            draw_row(&grid, &mut pixels, row);
+        }
+        let mode = Mode::new(width, height, PixelFormat::Xrgb8888).unwrap();
+        checksum(&pixels, &mode, &Rect::new(0, 0, width, height)).1
+    }
+
+    #[test]
+    fn gui_input_ram_expected_sums() {
+        let left = sum_after("left", "hi");
+        let right = sum_after("right", "yo");
+        std::println!("left 0x{left:016x}, right 0x{right:016x}");
+        assert_eq!(
+            (left, right),
+            (0xca75_a49d_7f99_8225, 0xf336_5d1d_bb03_2265)
+        );
+    }
+}
