@@ -30,7 +30,7 @@ use arbor_sessions::{Interface, SessionError, env, log};
 use compositor::compose::{self, Buffer, Clients};
 use compositor::focus::Focus;
 use compositor::policy::Policy;
-use compositor::refresh::{Admission, Budget, Damage};
+use compositor::refresh::{Admission, Budget, Complaints, Damage};
 use compositor::scene::{ClientId, Scene};
 
 arbor::entry!(run);
@@ -182,6 +182,16 @@ struct Client {
     buffer: Option<ClientBuffer>,
     events: EventQueue,
     notification: Option<CapSlot>,
+    complaints: Complaints,
+}
+
+/// Logs a refusal of `entry`'s request, within its per-frame allowance.
+macro_rules! complain {
+    ($entry:expr, $($arg:tt)*) => {
+        if $entry.state.complaints.admit() {
+            log!($($arg)*);
+        }
+    };
 }
 
 impl Client {
@@ -247,7 +257,8 @@ impl Compositor {
         let cost = gui::buffer_cost(width, height).ok_or(SessionError::BadRequest)?;
         let needed = SESSION_RAM.saturating_add(cost);
         if entry.quota.ram < needed {
-            log!(
+            complain!(
+                entry,
                 "\"{}\" asked for a {width}x{height} buffer ({cost} bytes) beyond its donation: refused",
                 entry.label
             );
@@ -291,7 +302,8 @@ impl Compositor {
         match self.budget.admit(entry.badge) {
             Admission::Accepted => {}
             Admission::RefusedFirst => {
-                log!(
+                complain!(
+                    entry,
                     "\"{}\" exceeded its refresh budget of {} this frame: refused until the next",
                     entry.label,
                     self.budget.per_frame()
@@ -306,7 +318,8 @@ impl Compositor {
         let bounds = Rect::new(0, 0, buffer.width, buffer.height);
         let clipped = rect.intersect(&bounds);
         if clipped != rect {
-            log!(
+            complain!(
+                entry,
                 "refresh of \"{}\" at ({}, {}, {} x {}) lies outside its {}x{} buffer: clipped to ({}, {}, {} x {})",
                 entry.label,
                 rect.x,
@@ -335,7 +348,8 @@ impl Compositor {
     ) -> Result<GuiReply, SessionError> {
         let placement = self.scene.place(entry.badge, view, rect)?;
         if let Some(other) = placement.covers_strip_of {
-            log!(
+            complain!(
+                entry,
                 "view {} of \"{}\" at ({}, {}) overlaps the title strip of session {other}: the strip stays on top",
                 view.0,
                 entry.label,
@@ -397,8 +411,18 @@ impl Compositor {
     }
 
     /// Paints the damage of one frame and flushes it to the screen.
-    fn frame(&mut self, sessions: &SessionTable<Client>) {
+    fn frame(&mut self, sessions: &mut SessionTable<Client>) {
         self.budget.next_frame();
+        for entry in sessions.iter_mut() {
+            let unlogged = entry.state.complaints.next_frame();
+            if unlogged > 0 {
+                log!(
+                    "\"{}\": {unlogged} more refusals in the last frame",
+                    entry.label
+                );
+            }
+        }
+        let sessions = &*sessions;
         let rects = self.damage.take();
         if rects.is_empty() {
             return;
@@ -459,6 +483,7 @@ impl Service for Compositor {
             buffer: None,
             events: EventQueue::new(),
             notification: None,
+            complaints: Complaints::default(),
         })
     }
 
@@ -493,7 +518,8 @@ impl Service for Compositor {
         let request = match gui::decode_request(call.incoming.bytes()) {
             Ok(request) => request,
             Err(error) => {
-                log!(
+                complain!(
+                    entry,
                     "\"{}\" sent a request that is not one: refused",
                     entry.label
                 );

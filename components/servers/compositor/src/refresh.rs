@@ -124,9 +124,45 @@ impl Budget {
     }
 }
 
+/// Refusals one client gets logged per frame; the rest are counted and
+/// summed up in one line, so a client sending garbage in a loop cannot
+/// flood the log (and slow every other component's Log path) either.
+pub const COMPLAINTS_PER_FRAME: u32 = 8;
+
+/// One client's logged refusals in the current frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Complaints {
+    this_frame: u32,
+}
+
+impl Complaints {
+    /// Counts a refusal; whether to log it.
+    pub fn admit(&mut self) -> bool {
+        self.this_frame = self.this_frame.saturating_add(1);
+        self.this_frame <= COMPLAINTS_PER_FRAME
+    }
+
+    /// A new frame: how many refusals of the last one went unlogged.
+    pub fn next_frame(&mut self) -> u32 {
+        let unlogged = self.this_frame.saturating_sub(COMPLAINTS_PER_FRAME);
+        self.this_frame = 0;
+        unlogged
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn complaints_are_logged_up_to_the_limit_and_the_rest_counted() {
+        let mut complaints = Complaints::default();
+        let logged = (0..1000).filter(|_| complaints.admit()).count();
+        assert_eq!(logged, COMPLAINTS_PER_FRAME as usize);
+        assert_eq!(complaints.next_frame(), 1000 - COMPLAINTS_PER_FRAME);
+        assert!(complaints.admit());
+        assert_eq!(complaints.next_frame(), 0);
+    }
 
     #[test]
     fn overlapping_damage_merges_and_too_much_collapses() {

@@ -9,7 +9,7 @@
 //! Hostile mode: after `delay_ms`, tries in turn to refresh far outside its
 //! buffer, to ask for a buffer beyond its donation, to place a view over
 //! another client's title strip, to read the screen back (a request the
-//! interface does not have), and to flood refreshes; it logs what it was
+//! interface does not have), to flood garbage requests and refreshes; it logs what it was
 //! told, then faults, so init kills it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -224,6 +224,22 @@ fn hostile(config: &Config) -> Result<(), SessionError> {
         Err(error) => Err(error),
     };
     log!("gui_client: reading the screen back: {}", outcome(&answer));
+
+    // Garbage in a loop: refused each time; the compositor logs a few a
+    // frame and counts the rest, so its log (and everyone's) stays usable.
+    let mut refused = 0u32;
+    for _ in 0..config.flood {
+        if !matches!(
+            call::<_, GuiReply>(session, Interface::Session, &200u32, None, None),
+            Ok((GuiReply::Done, _))
+        ) {
+            refused += 1;
+        }
+    }
+    log!(
+        "gui_client: sent {} garbage requests, {refused} refused",
+        config.flood
+    );
 
     let whole = Rect::new(0, 0, config.width, config.height);
     let mut refused = 0u32;
