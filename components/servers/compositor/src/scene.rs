@@ -6,7 +6,9 @@
 //! compositor paints with the client's label. Strips are painted over every
 //! client's content (see [`crate::compose`]), so a view placed over another
 //! client's strip is clipped there: no client can hide or imitate another's
-//! label. Views are kept bottom to top; placing a view raises it.
+//! label. Strips overlap each other in stacking order: the upper view's
+//! strip, with its own label, shows. Views are kept bottom to top; placing
+//! a view raises it.
 //!
 //! Every change returns the screen rectangle it damaged, so the caller
 //! repaints exactly that.
