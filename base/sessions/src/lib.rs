@@ -20,6 +20,7 @@ pub mod env;
 pub mod framebuffer;
 pub mod gui;
 pub mod input;
+pub mod log_stream;
 pub mod parent;
 pub mod server;
 pub mod services;

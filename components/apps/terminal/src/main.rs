@@ -16,6 +16,7 @@ use arbor_sessions::client::{self, call, kernel_error, open_session};
 use arbor_sessions::framebuffer::Rect;
 use arbor_sessions::gui::{self, GuiReply, GuiRequest};
 use arbor_sessions::input::{BATCH_MAX, Event};
+use arbor_sessions::log_stream::{self, LogStreamReply, LogStreamRequest};
 use arbor_sessions::{Interface, SessionError, env, log};
 use compositor::font::GLYPH_SIZE;
 use serde::Deserialize;
@@ -36,6 +37,9 @@ struct Config {
     greeting: String,
     #[serde(default = "default_prompt")]
     prompt: String,
+    /// Show the lines of a LogStream session (from a log_tee).
+    #[serde(default)]
+    log: bool,
 }
 
 fn default_prompt() -> String {
@@ -106,6 +110,30 @@ fn serve(config: &Config) -> Result<(), SessionError> {
         None,
     )?;
 
+    let log = if config.log {
+        let stream = open_session(
+            log_stream::SERVICE,
+            "",
+            &(),
+            log_stream::RING_BYTES as u64 * 2 + 4096,
+            None,
+        )?
+        .cap;
+        match call::<_, LogStreamReply>(
+            stream,
+            Interface::Session,
+            &LogStreamRequest::SetNotification,
+            Some(notification),
+            None,
+        )? {
+            (LogStreamReply::Done, _) => Some(stream),
+            (LogStreamReply::Error(error), _) => return Err(error),
+            _ => return Err(SessionError::BadRequest),
+        }
+    } else {
+        None
+    };
+
     grid.write(&config.greeting);
     grid.put('\n');
     grid.write(&config.prompt);
@@ -159,8 +187,35 @@ fn serve(config: &Config) -> Result<(), SessionError> {
                 }
             }
         }
+        if let Some(stream) = log {
+            show_log(stream, &mut grid)?;
+        }
         redraw(&mut grid, pixels, session, width)?;
     }
+}
+
+/// Writes the waiting log lines above the prompt line.
+fn show_log(stream: CapSlot, grid: &mut Grid) -> Result<(), SessionError> {
+    let (text, dropped) = match call::<_, LogStreamReply>(
+        stream,
+        Interface::Session,
+        &LogStreamRequest::Next,
+        None,
+        None,
+    )? {
+        (LogStreamReply::Lines { text, dropped }, _) => (text, dropped),
+        (LogStreamReply::Error(error), _) => return Err(error),
+        _ => return Err(SessionError::BadRequest),
+    };
+    if dropped > 0 {
+        grid.write(&alloc::format!("[{dropped} lines dropped]\n"));
+    }
+    for line in text.lines() {
+        log!("terminal: shows \"{line}\"");
+        grid.write(line);
+        grid.put('\n');
+    }
+    Ok(())
 }
 
 /// Draws the rows that changed and refreshes them (retrying a refresh the
