@@ -12,16 +12,22 @@ impl Init {
             return;
         }
         if self.sleeper.is_none()
-            && let Ok(notification) = slots::allocate()
+            && let Ok(notification) = SlotGuard::allocate()
+            && sys::create(
+                ObjectKind::Notification,
+                slot::OWN_PD,
+                notification.slot(),
+                0,
+            )
+            .is_ok()
         {
-            if sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_ok() {
-                self.sleeper = Some(notification);
-            } else {
-                slots::free(notification);
-            }
+            self.sleeper = Some(notification.keep());
         }
-        if let Some(notification) = self.sleeper {
-            let _ = sys::wait_timeout(notification, ms);
+        // A wait that ends early (or cannot start) only shortens the backoff.
+        if let Some(notification) = self.sleeper
+            && let Err(error) = sys::wait_timeout(notification, ms)
+        {
+            self.say(&format!("backoff wait failed: {error}; restarting at once"));
         }
     }
 
@@ -56,22 +62,25 @@ impl Init {
                 return;
             }
         };
-        let badge = index as u64 + 1;
-        let caps_made = (|| -> Result<(CapSlot, CapSlot), String> {
-            let parent = new_slot()?;
+        let badge = badge::child(index);
+        // Both slots are released again if anything after them fails.
+        let caps_made = (|| -> Result<(SlotGuard, SlotGuard), String> {
+            let parent =
+                SlotGuard::allocate().map_err(|e| format!("out of capability slots ({e})"))?;
             sys::derive(
                 self.endpoint,
-                parent,
+                parent.slot(),
                 Rights::WRITE.union(Rights::GRANT),
                 badge,
             )
             .map_err(|e| format!("{e}"))?;
-            let fault = new_slot()?;
+            let fault =
+                SlotGuard::allocate().map_err(|e| format!("out of capability slots ({e})"))?;
             sys::derive(
                 self.endpoint,
-                fault,
+                fault.slot(),
                 Rights::WRITE,
-                FAULT_FLAG | index as u64,
+                badge::fault(index),
             )
             .map_err(|e| format!("{e}"))?;
             Ok((parent, fault))
@@ -90,15 +99,19 @@ impl Init {
             caps,
             priority: CHILD_PRIORITY,
             argument: 0,
-            fault_endpoint: Some(fault),
-            grants: &[(parent, slot::PARENT, Rights::WRITE)],
+            fault_endpoint: Some(fault.slot()),
+            grants: &[(parent.slot(), slot::PARENT, Rights::WRITE)],
         };
         match loader::spawn(&spec) {
             Ok(running) => {
                 let state = &mut self.children[index];
                 state.running = Some(running);
-                state.own_caps = alloc::vec![parent, fault];
+                state.own_caps = alloc::vec![parent.keep(), fault.keep()];
                 state.status = Status::Running;
+                // The loader moved the child's quota already.
+                let _recorded =
+                    self.ledger
+                        .start(&mut ledger::AlreadyMoved, index, Quota { ram, caps });
                 self.say(&format!(
                     "started {} ({}), RAM {} KiB, caps {}",
                     child.name,
@@ -108,8 +121,7 @@ impl Init {
                 ));
             }
             Err(error) => {
-                slots::release(parent);
-                slots::release(fault);
+                // The guards release both slots.
                 self.say(&format!("cannot start {}: {error}", child.name));
             }
         }
@@ -184,7 +196,10 @@ impl Init {
             .map(|s| s.id)
             .collect();
         for id in held {
-            let _ = self.close(index, id);
+            // Its own sessions: found by construction, so close cannot refuse.
+            if let Err(error) = self.close(index, id) {
+                self.say(&format!("closing session {id} of a stopped child: {error}"));
+            }
         }
         let refusals = core::mem::take(&mut self.children[index].refusals);
         if refusals > LOGGED_REFUSALS {
@@ -201,7 +216,16 @@ impl Init {
             slots::release(cap);
         }
         if let Some(child) = state.running.take() {
-            let _ = child.destroy();
+            match child.destroy() {
+                // Everything its Pd had is init's now.
+                Ok(()) => self.ledger.destroyed(index),
+                Err(error) => {
+                    let name = self.child_name(index).to_string();
+                    self.say(&format!(
+                        "destroying {name}'s Pd failed: {error}; its quota stays there"
+                    ));
+                }
+            }
         }
         // Work it had not answered fails; everything that had moved to it
         // came back to init with its Pd.
@@ -219,6 +243,12 @@ impl Init {
             served
         };
         self.export_sessions.retain(|e| e.provider != index);
+        if !self.ledger.balanced() {
+            let name = self.child_name(index).to_string();
+            self.say(&format!(
+                "BOOKS DO NOT BALANCE after {name} stopped: a session's quota is not at exactly one place"
+            ));
+        }
         for record in served {
             let pending = matches!(
                 record.via,
@@ -233,7 +263,7 @@ impl Init {
                 self.sessions.push(record);
                 continue;
             }
-            self.refund(Some(record.client), record.quota);
+            self.settle(record.id, Some(record.client), record.quota);
             if let Some(cap) = record.cap {
                 slots::release(cap);
             }

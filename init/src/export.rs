@@ -33,23 +33,23 @@ impl Init {
             self.say(&format!("cannot export {service}: no notification"));
             return;
         };
-        let Ok(signal) = slots::allocate() else {
-            return;
+        let signal = match SlotGuard::allocate().and_then(|signal| {
+            sys::derive(
+                notification,
+                signal.slot(),
+                Rights::WRITE.union(Rights::GRANT),
+                arbor_sessions::server::PARENT_WORK,
+            )
+            .map(|()| signal)
+        }) {
+            Ok(signal) => signal,
+            Err(error) => {
+                self.say(&format!("cannot export {service}: {error}"));
+                return;
+            }
         };
-        if sys::derive(
-            notification,
-            signal,
-            Rights::WRITE.union(Rights::GRANT),
-            arbor_sessions::server::PARENT_WORK,
-        )
-        .is_err()
-        {
-            slots::free(signal);
-            return;
-        }
-        let announced = client::announce(service, signal);
-        // The parent holds its own copy.
-        slots::release(signal);
+        // The parent holds its own copy; the guard releases ours.
+        let announced = client::announce(service, signal.slot());
         if announced.is_ok() {
             self.exports.push((service.to_string(), provider));
         }
@@ -60,14 +60,16 @@ impl Init {
     /// made on first use.
     fn parent_signal_notification(&mut self) -> Option<CapSlot> {
         if self.parent_signals.is_none() {
-            let notification = slots::allocate().ok()?;
-            if sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).is_err()
-                || sys::bind_notification(slot::OWN_THREAD, notification).is_err()
-            {
-                slots::release(notification);
-                return None;
-            }
-            self.parent_signals = Some(notification);
+            let notification = SlotGuard::allocate().ok()?;
+            sys::create(
+                ObjectKind::Notification,
+                slot::OWN_PD,
+                notification.slot(),
+                0,
+            )
+            .ok()?;
+            sys::bind_notification(slot::OWN_THREAD, notification.slot()).ok()?;
+            self.parent_signals = Some(notification.keep());
         }
         self.parent_signals
     }
@@ -91,14 +93,8 @@ impl Init {
     fn post_parent_work(&mut self, work: Work<'_>) {
         let now = self.now_ms();
         let (provider, kind, quota, id) = match work {
-            Work::Create {
-                id,
-                service,
-                label,
-                args,
-                ram,
-                caps,
-            } => {
+            Work::Create { id, call } => {
+                let (service, label, args) = (call.service, call.label, call.args);
                 let provider = self
                     .exports
                     .iter()
@@ -117,7 +113,7 @@ impl Init {
                     label: label.to_string(),
                     args: args.to_vec(),
                 };
-                (provider, kind, Quota { ram, caps }, id)
+                (provider, kind, call.quota(), id)
             }
             Work::Upgrade {
                 id,

@@ -23,15 +23,23 @@
 //!
 //! This file reads the config and runs the receive loop; the rest is in
 //! `children` (start, faults, restart, tear-down), `sessions` (routing a
-//! child's requests, quota, config ROMs), `export` (a nested init serving
-//! its children's services upward), `hardware` (what a child may claim) and `policy` (restart decisions, host-tested).
+//! child's requests, work items), `export` (a nested init serving its
+//! children's services upward), `config_rom` (the config ROMs init serves
+//! itself, on the server framework's root mode), and the host-tested
+//! logic: `ledger` (who holds every session's quota; every quota move init
+//! makes goes through it and a refused one is logged), `badge` (who sent a
+//! message), `pending` (work items), `hardware` (what a child may claim)
+//! and `policy` (restart decisions).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
+mod badge;
 mod children;
+mod config_rom;
 mod export;
 mod hardware;
+mod ledger;
 mod pending;
 mod policy;
 mod sessions;
@@ -39,28 +47,25 @@ mod sessions;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use arbor::abi::{
-    self, CapSlot, FAULT_LABEL, FaultKind, NOTIFICATION_LABEL, ObjectKind, Rights, info, slot,
-};
+use arbor::abi::{self, CapSlot, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::guard::SlotGuard;
 use arbor::{loader, slots, sys};
 use arbor_config::label::Printable;
 use arbor_config::{InitConfig, RouteDecision, route_session};
-use arbor_sessions::client::{self, Arrival, Endpoint, Incoming, Log, Rom, Session};
+use arbor_sessions::client::{self, Endpoint, Incoming, Log, Rom, Session};
 use arbor_sessions::parent::{
-    DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, Work,
+    DEADLINE_MS, Delivery, PARENT_SESSION_CAPS, ParentReply, ParentRequest, SessionCall, Work,
 };
-use arbor_sessions::services::{RomReply, RomRequest, name};
+use arbor_sessions::services::name;
 use arbor_sessions::table::Quota;
 use arbor_sessions::{Interface, SessionError, decode};
+use badge::Caller;
+use ledger::{Account, Ledger, Purpose, Server};
 use pending::{ItemKind, Origin, WorkItem, WorkQueue};
 use policy::AfterFault;
 
 arbor::entry!(run);
 
-/// Badge bit of fault reports; the rest is the child's index.
-const FAULT_FLAG: u64 = 1 << 40;
-/// Badge bit of config-ROM sessions init serves itself; the rest is the session id.
-const LOCAL_FLAG: u64 = 1 << 41;
 /// Refusals of one child's requests logged per run (the rest are counted).
 const LOGGED_REFUSALS: u32 = 4;
 /// Priority of every child.
@@ -75,8 +80,8 @@ enum Via {
         provider: usize,
         state: ChildSession,
     },
-    /// The child's config ROM, served by init: a dataspace holding the text.
-    Config { dataspace: CapSlot, size: u64 },
+    /// The child's config ROM, served by init (`config_roms`) under `badge`.
+    Config { badge: u64 },
 }
 
 /// A session init asked its own parent for.
@@ -151,6 +156,10 @@ struct Init {
     export_sessions: Vec<export::ExportSession>,
     /// Work queued for the child servers.
     work: WorkQueue,
+    /// Every quota move init makes, and who holds what.
+    ledger: Ledger,
+    /// The children's config ROMs, served by init itself.
+    config_roms: arbor_sessions::server::Root<config_rom::ConfigRoms>,
     /// TSC ticks per millisecond, for deadlines.
     tsc_per_ms: u64,
     /// A nested init's notification, bound to its thread: its parent
@@ -197,6 +206,8 @@ fn start(log: Log) -> Result<(), String> {
         exports: Vec::new(),
         export_sessions: Vec::new(),
         work: WorkQueue::default(),
+        ledger: Ledger::default(),
+        config_roms: config_rom::server(endpoint),
         tsc_per_ms: sys::info(info::TSC_PER_MS, 0).map_or(1, |(tsc, _)| tsc.max(1)),
         parent_signals: None,
     };
@@ -263,10 +274,6 @@ fn new_slot() -> Result<CapSlot, String> {
     slots::allocate().map_err(|e| format!("out of capability slots ({e})"))
 }
 
-fn kernel(error: abi::Error) -> SessionError {
-    client::kernel_error(error)
-}
-
 impl Init {
     fn say(&self, text: &str) {
         let _ = self.log.write(text);
@@ -300,40 +307,27 @@ impl Init {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot().ok();
         loop {
-            let (incoming, arrival) = match server.next_keeping(&mut receive) {
-                Ok(received) => received,
-                Err(error) => {
-                    self.say(&format!("receive failed: {error}; waiting again"));
-                    continue;
-                }
-            };
-            let (arrived, out_of_slots) = match arrival {
-                Arrival::Cap(cap) => (Some(cap), None),
-                Arrival::Nothing => (None, None),
-                Arrival::Dropped(error) => {
-                    self.say(&format!(
-                        "{error}: refused a request that carried a capability"
-                    ));
-                    (None, Some(error))
-                }
-            };
+            let received =
+                server.next_parent_request(&mut receive, |line| self.say(&format!("{line}")));
             self.check_deadlines();
-            let badge = incoming.badge.0;
+            let Some((incoming, arrived)) = received else {
+                continue;
+            };
             let mut kept = false;
-            if let Some(error) = out_of_slots {
-                server.set_reply(&ParentReply::Error(kernel(error)), None);
-            } else if badge == 0 && incoming.label == NOTIFICATION_LABEL {
-                if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
-                    self.fetch_parent_work();
+            match badge::decode(incoming.badge.0, incoming.label, self.children.len()) {
+                Caller::Notification => {
+                    if incoming.words[0] & arbor_sessions::server::PARENT_WORK != 0 {
+                        self.fetch_parent_work();
+                    }
                 }
-            } else if badge & FAULT_FLAG != 0 && incoming.label == FAULT_LABEL {
-                self.child_faulted((badge & !FAULT_FLAG) as usize, &incoming);
-            } else if badge & LOCAL_FLAG != 0 {
-                self.local_request(badge & !LOCAL_FLAG, &incoming, &mut server);
-            } else if (1..=self.children.len() as u64).contains(&badge) {
-                kept = self.parent_request(badge as usize - 1, &incoming, arrived, &mut server);
-            } else {
-                server.set_reply(&ParentReply::Error(SessionError::BadRequest), None);
+                Caller::Fault(index) => self.child_faulted(index, &incoming),
+                Caller::Local(id) => self.local_request(badge::local(id), &incoming, &mut server),
+                Caller::Child(index) => {
+                    kept = self.parent_request(index, &incoming, arrived, &mut server);
+                }
+                Caller::Unknown(_) => {
+                    server.set_reply(&ParentReply::Error(SessionError::BadRequest), None)
+                }
             }
             if let (Some(cap), false) = (arrived, kept) {
                 slots::release(cap);
@@ -367,15 +361,9 @@ impl Init {
         };
         let name = self.children[index].config.name.clone();
         match request {
-            ParentRequest::Session {
-                service,
-                label,
-                args,
-                ram,
-                caps,
-            } => {
-                let quota = Quota { ram, caps };
-                match self.open_session(index, service, label, args, quota, arrived) {
+            ParentRequest::Session(call) => {
+                let (service, label, quota) = (call.service, call.label, call.quota());
+                match self.open_session(index, service, label, call.args, quota, arrived) {
                     Ok((id, Some(cap))) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }

@@ -26,39 +26,108 @@ impl Init {
             .map_or("?", |child| child.config.name.as_str())
     }
 
-    /// Moves `quota` from Pd `from` to Pd `to`; a refusal is logged with
-    /// `why` (a refund init cannot make is never silent).
+    /// Moves `quota` from `from` to `to` through the ledger; a refusal is
+    /// in the books and logged (a refund init cannot make is never silent).
     pub(crate) fn move_quota(
-        &self,
-        from: CapSlot,
-        to: CapSlot,
+        &mut self,
+        from: Account,
+        to: Account,
         quota: Quota,
-        why: &str,
+        purpose: Purpose,
     ) -> Result<(), abi::Error> {
-        if quota == Quota::default() {
-            return Ok(());
-        }
-        sys::transfer_quota(from, to, quota.ram, quota.caps).inspect_err(|error| {
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        let result = self
+            .ledger
+            .transfer(&mut kernel, 0, from, to, quota, purpose);
+        self.report_refusals();
+        result.map_err(|refusal| refusal.error)
+    }
+
+    /// Logs the moves the kernel refused, naming who, how much and why. A
+    /// refused charge is not logged: its client is told in the reply.
+    pub(crate) fn report_refusals(&mut self) {
+        for refusal in self.ledger.take_refusals() {
+            if refusal.purpose == Purpose::Charge {
+                continue;
+            }
+            let (from, to) = (
+                self.account_name(refusal.from),
+                self.account_name(refusal.to),
+            );
             self.say(&format!(
-                "could not move {} bytes and {} caps ({why}): {error}",
-                quota.ram, quota.caps
+                "could not move {} bytes and {} caps from {from} to {to} ({}): {}",
+                refusal.quota.ram,
+                refusal.quota.caps,
+                match refusal.purpose {
+                    Purpose::Charge => "a charge",
+                    Purpose::PassOn => "passing a donation on to a server",
+                    Purpose::TakeBack => "taking a donation back from a server",
+                    Purpose::Refund => "a refund",
+                    Purpose::Start => "a child's start",
+                },
+                refusal.error
             ));
-        })
+        }
+    }
+
+    fn account_name(&self, account: Account) -> String {
+        match account {
+            Account::Init => "init".to_string(),
+            Account::Parent => "init's parent".to_string(),
+            Account::Child(index) => self.child_name(index).to_string(),
+        }
+    }
+
+    /// Opens session `id`'s books: child `index` pays `quota` for a
+    /// session `server` serves.
+    fn open_books(
+        &mut self,
+        index: usize,
+        id: u32,
+        server: Server,
+        quota: Quota,
+    ) -> Result<(), SessionError> {
+        self.child_pd(index)?;
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        let opened = self.ledger.open(&mut kernel, id, index, server, quota);
+        self.report_refusals();
+        opened.map_err(|_| SessionError::ClientQuotaExceeded)
+    }
+
+    /// Closes session `id`'s books: its donation comes back from its server
+    /// and goes to its client, as the ledger decides; refusals are logged.
+    fn close_books(&mut self, id: u32) {
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        let _logged_below = self.ledger.close(&mut kernel, id);
+        self.report_refusals();
     }
 
     /// Takes `quota` from child `index` for something it asks init to hold.
-    fn charge(&self, index: usize, quota: Quota) -> Result<(), SessionError> {
-        let pd = self.child_pd(index)?;
-        sys::transfer_quota(pd, slot::OWN_PD, quota.ram, quota.caps)
+    fn charge(&mut self, index: usize, quota: Quota) -> Result<(), SessionError> {
+        self.child_pd(index)?;
+        self.move_quota(Account::Child(index), Account::Init, quota, Purpose::Charge)
             .map_err(|_| SessionError::ClientQuotaExceeded)
     }
 
     /// Gives `quota` that init holds back to child `client` (if it still
     /// runs; otherwise it stays with init, where its Pd's quota went).
-    pub(crate) fn refund(&self, client: Option<usize>, quota: Quota) {
-        if let Some(pd) = client.and_then(|c| self.child_pd(c).ok()) {
-            // A refused refund is logged; the quota stays with init.
-            let _ = self.move_quota(slot::OWN_PD, pd, quota, "refund to a client");
+    pub(crate) fn refund(&mut self, client: Option<usize>, quota: Quota) {
+        if let Some(client) = client
+            && self.child_pd(client).is_ok()
+        {
+            // A refusal is logged by move_quota; the quota stays with init.
+            let _logged = self.move_quota(
+                Account::Init,
+                Account::Child(client),
+                quota,
+                Purpose::Refund,
+            );
         }
     }
 
@@ -85,14 +154,14 @@ impl Init {
                 ram: 0,
                 caps: CONFIG_SESSION_CAPS,
             })?;
-            self.charge(index, quota)?;
+            self.open_books(index, id, Server::Init, quota)?;
             return match self.config_rom(index, id, quota) {
                 Ok(cap) => {
                     self.next_id += 1;
                     Ok((id, Some(cap)))
                 }
                 Err(error) => {
-                    self.refund(Some(index), quota);
+                    self.close_books(id);
                     Err(error)
                 }
             };
@@ -114,7 +183,7 @@ impl Init {
                 Err(SessionError::Denied)
             }
             RouteDecision::Parent { label, .. } => {
-                self.charge(index, quota)?;
+                self.open_books(index, id, Server::Parent, quota)?;
                 let forwarded = client::open_session_raw(
                     slot::PARENT,
                     service,
@@ -130,10 +199,16 @@ impl Init {
                     }
                     Ok(client::Opened::Pending(outer)) => (ParentLink::Pending(outer), None),
                     Err(error) => {
-                        self.refund(Some(index), quota);
+                        // The parent took nothing, or gave it back.
+                        self.close_books(id);
                         return Err(error);
                     }
                 };
+                // The parent took all but the capabilities init holds for it.
+                let mut kernel = Pds {
+                    children: &self.children,
+                };
+                let _counted = self.ledger.pass_on(&mut kernel, id);
                 self.next_id += 1;
                 self.sessions.push(SessionRecord {
                     id,
@@ -160,7 +235,7 @@ impl Init {
                 {
                     return Err(SessionError::Unavailable);
                 }
-                self.charge(index, quota)?;
+                self.open_books(index, id, Server::Child(provider), quota)?;
                 let kind = ItemKind::Create {
                     service: service.to_string(),
                     label,
@@ -226,7 +301,7 @@ impl Init {
                     }
                     Err(error) => {
                         let record = self.sessions.swap_remove(position);
-                        self.refund(Some(index), record.quota);
+                        self.close_books(record.id);
                         Err(error)
                     }
                 }
@@ -241,7 +316,7 @@ impl Init {
             } => {
                 let error = *error;
                 let record = self.sessions.swap_remove(position);
-                self.refund(Some(index), record.quota);
+                self.settle(record.id, Some(index), record.quota);
                 Err(error)
             }
             _ => Ok((id, record.cap)),
@@ -255,64 +330,29 @@ impl Init {
         id: u32,
         quota: Quota,
     ) -> Result<CapSlot, SessionError> {
-        let text = self.children[index]
+        self.config_roms.service.text = self.children[index]
             .config
             .config
             .as_ref()
             .map(|c| c.as_text().to_string())
             .unwrap_or_default();
-        let size = (text.len() as u64).max(1);
-        let needed = size.div_ceil(4096) * 4096 + 4096;
-        if quota.ram < needed {
-            return Err(SessionError::InsufficientQuota {
-                needed: needed - quota.ram,
-            });
-        }
-        let dataspace = arbor::vspace::dataspace_with(text.as_bytes()).map_err(kernel)?;
-        let cap = match slots::allocate() {
-            Ok(cap) => cap,
-            Err(error) => {
-                let _ = sys::destroy(dataspace);
-                slots::release(dataspace);
-                return Err(kernel(error));
-            }
-        };
-        if let Err(error) = sys::derive(
-            self.endpoint,
-            cap,
-            Rights::WRITE.union(Rights::GRANT),
-            LOCAL_FLAG | u64::from(id),
-        ) {
-            slots::free(cap);
-            let _ = sys::destroy(dataspace);
-            slots::release(dataspace);
-            return Err(kernel(error));
-        }
+        let (badge, cap) = self.config_roms.open(name::ROM, "config", &[], quota)?;
         self.sessions.push(SessionRecord {
             id,
             client: index,
-            via: Via::Config {
-                dataspace,
-                size: text.len() as u64,
-            },
+            via: Via::Config { badge },
             cap: Some(cap),
             quota,
         });
         Ok(cap)
     }
 
-    pub(crate) fn local_request(&mut self, id: u64, incoming: &Incoming, server: &mut Endpoint) {
-        let record = self.sessions.iter().find(|s| u64::from(s.id) == id);
-        match (
-            record.map(|r| &r.via),
-            decode::<RomRequest>(incoming.bytes()),
-        ) {
-            (Some(Via::Config { dataspace, size }), Ok(RomRequest::Dataspace)) => {
-                server.set_reply(&RomReply::Dataspace { size: *size }, Some(*dataspace));
-            }
-            (None, _) => server.set_reply(&RomReply::Error(SessionError::NoSuchSession), None),
-            _ => server.set_reply(&RomReply::Error(SessionError::BadRequest), None),
-        }
+    /// A call on a config-ROM session (`badge`), answered by the framework.
+    pub(crate) fn local_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
+        // Config-ROM calls take no capabilities.
+        let mut no_receive = CapSlot(0);
+        let (reply, cap) = self.config_roms.call(badge, incoming, &mut no_receive);
+        server.set_reply(&reply, cap);
     }
 
     /// More quota for child `index`'s session `id`: forwarded to the parent
@@ -339,19 +379,39 @@ impl Init {
             } => Err((provider, badge)),
             _ => return Err(SessionError::BadRequest),
         };
-        self.charge(index, more)?;
         match target {
             Ok(outer) => {
+                let mut kernel = Pds {
+                    children: &self.children,
+                };
+                let charged = self.ledger.upgrade(&mut kernel, id, more);
+                self.report_refusals();
+                if let Err(refusal) = charged {
+                    return Err(match refusal.purpose {
+                        Purpose::Charge => SessionError::ClientQuotaExceeded,
+                        _ => SessionError::from(refusal.error),
+                    });
+                }
                 if let Err(error) =
                     client::upgrade_session_raw(slot::PARENT, outer, more.ram, more.caps)
                 {
-                    self.refund(Some(index), more);
+                    let mut kernel = Pds {
+                        children: &self.children,
+                    };
+                    self.ledger.give_back(&mut kernel, id, more, more);
+                    self.report_refusals();
                     return Err(error);
                 }
                 let record = &mut self.sessions[position];
                 record.quota = record.quota.checked_add(more).unwrap_or(record.quota);
             }
             Err((provider, badge)) => {
+                let mut kernel = Pds {
+                    children: &self.children,
+                };
+                let charged = self.ledger.charge_more(&mut kernel, id, more);
+                self.report_refusals();
+                charged.map_err(|_| SessionError::ClientQuotaExceeded)?;
                 let origin = Origin::Child {
                     client: Some(index),
                     session: id,
@@ -394,7 +454,7 @@ impl Init {
                 if let Some(cap) = record.cap {
                     slots::release(cap);
                 }
-                self.refund(client, record.quota);
+                self.close_books(record.id);
             }
             Via::Child { provider, state } => match state {
                 ChildSession::Open { badge } => {
@@ -408,16 +468,15 @@ impl Init {
                 ChildSession::Pending => {}
                 // Its donation came back at the failure, but for what the
                 // record itself cost.
-                ChildSession::Failed(_) => self.refund(client, record.quota),
+                ChildSession::Failed(_) => self.settle(record.id, client, record.quota),
             },
-            Via::Config { dataspace, .. } => {
-                let _ = sys::destroy(dataspace);
-                slots::release(dataspace);
-                if let Some(cap) = record.cap {
-                    let _ = sys::destroy(cap);
-                    slots::release(cap);
+            Via::Config { badge } => {
+                // The framework destroys the session capability (revoking
+                // the client's copy) and the dataspace.
+                if let Err(error) = self.config_roms.close(badge) {
+                    self.say(&format!("closing config ROM session {badge:#x}: {error}"));
                 }
-                self.refund(client, record.quota);
+                self.close_books(record.id);
             }
         }
         Ok(())
@@ -438,7 +497,16 @@ impl Init {
             ram: 0,
             caps: PARENT_SESSION_CAPS.min(quota.caps),
         };
-        self.refund(client, kept);
+        if self.ledger.has(session) {
+            let mut kernel = Pds {
+                children: &self.children,
+            };
+            self.ledger
+                .give_back(&mut kernel, session, Quota::default(), kept);
+            self.report_refusals();
+        } else {
+            self.refund(client, kept);
+        }
         let at_provider = Quota {
             ram: quota.ram,
             caps: quota.caps - kept.caps,
@@ -520,23 +588,29 @@ impl Init {
     /// Child `index` fetches its oldest work item; a create's or upgrade's
     /// quota moves to it now.
     pub(crate) fn next_request(&mut self, index: usize, server: &mut Endpoint) {
-        let Ok(provider_pd) = self.child_pd(index) else {
+        if self.child_pd(index).is_err() {
             return server.set_reply(&ParentReply::Error(SessionError::Unavailable), None);
-        };
+        }
         loop {
             let Some(item) = self.work.next_for(index).cloned() else {
                 return server.set_reply(&ParentReply::NoWork, None);
             };
             let moves = item.moves_on_fetch();
-            if let Err(error) = self.move_quota(
-                slot::OWN_PD,
-                provider_pd,
-                moves,
-                "passing a donation on to a server",
-            ) {
+            let passed = match item.origin {
+                Origin::Child { session, .. } if self.ledger.has(session) => {
+                    let mut kernel = Pds {
+                        children: &self.children,
+                    };
+                    let passed = self.ledger.pass_on_part(&mut kernel, session, moves);
+                    self.report_refusals();
+                    passed.map_err(|refusal| refusal.error)
+                }
+                _ => self.move_quota(Account::Init, Account::Child(index), moves, Purpose::PassOn),
+            };
+            if let Err(error) = passed {
                 // init cannot pay what it was given: the item fails (nothing moved).
                 if let Some(item) = self.work.withdraw(item.id) {
-                    self.fail(item, kernel(error));
+                    self.fail(item, SessionError::from(error));
                 }
                 continue;
             }
@@ -547,11 +621,13 @@ impl Init {
                     args,
                 } => Work::Create {
                     id: item.id,
-                    service,
-                    label,
-                    args,
-                    ram: moves.ram,
-                    caps: moves.caps,
+                    call: SessionCall {
+                        service,
+                        label,
+                        args,
+                        ram: moves.ram,
+                        caps: moves.caps,
+                    },
                 },
                 ItemKind::Upgrade { badge } => Work::Upgrade {
                     id: item.id,
@@ -684,13 +760,19 @@ impl Init {
     /// A close was acknowledged (or refused, or expired): take the
     /// session's quota back from the server and return it.
     fn closed(&mut self, item: WorkItem) {
+        if let Origin::Child { session, .. } = item.origin
+            && self.ledger.has(session)
+        {
+            // The ledger takes the session's quota back and refunds it.
+            return self.close_books(session);
+        }
         let back = match self.child_pd(item.provider) {
-            Ok(provider_pd) => self
+            Ok(_) => self
                 .move_quota(
-                    provider_pd,
-                    slot::OWN_PD,
+                    Account::Child(item.provider),
+                    Account::Init,
                     item.quota,
-                    "taking a closed session's quota back from its server",
+                    Purpose::TakeBack,
                 )
                 .is_ok(),
             // Its Pd is gone: everything it had is init's already.
@@ -712,46 +794,29 @@ impl Init {
         if matches!(item.kind, ItemKind::Close { .. }) {
             return self.closed(item);
         }
+        if let Origin::Child { client, session } = item.origin
+            && self.ledger.has(session)
+        {
+            return self.fail_in_books(item, client, session, error);
+        }
         let at_provider = item.at_provider();
         let mut back = true;
-        if let Ok(provider_pd) = self.child_pd(item.provider) {
+        if self.child_pd(item.provider).is_ok() {
             back = self
                 .move_quota(
-                    provider_pd,
-                    slot::OWN_PD,
+                    Account::Child(item.provider),
+                    Account::Init,
                     at_provider,
-                    "taking a failed request's donation back from its server",
+                    Purpose::TakeBack,
                 )
                 .is_ok();
         }
         let refund = if back { item.quota } else { item.at_init() };
         match item.origin {
             Origin::Child { client, session } => {
-                // The failed session's record stays until its client asks
-                // after it, paid by one capability of the client's quota:
-                // a client cannot pile up records init keeps for free.
-                let record = match (&item.kind, client) {
-                    (ItemKind::Create { .. }, Some(client)) => self
-                        .sessions
-                        .iter_mut()
-                        .find(|s| s.id == session && s.client == client),
-                    _ => None,
-                };
-                let kept = match record {
-                    Some(record) => {
-                        let kept = Quota {
-                            ram: 0,
-                            caps: PARENT_SESSION_CAPS.min(refund.caps),
-                        };
-                        record.via = Via::Child {
-                            provider: item.provider,
-                            state: ChildSession::Failed(error),
-                        };
-                        record.quota = kept;
-                        kept
-                    }
-                    None => Quota::default(),
-                };
+                let kept = self
+                    .keep_failed_record(&item, client, session, error, refund.caps)
+                    .unwrap_or_default();
                 self.refund(
                     client,
                     Quota {
@@ -763,6 +828,77 @@ impl Init {
             Origin::Parent { id } => {
                 self.deliver_upward(id, Delivery::Refused(error), None);
             }
+        }
+    }
+
+    /// A failed create's record stays until its client asks after it, paid
+    /// by one capability of the client's quota (of `caps` it donated): a
+    /// client cannot pile up records init keeps for free. What the record
+    /// keeps, or `None` when nobody waits for the session.
+    fn keep_failed_record(
+        &mut self,
+        item: &WorkItem,
+        client: Option<usize>,
+        session: u32,
+        error: SessionError,
+        caps: u64,
+    ) -> Option<Quota> {
+        let client = client.filter(|_| matches!(item.kind, ItemKind::Create { .. }))?;
+        let record = self
+            .sessions
+            .iter_mut()
+            .find(|s| s.id == session && s.client == client)?;
+        let kept = Quota {
+            ram: 0,
+            caps: PARENT_SESSION_CAPS.min(caps),
+        };
+        record.via = Via::Child {
+            provider: item.provider,
+            state: ChildSession::Failed(error),
+        };
+        record.quota = kept;
+        Some(kept)
+    }
+
+    /// [`Init::fail`] for a session in the ledger: a create whose record
+    /// stays keeps the capabilities its record costs and gives the rest
+    /// back; a create nobody waits for is closed in the books; a refused
+    /// upgrade gives its donation back.
+    fn fail_in_books(
+        &mut self,
+        item: WorkItem,
+        client: Option<usize>,
+        session: u32,
+        error: SessionError,
+    ) {
+        let kept = self.keep_failed_record(&item, client, session, error, item.quota.caps);
+        let mut kernel = Pds {
+            children: &self.children,
+        };
+        match (&item.kind, kept) {
+            (ItemKind::Create { .. }, None) => {
+                let _logged_below = self.ledger.close(&mut kernel, session);
+            }
+            (_, kept) => {
+                let kept = kept.unwrap_or_default();
+                let refund = Quota {
+                    ram: item.quota.ram,
+                    caps: item.quota.caps - kept.caps,
+                };
+                self.ledger
+                    .give_back(&mut kernel, session, item.at_provider(), refund);
+            }
+        }
+        self.report_refusals();
+    }
+
+    /// Session `id` ends: closed in the ledger if it is there, otherwise
+    /// `quota` is refunded to `client`.
+    pub(crate) fn settle(&mut self, id: u32, client: Option<usize>, quota: Quota) {
+        if self.ledger.has(id) {
+            self.close_books(id);
+        } else {
+            self.refund(client, quota);
         }
     }
 
@@ -784,6 +920,32 @@ impl Init {
                 item.what()
             ));
             self.fail(item, SessionError::NotAnswered);
+        }
+    }
+}
+
+/// The kernel as the ledger's [`ledger::Mover`]: accounts are init's and
+/// its children's Pds. Moves to and from init's parent are made by the
+/// parent in the call init made (a forwarded session), so they only count.
+struct Pds<'a> {
+    children: &'a [ChildState],
+}
+
+impl ledger::Mover for Pds<'_> {
+    fn transfer(&mut self, from: Account, to: Account, quota: Quota) -> Result<(), abi::Error> {
+        let pd = |account| match account {
+            Account::Init => Ok(Some(slot::OWN_PD)),
+            Account::Parent => Ok(None),
+            Account::Child(index) => self
+                .children
+                .get(index)
+                .and_then(|child| child.running.as_ref())
+                .map(|child| Some(child.pd))
+                .ok_or(abi::Error::InvalidCapability),
+        };
+        match (pd(from)?, pd(to)?) {
+            (Some(from), Some(to)) => sys::transfer_quota(from, to, quota.ram, quota.caps),
+            _ => Ok(()),
         }
     }
 }

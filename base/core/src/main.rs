@@ -12,6 +12,11 @@
 //! `arbor_config::hardware::RESERVED`) are refused to every label, whatever
 //! init forwards.
 //!
+//! Its sessions are written against the server framework's root mode
+//! (`arbor_sessions::server::Root`): the session table, badges, per-session
+//! quota and call dispatch are the framework's; core says what a session
+//! holds (`Sessions`) and moves the donation from init and back.
+//!
 //! Core never trusts init or init's clients: requests are decoded
 //! defensively, sizes checked, and every session is paid from the RAM and
 //! capability quota donated with it. Core answers every request at once,
@@ -24,17 +29,20 @@ extern crate alloc;
 mod claims;
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use arbor::abi::{self, CapSlot, FAULT_LABEL, FaultKind, ObjectKind, Rights, info, slot};
+use arbor::guard::{QuotaLoan, SlotGuard};
 use arbor::{loader, println, slots, sys};
 use arbor_config::hardware::{self, Claim};
-use arbor_sessions::client::{Arrival, Endpoint, Incoming, LOG_SESSION_RAM};
+use arbor_sessions::client::{Endpoint, Incoming, LOG_SESSION_RAM};
 use arbor_sessions::parent::{ParentReply, ParentRequest};
+use arbor_sessions::server::{Call, Root, Service};
 use arbor_sessions::services::{
     IoMemArgs, IoPortArgs, IrqArgs, LogRequest, RomReply, RomRequest, SimpleReply, name,
 };
+use arbor_sessions::table::{Entry, Quota};
 use arbor_sessions::{Interface, SessionError, decode};
 use claims::{Claims, Resource};
+use serde::Serialize;
 
 arbor::entry!(run);
 
@@ -49,7 +57,7 @@ const RESERVE_CAPS: u64 = 1024;
 /// RAM a session of a kernel resource (IoPorts, Irq, IoMem) costs: its object.
 const RESOURCE_SESSION_RAM: u64 = 4096;
 
-/// What a session hands out.
+/// What a session holds.
 enum Kind {
     Log,
     /// The module's copy, and a read-only capability to it for clients.
@@ -58,27 +66,36 @@ enum Kind {
         read_only: CapSlot,
         size: u64,
     },
-    /// A kernel resource (IoPorts, Irq or device dataspace): the session capability itself.
-    Resource,
+    /// A kernel resource (IoPorts, Irq or device dataspace): the session
+    /// capability itself, and the claim it holds.
+    Resource {
+        cap: CapSlot,
+        claim: u32,
+    },
 }
 
-struct Session {
-    id: u32,
-    label: String,
-    kind: Kind,
-    /// The capability given out (a badged endpoint, or the resource itself).
-    cap: CapSlot,
-    /// What init donated for it, upgrades included.
-    ram: u64,
-    caps: u64,
+/// Core's sessions, served through the framework's [`Root`]: what each
+/// one holds, the hardware claimed, and how calls on them are answered.
+struct Sessions {
+    claims: Claims,
+    next_claim: u32,
+    /// The capability that came with the request being created (an Irq
+    /// session's notification); the serve loop releases its slot.
+    arrived: Option<CapSlot>,
+}
+
+/// A reply on one of core's sessions: Log's or Rom's.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Reply {
+    Simple(SimpleReply),
+    Rom(RomReply),
 }
 
 struct Core {
     endpoint: CapSlot,
     init_pd: CapSlot,
-    sessions: Vec<Session>,
-    claims: Claims,
-    next_id: u32,
+    root: Root<Sessions>,
 }
 
 fn run(_argument: u64) {
@@ -119,12 +136,15 @@ fn start() -> Result<(), String> {
         ram / 1024,
         caps
     );
+    let sessions = Sessions {
+        claims: Claims::default(),
+        next_claim: 1,
+        arrived: None,
+    };
     let mut core = Core {
         endpoint,
         init_pd: init.pd,
-        sessions: Vec::new(),
-        claims: Claims::default(),
-        next_id: 1,
+        root: Root::new(endpoint, sessions),
     };
     core.serve()
 }
@@ -139,10 +159,6 @@ fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, String
     Ok(dest)
 }
 
-fn kernel(error: abi::Error) -> SessionError {
-    arbor_sessions::client::kernel_error(error)
-}
-
 /// The module a ROM label names: its last element ("init -> hello -> config" → "config").
 fn module_name(label: &str) -> &str {
     label.rsplit(" -> ").next().unwrap_or(label)
@@ -153,34 +169,25 @@ impl Core {
         let mut server = Endpoint::new(self.endpoint);
         let mut receive = new_slot().ok();
         loop {
-            let (incoming, arrival) = match server.next_keeping(&mut receive) {
-                Ok(received) => received,
-                Err(error) => {
-                    println!("core: receive failed: {error}; waiting again");
-                    continue;
-                }
-            };
-            let (arrived, refused) = match arrival {
-                Arrival::Cap(cap) => (Some(cap), None),
-                Arrival::Nothing => (None, None),
-                Arrival::Dropped(error) => {
-                    println!("core: {error}: refused a request that carried a capability");
-                    (None, Some(error))
-                }
+            let Some((incoming, arrived)) =
+                server.next_parent_request(&mut receive, |line| println!("core: {line}"))
+            else {
+                continue;
             };
             match incoming.badge.0 {
-                _ if let Some(error) = refused => {
-                    server.set_reply(&ParentReply::Error(kernel(error)), None)
-                }
                 FAULT_BADGE if incoming.label == FAULT_LABEL => self.init_faulted(&incoming),
                 INIT_BADGE => self.parent_request(&incoming, arrived, &mut server),
-                badge => self.session_request(badge, &incoming, &mut server),
+                badge => {
+                    // Core's sessions take no capabilities with their calls.
+                    let mut no_receive = CapSlot(0);
+                    let (reply, cap) = self.root.call(badge, &incoming, &mut no_receive);
+                    server.set_reply(&reply, cap);
+                }
             }
             if let Some(cap) = arrived {
                 // A capability nobody kept (e.g. a notification for a failed Irq claim).
-                if !self.sessions.iter().any(|s| s.cap == cap) {
-                    let _ = sys::delete(cap);
-                    slots::free(cap);
+                if !self.root.holds(cap) {
+                    slots::release(cap);
                 }
             }
         }
@@ -209,15 +216,10 @@ impl Core {
             _ => return server.set_reply(&ParentReply::Error(SessionError::BadRequest), None),
         };
         match request {
-            ParentRequest::Session {
-                service,
-                label,
-                args,
-                ram,
-                caps,
-            } => {
-                let label = arbor_config_free_compose("init", label);
-                match self.open(service, &label, args, ram, caps, arrived) {
+            ParentRequest::Session(call) => {
+                let (service, label) =
+                    (call.service, arbor_config_free_compose("init", call.label));
+                match self.open(service, &label, call.args, call.quota(), arrived) {
                     Ok((id, cap)) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
                     }
@@ -236,20 +238,7 @@ impl Core {
                 }
             }
             ParentRequest::Upgrade { session, ram, caps } => {
-                let result = match self.sessions.iter_mut().find(|s| s.id == session) {
-                    None => Err(SessionError::NoSuchSession),
-                    Some(_) if !ram.is_multiple_of(4096) => Err(SessionError::BadRequest),
-                    Some(record) => {
-                        match sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, caps) {
-                            Ok(()) => {
-                                record.ram += ram;
-                                record.caps += caps;
-                                Ok(())
-                            }
-                            Err(_) => Err(SessionError::ClientQuotaExceeded),
-                        }
-                    }
-                };
+                let result = self.upgrade(session, Quota { ram, caps });
                 server.set_reply(
                     &result.map_or_else(ParentReply::Error, |()| ParentReply::Done),
                     None,
@@ -284,16 +273,16 @@ impl Core {
     }
 
     /// Creates a session paid from `ram` and `caps`, which are first moved
-    /// from init to core.
+    /// from init to core (and back, if the session is refused).
     fn open(
         &mut self,
         service: &str,
         label: &str,
         args: &[u8],
-        ram: u64,
-        caps: u64,
+        quota: Quota,
         arrived: Option<CapSlot>,
     ) -> Result<(u32, CapSlot), SessionError> {
+        let Quota { ram, caps } = quota;
         if !ram.is_multiple_of(4096) {
             return Err(SessionError::BadRequest);
         }
@@ -303,44 +292,74 @@ impl Core {
                 needed: needed_caps - caps,
             });
         }
-        sys::transfer_quota(self.init_pd, slot::OWN_PD, ram, caps)
-            .map_err(|_| SessionError::ClientQuotaExceeded)?;
-        let id = self.next_id;
-        let result = self.create(id, service, label, args, ram, arrived);
-        match result {
-            Ok((kind, cap)) => {
-                self.next_id += 1;
-                self.sessions.push(Session {
-                    id,
-                    label: String::from(label),
-                    kind,
-                    cap,
-                    ram,
-                    caps,
-                });
-                Ok((id, cap))
-            }
-            Err(error) => {
-                self.claims.release(id);
-                if let Err(refund) = sys::transfer_quota(slot::OWN_PD, self.init_pd, ram, caps) {
-                    println!(
-                        "core: could not refund a refused {service} session's quota: {refund}"
-                    );
-                }
-                Err(error)
-            }
+        // Back to init on every way out but success.
+        let loan = QuotaLoan::take(self.init_pd, slot::OWN_PD, ram, caps, |failed| {
+            println!("core: refund of a refused {service} session: {failed}")
+        })
+        .map_err(|_| SessionError::ClientQuotaExceeded)?;
+        self.root.service.arrived = arrived;
+        let opened = self.root.open(service, label, args, quota);
+        self.root.service.arrived = None;
+        let (badge, cap) = opened?;
+        // Session ids travel as u32: a badge past them is refused.
+        let Ok(id) = u32::try_from(badge) else {
+            self.refund_closed(badge);
+            return Err(SessionError::Unavailable);
+        };
+        loan.keep();
+        Ok((id, cap))
+    }
+
+    /// More quota for session `id`, moved from init first.
+    fn upgrade(&mut self, id: u32, more: Quota) -> Result<(), SessionError> {
+        if !more.ram.is_multiple_of(4096) {
+            return Err(SessionError::BadRequest);
+        }
+        let loan = QuotaLoan::take(self.init_pd, slot::OWN_PD, more.ram, more.caps, |failed| {
+            println!("core: refund of a refused upgrade of session {id}: {failed}")
+        })
+        .map_err(|_| SessionError::ClientQuotaExceeded)?;
+        self.root.upgrade(u64::from(id), more)?;
+        loan.keep();
+        Ok(())
+    }
+
+    fn close(&mut self, id: u32) -> Result<(), SessionError> {
+        let quota = self.root.close(u64::from(id))?;
+        self.refund(id, quota)
+    }
+
+    /// Closes a session that was opened but cannot be handed out.
+    fn refund_closed(&mut self, badge: u64) {
+        if let Ok(quota) = self.root.close(badge) {
+            let _logged = self.refund(0, quota);
         }
     }
 
+    /// Gives a closed session's donation back to init; a refusal is logged.
+    fn refund(&self, id: u32, quota: Quota) -> Result<(), SessionError> {
+        sys::transfer_quota(slot::OWN_PD, self.init_pd, quota.ram, quota.caps).map_err(|error| {
+            println!(
+                "core: could not refund {} bytes and {} caps of closed session {id} to init: {error}",
+                quota.ram, quota.caps
+            );
+            SessionError::from(error)
+        })
+    }
+}
+
+impl Service for Sessions {
+    type Session = Kind;
+    type Reply = Reply;
+
     fn create(
         &mut self,
-        id: u32,
         service: &str,
         label: &str,
         args: &[u8],
-        ram: u64,
-        arrived: Option<CapSlot>,
-    ) -> Result<(Kind, CapSlot), SessionError> {
+        quota: Quota,
+    ) -> Result<Kind, SessionError> {
+        let ram = quota.ram;
         let needs = |cost: u64| {
             if ram < cost {
                 Err(SessionError::InsufficientQuota { needed: cost - ram })
@@ -351,40 +370,27 @@ impl Core {
         match service {
             name::LOG => {
                 needs(LOG_SESSION_RAM)?;
-                Ok((Kind::Log, self.session_cap(u64::from(id))?))
+                Ok(Kind::Log)
             }
             name::ROM => {
                 let module =
                     arbor::rom::module(module_name(label)).map_err(|_| SessionError::Denied)?;
                 let size = module.len() as u64;
                 needs(size.div_ceil(4096) * 4096 + 4096)?;
-                let dataspace = copy_to_dataspace(module)?;
-                let read_only = new_resource_slot().and_then(|cap| {
-                    sys::derive(dataspace, cap, Rights::READ.union(Rights::GRANT), 0)
-                        .map_err(kernel)
-                        .map(|()| cap)
-                });
-                match (read_only, self.session_cap(u64::from(id))) {
-                    (Ok(read_only), Ok(cap)) => Ok((
-                        Kind::Rom {
-                            dataspace,
-                            read_only,
-                            size,
-                        },
-                        cap,
-                    )),
-                    (read_only, cap) => {
-                        let _ = sys::destroy(dataspace);
-                        slots::release(dataspace);
-                        for slot in [read_only.ok(), cap.as_ref().ok().copied()]
-                            .into_iter()
-                            .flatten()
-                        {
-                            slots::release(slot);
-                        }
-                        Err(cap.err().unwrap_or(SessionError::Kernel(0)))
-                    }
-                }
+                // Each piece is undone if a later one fails.
+                let dataspace = SlotGuard::adopt(copy_to_dataspace(module)?).destroying();
+                let read_only = SlotGuard::allocate()?;
+                sys::derive(
+                    dataspace.slot(),
+                    read_only.slot(),
+                    Rights::READ.union(Rights::GRANT),
+                    0,
+                )?;
+                Ok(Kind::Rom {
+                    dataspace: dataspace.keep(),
+                    read_only: read_only.keep(),
+                    size,
+                })
             }
             name::IO_PORT => {
                 needs(RESOURCE_SESSION_RAM)?;
@@ -393,127 +399,145 @@ impl Core {
                     return Err(SessionError::BadRequest);
                 }
                 refuse_reserved(&Claim::IoPorts { first, count }, label)?;
-                self.claim(
-                    Resource::IoPorts {
-                        first: u32::from(first),
-                        count: u32::from(count),
-                    },
-                    id,
-                )?;
-                let cap = new_resource_slot()?;
+                let claim = self.claim(Resource::IoPorts {
+                    first: u32::from(first),
+                    count: u32::from(count),
+                })?;
+                let cap = SlotGuard::allocate()?;
                 sys::create_io_ports(
                     slot::PLATFORM,
                     slot::OWN_PD,
-                    cap,
+                    cap.slot(),
                     u64::from(first),
                     u64::from(count),
-                )
-                .map_err(kernel)
-                .map(|()| (Kind::Resource, cap))
+                )?;
+                Ok(Kind::Resource {
+                    cap: cap.keep(),
+                    claim: claim.keep(),
+                })
             }
             name::IRQ => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IrqArgs { line } = decode(args)?;
                 refuse_reserved(&Claim::Irq { line }, label)?;
-                let notification = arrived.ok_or(SessionError::BadRequest)?;
-                self.claim(Resource::Irq { line }, id)?;
-                let cap = new_resource_slot()?;
-                let created = sys::create_irq(
+                let notification = self.arrived.ok_or(SessionError::BadRequest)?;
+                let claim = self.claim(Resource::Irq { line })?;
+                let cap = SlotGuard::allocate()?;
+                // The serve loop releases the notification's slot: the Irq
+                // object keeps what it needs of it.
+                sys::create_irq(
                     slot::PLATFORM,
                     slot::OWN_PD,
-                    cap,
+                    cap.slot(),
                     u64::from(line),
                     notification,
-                );
-                let _ = sys::delete(notification);
-                created.map_err(kernel).map(|()| (Kind::Resource, cap))
+                )?;
+                Ok(Kind::Resource {
+                    cap: cap.keep(),
+                    claim: claim.keep(),
+                })
             }
             name::IO_MEM => {
                 needs(RESOURCE_SESSION_RAM)?;
                 let IoMemArgs { phys, size } = decode(args)?;
                 refuse_reserved(&Claim::IoMem { base: phys, size }, label)?;
-                self.claim(Resource::IoMem { phys, size }, id)?;
-                let cap = new_resource_slot()?;
-                sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap, phys, size)
-                    .map_err(kernel)
-                    .map(|()| (Kind::Resource, cap))
+                let claim = self.claim(Resource::IoMem { phys, size })?;
+                let cap = SlotGuard::allocate()?;
+                sys::create_device_dataspace(slot::PLATFORM, slot::OWN_PD, cap.slot(), phys, size)?;
+                Ok(Kind::Resource {
+                    cap: cap.keep(),
+                    claim: claim.keep(),
+                })
             }
             _ => Err(SessionError::Denied),
         }
     }
 
-    fn claim(&mut self, resource: Resource, id: u32) -> Result<(), SessionError> {
-        if self.claims.claim(resource, id) {
-            Ok(())
-        } else {
-            Err(SessionError::AlreadyClaimed)
-        }
-    }
-
-    /// An endpoint capability badged with the session id, for the client to call.
-    fn session_cap(&self, badge: u64) -> Result<CapSlot, SessionError> {
-        let cap = new_resource_slot()?;
-        sys::derive(
-            self.endpoint,
-            cap,
-            Rights::WRITE.union(Rights::GRANT),
-            badge,
-        )
-        .map_err(kernel)?;
-        Ok(cap)
-    }
-
-    fn close(&mut self, id: u32) -> Result<(), SessionError> {
-        let index = self
-            .sessions
-            .iter()
-            .position(|s| s.id == id)
-            .ok_or(SessionError::NoSuchSession)?;
-        let session = self.sessions.swap_remove(index);
-        // Destroying the object revokes every copy the client holds.
-        let _ = sys::destroy(session.cap);
-        slots::release(session.cap);
-        if let Kind::Rom {
-            dataspace,
-            read_only,
-            ..
-        } = session.kind
-        {
-            let _ = sys::destroy(dataspace);
-            slots::release(dataspace);
-            slots::release(read_only);
-        }
-        self.claims.release(id);
-        sys::transfer_quota(slot::OWN_PD, self.init_pd, session.ram, session.caps).map_err(kernel)
-    }
-
-    fn session_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
-        let Some(session) = u32::try_from(badge)
-            .ok()
-            .and_then(|id| self.sessions.iter().find(|s| s.id == id))
-        else {
-            return server.set_reply(&SimpleReply::Error(SessionError::NoSuchSession), None);
-        };
-        match session.kind {
-            Kind::Log => {
-                let reply = match decode::<LogRequest<'_>>(incoming.bytes()) {
-                    Ok(LogRequest::Write { text }) => {
-                        print_labelled(&session.label, text);
-                        SimpleReply::Done
-                    }
-                    Err(error) => SimpleReply::Error(error),
-                };
-                server.set_reply(&reply, None);
-            }
+    fn handle(&mut self, session: &mut Entry<Kind>, call: &mut Call<'_>) -> Reply {
+        match session.state {
+            Kind::Log => Reply::Simple(match call.request::<LogRequest<'_>>() {
+                Ok(LogRequest::Write { text }) => {
+                    print_labelled(&session.label, text);
+                    SimpleReply::Done
+                }
+                Err(error) => SimpleReply::Error(error),
+            }),
             Kind::Rom {
                 read_only, size, ..
-            } => match decode::<RomRequest>(incoming.bytes()) {
+            } => Reply::Rom(match call.request::<RomRequest>() {
                 Ok(RomRequest::Dataspace) => {
-                    server.set_reply(&RomReply::Dataspace { size }, Some(read_only))
+                    call.reply_cap(read_only);
+                    RomReply::Dataspace { size }
                 }
-                Err(error) => server.set_reply(&RomReply::Error(error), None),
-            },
-            Kind::Resource => server.set_reply(&SimpleReply::Error(SessionError::BadRequest), None),
+                Err(error) => RomReply::Error(error),
+            }),
+            Kind::Resource { .. } => Reply::Simple(SimpleReply::Error(SessionError::BadRequest)),
+        }
+    }
+
+    fn error(error: SessionError) -> Reply {
+        Reply::Simple(SimpleReply::Error(error))
+    }
+
+    fn session_cap(&self, session: &Entry<Kind>) -> Option<CapSlot> {
+        match session.state {
+            Kind::Resource { cap, .. } => Some(cap),
+            _ => None,
+        }
+    }
+
+    fn close(&mut self, session: Entry<Kind>) {
+        match session.state {
+            Kind::Log => {}
+            Kind::Rom {
+                dataspace,
+                read_only,
+                ..
+            } => {
+                drop(SlotGuard::adopt(dataspace).destroying());
+                drop(SlotGuard::adopt(read_only));
+            }
+            Kind::Resource { cap, claim } => {
+                // Destroying the object revokes every copy the client holds.
+                drop(SlotGuard::adopt(cap).destroying());
+                self.claims.release(claim);
+            }
+        }
+    }
+}
+
+/// A claim on a resource, released on drop unless kept (a session whose
+/// object cannot be made holds nothing).
+struct ClaimGuard<'a> {
+    claims: &'a mut Claims,
+    id: Option<u32>,
+}
+
+impl ClaimGuard<'_> {
+    fn keep(mut self) -> u32 {
+        self.id.take().unwrap_or(0)
+    }
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.claims.release(id);
+        }
+    }
+}
+
+impl Sessions {
+    fn claim(&mut self, resource: Resource) -> Result<ClaimGuard<'_>, SessionError> {
+        let id = self.next_claim;
+        self.next_claim = self.next_claim.wrapping_add(1).max(1);
+        if self.claims.claim(resource, id) {
+            Ok(ClaimGuard {
+                claims: &mut self.claims,
+                id: Some(id),
+            })
+        } else {
+            Err(SessionError::AlreadyClaimed)
         }
     }
 }
@@ -549,13 +573,9 @@ fn arbor_config_free_compose(parent: &str, label: &str) -> String {
     }
 }
 
-fn new_resource_slot() -> Result<CapSlot, SessionError> {
-    slots::allocate().map_err(kernel)
-}
-
 /// Copies bytes into a fresh dataspace paid by core (from the session's RAM).
 fn copy_to_dataspace(bytes: &[u8]) -> Result<CapSlot, SessionError> {
-    arbor::vspace::dataspace_with(bytes).map_err(kernel)
+    arbor::vspace::dataspace_with(bytes).map_err(SessionError::from)
 }
 
 /// Prints `text` on the console, each line prefixed with `[label]`, with

@@ -61,6 +61,62 @@ impl Frame {
         }
     }
 
+    /// Saves into `context` what a thread that entered through `syscall`
+    /// keeps across it: the callee-saved registers, its stack, return
+    /// address and flags. The other registers are the call's results (the
+    /// kernel writes them before the thread runs again) or clobbered by
+    /// `syscall` itself (`rcx`, `r11`), so the IPC fast path leaves them.
+    #[inline]
+    pub fn save_syscall_state(&self, context: &mut Frame) {
+        context.rbx = self.rbx;
+        context.rbp = self.rbp;
+        context.r12 = self.r12;
+        context.r13 = self.r13;
+        context.r14 = self.r14;
+        context.r15 = self.r15;
+        context.rip = self.rip;
+        context.rsp = self.rsp;
+        context.rflags = self.rflags;
+        context.vector = SYSCALL_MARK;
+    }
+
+    /// Loads into this entry frame the context of a thread that is blocked
+    /// in a system call and is about to get its results: what
+    /// [`Frame::save_syscall_state`] keeps. The caller then writes every
+    /// result register (`rax`, `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`);
+    /// `rcx` and `r11` are overwritten by the `sysretq` path from `rip` and
+    /// `rflags`, so nothing of the previous thread survives. A context that
+    /// did not enter through `syscall` is loaded whole.
+    #[inline(always)]
+    pub fn load_for_syscall_return(&mut self, context: &Frame) {
+        if context.vector != SYSCALL_MARK {
+            *self = *context;
+            return;
+        }
+        self.rbx = context.rbx;
+        self.rbp = context.rbp;
+        self.r12 = context.r12;
+        self.r13 = context.r13;
+        self.r14 = context.r14;
+        self.r15 = context.r15;
+        self.rip = context.rip;
+        self.rsp = context.rsp;
+        self.rflags = context.rflags;
+        self.vector = SYSCALL_MARK;
+        self.error_code = 0;
+        self.rcx = context.rip;
+        self.r11 = context.rflags;
+    }
+
+    /// Sets the result registers of an IPC receive or reply.
+    #[inline]
+    pub fn set_message(&mut self, badge: u64, info: u64, words: [u64; 4]) {
+        self.rax = 0;
+        self.rdi = badge;
+        self.rsi = info;
+        [self.rdx, self.r10, self.r8, self.r9] = words;
+    }
+
     /// Whether the entry came from user mode.
     pub fn from_user(&self) -> bool {
         self.cs & 3 == 3
@@ -69,6 +125,7 @@ impl Frame {
     /// Makes the context safe to return to: user selectors, no IOPL or other
     /// privileged flags, interrupts on, and `sysretq` only for a canonical
     /// user rip with dead rcx/r11 (entered through `syscall`).
+    #[inline]
     pub fn sanitize_for_user(&mut self) {
         self.cs = USER_CODE;
         self.ss = USER_DATA;

@@ -105,12 +105,16 @@ impl<'a> FrameTable<'a> {
         }
     }
 
+    #[inline]
     fn index(&self, pfn: Pfn) -> Option<usize> {
-        let index = usize::try_from(pfn.0.checked_sub(self.base)?).ok()?;
-        (index < self.infos.len()).then_some(index)
+        // A frame below `base` wraps around to far beyond the table's end:
+        // one comparison rejects both.
+        let index = pfn.0.wrapping_sub(self.base);
+        (index < self.infos.len() as u64).then_some(index as usize)
     }
 
     /// The record of `pfn`, if the table covers it.
+    #[inline]
     pub fn info(&self, pfn: Pfn) -> Option<FrameInfo> {
         self.index(pfn).map(|i| self.infos[i])
     }

@@ -60,6 +60,31 @@ impl Queue {
         Some(head)
     }
 
+    /// Removes the first thread, `head`, whose link the caller has read:
+    /// `next` is the thread after it. False (and nothing changes) when
+    /// `head` is not first. For callers that hold the thread already.
+    pub fn pop_known_front(&mut self, head: Pfn, next: Option<Pfn>) -> bool {
+        if self.head != Some(head) {
+            return false;
+        }
+        self.head = next;
+        if next.is_none() {
+            self.tail = None;
+        }
+        true
+    }
+
+    /// Makes `thread` (whose link must be empty) the only entry of an
+    /// empty queue; false (and nothing changes) when the queue is not empty.
+    pub fn push_into_empty(&mut self, thread: Pfn) -> bool {
+        if !self.is_empty() {
+            return false;
+        }
+        self.head = Some(thread);
+        self.tail = Some(thread);
+        true
+    }
+
     /// Removes `thread` wherever it is; false if it was not queued here.
     pub fn remove(&mut self, links: &mut impl Links, thread: Pfn) -> bool {
         let mut previous: Option<Pfn> = None;
@@ -113,6 +138,24 @@ mod tests {
         assert_eq!(queue.pop_front(&mut threads), Some(Pfn(3)));
         assert_eq!(queue.pop_front(&mut threads), None);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn known_front_and_empty_pushes_agree_with_the_linked_operations() {
+        let mut threads = Threads([None; 16]);
+        let mut queue = Queue::EMPTY;
+        assert!(queue.push_into_empty(Pfn(4)));
+        assert!(!queue.push_into_empty(Pfn(5)), "not empty any more");
+        queue.push_back(&mut threads, Pfn(6));
+        assert!(!queue.pop_known_front(Pfn(6), None), "6 is not first");
+        let next = threads.next(Pfn(4));
+        assert_eq!(next, Some(Pfn(6)));
+        assert!(queue.pop_known_front(Pfn(4), next));
+        assert_eq!(queue.pop_front(&mut threads), Some(Pfn(6)));
+        assert!(queue.is_empty());
+        assert!(queue.push_into_empty(Pfn(7)));
+        assert!(queue.pop_known_front(Pfn(7), None));
+        assert!(queue.is_empty() && queue.push_into_empty(Pfn(8)));
     }
 
     /// The queue behaves exactly like a `VecDeque` model under random

@@ -10,7 +10,9 @@
 //!   from the component's own quota, mapped as it grows; see [`heap`];
 //! - [`packet_stream`]: the shared-memory rings under Block, Nic and
 //!   FileSystem sessions;
-//! - [`loader`]: start a child Pd from an ELF image.
+//! - [`loader`]: start a child Pd from an ELF image;
+//! - [`guard`]: a slot and a quota loan that undo themselves on every error
+//!   path unless kept.
 //!
 //! `unsafe` lives only at the machine edge — the `syscall` instruction, the
 //! IPC buffer and the heap's memory — each block with a `SAFETY:` comment.
@@ -27,6 +29,7 @@
 extern crate alloc;
 
 pub mod console;
+pub mod guard;
 pub mod heap;
 pub mod ipc;
 pub mod layout;

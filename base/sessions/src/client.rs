@@ -2,7 +2,7 @@
 //! receive/reply loop. Both copy the payload out of the IPC buffer before
 //! decoding, so nothing borrows the buffer across a system call.
 
-use crate::parent::{Delivery, ParentReply, ParentRequest, Work};
+use crate::parent::{Delivery, ParentReply, ParentRequest, SessionCall, Work};
 use crate::services::{LogRequest, RomReply, RomRequest, SimpleReply, TimerReply, TimerRequest};
 use crate::{Interface, SessionError, decode, encode};
 use arbor::abi::{CapSlot, MsgInfo, PAYLOAD_MAX, slot};
@@ -11,11 +11,6 @@ use arbor::sys::{self, Badge, Message};
 use arbor::{ipc, slots};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-/// A kernel error as a session error.
-pub fn kernel_error(error: arbor::abi::Error) -> SessionError {
-    SessionError::Kernel(error as u64)
-}
 
 /// Calls `endpoint` on `interface` with `request`, sending `send_cap` along and
 /// accepting one capability into `receive`; returns the decoded reply and
@@ -53,7 +48,7 @@ pub fn call_in<'b, Request: Serialize, Reply: Deserialize<'b>>(
         info: MsgInfo::new(interface as u32, len as u16, send.len() as u8),
         words: [0; 4],
     };
-    let reply = sys::call(endpoint, message).map_err(kernel_error)?;
+    let reply = sys::call(endpoint, message).map_err(SessionError::from)?;
     let len = ipc::read_payload(reply.info.payload_len(), buffer);
     let decoded = decode(&buffer[..len])?;
     Ok((decoded, reply.info.caps() > 0))
@@ -200,13 +195,13 @@ pub fn open_session_raw(
     caps: u64,
     send_cap: Option<CapSlot>,
 ) -> Result<Opened, SessionError> {
-    let request = ParentRequest::Session {
+    let request = ParentRequest::Session(SessionCall {
         service,
         label,
         args,
         ram,
         caps,
-    };
+    });
     ask_for_session(parent, &request, send_cap)
 }
 
@@ -220,7 +215,7 @@ fn ask_for_session(
     request: &ParentRequest<'_>,
     send_cap: Option<CapSlot>,
 ) -> Result<Opened, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     let mut buffer = [0u8; PAYLOAD_MAX];
     let result = call_in::<_, ParentReply<'_>>(
         parent,
@@ -322,7 +317,8 @@ pub fn exit(code: i32) {
     let _ = parent_done(slot::PARENT, &ParentRequest::Exit { code }, None);
 }
 
-/// A Log session.
+/// A Log session (a copy writes to the same session: Log has no close).
+#[derive(Clone, Copy)]
 pub struct Log {
     session: Session,
 }
@@ -397,7 +393,7 @@ impl Rom {
     /// Opens the module `name`, donating `ram` (the module's size plus a page at least).
     pub fn open_with_quota(name: &str, ram: u64) -> Result<Self, SessionError> {
         let session = open_session(crate::services::name::ROM, name, &(), ram, None)?;
-        let dataspace = slots::allocate().map_err(kernel_error)?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
         let (reply, got_cap) = call::<_, RomReply>(
             session.cap,
             Interface::Session,
@@ -421,7 +417,7 @@ impl Rom {
 
 /// Maps `size` bytes of a dataspace read-only into this component.
 pub fn map_read_only(dataspace: CapSlot, size: u64) -> Result<&'static [u8], SessionError> {
-    arbor::vspace::map_read_only(dataspace, size).map_err(kernel_error)
+    arbor::vspace::map_read_only(dataspace, size).map_err(SessionError::from)
 }
 
 /// A Timer session, signalling this component's notification.
@@ -443,14 +439,14 @@ impl Timer {
             TIMER_SESSION_RAM,
             None,
         )?;
-        let notification = slots::allocate().map_err(kernel_error)?;
+        let notification = slots::allocate().map_err(SessionError::from)?;
         sys::create(
             arbor::abi::ObjectKind::Notification,
             slot::OWN_PD,
             notification,
             0,
         )
-        .map_err(kernel_error)?;
+        .map_err(SessionError::from)?;
         let timer = Timer {
             session,
             notification,
@@ -473,7 +469,7 @@ impl Timer {
     /// Blocks for `ms` milliseconds.
     pub fn sleep(&self, ms: u64) -> Result<(), SessionError> {
         self.request(TimerRequest::OneShot { ms }, None)?;
-        sys::wait(self.notification).map_err(kernel_error)?;
+        sys::wait(self.notification).map_err(SessionError::from)?;
         Ok(())
     }
 
@@ -585,6 +581,31 @@ impl Endpoint {
             }
         };
         Ok((incoming, arrival))
+    }
+
+    /// The next request of a parent's serve loop (core's, init's), and the
+    /// capability that came with it: waits again after a failed receive,
+    /// and refuses with a [`ParentReply::Error`] (returning `None`) a
+    /// request whose capability could not be kept. `log` hears of both.
+    pub fn next_parent_request(
+        &mut self,
+        receive: &mut Option<CapSlot>,
+        mut log: impl FnMut(core::fmt::Arguments<'_>),
+    ) -> Option<(Incoming, Option<CapSlot>)> {
+        loop {
+            match self.next_keeping(receive) {
+                Err(error) => log(format_args!("receive failed: {error}; waiting again")),
+                Ok((incoming, Arrival::Cap(cap))) => return Some((incoming, Some(cap))),
+                Ok((incoming, Arrival::Nothing)) => return Some((incoming, None)),
+                Ok((_, Arrival::Dropped(error))) => {
+                    log(format_args!(
+                        "{error}: refused a request that carried a capability"
+                    ));
+                    self.set_reply(&ParentReply::Error(SessionError::from(error)), None);
+                    return None;
+                }
+            }
+        }
     }
 
     /// Replies (if a reply was set) and receives the next request, offering

@@ -15,9 +15,14 @@
 
 extern crate alloc;
 
+pub mod block;
+pub mod block_service;
+pub mod bulk;
 pub mod client;
 pub mod env;
+pub mod file_system;
 pub mod framebuffer;
+pub mod fs_service;
 pub mod gui;
 pub mod input;
 pub mod log_stream;
@@ -77,8 +82,43 @@ pub enum SessionError {
     },
     /// The server did not answer within [`parent::DEADLINE_MS`].
     NotAnswered,
-    /// The kernel refused an operation on the server's side.
-    Kernel(u64),
+    /// The kernel refused an operation on the server's side, and why.
+    Kernel(#[serde(with = "kernel_code")] arbor_abi::Error),
+}
+
+/// The one conversion from a kernel error: `?` on a system call's result
+/// in any function that returns a [`SessionError`].
+impl From<arbor_abi::Error> for SessionError {
+    fn from(error: arbor_abi::Error) -> Self {
+        SessionError::Kernel(error)
+    }
+}
+
+/// A kernel error travels as its number (the ABI's `rax` code); a number
+/// that names no error does not decode, so a forged reply is `BadRequest`
+/// at [`decode`], never a made-up kernel error.
+mod kernel_code {
+    use arbor_abi::Error;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        error: &Error,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(*error as u64)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Error, D::Error> {
+        let code = u64::deserialize(deserializer)?;
+        Error::ALL
+            .iter()
+            .copied()
+            .find(|error| *error as u64 == code)
+            .ok_or_else(|| D::Error::custom("not a kernel error code"))
+    }
 }
 
 impl core::fmt::Display for SessionError {
@@ -101,7 +141,7 @@ impl core::fmt::Display for SessionError {
                 "the server did not answer within {} ms",
                 parent::DEADLINE_MS
             ),
-            Self::Kernel(code) => write!(f, "kernel error {code}"),
+            Self::Kernel(error) => write!(f, "kernel error: {error}"),
         }
     }
 }

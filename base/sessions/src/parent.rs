@@ -40,25 +40,41 @@ pub const DEADLINE_MS: u64 = 2000;
 /// rest of the donation moves on to the server.
 pub const PARENT_SESSION_CAPS: u64 = 1;
 
+/// What a session request names and donates, read the same way by every
+/// parent (in a child's [`ParentRequest::Session`]) and every server (in
+/// the [`Work::Create`] it fetches). On the wire it is the fields in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCall<'a> {
+    /// Service name, e.g. "Log".
+    pub service: &'a str,
+    /// The client's label for this session ("" for none).
+    pub label: &'a str,
+    /// Service-specific arguments.
+    #[serde(borrow)]
+    pub args: &'a [u8],
+    /// RAM donated to the server for this session.
+    pub ram: u64,
+    /// Capability quota donated: at least [`PARENT_SESSION_CAPS`] for
+    /// every parent on the way, the rest goes to the server.
+    pub caps: u64,
+}
+
+impl SessionCall<'_> {
+    /// The donation.
+    pub fn quota(&self) -> crate::table::Quota {
+        crate::table::Quota {
+            ram: self.ram,
+            caps: self.caps,
+        }
+    }
+}
+
 /// What a child asks of its parent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParentRequest<'a> {
     /// Open a session. `args` are service-specific (postcard); a capability
     /// may ride along (e.g. the notification an Irq session signals).
-    Session {
-        /// Service name, e.g. "Log".
-        service: &'a str,
-        /// The client's label for this session ("" for none).
-        label: &'a str,
-        /// Service-specific arguments.
-        #[serde(borrow)]
-        args: &'a [u8],
-        /// RAM donated to the server for this session.
-        ram: u64,
-        /// Capability quota donated: at least [`PARENT_SESSION_CAPS`] for
-        /// every parent on the way, the rest goes to the server.
-        caps: u64,
-    },
+    Session(#[serde(borrow)] SessionCall<'a>),
     /// How is the pending session `session`? Answered with the session,
     /// [`ParentReply::Pending`] or the error it ended in.
     SessionStatus {
@@ -125,17 +141,9 @@ pub enum Work<'a> {
     Create {
         /// The item's id, for [`ParentRequest::Deliver`].
         id: u32,
-        /// Which of the server's services.
-        service: &'a str,
-        /// The composed label ("init -> hello").
-        label: &'a str,
-        /// Service-specific arguments.
+        /// The session asked for (its label composed, "init -> hello").
         #[serde(borrow)]
-        args: &'a [u8],
-        /// RAM donated for it.
-        ram: u64,
-        /// Capability quota donated for it.
-        caps: u64,
+        call: SessionCall<'a>,
     },
     /// More quota for a session (already in the server's Pd).
     Upgrade {

@@ -21,11 +21,15 @@
 //! - A failed receive never ends the loop: it is logged and the server waits
 //!   again.
 //!
+//! The root of the tree (core) has one client, its child, and answers its
+//! parent calls at once: [`Root`] is the same table and dispatch with
+//! sessions created, upgraded and closed in that call.
+//!
 //! Models: Hubris's `hl::recv` (one receive, dispatch by who called) and
 //! Genode's `Root_component` (create/upgrade/close paid from the session's
 //! donation).
 
-use crate::client::{Endpoint, Incoming, deliver, kernel_error, next_work, pause};
+use crate::client::{Endpoint, Incoming, deliver, next_work, pause};
 use crate::parent::{Delivery, Work};
 use crate::table::{Entry, Quota, SessionTable};
 use crate::{Interface, SessionError, decode};
@@ -74,6 +78,13 @@ pub trait Service {
     /// A session closes; release what it holds (its quota goes back).
     fn close(&mut self, _session: Entry<Self::Session>) {}
 
+    /// The capability a [`Root`] hands out for a session: `None` (the
+    /// default) for an endpoint capability badged for it, or the service's
+    /// own (a kernel resource that is the session, like an Irq).
+    fn session_cap(&self, _session: &Entry<Self::Session>) -> Option<CapSlot> {
+        None
+    }
+
     /// The server's own notification bits (never [`PARENT_WORK`]) arrived.
     fn signal(&mut self, _bits: u64, _sessions: &mut SessionTable<Self::Session>) {}
 }
@@ -98,7 +109,7 @@ impl Call<'_> {
         if !self.incoming.cap_received {
             return Ok(None);
         }
-        let fresh = slots::allocate().map_err(kernel_error)?;
+        let fresh = slots::allocate().map_err(SessionError::from)?;
         Ok(Some(core::mem::replace(self.receive, fresh)))
     }
 
@@ -163,16 +174,9 @@ pub fn perform<S: Service>(
     work: &Work<'_>,
 ) -> Outcome {
     match *work {
-        Work::Create {
-            service: name,
-            label,
-            args,
-            ram,
-            caps,
-            ..
-        } => {
-            let quota = Quota { ram, caps };
-            let state = match service.create(name, label, args, quota) {
+        Work::Create { call, .. } => {
+            let (quota, label) = (call.quota(), call.label);
+            let state = match service.create(call.service, label, call.args, quota) {
                 Ok(state) => state,
                 Err(error) => return Outcome::Refused(error),
             };
@@ -211,21 +215,21 @@ pub struct Server {
 }
 
 fn new_object(kind: ObjectKind) -> Result<CapSlot, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     sys::create(kind, slot::OWN_PD, cap, 0)
         .map_err(|error| {
             slots::free(cap);
-            kernel_error(error)
+            SessionError::from(error)
         })
         .map(|()| cap)
 }
 
 fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     sys::derive(source, cap, rights, badge)
         .map_err(|error| {
             slots::free(cap);
-            kernel_error(error)
+            SessionError::from(error)
         })
         .map(|()| cap)
 }
@@ -235,11 +239,11 @@ impl Server {
     pub fn new() -> Result<Self, SessionError> {
         let endpoint = new_object(ObjectKind::Endpoint)?;
         let notification = new_object(ObjectKind::Notification)?;
-        sys::bind_notification(slot::OWN_THREAD, notification).map_err(kernel_error)?;
+        sys::bind_notification(slot::OWN_THREAD, notification).map_err(SessionError::from)?;
         Ok(Server {
             endpoint: Endpoint::new(endpoint),
             notification,
-            receive: slots::allocate().map_err(kernel_error)?,
+            receive: slots::allocate().map_err(SessionError::from)?,
         })
     }
 
@@ -395,6 +399,128 @@ impl Server {
     }
 }
 
+/// The framework for the root of the tree (core): its only client is its
+/// child, whose parent calls it answers at once, so sessions are created,
+/// upgraded and closed in that call instead of being announced, fetched and
+/// delivered. The table, the badges, the per-session quota and the dispatch
+/// of session calls are the same as [`Server`]'s.
+pub struct Root<S: Service> {
+    /// The service.
+    pub service: S,
+    table: SessionTable<S::Session>,
+    /// The endpoint session calls arrive on.
+    endpoint: CapSlot,
+    /// The capability handed out for each open session, by badge.
+    caps: alloc::vec::Vec<(u64, CapSlot, bool)>,
+}
+
+impl<S: Service> Root<S> {
+    /// Serves `service` on `endpoint`.
+    pub fn new(endpoint: CapSlot, service: S) -> Self {
+        Root {
+            service,
+            table: SessionTable::new(),
+            endpoint,
+            caps: alloc::vec::Vec::new(),
+        }
+    }
+
+    /// Serves `service` on `endpoint` with badges from `first` on.
+    pub fn with_first_badge(endpoint: CapSlot, service: S, first: u64) -> Self {
+        Root {
+            table: SessionTable::starting_at(first),
+            ..Root::new(endpoint, service)
+        }
+    }
+
+    /// Creates a session paid from `quota` (already in this Pd): its badge
+    /// and the capability for the client. Nothing is left behind on failure.
+    pub fn open(
+        &mut self,
+        name: &str,
+        label: &str,
+        args: &[u8],
+        quota: Quota,
+    ) -> Result<(u64, CapSlot), SessionError> {
+        let state = self.service.create(name, label, args, quota)?;
+        let badge = self.table.admit(label, quota, state)?;
+        let Some(entry) = self.table.get(badge) else {
+            return Err(SessionError::NoSuchSession);
+        };
+        let made = match self.service.session_cap(entry) {
+            Some(cap) => Ok((cap, false)),
+            None => derive(self.endpoint, Rights::WRITE.union(Rights::GRANT), badge)
+                .map(|cap| (cap, true)),
+        };
+        let (cap, derived) = match made.and_then(|made| {
+            self.caps.try_reserve(1).map(|()| made).map_err(|_| {
+                // No room to remember it: it cannot be revoked later.
+                SessionError::InsufficientQuota { needed: 4096 }
+            })
+        }) {
+            Ok(made) => made,
+            Err(error) => {
+                if let Ok(entry) = self.table.remove(badge) {
+                    self.service.close(entry);
+                }
+                return Err(error);
+            }
+        };
+        self.caps.push((badge, cap, derived));
+        Ok((badge, cap))
+    }
+
+    /// Adds `more` (already in this Pd) to session `badge`.
+    pub fn upgrade(&mut self, badge: u64, more: Quota) -> Result<(), SessionError> {
+        self.table.upgrade(badge, more)?;
+        match self.table.get_mut(badge) {
+            Some(entry) => self.service.upgrade(entry),
+            None => Err(SessionError::NoSuchSession),
+        }
+    }
+
+    /// Closes session `badge`: the capability handed out is destroyed (so
+    /// every copy the client holds dies), the service releases what the
+    /// session holds, and its donation is returned to the caller to refund.
+    pub fn close(&mut self, badge: u64) -> Result<Quota, SessionError> {
+        let entry = self.table.remove(badge)?;
+        if let Some(position) = self.caps.iter().position(|(b, _, _)| *b == badge) {
+            let (_, cap, derived) = self.caps.swap_remove(position);
+            if derived {
+                drop(arbor::guard::SlotGuard::adopt(cap).destroying());
+            }
+        }
+        let quota = entry.quota;
+        self.service.close(entry);
+        Ok(quota)
+    }
+
+    /// Whether `cap` is a capability handed out for an open session.
+    pub fn holds(&self, cap: CapSlot) -> bool {
+        self.caps.iter().any(|(_, held, _)| *held == cap)
+    }
+
+    /// Answers one call on a session: the reply and the capability it carries.
+    pub fn call(
+        &mut self,
+        badge: u64,
+        incoming: &Incoming,
+        receive: &mut CapSlot,
+    ) -> (S::Reply, Option<CapSlot>) {
+        let entry = match session_for(&mut self.table, badge, incoming.interface) {
+            Ok(entry) => entry,
+            Err(error) => return (S::error(error), None),
+        };
+        let mut call = Call {
+            incoming,
+            receive,
+            reply_cap: None,
+        };
+        let reply = self.service.handle(entry, &mut call);
+        (reply, call.reply_cap)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -440,11 +566,13 @@ mod tests {
     fn create(id: u32, label: &str, ram: u64) -> Work<'_> {
         Work::Create {
             id,
-            service: "Labels",
-            label,
-            args: &[],
-            ram,
-            caps: 1,
+            call: crate::parent::SessionCall {
+                service: "Labels",
+                label,
+                args: &[],
+                ram,
+                caps: 1,
+            },
         }
     }
 
@@ -525,5 +653,78 @@ mod tests {
             perform(&mut service, &mut table, &upgrade),
             Outcome::Refused(SessionError::NoSuchSession)
         );
+    }
+
+    /// A root service whose sessions are their own capabilities (as core's
+    /// resource sessions are), so no system call is made on the host.
+    #[derive(Default)]
+    struct Resources {
+        closed: Vec<u32>,
+    }
+
+    impl Service for Resources {
+        type Session = u32;
+        type Reply = u8;
+
+        fn create(
+            &mut self,
+            _service: &str,
+            label: &str,
+            _args: &[u8],
+            quota: Quota,
+        ) -> Result<u32, SessionError> {
+            quota.require(Quota { ram: 4096, caps: 1 })?;
+            label.parse().map_err(|_| SessionError::BadRequest)
+        }
+
+        fn handle(&mut self, session: &mut Entry<u32>, _call: &mut Call<'_>) -> u8 {
+            session.state as u8
+        }
+
+        fn error(_error: SessionError) -> u8 {
+            0
+        }
+
+        fn session_cap(&self, session: &Entry<u32>) -> Option<CapSlot> {
+            Some(CapSlot(session.state))
+        }
+
+        fn close(&mut self, session: Entry<u32>) {
+            self.closed.push(session.state);
+        }
+    }
+
+    #[test]
+    fn a_root_opens_upgrades_and_closes_in_the_parents_call() {
+        let mut root = Root::new(CapSlot(9), Resources::default());
+        let page = Quota { ram: 4096, caps: 1 };
+        let (badge, cap) = root.open("Res", "40", &[], page).unwrap();
+        assert_eq!((badge, cap), (1, CapSlot(40)));
+        assert!(root.holds(CapSlot(40)));
+        root.upgrade(badge, page).unwrap();
+        assert_eq!(root.close(badge), Ok(Quota { ram: 8192, caps: 2 }));
+        assert_eq!(root.service.closed, [40]);
+        assert!(!root.holds(CapSlot(40)));
+        assert_eq!(root.close(badge), Err(SessionError::NoSuchSession));
+        assert_eq!(root.upgrade(badge, page), Err(SessionError::NoSuchSession));
+    }
+
+    #[test]
+    fn a_refused_root_session_leaves_nothing_behind() {
+        let mut root = Root::new(CapSlot(9), Resources::default());
+        assert_eq!(
+            root.open("Res", "40", &[], Quota { ram: 0, caps: 1 }),
+            Err(SessionError::InsufficientQuota { needed: 4096 })
+        );
+        assert_eq!(
+            root.open("Res", "not a number", &[], Quota { ram: 4096, caps: 1 }),
+            Err(SessionError::BadRequest)
+        );
+        assert!(root.table.is_empty() && root.caps.is_empty());
+        // A refused session took no badge.
+        let (badge, _) = root
+            .open("Res", "41", &[], Quota { ram: 4096, caps: 1 })
+            .unwrap();
+        assert_eq!(badge, 1);
     }
 }

@@ -87,6 +87,16 @@ impl<S> SessionTable<S> {
         }
     }
 
+    /// No sessions; badges start at `first` (at least 1), for a server that
+    /// shares its endpoint with capabilities of other badges (init's
+    /// config-ROM sessions beside its children's parent capabilities).
+    pub fn starting_at(first: u64) -> Self {
+        SessionTable {
+            entries: Vec::new(),
+            next_badge: first.max(1),
+        }
+    }
+
     /// Admits a session: its badge, or `InsufficientQuota` when the table
     /// cannot grow (the heap is paid from donated quota, so a client that
     /// donates more gets in).

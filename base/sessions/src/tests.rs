@@ -2,7 +2,7 @@
 
 extern crate std;
 
-use super::parent::{Delivery, ParentReply, ParentRequest, Work};
+use super::parent::{Delivery, ParentReply, ParentRequest, SessionCall, Work};
 use super::services::{IoPortArgs, LogRequest, TimerRequest};
 use super::*;
 
@@ -18,13 +18,13 @@ fn requests_round_trip() {
     )
     .unwrap();
     let args = std::vec::Vec::from(&buffer[128..128 + args_len]);
-    let request = ParentRequest::Session {
+    let request = ParentRequest::Session(SessionCall {
         service: "IoPort",
         label: "timer",
         args: &args,
         ram: 8192,
         caps: 4,
-    };
+    });
     let len = encode(&request, &mut buffer).unwrap();
     assert_eq!(
         decode::<ParentRequest<'_>>(&buffer[..len]).unwrap(),
@@ -51,16 +51,18 @@ fn replies_round_trip() {
         ParentReply::NoWork,
         ParentReply::Work(Work::Create {
             id: 3,
-            service: "Timer",
-            label: "init -> hello",
-            args: &[1, 2],
-            ram: 4096,
-            caps: 2,
+            call: SessionCall {
+                service: "Timer",
+                label: "init -> hello",
+                args: &[1, 2],
+                ram: 4096,
+                caps: 2,
+            },
         }),
         ParentReply::Work(Work::Close { id: 4, badge: 17 }),
     ] {
         let len = encode(&reply, &mut buffer).unwrap();
-        assert_eq!(decode::<ParentReply>(&buffer[..len]).unwrap(), reply);
+        assert_eq!(decode::<ParentReply<'_>>(&buffer[..len]).unwrap(), reply);
     }
 }
 
@@ -95,4 +97,30 @@ fn garbage_is_refused() {
         decode::<TimerRequest>(&[0xFF]),
         Err(SessionError::BadRequest)
     );
+}
+
+#[test]
+fn kernel_errors_travel_by_code_and_forged_codes_do_not_decode() {
+    let mut buffer = [0u8; 32];
+    for error in arbor_abi::Error::ALL {
+        let reply = ParentReply::Error(SessionError::from(error));
+        let len = encode(&reply, &mut buffer).unwrap();
+        assert_eq!(decode::<ParentReply<'_>>(&buffer[..len]).unwrap(), reply);
+    }
+    // The same reply with a code the ABI does not have.
+    let len = encode(
+        &ParentReply::Error(SessionError::Kernel(arbor_abi::Error::InvalidState)),
+        &mut buffer,
+    )
+    .unwrap();
+    let code = arbor_abi::Error::InvalidState as u8;
+    let at = buffer[..len].iter().rposition(|b| *b == code).unwrap();
+    for forged in [0u8, 17, 99, 127] {
+        buffer[at] = forged;
+        assert_eq!(
+            decode::<ParentReply<'_>>(&buffer[..len]),
+            Err(SessionError::BadRequest),
+            "code {forged}"
+        );
+    }
 }

@@ -53,6 +53,11 @@ fn stop(why: &str) -> ! {
 /// here with the interrupted context in `frame`, and leaves by returning
 /// with the context of the thread to run next in `frame`.
 pub fn kernel_entry(frame: &mut Frame) {
+    // Register-only Call and ReplyRecv to a waiting partner, before
+    // anything else (`fastpath` says when it declines).
+    if frame.vector == SYSCALL_MARK && with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
+        return;
+    }
     let irq_line = frame
         .vector
         .checked_sub(IRQ_BASE_VECTOR)
@@ -147,22 +152,6 @@ pub fn resume(frame: &mut Frame) {
 }
 
 impl Kernel {
-    /// Puts the context of the thread to run next into `frame` and switches
-    /// to its Pd; false when no thread is ready (the CPU should idle).
-    pub fn next_context(&mut self, frame: &mut Frame) -> bool {
-        let Some(next) = self.choose_next() else {
-            return false;
-        };
-        let Some(thread) = self.objects.thread(next) else {
-            return false;
-        };
-        *frame = thread.context;
-        frame.sanitize_for_user();
-        let pd = thread.pd;
-        self.switch_to(pd);
-        true
-    }
-
     /// IOAPIC input `line` fired: mask it until acknowledged, signal its notification.
     pub fn interrupt(&mut self, line: u8) {
         interrupts::mask_line(line);

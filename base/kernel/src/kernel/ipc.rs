@@ -64,7 +64,9 @@ impl Kernel {
     fn deliver(&mut self, sender: Option<ObjRef>, message: &Message, receiver: ObjRef) {
         let mut payload_len = 0;
         let mut transferred = 0u8;
-        let receiver_buffer = self.ipc_buffer(receiver, true);
+        // Register-only messages (most) need neither buffer looked up.
+        let carries = message.info.payload_len() > 0 || message.info.caps() > 0;
+        let receiver_buffer = carries.then(|| self.ipc_buffer(receiver, true)).flatten();
         if let (Some(sender), Some(to)) = (sender, receiver_buffer)
             && let Some(from) = self.ipc_buffer(sender, false)
         {
@@ -205,9 +207,7 @@ impl Kernel {
     /// higher priority is ready; otherwise queues it.
     pub fn run_directly(&mut self, next: ObjRef) {
         let priority = self.objects.thread(next).map_or(0, |t| t.priority);
-        let higher_ready = self.run_queues[usize::from(priority) + 1..]
-            .iter()
-            .any(|q| !q.is_empty());
+        let higher_ready = self.ready_at_or_above(priority.saturating_add(1));
         if higher_ready {
             self.make_ready(next);
         } else if let Some(thread) = self.objects.thread_mut(next) {

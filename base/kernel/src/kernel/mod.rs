@@ -47,6 +47,7 @@
 pub mod destroy;
 #[cfg(target_os = "none")]
 pub mod entry;
+pub mod fastpath;
 pub mod fault;
 pub mod hw;
 pub mod ipc;

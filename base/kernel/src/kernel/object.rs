@@ -222,6 +222,8 @@ pub struct Kernel {
     pub current: Option<ObjRef>,
     /// Ready threads by priority (the current thread is not queued).
     pub run_queues: [Queue; PRIORITIES],
+    /// Bit `p` set: `run_queues[p]` is not empty (kept by `sched`).
+    pub ready: u32,
     /// The current thread should give way at the next exit.
     pub reschedule: bool,
     /// PCID allocation bitmap (bit = in use); empty when PCIDs are off.
@@ -257,6 +259,7 @@ impl Kernel {
             objects,
             current: None,
             run_queues: [Queue::EMPTY; PRIORITIES],
+            ready: 0,
             reschedule: false,
             pcids: [0; 64],
             pcid_enabled,
@@ -383,6 +386,7 @@ impl Kernel {
     // ---- capability tables ----
 
     /// The capability in `slot` of Pd `pd_ref` (an empty one if none).
+    #[inline]
     pub fn cap(&self, pd_ref: ObjRef, slot: CapSlot) -> Cap {
         let Some((page, index)) = caps::slot_position(slot) else {
             return Cap::default();

@@ -5,9 +5,25 @@
 #![forbid(unsafe_code)]
 
 use super::object::{Kernel, ObjRef, PRIORITIES, ThreadState};
+use crate::context::Frame;
 use arbor_abi::Error;
 
 impl Kernel {
+    /// Keeps bit `priority` of `ready` in step with its run queue.
+    fn note_queue(&mut self, priority: usize) {
+        let bit = 1 << priority;
+        if self.run_queues[priority].is_empty() {
+            self.ready &= !bit;
+        } else {
+            self.ready |= bit;
+        }
+    }
+
+    /// Whether a ready thread has a priority of `priority` or more.
+    pub fn ready_at_or_above(&self, priority: u8) -> bool {
+        self.ready.checked_shr(u32::from(priority)).unwrap_or(0) != 0
+    }
+
     /// Makes a blocked thread ready to run.
     pub fn make_ready(&mut self, r: ObjRef) {
         let Some(thread) = self.objects.thread_mut(r) else {
@@ -29,6 +45,7 @@ impl Kernel {
             return;
         }
         self.run_queues[usize::from(priority)].push_back(&mut self.objects, r.pfn);
+        self.note_queue(usize::from(priority));
         if let Some((_, current)) = self.current_thread()
             && priority > current.priority
         {
@@ -67,12 +84,15 @@ impl Kernel {
                 return Some(r);
             }
             self.run_queues[usize::from(priority)].push_back(&mut self.objects, r.pfn);
+            self.note_queue(usize::from(priority));
         }
         self.reschedule = false;
         let highest = (0..PRIORITIES)
             .rev()
             .find(|&p| !self.run_queues[p].is_empty())?;
-        let pfn = self.run_queues[highest].pop_front(&mut self.objects)?;
+        let pfn = self.run_queues[highest].pop_front(&mut self.objects);
+        self.note_queue(highest);
+        let pfn = pfn?;
         let next = self.objects.live(pfn);
         self.current = next;
         next
@@ -83,6 +103,23 @@ impl Kernel {
         if let Some(thread) = self.objects.thread(r) {
             let priority = usize::from(thread.priority);
             self.run_queues[priority].remove(&mut self.objects, r.pfn);
+            self.note_queue(priority);
         }
+    }
+
+    /// Puts the context of the thread to run next into `frame` and switches
+    /// to its Pd; false when no thread is ready (the CPU should idle).
+    pub fn next_context(&mut self, frame: &mut Frame) -> bool {
+        let Some(next) = self.choose_next() else {
+            return false;
+        };
+        let Some(thread) = self.objects.thread(next) else {
+            return false;
+        };
+        *frame = thread.context;
+        frame.sanitize_for_user();
+        let pd = thread.pd;
+        self.switch_to(pd);
+        true
     }
 }

@@ -41,9 +41,19 @@ impl PhysWindow {
     }
 
     /// The address of `bytes` bytes at `phys`, if the window covers them.
+    /// On the target the window covers every physical address the frame
+    /// table can name (boot maps all RAM, and the table covers RAM only),
+    /// and every caller has checked the frame table first, so the bounds
+    /// check is left to the host, where the window is a small buffer.
+    #[inline]
     fn at(&self, phys: u64, bytes: u64) -> Option<*mut u8> {
-        let offset = phys.checked_sub(self.first)?;
-        (offset.checked_add(bytes)? <= self.len).then(|| self.base.wrapping_add(offset as usize))
+        let offset = phys.wrapping_sub(self.first);
+        if cfg!(not(target_os = "none"))
+            && (phys < self.first || offset.checked_add(bytes)? > self.len)
+        {
+            return None;
+        }
+        Some(self.base.wrapping_add(offset as usize))
     }
 }
 
@@ -71,11 +81,13 @@ impl Objects {
         Objects { frames, window }
     }
 
+    #[inline]
     fn uses(&self, pfn: Pfn, usage: FrameUse) -> bool {
         self.frames.info(pfn).is_some_and(|i| i.usage == usage)
     }
 
     /// The reference to the object that frame `pfn` holds now, if any.
+    #[inline]
     pub fn live(&self, pfn: Pfn) -> Option<ObjRef> {
         let info = self.frames.info(pfn)?;
         (info.usage == FrameUse::Object).then_some(ObjRef {
@@ -84,6 +96,7 @@ impl Objects {
         })
     }
 
+    #[inline]
     fn is_live(&self, r: ObjRef) -> bool {
         self.frames
             .info(r.pfn)
@@ -91,6 +104,7 @@ impl Objects {
     }
 
     /// The object `r` names, if it still exists.
+    #[inline]
     pub fn get(&self, r: ObjRef) -> Option<&Object> {
         // SAFETY: the frame table says the frame holds an object of this
         // generation, which `new_object` wrote; `&self` keeps it unchanged.
@@ -99,6 +113,7 @@ impl Objects {
     }
 
     /// The object `r` names, for changing, if it still exists.
+    #[inline]
     pub fn get_mut(&mut self, r: ObjRef) -> Option<&mut Object> {
         if !self.is_live(r) {
             return None;
@@ -110,6 +125,7 @@ impl Objects {
     /// Two different objects at once, for changing both (IPC sender and
     /// receiver, quota donor and recipient). The same object twice is
     /// refused (`None`): two `&mut` to one object would alias.
+    #[inline(always)]
     pub fn get2_mut(&mut self, a: ObjRef, b: ObjRef) -> Option<(&mut Object, &mut Object)> {
         if a.pfn == b.pfn || !self.is_live(a) || !self.is_live(b) {
             return None;
@@ -135,6 +151,7 @@ impl Objects {
     }
 
     /// The Pd `r` names.
+    #[inline]
     pub fn pd(&self, r: ObjRef) -> Option<&Pd> {
         match self.get(r)? {
             Object::Pd(pd) => Some(pd),
@@ -143,6 +160,7 @@ impl Objects {
     }
 
     /// The Pd `r` names, for changing.
+    #[inline]
     pub fn pd_mut(&mut self, r: ObjRef) -> Option<&mut Pd> {
         match self.get_mut(r)? {
             Object::Pd(pd) => Some(pd),
@@ -157,6 +175,7 @@ impl Objects {
     }
 
     /// The thread `r` names.
+    #[inline]
     pub fn thread(&self, r: ObjRef) -> Option<&Thread> {
         match self.get(r)? {
             Object::Thread(thread) => Some(thread),
@@ -165,6 +184,7 @@ impl Objects {
     }
 
     /// The thread `r` names, for changing.
+    #[inline]
     pub fn thread_mut(&mut self, r: ObjRef) -> Option<&mut Thread> {
         match self.get_mut(r)? {
             Object::Thread(thread) => Some(thread),
@@ -173,6 +193,7 @@ impl Objects {
     }
 
     /// Two different threads at once (see [`Objects::get2_mut`]).
+    #[inline(always)]
     pub fn threads2_mut(&mut self, a: ObjRef, b: ObjRef) -> Option<(&mut Thread, &mut Thread)> {
         match self.get2_mut(a, b)? {
             (Object::Thread(a), Object::Thread(b)) => Some((a, b)),
@@ -269,6 +290,7 @@ impl Objects {
     // ---- frames that are not objects ----
 
     /// A page of capability entries.
+    #[inline]
     pub fn cap_page(&self, pfn: Pfn) -> Option<&[Cap; CAPS_PER_PAGE]> {
         // SAFETY: the frame is a capability-table page (checked), allocated
         // zeroed; every bit pattern is a valid `Cap`.
@@ -277,6 +299,7 @@ impl Objects {
     }
 
     /// A page of capability entries, for changing.
+    #[inline]
     pub fn cap_page_mut(&mut self, pfn: Pfn) -> Option<&mut [Cap; CAPS_PER_PAGE]> {
         if !self.uses(pfn, FrameUse::CapTable) {
             return None;
@@ -420,6 +443,7 @@ impl Objects {
 
     /// A pointer to the `T` at `phys`, or a halt if the window does not
     /// cover it (a kernel bug: every caller checked the frame table).
+    #[inline]
     fn frame_ptr<T>(&self, phys: u64) -> *mut T {
         match self.window.at(phys, core::mem::size_of::<T>() as u64) {
             Some(address) => address.cast(),
@@ -433,6 +457,7 @@ impl Objects {
     /// The frame table must record the frame(s) at `phys` as holding a `T`
     /// (an initialised object, or a table whose every bit pattern is a valid
     /// `T`), and `phys` must be aligned for `T`.
+    #[inline]
     unsafe fn frame_ref<T>(&self, phys: u64) -> &T {
         // SAFETY: the caller vouches for the contents; `&self` ties the
         // reference to a shared borrow of the store, so no `&mut` into the
@@ -444,6 +469,7 @@ impl Objects {
     ///
     /// # Safety
     /// As for [`Objects::frame_ref`].
+    #[inline]
     unsafe fn frame_mut<T>(&mut self, phys: u64) -> &mut T {
         // SAFETY: the caller vouches for the contents; `&mut self` makes
         // this the only reference into the store while it lives.

@@ -41,9 +41,9 @@ struct Host {
 
 impl Host {
     fn new(frames: usize) -> Host {
-        let memory: &'static mut [Page] =
-            Box::leak(vec![Page([0xA5; 4096]); frames].into_boxed_slice());
-        let infos: &'static mut [FrameInfo] = Box::leak(
+        // Leaked: the kernel's frame table and window live as long as it.
+        let memory = Box::leak(vec![Page([0xA5; 4096]); frames].into_boxed_slice());
+        let infos = Box::leak(
             vec![
                 FrameInfo {
                     generation: 0,
@@ -979,4 +979,365 @@ fn a_destroyed_mapping_pd_leaves_no_record_behind() {
     );
     host.sys(Syscall::Destroy, [ds, 0, 0, 0, 0, 0]).unwrap();
     assert!(!host.mapped(second, 0x4000_0000));
+}
+
+// ---- the IPC fast path against the slow path ----
+
+use crate::context::{Frame, SYSCALL_MARK};
+
+impl Host {
+    /// A system call entered as the target's entry does: the fast path
+    /// first (when `fast`), else the slow path; returns the registers the
+    /// CPU resumes with and whether the fast path took it.
+    fn enter(
+        &mut self,
+        thread: ObjRef,
+        call: Syscall,
+        args: [u64; 6],
+        fast: bool,
+    ) -> (Frame, bool) {
+        // As the scheduler would have: the running thread is in no run queue.
+        self.kernel.unqueue_ready(thread);
+        self.kernel.current = Some(thread);
+        let mut frame = self.regs(thread);
+        frame.vector = SYSCALL_MARK;
+        frame.rax = call as u64;
+        [
+            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+        ] = args;
+        if fast && self.kernel.ipc_fastpath(&mut frame) {
+            return (frame, true);
+        }
+        self.kernel.objects.thread_mut(thread).unwrap().context = frame;
+        syscall::dispatch(&mut self.kernel);
+        assert!(self.kernel.next_context(&mut frame), "someone runs");
+        (frame, false)
+    }
+}
+
+/// What a user can tell from a resumed thread: the registers a system
+/// call keeps or returns.
+fn visible(frame: &Frame) -> [u64; 16] {
+    [
+        frame.rax,
+        frame.rdi,
+        frame.rsi,
+        frame.rdx,
+        frame.r10,
+        frame.r8,
+        frame.r9,
+        frame.rbx,
+        frame.rbp,
+        frame.r12,
+        frame.r13,
+        frame.r14,
+        frame.r15,
+        frame.rip,
+        frame.rsp,
+        frame.rflags,
+    ]
+}
+
+/// Two kernels built the same way, one taking the fast path, one not.
+struct Twins {
+    fast: Host,
+    slow: Host,
+    threads: Vec<ObjRef>,
+    fast_taken: usize,
+    /// The registers the last step resumed a thread with.
+    resumed: Frame,
+}
+
+impl Twins {
+    fn new(setup: impl Fn(&mut Host) -> Vec<ObjRef>) -> Twins {
+        let mut fast = Host::new(512);
+        let mut slow = Host::new(512);
+        let threads = setup(&mut fast);
+        assert_eq!(threads, setup(&mut slow), "built alike");
+        Twins {
+            fast,
+            slow,
+            threads,
+            fast_taken: 0,
+            resumed: Frame::default(),
+        }
+    }
+
+    /// Runs one system call on both and checks that nothing a thread or
+    /// the scheduler can see differs.
+    fn step(&mut self, thread: ObjRef, call: Syscall, args: [u64; 6]) -> bool {
+        let (fast_frame, took) = self.fast.enter(thread, call, args, true);
+        let (slow_frame, _) = self.slow.enter(thread, call, args, false);
+        self.fast_taken += usize::from(took);
+        self.resumed = fast_frame;
+        assert_eq!(
+            visible(&fast_frame),
+            visible(&slow_frame),
+            "{call:?}: resumed registers"
+        );
+        assert_eq!(
+            self.fast.kernel.current, self.slow.kernel.current,
+            "{call:?}: who runs"
+        );
+        assert_eq!(
+            self.fast.kernel.ready, self.slow.kernel.ready,
+            "{call:?}: run queues"
+        );
+        for &t in &self.threads {
+            let (f, s) = (
+                self.fast.kernel.objects.thread(t).unwrap(),
+                self.slow.kernel.objects.thread(t).unwrap(),
+            );
+            assert_eq!(
+                (f.state, f.blocked_on, f.reply_to, f.next),
+                (s.state, s.blocked_on, s.reply_to, s.next),
+                "{call:?}: thread {t:?}"
+            );
+        }
+        took
+    }
+}
+
+/// A server thread in a child Pd that holds the endpoint in its slot 20,
+/// and two client threads in core: [server, client, other client].
+fn client_and_server(host: &mut Host) -> Vec<ObjRef> {
+    let endpoint = host.create(ObjectKind::Endpoint, OWN_PD, 0).unwrap();
+    let badged = host.slot();
+    host.sys(
+        Syscall::Derive,
+        [endpoint, badged, Rights::ALL.0.into(), 0xB0B, 0, 0],
+    )
+    .unwrap();
+    let read_only = host.slot();
+    host.sys(
+        Syscall::Derive,
+        [badged, read_only, Rights::READ.0.into(), 0, 0, 0],
+    )
+    .unwrap();
+    let child = host.child_pd(64);
+    host.sys(Syscall::TransferQuota, [OWN_PD, child, 0, 32, 0, 0])
+        .unwrap();
+    host.sys(
+        Syscall::Grant,
+        [child, endpoint, 20, Rights::ALL.0.into(), 0, 0],
+    )
+    .unwrap();
+    let server_slot = host.create(ObjectKind::Thread, child, 1).unwrap();
+    assert_eq!(
+        (badged, read_only, server_slot),
+        (CLIENT_EP, CLIENT_EP_READ_ONLY, SERVER_SLOT)
+    );
+    host.sys(
+        Syscall::StartThread,
+        [server_slot, 0x40_0000, 0x80_0000, 0, 0, 0],
+    )
+    .unwrap();
+    let server = host.object(server_slot);
+    let (_, client) = host.thread(false);
+    let (_, other) = host.thread(false);
+    vec![server, client, other]
+}
+
+/// The server's endpoint slot (in its own Pd's table).
+const SERVER_EP: u64 = 20;
+/// Core's slots made by `client_and_server`.
+const CLIENT_EP: u64 = 18; // the badged capability
+const CLIENT_EP_READ_ONLY: u64 = 19;
+const SERVER_SLOT: u64 = 21;
+const NOTIFICATION_SLOT: u64 = 24;
+
+#[test]
+fn the_fast_path_does_what_the_slow_path_does_for_call_and_reply() {
+    let mut twins = Twins::new(|host| {
+        let threads = client_and_server(host);
+        let notification = host.create(ObjectKind::Notification, OWN_PD, 0).unwrap();
+        assert_eq!(notification, NOTIFICATION_SLOT);
+        threads
+    });
+    let [server, client, other] = twins.threads[..] else {
+        unreachable!()
+    };
+    // The other client waits elsewhere: a ready thread of the caller's
+    // priority would run before a replied-to caller (see the next test).
+    assert!(!twins.step(other, Syscall::Wait, [NOTIFICATION_SLOT, 0, 0, 0, 0, 0]));
+    twins.step(server, Syscall::Recv, [SERVER_EP, 0, 0, 0, 0, 0]);
+    for round in 0..20u64 {
+        let words = [round, round * 3, u64::MAX - round, 7];
+        let call = twins.step(
+            client,
+            Syscall::Call,
+            [
+                CLIENT_EP,
+                info(5, 0, 0),
+                words[0],
+                words[1],
+                words[2],
+                words[3],
+            ],
+        );
+        assert!(call, "round {round}: the call takes the fast path");
+        assert_eq!(twins.fast.kernel.current, Some(server));
+        let resumed = twins.resumed;
+        assert_eq!(
+            (resumed.rdi, MsgInfo(resumed.rsi).label()),
+            (0xB0B, 5),
+            "badge and label"
+        );
+        assert_eq!([resumed.rdx, resumed.r10, resumed.r8, resumed.r9], words);
+        let reply = twins.step(
+            server,
+            Syscall::ReplyRecv,
+            [SERVER_EP, info(6, 0, 0), round + 1, 0, 0, 0],
+        );
+        assert!(reply, "round {round}: the reply takes the fast path");
+        assert_eq!(twins.fast.kernel.current, Some(client));
+    }
+    assert_eq!(twins.fast_taken, 40);
+    let resumed = twins.resumed;
+    assert_eq!(
+        (
+            resumed.rax,
+            resumed.rdi,
+            MsgInfo(resumed.rsi).label(),
+            resumed.rdx
+        ),
+        (0, 0, 6, 20)
+    );
+}
+
+#[test]
+fn the_fast_path_declines_what_it_must_not_carry() {
+    let mut twins = Twins::new(client_and_server);
+    let [server, client, other] = twins.threads[..] else {
+        unreachable!()
+    };
+    twins.step(server, Syscall::Recv, [SERVER_EP, 0, 0, 0, 0, 0]);
+    let declined = [
+        [CLIENT_EP, info(5, 8, 0), 0, 0, 0, 0],           // a payload
+        [CLIENT_EP, info(5, 0, 1), 0, 0, 0, 0],           // a capability
+        [CLIENT_EP, info(FAULT_LABEL, 0, 0), 0, 0, 0, 0], // a kernel label
+        [CLIENT_EP, info(NOTIFICATION_LABEL, 0, 0), 0, 0, 0, 0],
+        [CLIENT_EP_READ_ONLY, info(5, 0, 0), 0, 0, 0, 0], // no WRITE
+        [9999, info(5, 0, 0), 0, 0, 0, 0],                // no capability
+        [u64::MAX, info(5, 0, 0), 0, 0, 0, 0],
+    ];
+    for args in declined {
+        assert!(!twins.step(client, Syscall::Call, args), "{args:?}");
+        assert_eq!(
+            twins.fast.kernel.current,
+            Some(client),
+            "refused, the caller runs on"
+        );
+    }
+    // A thread of higher priority than the server is ready: the slow path
+    // runs it first, so the fast path must not switch to the server.
+    let high = {
+        let mut started = None;
+        for host in [&mut twins.fast, &mut twins.slow] {
+            let slot = host.create(ObjectKind::Thread, OWN_PD, 2).unwrap();
+            host.sys(Syscall::StartThread, [slot, 0x40_0000, 0x80_0000, 0, 0, 0])
+                .unwrap();
+            started = Some(host.object(slot));
+        }
+        started.unwrap()
+    };
+    twins.threads.push(high);
+    assert!(!twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), 1, 2, 3, 4]
+    ));
+    assert_eq!(twins.fast.kernel.current, Some(high));
+    // The server got the message anyway (queued behind the higher thread).
+    assert_eq!(twins.fast.regs(server).rdx, 1);
+    // Its reply with another caller queued as sender: slow path.
+    twins.step(other, Syscall::Call, [CLIENT_EP, info(9, 0, 0), 9, 0, 0, 0]);
+    assert!(!twins.step(
+        server,
+        Syscall::ReplyRecv,
+        [SERVER_EP, info(6, 0, 0), 0, 0, 0, 0]
+    ));
+}
+
+#[test]
+fn the_fast_path_leaves_a_pending_bound_notification_to_the_slow_path() {
+    let mut twins = Twins::new(|host| {
+        let threads = client_and_server(host);
+        let notification = host.create(ObjectKind::Notification, OWN_PD, 0).unwrap();
+        assert_eq!(notification, NOTIFICATION_SLOT);
+        host.sys(
+            Syscall::BindNotification,
+            [SERVER_SLOT, notification, 0, 0, 0, 0],
+        )
+        .unwrap();
+        threads
+    });
+    let [server, client, _] = twins.threads[..] else {
+        unreachable!()
+    };
+    twins.step(server, Syscall::Recv, [SERVER_EP, 0, 0, 0, 0, 0]);
+    assert!(twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), 0, 0, 0, 0]
+    ));
+    // Signalled while the server works on the call.
+    for host in [&mut twins.fast, &mut twins.slow] {
+        let notification = host.object(NOTIFICATION_SLOT);
+        host.kernel.signal_object(notification, 0b10);
+    }
+    assert!(!twins.step(
+        server,
+        Syscall::ReplyRecv,
+        [SERVER_EP, info(6, 0, 0), 0, 0, 0, 0]
+    ));
+    let regs = twins.fast.regs(server);
+    assert_eq!(
+        (MsgInfo(regs.rsi).label(), regs.rdx),
+        (NOTIFICATION_LABEL, 0b10)
+    );
+    assert_eq!(
+        twins.fast.state(client),
+        ThreadState::Runnable,
+        "the reply went out"
+    );
+}
+
+#[test]
+fn range_walks_cross_page_table_boundaries_exactly() {
+    let mut host = Host::new(512);
+    let ds = host
+        .create(ObjectKind::Dataspace, OWN_PD, 8 * PAGE)
+        .unwrap();
+    // Eight pages across a 2 MiB boundary (two last-level tables) and a
+    // 1 GiB one (two middle-level tables), each mapped in two halves.
+    for boundary in [0x4020_0000u64, 0x8000_0000] {
+        let base = boundary - 4 * PAGE;
+        host.sys(Syscall::Map, [OWN_PD, ds, 0, base, 8 * PAGE, map::READ])
+            .unwrap();
+        // Unmap the middle four pages, two on each side of the boundary.
+        host.sys(Syscall::Unmap, [OWN_PD, base + 2 * PAGE, 4 * PAGE, 0, 0, 0])
+            .unwrap();
+        let mapped: Vec<bool> = (0..8)
+            .map(|p| host.mapped(OWN_PD, base + p * PAGE))
+            .collect();
+        assert_eq!(mapped, [true, true, false, false, false, false, true, true]);
+        assert_eq!(host.records_of(OWN_PD), 2, "the record was cut in two");
+        host.sys(Syscall::Unmap, [OWN_PD, base, 8 * PAGE, 0, 0, 0])
+            .unwrap();
+        assert_eq!(host.records_of(OWN_PD), 0);
+    }
+    // A walk over the whole user half finds nothing left and ends.
+    host.sys(
+        Syscall::Unmap,
+        [
+            OWN_PD,
+            arbor_abi::USER_MIN,
+            arbor_abi::USER_END - arbor_abi::USER_MIN,
+            0,
+            0,
+            0,
+        ],
+    )
+    .unwrap();
 }

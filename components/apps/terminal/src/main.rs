@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::string::String;
 use arbor::abi::{CapSlot, ObjectKind, slot};
 use arbor::{slots, sys, vspace};
-use arbor_sessions::client::{self, call, kernel_error, open_session};
+use arbor_sessions::client::{self, call, open_session};
 use arbor_sessions::framebuffer::Rect;
 use arbor_sessions::gui::{self, GuiReply, GuiRequest};
 use arbor_sessions::input::{BATCH_MAX, Event};
@@ -83,7 +83,7 @@ fn serve(config: &Config) -> Result<(), SessionError> {
     let (width, height) = render::buffer_size(&grid);
     let cost = gui::buffer_cost(width, height).ok_or(SessionError::BadRequest)?;
     let session = open_session(gui::SERVICE, "", &(), SESSION_RAM + cost, None)?.cap;
-    let dataspace = slots::allocate().map_err(kernel_error)?;
+    let dataspace = slots::allocate().map_err(SessionError::from)?;
     match request(
         session,
         &GuiRequest::Buffer { width, height },
@@ -94,15 +94,16 @@ fn serve(config: &Config) -> Result<(), SessionError> {
         _ => return Err(SessionError::BadRequest),
     }
     let pixels = vspace::map_pixels(dataspace, u64::from(width) * u64::from(height))
-        .map_err(kernel_error)?;
+        .map_err(SessionError::from)?;
     let view = match request(session, &GuiRequest::CreateView, None, None)? {
         GuiReply::View(view) => view,
         _ => return Err(SessionError::BadRequest),
     };
     let rect = Rect::new(config.x, config.y, width, height);
     request(session, &GuiRequest::Place { view, rect }, None, None)?;
-    let notification = slots::allocate().map_err(kernel_error)?;
-    sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0).map_err(kernel_error)?;
+    let notification = slots::allocate().map_err(SessionError::from)?;
+    sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0)
+        .map_err(SessionError::from)?;
     request(
         session,
         &GuiRequest::SetNotification,

@@ -19,7 +19,7 @@ mod pit;
 use arbor::abi::{CapSlot, ObjectKind, info};
 use arbor::slots;
 use arbor::sys;
-use arbor_sessions::client::{self, Session, kernel_error, open_session};
+use arbor_sessions::client::{self, Session, open_session};
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::services::{IoPortArgs, IrqArgs, TimerReply, TimerRequest, name};
 use arbor_sessions::table::{Entry, Quota, SessionTable};
@@ -66,7 +66,7 @@ impl<T> Context<T> for Result<T, SessionError> {
 
 impl<T> Context<T> for Result<T, arbor::abi::Error> {
     fn context(self, what: &'static str) -> Result<T, Failure> {
-        self.map_err(|error| Failure(what, kernel_error(error)))
+        self.map_err(|error| Failure(what, SessionError::from(error)))
     }
 }
 

@@ -19,7 +19,7 @@ extern crate alloc;
 
 use arbor::abi::{CapSlot, ObjectKind, info, slot};
 use arbor::{slots, sys, vspace};
-use arbor_sessions::client::{self, Session, call, kernel_error, open_session};
+use arbor_sessions::client::{self, Session, call, open_session};
 use arbor_sessions::framebuffer::{self, FramebufferReply, FramebufferRequest, Mode, Rect};
 use arbor_sessions::gui::{self, GuiReply, GuiRequest};
 use arbor_sessions::input::{self, BATCH_MAX, Event, EventQueue, InputReply, InputRequest};
@@ -100,7 +100,7 @@ fn serve() -> Result<(), SessionError> {
         (FramebufferReply::Mode(mode), _) => mode.checked()?,
         _ => return Err(SessionError::BadRequest),
     };
-    let dataspace = slots::allocate().map_err(kernel_error)?;
+    let dataspace = slots::allocate().map_err(SessionError::from)?;
     match framebuffer_call(
         screen_session.cap,
         FramebufferRequest::Dataspace,
@@ -109,7 +109,7 @@ fn serve() -> Result<(), SessionError> {
         (FramebufferReply::Dataspace { size }, true) if size >= mode.buffer_bytes() => {}
         _ => return Err(SessionError::BadRequest),
     }
-    let screen = vspace::map_pixels(dataspace, mode.pixels()).map_err(kernel_error)?;
+    let screen = vspace::map_pixels(dataspace, mode.pixels()).map_err(SessionError::from)?;
 
     let server = Server::new()?;
     let frame_signal = server.signal_cap(FRAME_BIT)?;
@@ -267,17 +267,17 @@ impl Compositor {
             });
         }
         entry.state.drop_buffer();
-        let dataspace = slots::allocate().map_err(kernel_error)?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
         if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, cost) {
             slots::free(dataspace);
-            return Err(kernel_error(error));
+            return Err(SessionError::from(error));
         }
         let pixels = match vspace::map_pixels(dataspace, u64::from(width) * u64::from(height)) {
             Ok(pixels) => pixels,
             Err(error) => {
                 let _ = sys::destroy(dataspace);
                 slots::release(dataspace);
-                return Err(kernel_error(error));
+                return Err(SessionError::from(error));
             }
         };
         entry.state.buffer = Some(ClientBuffer {

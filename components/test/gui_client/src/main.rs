@@ -16,7 +16,7 @@
 use alloc::string::String;
 use arbor::abi::CapSlot;
 use arbor::{slots, vspace};
-use arbor_sessions::client::{self, Timer, call, kernel_error, open_session};
+use arbor_sessions::client::{self, Timer, call, open_session};
 use arbor_sessions::framebuffer::Rect;
 use arbor_sessions::gui::{self, GuiReply, GuiRequest, ViewId};
 use arbor_sessions::{Interface, SessionError, env, log};
@@ -99,7 +99,7 @@ struct Window {
 
 fn open_window(config: &Config) -> Result<Window, SessionError> {
     let session = open_session(gui::SERVICE, "", &(), config.ram, None)?.cap;
-    let dataspace = slots::allocate().map_err(kernel_error)?;
+    let dataspace = slots::allocate().map_err(SessionError::from)?;
     let size = match request(
         session,
         &GuiRequest::Buffer {
@@ -115,7 +115,7 @@ fn open_window(config: &Config) -> Result<Window, SessionError> {
     if size < pixels_count * 4 {
         return Err(SessionError::BadRequest);
     }
-    let pixels = vspace::map_pixels(dataspace, pixels_count).map_err(kernel_error)?;
+    let pixels = vspace::map_pixels(dataspace, pixels_count).map_err(SessionError::from)?;
     gui_client::fill(pixels, config.width, config.seed);
     let view = match request(session, &GuiRequest::CreateView, None)? {
         GuiReply::View(view) => view,
@@ -196,7 +196,7 @@ fn hostile(config: &Config) -> Result<(), SessionError> {
             width: 4096,
             height: 4096,
         },
-        Some(slots::allocate().map_err(kernel_error)?),
+        Some(slots::allocate().map_err(SessionError::from)?),
     );
     log!("gui_client: a 4096x4096 buffer: {}", outcome(&huge));
 

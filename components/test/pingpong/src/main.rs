@@ -14,8 +14,10 @@ fn serve(_argument: u64) {
     let receive_slot = CapSlot(RECEIVE_SLOT);
     let mut last_notification = 0;
     let mut reply = Message::default();
+    // Offered for every receive: the buffer keeps it, and the slot is
+    // emptied again after each TAKE_CAP.
+    ipc::set_receive_slots(&[receive_slot]);
     loop {
-        ipc::set_receive_slots(&[receive_slot]);
         let message = match sys::reply_recv(endpoint, reply) {
             Ok((_badge, message)) => message,
             Err(error) => {

@@ -19,7 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::{CapSlot, ObjectKind, slot};
 use arbor::{slots, sys, vspace};
-use arbor_sessions::client::{self, kernel_error};
+use arbor_sessions::client::{self};
 use arbor_sessions::framebuffer::{
     self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, checksum,
 };
@@ -137,17 +137,17 @@ impl Service for RamFramebuffer {
             ram: bytes + 4096,
             caps: 2,
         })?;
-        let dataspace = slots::allocate().map_err(kernel_error)?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
         if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, bytes) {
             slots::free(dataspace);
-            return Err(kernel_error(error));
+            return Err(SessionError::from(error));
         }
         let pixels = match vspace::map_pixels(dataspace, self.mode.pixels()) {
             Ok(pixels) => pixels,
             Err(error) => {
                 let _ = sys::destroy(dataspace);
                 slots::release(dataspace);
-                return Err(kernel_error(error));
+                return Err(SessionError::from(error));
             }
         };
         self.open = true;

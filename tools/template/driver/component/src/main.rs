@@ -18,7 +18,7 @@ use alloc::format;
 use alloc::string::String;
 use arbor::abi::{CapSlot, ObjectKind, slot};
 use arbor::{slots, sys};
-use arbor_sessions::client::{self, kernel_error, open_session};
+use arbor_sessions::client::{self, open_session};
 use arbor_sessions::services::{IoPortArgs, IrqArgs, name};
 use arbor_sessions::{SessionError, env, log};
 use cmos::Cmos;
@@ -105,12 +105,12 @@ fn drive() -> Result<(), String> {
 
 /// A new notification in a fresh capability slot, paid by this component.
 fn new_notification() -> Result<CapSlot, SessionError> {
-    let cap = slots::allocate().map_err(kernel_error)?;
+    let cap = slots::allocate().map_err(SessionError::from)?;
     match sys::create(ObjectKind::Notification, slot::OWN_PD, cap, 0) {
         Ok(()) => Ok(cap),
         Err(error) => {
             slots::free(cap);
-            Err(kernel_error(error))
+            Err(SessionError::from(error))
         }
     }
 }

@@ -1,0 +1,107 @@
+//! What the scenario's `config:` for files says: the steps to run, in order.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::Deserialize;
+
+/// files' config.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What to do, in order.
+    pub steps: Vec<Step>,
+    /// Whether a failed step ends the run with exit code 1 (default true);
+    /// false for a client that is meant to be refused.
+    #[serde(default = "yes")]
+    pub stop_on_error: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One thing to do.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub enum Step {
+    /// Write `text` as the whole content of `path`.
+    Write {
+        /// The file.
+        path: String,
+        /// Its content.
+        text: String,
+    },
+    /// Make a directory.
+    Mkdir {
+        /// Where.
+        path: String,
+    },
+    /// Log every entry of a directory.
+    List {
+        /// The directory.
+        path: String,
+    },
+    /// Copy a file.
+    Copy {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+    },
+    /// Append `line` and a newline to a file (created if missing).
+    Append {
+        /// The log file.
+        path: String,
+        /// The line.
+        line: String,
+    },
+    /// Log a file's content.
+    Read {
+        /// The file.
+        path: String,
+    },
+    /// Write `chunk`-byte pieces to `path` until the file system says it is
+    /// full, then smaller ones down to a byte; log how far it got.
+    Fill {
+        /// The file.
+        path: String,
+        /// Bytes per write.
+        chunk: u32,
+    },
+    /// Remove a file or an empty directory.
+    Remove {
+        /// What.
+        path: String,
+    },
+    /// Rename.
+    Rename {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+    },
+    /// Ask the server to write everything to its medium.
+    Sync,
+}
+
+/// Decodes config text as files does.
+pub fn parse(bytes: &[u8]) -> Result<Config, arbor_sessions::env::ConfigError> {
+    arbor_sessions::env::parse_config(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_decode_and_typos_are_refused() {
+        let config = parse(
+            br#"(steps: [Mkdir(path: "/d"), Write(path: "/d/a", text: "x"), Copy(from: "/d/a", to: "/b"), List(path: "/"), Append(path: "/log", line: "l"), Fill(path: "/f", chunk: 512), Sync])"#,
+        )
+        .unwrap();
+        assert_eq!(config.steps.len(), 7);
+        assert!(config.stop_on_error);
+        assert!(parse(br#"(steps: [Wrte(path: "/a", text: "")])"#).is_err());
+        assert!(parse(br#"(steps: [Write(path: "/a")])"#).is_err());
+    }
+}

@@ -1,0 +1,351 @@
+//! A write-back sector cache over a [`BlockDevice`], and [`Disk`], the
+//! byte-addressed, seekable view of it that lamfat reads and writes.
+//!
+//! The cache holds at most a fixed number of sectors; the least recently
+//! used one is evicted (written back first if dirty). [`SectorCache::flush`]
+//! writes every dirty sector back and asks the device to make them durable:
+//! that is what `sync` and an orderly shutdown call. A device error is
+//! reported as lamfat's I/O error (`()`), never a panic; positions past the
+//! device's end are refused.
+
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use lamfat::{IoBase, Read, Seek, SeekFrom, Write};
+
+/// Why a device operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceError;
+
+/// What the cache needs from a block device (a Block session on the
+/// target, memory in host tests).
+pub trait BlockDevice {
+    /// Bytes per block.
+    fn block_size(&self) -> usize;
+    /// Blocks on the device.
+    fn block_count(&self) -> u64;
+    /// Reads block `index` into `out` (one block).
+    fn read_block(&mut self, index: u64, out: &mut [u8]) -> Result<(), DeviceError>;
+    /// Writes `data` (one block) to block `index`.
+    fn write_block(&mut self, index: u64, data: &[u8]) -> Result<(), DeviceError>;
+    /// Makes every write durable.
+    fn flush(&mut self) -> Result<(), DeviceError>;
+}
+
+struct Cached {
+    index: u64,
+    data: Vec<u8>,
+    dirty: bool,
+    last_used: u64,
+}
+
+/// The cache.
+pub struct SectorCache<D: BlockDevice> {
+    device: D,
+    sectors: Vec<Cached>,
+    capacity: usize,
+    clock: u64,
+    /// Device reads and writes so far (for tests and statistics).
+    pub device_reads: u64,
+    /// Device writes so far.
+    pub device_writes: u64,
+}
+
+impl<D: BlockDevice> SectorCache<D> {
+    /// A cache of at most `capacity` (≥ 1) sectors over `device`.
+    pub fn new(device: D, capacity: usize) -> Self {
+        SectorCache {
+            device,
+            sectors: Vec::new(),
+            capacity: capacity.max(1),
+            clock: 0,
+            device_reads: 0,
+            device_writes: 0,
+        }
+    }
+
+    /// Bytes on the device.
+    pub fn len(&self) -> u64 {
+        self.device
+            .block_count()
+            .saturating_mul(self.device.block_size() as u64)
+    }
+
+    /// Whether the device holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The device (after a flush, to look at it).
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    /// The device, written back first; dirty sectors that cannot be written
+    /// are lost, so flush (and check) before when that matters.
+    pub fn into_device(mut self) -> D {
+        let _ = self.flush();
+        self.device
+    }
+
+    /// The cached sector `index`, loaded (and something evicted) if needed.
+    fn sector(&mut self, index: u64) -> Result<&mut Cached, DeviceError> {
+        self.clock += 1;
+        let now = self.clock;
+        if let Some(position) = self.sectors.iter().position(|s| s.index == index) {
+            let sector = &mut self.sectors[position];
+            sector.last_used = now;
+            return Ok(sector);
+        }
+        if index >= self.device.block_count() {
+            return Err(DeviceError);
+        }
+        let slot = if self.sectors.len() < self.capacity {
+            self.sectors.try_reserve(1).map_err(|_| DeviceError)?;
+            let mut data = Vec::new();
+            data.try_reserve_exact(self.device.block_size())
+                .map_err(|_| DeviceError)?;
+            data.resize(self.device.block_size(), 0);
+            self.sectors.push(Cached {
+                index: u64::MAX,
+                data,
+                dirty: false,
+                last_used: 0,
+            });
+            self.sectors.len() - 1
+        } else {
+            let victim = (0..self.sectors.len())
+                .min_by_key(|&i| self.sectors[i].last_used)
+                .ok_or(DeviceError)?;
+            let sector = &mut self.sectors[victim];
+            if sector.dirty {
+                self.device.write_block(sector.index, &sector.data)?;
+                self.device_writes += 1;
+                sector.dirty = false;
+            }
+            victim
+        };
+        let sector = &mut self.sectors[slot];
+        // Marked unusable until the read succeeded.
+        sector.index = u64::MAX;
+        self.device.read_block(index, &mut sector.data)?;
+        self.device_reads += 1;
+        sector.index = index;
+        sector.last_used = now;
+        Ok(sector)
+    }
+
+    /// Copies bytes from `position` into `out`; how many (short at the end).
+    pub fn read_at(&mut self, position: u64, out: &mut [u8]) -> Result<usize, DeviceError> {
+        let block_size = self.device.block_size() as u64;
+        let end = self.len();
+        let mut done = 0;
+        while done < out.len() {
+            let at = position + done as u64;
+            if at >= end {
+                break;
+            }
+            let offset = (at % block_size) as usize;
+            let sector = self.sector(at / block_size)?;
+            let take = (out.len() - done).min(sector.data.len() - offset);
+            out[done..done + take].copy_from_slice(&sector.data[offset..offset + take]);
+            done += take;
+        }
+        Ok(done)
+    }
+
+    /// Copies `data` to `position`; how many bytes (short at the end).
+    pub fn write_at(&mut self, position: u64, data: &[u8]) -> Result<usize, DeviceError> {
+        let block_size = self.device.block_size() as u64;
+        let end = self.len();
+        let mut done = 0;
+        while done < data.len() {
+            let at = position + done as u64;
+            if at >= end {
+                break;
+            }
+            let offset = (at % block_size) as usize;
+            let sector = self.sector(at / block_size)?;
+            let take = (data.len() - done).min(sector.data.len() - offset);
+            sector.data[offset..offset + take].copy_from_slice(&data[done..done + take]);
+            sector.dirty = true;
+            done += take;
+        }
+        Ok(done)
+    }
+
+    /// Writes every dirty sector back, then flushes the device.
+    pub fn flush(&mut self) -> Result<(), DeviceError> {
+        for sector in self.sectors.iter_mut().filter(|s| s.dirty) {
+            self.device.write_block(sector.index, &sector.data)?;
+            self.device_writes += 1;
+            sector.dirty = false;
+        }
+        self.device.flush()
+    }
+}
+
+/// The cache as lamfat's storage: shared (so the backend can flush it
+/// after lamfat let go), with its own position.
+pub struct Disk<D: BlockDevice> {
+    cache: Rc<RefCell<SectorCache<D>>>,
+    position: u64,
+}
+
+impl<D: BlockDevice> Disk<D> {
+    /// A view of `cache` at position 0.
+    pub fn new(cache: Rc<RefCell<SectorCache<D>>>) -> Self {
+        Disk { cache, position: 0 }
+    }
+}
+
+impl<D: BlockDevice> IoBase for Disk<D> {
+    type Error = ();
+}
+
+impl<D: BlockDevice> Read for Disk<D> {
+    fn read(&mut self, buffer: &mut [u8]) -> Result<usize, ()> {
+        let read = self
+            .cache
+            .try_borrow_mut()
+            .map_err(drop)?
+            .read_at(self.position, buffer)
+            .map_err(drop)?;
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl<D: BlockDevice> Write for Disk<D> {
+    fn write(&mut self, data: &[u8]) -> Result<usize, ()> {
+        let written = self
+            .cache
+            .try_borrow_mut()
+            .map_err(drop)?
+            .write_at(self.position, data)
+            .map_err(drop)?;
+        self.position += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> Result<(), ()> {
+        // Durability is `sync`'s business (SectorCache::flush); lamfat
+        // flushes after every metadata change, which must stay cheap.
+        Ok(())
+    }
+}
+
+impl<D: BlockDevice> Seek for Disk<D> {
+    fn seek(&mut self, position: SeekFrom) -> Result<u64, ()> {
+        let len = self.cache.try_borrow().map_err(drop)?.len();
+        let target = match position {
+            SeekFrom::Start(at) => Some(at),
+            SeekFrom::End(delta) => len.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        match target {
+            Some(at) if at <= len => {
+                self.position = at;
+                Ok(at)
+            }
+            _ => Err(()),
+        }
+    }
+}
+
+/// A device in memory: what ram_block serves and what host tests format.
+pub struct MemoryDevice {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Bytes per block.
+    pub block_size: usize,
+}
+
+impl MemoryDevice {
+    /// `blocks` zeroed blocks of `block_size` bytes.
+    pub fn new(block_size: usize, blocks: u64) -> Self {
+        MemoryDevice {
+            bytes: vec![0u8; block_size * blocks as usize],
+            block_size,
+        }
+    }
+}
+
+impl BlockDevice for MemoryDevice {
+    fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    fn block_count(&self) -> u64 {
+        (self.bytes.len() / self.block_size) as u64
+    }
+
+    fn read_block(&mut self, index: u64, out: &mut [u8]) -> Result<(), DeviceError> {
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(self.block_size))
+            .ok_or(DeviceError)?;
+        let block = self
+            .bytes
+            .get(start..start + self.block_size)
+            .ok_or(DeviceError)?;
+        out.get_mut(..self.block_size)
+            .ok_or(DeviceError)?
+            .copy_from_slice(block);
+        Ok(())
+    }
+
+    fn write_block(&mut self, index: u64, data: &[u8]) -> Result<(), DeviceError> {
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(self.block_size))
+            .ok_or(DeviceError)?;
+        let block_size = self.block_size;
+        self.bytes
+            .get_mut(start..start + block_size)
+            .ok_or(DeviceError)?
+            .copy_from_slice(data.get(..block_size).ok_or(DeviceError)?);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_writes_back_on_eviction_and_flush() {
+        let mut cache = SectorCache::new(MemoryDevice::new(512, 8), 2);
+        assert_eq!(cache.write_at(510, b"abcd"), Ok(4));
+        // Nothing reached the device yet.
+        assert_eq!(cache.device().bytes[510], 0);
+        let mut out = [0u8; 4];
+        assert_eq!(cache.read_at(510, &mut out), Ok(4));
+        assert_eq!(&out, b"abcd");
+        // A third sector evicts the least recently used one, written back.
+        cache.read_at(4 * 512, &mut out).unwrap();
+        cache.read_at(5 * 512, &mut out).unwrap();
+        assert_eq!(&cache.device().bytes[510..514], b"abcd");
+        cache.write_at(7 * 512, b"z").unwrap();
+        cache.flush().unwrap();
+        assert_eq!(cache.device().bytes[7 * 512], b'z');
+        // The end of the device is the end.
+        assert_eq!(cache.write_at(8 * 512 - 1, b"xy"), Ok(1));
+        assert_eq!(cache.read_at(8 * 512, &mut out), Ok(0));
+    }
+
+    #[test]
+    fn seeking_stays_on_the_device() {
+        let cache = Rc::new(RefCell::new(SectorCache::new(MemoryDevice::new(512, 2), 2)));
+        let mut disk = Disk::new(cache);
+        assert_eq!(disk.seek(SeekFrom::End(0)), Ok(1024));
+        assert_eq!(disk.seek(SeekFrom::End(1)), Err(()));
+        assert_eq!(disk.seek(SeekFrom::Current(-2000)), Err(()));
+        assert_eq!(disk.seek(SeekFrom::Start(3)), Ok(3));
+    }
+}
