@@ -154,6 +154,55 @@ pub fn map_read_only(dataspace: crate::abi::CapSlot, size: u64) -> Result<&'stat
     Ok(unsafe { core::slice::from_raw_parts(range.start as *const u8, size as usize) })
 }
 
+/// Maps the first `pixels` 32-bit pixels of a dataspace readable and
+/// writable into a fresh range of this component's address space: a pixel
+/// buffer shared with another component (a Framebuffer or Gui session).
+/// [`unmap_pixels`] gives the range back.
+pub fn map_pixels(
+    dataspace: crate::abi::CapSlot,
+    pixels: u64,
+) -> Result<&'static mut [u32], Error> {
+    let bytes = pixels.checked_mul(4).ok_or(Error::InvalidArgument)?;
+    if bytes == 0 {
+        return Ok(&mut []);
+    }
+    let span = bytes
+        .checked_next_multiple_of(4096)
+        .ok_or(Error::InvalidArgument)?;
+    let range = allocate(span)?;
+    if let Err(error) = crate::sys::map(
+        crate::abi::slot::OWN_PD,
+        dataspace,
+        0,
+        range.start,
+        span,
+        crate::abi::map::READ | crate::abi::map::WRITE,
+    ) {
+        free(range);
+        return Err(error);
+    }
+    // SAFETY: `span` bytes are mapped readable and writable at the
+    // page-aligned `range.start` until `unmap_pixels` takes this slice back,
+    // and no other Rust reference in this component covers the range. The
+    // other component sharing the dataspace may change pixels at any time;
+    // every bit pattern is a valid `u32`, so that only changes values.
+    Ok(unsafe { core::slice::from_raw_parts_mut(range.start as *mut u32, pixels as usize) })
+}
+
+/// Unmaps a buffer [`map_pixels`] returned and frees its range.
+pub fn unmap_pixels(pixels: &'static mut [u32]) {
+    let start = pixels.as_ptr() as u64;
+    let span = (pixels.len() as u64 * 4).next_multiple_of(4096);
+    if span == 0 {
+        return;
+    }
+    let _ = crate::sys::unmap(crate::abi::slot::OWN_PD, start, span);
+    free(Range {
+        start,
+        end: start + span,
+    });
+}
+
 /// A fresh dataspace (paid from this component's quota) holding a copy of
 /// `bytes`, in a newly allocated capability slot. It is filled through a
 /// temporary mapping, which is gone again when this returns.

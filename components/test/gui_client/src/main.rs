@@ -1,0 +1,267 @@
+//! gui_client: a test client of the compositor.
+//!
+//! Honest mode: asks for a buffer, fills it with pattern `seed`, shows it
+//! in one view at the configured position, then redraws it `updates` times
+//! with the next seeds, one refresh each `interval_ms`, says how many
+//! refreshes the compositor deferred, and stays (its views with it). The last picture is pattern
+//! `seed + updates`, whose screen checksums the scenarios expect.
+//!
+//! Hostile mode: after `delay_ms`, tries in turn to refresh far outside its
+//! buffer, to ask for a buffer beyond its donation, to place a view over
+//! another client's title strip, to read the screen back (a request the
+//! interface does not have), to flood garbage requests and refreshes; it logs what it was
+//! told, then faults, so init kills it.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use alloc::string::String;
+use arbor::abi::CapSlot;
+use arbor::{slots, vspace};
+use arbor_sessions::client::{self, Timer, call, open_session};
+use arbor_sessions::framebuffer::Rect;
+use arbor_sessions::gui::{self, GuiReply, GuiRequest, ViewId};
+use arbor_sessions::{Interface, SessionError, env, log};
+use serde::Deserialize;
+
+extern crate alloc;
+
+arbor::entry!(run);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "honest")]
+    mode: String,
+    seed: u32,
+    width: u32,
+    height: u32,
+    x: i32,
+    y: i32,
+    #[serde(default)]
+    updates: u32,
+    #[serde(default = "default_interval")]
+    interval_ms: u64,
+    #[serde(default)]
+    delay_ms: u64,
+    #[serde(default = "default_ram")]
+    ram: u64,
+    #[serde(default)]
+    flood: u32,
+}
+
+fn honest() -> String {
+    String::from("honest")
+}
+
+fn default_interval() -> u64 {
+    30
+}
+
+fn default_ram() -> u64 {
+    32 * 1024
+}
+
+fn run(_argument: u64) {
+    let config = match env::config::<Config>() {
+        Ok(config) => config,
+        Err(error) => {
+            log!("gui_client: {error}");
+            return client::exit(1);
+        }
+    };
+    let result = match config.mode.as_str() {
+        "hostile" => hostile(&config),
+        _ => painter(&config),
+    };
+    if let Err(error) = result {
+        log!("gui_client: stopped: {error}");
+        client::exit(1);
+    }
+    client::exit(0);
+}
+
+fn request(
+    session: CapSlot,
+    request: &GuiRequest,
+    receive: Option<CapSlot>,
+) -> Result<GuiReply, SessionError> {
+    match call::<_, GuiReply>(session, Interface::Session, request, None, receive)? {
+        (GuiReply::Error(error), _) => Err(error),
+        (reply, _) => Ok(reply),
+    }
+}
+
+/// A session, a mapped buffer with pattern `seed`, and one placed view.
+struct Window {
+    session: CapSlot,
+    pixels: &'static mut [u32],
+    view: ViewId,
+}
+
+fn open_window(config: &Config) -> Result<Window, SessionError> {
+    let session = open_session(gui::SERVICE, "", &(), config.ram, None)?.cap;
+    let dataspace = slots::allocate().map_err(SessionError::from)?;
+    let size = match request(
+        session,
+        &GuiRequest::Buffer {
+            width: config.width,
+            height: config.height,
+        },
+        Some(dataspace),
+    )? {
+        GuiReply::Buffer { size } => size,
+        _ => return Err(SessionError::BadRequest),
+    };
+    let pixels_count = u64::from(config.width) * u64::from(config.height);
+    if size < pixels_count * 4 {
+        return Err(SessionError::BadRequest);
+    }
+    let pixels = vspace::map_pixels(dataspace, pixels_count).map_err(SessionError::from)?;
+    gui_client::fill(pixels, config.width, config.seed);
+    let view = match request(session, &GuiRequest::CreateView, None)? {
+        GuiReply::View(view) => view,
+        _ => return Err(SessionError::BadRequest),
+    };
+    let rect = Rect::new(config.x, config.y, config.width, config.height);
+    request(session, &GuiRequest::Place { view, rect }, None)?;
+    request(
+        session,
+        &GuiRequest::Refresh {
+            rect: Rect::new(0, 0, config.width, config.height),
+        },
+        None,
+    )?;
+    log!(
+        "gui_client: pattern {} in a {}x{} view at ({}, {})",
+        config.seed,
+        config.width,
+        config.height,
+        config.x,
+        config.y
+    );
+    Ok(Window {
+        session,
+        pixels,
+        view,
+    })
+}
+
+fn painter(config: &Config) -> Result<(), SessionError> {
+    let timer = Timer::open("")?;
+    let window = open_window(config)?;
+    let whole = Rect::new(0, 0, config.width, config.height);
+    let mut refused = 0u32;
+    for update in 1..=config.updates {
+        timer.sleep(config.interval_ms)?;
+        gui_client::fill(
+            window.pixels,
+            config.width,
+            config.seed.wrapping_add(update),
+        );
+        // A refusal (the budget of this frame is spent) is retried next frame.
+        while let Err(error) = request(window.session, &GuiRequest::Refresh { rect: whole }, None) {
+            if error != SessionError::Unavailable {
+                return Err(error);
+            }
+            refused += 1;
+            timer.sleep(config.interval_ms)?;
+        }
+    }
+    log!(
+        "gui_client: {} updates shown, last pattern {}, {refused} refreshes deferred",
+        config.updates,
+        config.seed.wrapping_add(config.updates)
+    );
+    // Stay, so the last picture stays on screen for the checks.
+    loop {
+        timer.sleep(60_000)?;
+    }
+}
+
+fn hostile(config: &Config) -> Result<(), SessionError> {
+    let timer = Timer::open("")?;
+    timer.sleep(config.delay_ms)?;
+    let window = open_window(config)?;
+    let session = window.session;
+
+    let outside = Rect::new(-1000, -1000, 8000, 8000);
+    let result = request(session, &GuiRequest::Refresh { rect: outside }, None);
+    log!(
+        "gui_client: refresh far outside the buffer: {}",
+        outcome(&result)
+    );
+
+    let huge = request(
+        session,
+        &GuiRequest::Buffer {
+            width: 4096,
+            height: 4096,
+        },
+        Some(slots::allocate().map_err(SessionError::from)?),
+    );
+    log!("gui_client: a 4096x4096 buffer: {}", outcome(&huge));
+
+    // A second view over the painter's strip (the config's x/y put the
+    // first one there already); both are clipped under the strip.
+    let result = request(
+        session,
+        &GuiRequest::Place {
+            view: window.view,
+            rect: Rect::new(config.x, config.y, config.width, config.height),
+        },
+        None,
+    );
+    log!(
+        "gui_client: a view over another client's strip: {}",
+        outcome(&result)
+    );
+
+    // Reading the screen back: the Gui interface has no such request, so
+    // the closest a client can come is a request number that does not exist.
+    let result = call::<_, GuiReply>(session, Interface::Session, &200u32, None, None);
+    let answer = match result {
+        Ok((GuiReply::Error(error), _)) => Err(error),
+        Ok(_) => Ok(GuiReply::Done),
+        Err(error) => Err(error),
+    };
+    log!("gui_client: reading the screen back: {}", outcome(&answer));
+
+    // Garbage in a loop: refused each time; the compositor logs a few a
+    // frame and counts the rest, so its log (and everyone's) stays usable.
+    let mut refused = 0u32;
+    for _ in 0..config.flood {
+        if !matches!(
+            call::<_, GuiReply>(session, Interface::Session, &200u32, None, None),
+            Ok((GuiReply::Done, _))
+        ) {
+            refused += 1;
+        }
+    }
+    log!(
+        "gui_client: sent {} garbage requests, {refused} refused",
+        config.flood
+    );
+
+    let whole = Rect::new(0, 0, config.width, config.height);
+    let mut refused = 0u32;
+    for _ in 0..config.flood {
+        if request(session, &GuiRequest::Refresh { rect: whole }, None).is_err() {
+            refused += 1;
+        }
+    }
+    log!(
+        "gui_client: flooded {} refreshes, {refused} refused",
+        config.flood
+    );
+    log!("gui_client: faulting now");
+    // SAFETY: none needed for soundness: page 0 is never mapped, so the
+    // read faults before a value exists and this thread never resumes.
+    let _ = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+    Ok(())
+}
+
+fn outcome(result: &Result<GuiReply, SessionError>) -> String {
+    match result {
+        Ok(_) => String::from("accepted"),
+        Err(error) => alloc::format!("refused ({error})"),
+    }
+}

@@ -1,0 +1,231 @@
+//! ram_fb: a display without hardware, so the GUI can be tested before (and
+//! apart from) any PCI driver.
+//!
+//! It serves one Framebuffer session at a time over a RAM dataspace paid
+//! from the session's donation. Its config names rectangles to watch; after
+//! every refresh it recomputes their checksums
+//! (`arbor_sessions::framebuffer::checksum`, the function host tests use to
+//! predict them) and logs each one that changed:
+//! `watch NAME (x, y, w x h): sum 0x...`. A scenario expects the final
+//! value of each watch, computed on the host from the same rendering code.
+//!
+//! It never trusts its client: rectangles are clipped to the mode, and a
+//! second session is refused while one is open.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use arbor::abi::{CapSlot, ObjectKind, slot};
+use arbor::{slots, sys, vspace};
+use arbor_sessions::client::{self};
+use arbor_sessions::framebuffer::{
+    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, checksum,
+};
+use arbor_sessions::server::{Call, Server, Service};
+use arbor_sessions::table::{Entry, Quota};
+use arbor_sessions::{SessionError, env, log};
+use serde::Deserialize;
+
+arbor::entry!(run);
+
+/// A rectangle to watch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Watch {
+    name: String,
+    x: i32,
+    y: i32,
+    width: u32,
+    height: u32,
+}
+
+/// The config ROM.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    width: u32,
+    height: u32,
+    #[serde(default)]
+    watch: Vec<Watch>,
+}
+
+fn run(_argument: u64) {
+    let config = match env::config::<Config>() {
+        Ok(config) => config,
+        Err(error) => {
+            log!("bad config: {error}");
+            client::exit(1);
+            return;
+        }
+    };
+    let mode = match Mode::new(config.width, config.height, PixelFormat::Xrgb8888) {
+        Ok(mode) => mode,
+        Err(error) => {
+            log!("bad mode {}x{}: {error}", config.width, config.height);
+            client::exit(1);
+            return;
+        }
+    };
+    let server = match Server::new() {
+        Ok(server) => server,
+        Err(error) => {
+            log!("no server endpoint: {error}");
+            client::exit(1);
+            return;
+        }
+    };
+    log!(
+        "{}x{} XRGB8888 in RAM, {} watched rectangles",
+        mode.width,
+        mode.height,
+        config.watch.len()
+    );
+    let watches = config
+        .watch
+        .into_iter()
+        .map(|watch| {
+            let rect = Rect::new(watch.x, watch.y, watch.width, watch.height);
+            (watch.name, rect, None)
+        })
+        .collect();
+    let error = server.serve(
+        &[framebuffer::SERVICE],
+        RamFramebuffer {
+            mode,
+            open: false,
+            watches,
+        },
+    );
+    log!("stopped: {error}");
+    client::exit(1);
+}
+
+/// The driver: one mode, at most one session, the watched rectangles and
+/// their last logged sums.
+struct RamFramebuffer {
+    mode: Mode,
+    open: bool,
+    watches: Vec<(String, Rect, Option<u64>)>,
+}
+
+/// One session's buffer.
+struct Screen {
+    dataspace: CapSlot,
+    pixels: &'static mut [u32],
+    refreshes: u64,
+}
+
+impl Service for RamFramebuffer {
+    type Session = Screen;
+    type Reply = FramebufferReply;
+
+    fn create(
+        &mut self,
+        _service: &str,
+        _label: &str,
+        _args: &[u8],
+        quota: Quota,
+    ) -> Result<Screen, SessionError> {
+        if self.open {
+            return Err(SessionError::AlreadyClaimed);
+        }
+        // The buffer, whole pages, plus a page for the session's bookkeeping.
+        let bytes = self.mode.buffer_bytes().next_multiple_of(4096);
+        quota.require(Quota {
+            ram: bytes + 4096,
+            caps: 2,
+        })?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
+        if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, bytes) {
+            slots::free(dataspace);
+            return Err(SessionError::from(error));
+        }
+        let pixels = match vspace::map_pixels(dataspace, self.mode.pixels()) {
+            Ok(pixels) => pixels,
+            Err(error) => {
+                let _ = sys::destroy(dataspace);
+                slots::release(dataspace);
+                return Err(SessionError::from(error));
+            }
+        };
+        self.open = true;
+        Ok(Screen {
+            dataspace,
+            pixels,
+            refreshes: 0,
+        })
+    }
+
+    fn opened(&mut self, session: &Entry<Screen>) {
+        log!("session for \"{}\"", session.label);
+    }
+
+    fn close(&mut self, session: Entry<Screen>) {
+        let screen = session.state;
+        vspace::unmap_pixels(screen.pixels);
+        let _ = sys::destroy(screen.dataspace);
+        slots::release(screen.dataspace);
+        self.open = false;
+        log!("session closed after {} refreshes", screen.refreshes);
+    }
+
+    fn handle(&mut self, session: &mut Entry<Screen>, call: &mut Call<'_>) -> FramebufferReply {
+        let request = match framebuffer::decode_request(call.incoming.bytes()) {
+            Ok(request) => request,
+            Err(error) => return FramebufferReply::Error(error),
+        };
+        let screen = &mut session.state;
+        match request {
+            FramebufferRequest::Mode => FramebufferReply::Mode(self.mode),
+            FramebufferRequest::Dataspace => {
+                call.reply_cap(screen.dataspace);
+                FramebufferReply::Dataspace {
+                    size: self.mode.buffer_bytes(),
+                }
+            }
+            FramebufferRequest::Refresh { rect } => {
+                screen.refreshes += 1;
+                if !rect.clipped_to(&self.mode).is_empty() {
+                    self.check_watches(screen);
+                }
+                FramebufferReply::Done
+            }
+            FramebufferRequest::Checksum { rect } => {
+                let (rect, sum) = checksum(screen.pixels, &self.mode, &rect);
+                log!(
+                    "checksum ({}, {}, {} x {}): 0x{sum:016x}",
+                    rect.x,
+                    rect.y,
+                    rect.width,
+                    rect.height
+                );
+                FramebufferReply::Checksum { rect, sum }
+            }
+        }
+    }
+
+    fn error(error: SessionError) -> FramebufferReply {
+        FramebufferReply::Error(error)
+    }
+}
+
+impl RamFramebuffer {
+    /// Logs each watched rectangle whose checksum changed.
+    fn check_watches(&mut self, screen: &Screen) {
+        for (name, rect, last) in self.watches.iter_mut() {
+            let (clipped, sum) = checksum(screen.pixels, &self.mode, rect);
+            if *last != Some(sum) {
+                *last = Some(sum);
+                log!(
+                    "watch {name} ({}, {}, {} x {}): sum 0x{sum:016x}",
+                    clipped.x,
+                    clipped.y,
+                    clipped.width,
+                    clipped.height
+                );
+            }
+        }
+    }
+}
