@@ -167,11 +167,6 @@ fn derive(source: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, String
     Ok(dest)
 }
 
-/// The module a ROM label names: its last element ("init -> hello -> config" → "config").
-fn module_name(label: &str) -> &str {
-    label.rsplit(" -> ").next().unwrap_or(label)
-}
-
 impl Core {
     fn serve(&mut self) -> Result<(), String> {
         let mut server = Endpoint::new(self.endpoint);
@@ -225,8 +220,10 @@ impl Core {
         };
         match request {
             ParentRequest::Session(call) => {
-                let (service, label) =
-                    (call.service, arbor_config_free_compose("init", call.label));
+                let (service, label) = (
+                    call.service,
+                    arbor_config::compose_label("init", call.label),
+                );
                 match self.open(service, &label, call.args, call.quota(), arrived) {
                     Ok((id, cap)) => {
                         server.set_reply(&ParentReply::Session { session: id }, Some(cap))
@@ -382,7 +379,9 @@ impl Service for Sessions {
             }
             name::ROM => {
                 let module =
-                    arbor::rom::module(module_name(label)).map_err(|_| SessionError::Denied)?;
+                    // The module a ROM label names is its last element; init refused
+                    // any element that could pass for two (arbor_config::label).
+                    arbor::rom::module(arbor_config::label::last_element(label)).map_err(|_| SessionError::Denied)?;
                 let size = module.len() as u64;
                 needs(size.div_ceil(4096) * 4096 + 4096)?;
                 // Each piece is undone if a later one fails.
@@ -584,15 +583,6 @@ fn refuse_reserved(
             println!("core: refused {claim} to \"{label}\": {reserved}");
             Err(SessionError::Denied)
         }
-    }
-}
-
-/// Composes `"{parent} -> {label}"` (the label core's client, init, sent).
-fn arbor_config_free_compose(parent: &str, label: &str) -> String {
-    if label.is_empty() {
-        String::from(parent)
-    } else {
-        alloc::format!("{parent} -> {label}")
     }
 }
 
