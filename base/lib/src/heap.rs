@@ -520,17 +520,7 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator, so failures reproduce.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::random::XorShift;
 
     #[test]
     fn alloc_free_cycles_keep_the_footprint() {

@@ -37,6 +37,7 @@ pub mod loader;
 pub mod packet_stream;
 pub mod plan;
 pub mod platform;
+pub mod random;
 pub mod rom;
 pub mod slots;
 pub mod sync;

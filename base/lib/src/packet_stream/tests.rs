@@ -41,16 +41,7 @@ impl Drop for Memory {
     }
 }
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::random::XorShift;
 
 const ENTRIES: u32 = 8;
 

@@ -519,20 +519,7 @@ fn handles_are_bounded() {
     assert_eq!(handles.drain().count(), 2);
 }
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use arbor::random::XorShift;
 
 /// A path that is sometimes valid, sometimes hostile.
 fn arbitrary_path(rng: &mut XorShift) -> Vec<u8> {

@@ -449,16 +449,7 @@ mod tests {
         assert_eq!(fs.used(), 0);
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use arbor::random::XorShift;
 
     /// Arbitrary requests through the session loop against this backend:
     /// answers only, no panics, and the books always balance.

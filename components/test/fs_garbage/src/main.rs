@@ -21,16 +21,7 @@ arbor::entry!(run);
 /// Garbage packets to send.
 const ROUNDS: u32 = 300;
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use arbor::random::XorShift;
 
 fn run(_argument: u64) {
     let args = StreamArgs {

@@ -29,21 +29,7 @@ pub const DONE: u32 = 0xD0E;
 
 arbor::entry!(rampage);
 
-/// xorshift64: small, deterministic, good enough to scatter arguments.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-}
+use arbor::random::XorShift as Random;
 
 /// Where random addresses come from: mostly the hostile's scratch region,
 /// often somewhere nasty.
