@@ -17,9 +17,11 @@ extern crate alloc;
 
 pub mod client;
 pub mod env;
+pub mod nic;
 pub mod parent;
 pub mod server;
 pub mod services;
+pub mod socket;
 pub mod table;
 
 use serde::{Deserialize, Serialize};
@@ -114,5 +116,7 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, SessionError
     postcard::from_bytes(bytes).map_err(|_| SessionError::BadRequest)
 }
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
