@@ -117,6 +117,15 @@ impl NicArgs {
         stream_geometry(self.receive_entries)
     }
 
+    /// Bytes of the dataspace of one stream (page-rounded).
+    pub fn stream_len(&self, kind: StreamKind) -> Result<usize, NicError> {
+        let entries = match kind {
+            StreamKind::Transmit => self.transmit_entries,
+            StreamKind::Receive => self.receive_entries,
+        };
+        Ok(page_round(region_len(entries)?) as usize)
+    }
+
     /// Bytes of shared memory the session needs (both streams, page-rounded):
     /// what the server asks of the donated quota.
     pub fn shared_bytes(&self) -> Result<u64, NicError> {
@@ -468,4 +477,244 @@ mod tests {
         // The fuzzer reached the accepting path too, not only refusals.
         assert!(frames_accepted > 0);
     }
+}
+
+/// The client's end of a Nic session: both streams mapped, receive
+/// buffers submitted, every length from the server checked.
+pub struct NicClient {
+    /// The session (closing it returns the quota).
+    pub session: crate::client::Session,
+    /// The device's address and link state, as checked at open.
+    pub info: NicInfo,
+    transmit: arbor::packet_stream::Client,
+    receive: arbor::packet_stream::Client,
+    server_signal: arbor::abi::CapSlot,
+}
+
+/// What can go wrong on the client's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NicClientError {
+    /// A session request was refused.
+    Session(SessionError),
+    /// The server broke the protocol (a bad length, a foreign geometry).
+    Protocol(NicError),
+    /// The shared memory or the peer's indices are unusable; reconnect.
+    Stream(arbor::packet_stream::Error),
+}
+
+impl core::fmt::Display for NicClientError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Session(error) => write!(f, "{error}"),
+            Self::Protocol(error) => write!(f, "{error}"),
+            Self::Stream(error) => write!(f, "packet stream: {error:?}"),
+        }
+    }
+}
+
+impl From<SessionError> for NicClientError {
+    fn from(error: SessionError) -> Self {
+        Self::Session(error)
+    }
+}
+
+impl From<arbor::packet_stream::Error> for NicClientError {
+    fn from(error: arbor::packet_stream::Error) -> Self {
+        Self::Stream(error)
+    }
+}
+
+/// Capabilities a client donates for a session: the parents' and the
+/// server's share of the session capability, two stream dataspaces, the
+/// client's notification and the server's signal capability.
+pub const SESSION_CAPS: u64 = 8;
+/// Capabilities a server requires of what reaches it (the parents on the
+/// way keep their share of [`SESSION_CAPS`]): two dataspaces, the client's
+/// notification and its share of the session capability.
+pub const SERVER_CAPS: u64 = 5;
+
+/// RAM a client donates for a session with `args`: the shared memory plus
+/// the server's bookkeeping.
+pub fn session_ram(args: &NicArgs) -> Result<u64, NicError> {
+    Ok(args.shared_bytes()? + 16 * 1024)
+}
+
+impl NicClient {
+    /// Opens a Nic session labelled `label`, hands the server `notification`
+    /// (a capability the server signals), maps both streams and fills the
+    /// receive ring with empty buffers.
+    pub fn open(
+        label: &str,
+        args: NicArgs,
+        notification: arbor::abi::CapSlot,
+    ) -> Result<NicClient, NicClientError> {
+        use crate::Interface;
+        use crate::client::{call, kernel_error, open_session_with_caps};
+        args.check().map_err(NicClientError::Protocol)?;
+        let ram = session_ram(&args).map_err(NicClientError::Protocol)?;
+        let session = open_session_with_caps(SERVICE, label, &args, ram, SESSION_CAPS, None)?;
+        let (reply, _) = call::<_, NicReply>(
+            session.cap,
+            Interface::Session,
+            &NicRequest::SetNotification,
+            Some(notification),
+            None,
+        )?;
+        expect_done(reply)?;
+        let server_signal = arbor::slots::allocate().map_err(kernel_error)?;
+        let (reply, got) = call::<_, NicReply>(
+            session.cap,
+            Interface::Session,
+            &NicRequest::ServerSignal,
+            None,
+            Some(server_signal),
+        )?;
+        expect_done(reply)?;
+        if !got {
+            return Err(NicClientError::Session(SessionError::BadRequest));
+        }
+        let (info, _) = call::<_, NicReply>(
+            session.cap,
+            Interface::Session,
+            &NicRequest::Info,
+            None,
+            None,
+        )?;
+        let NicReply::Info(info) = info else {
+            return Err(NicClientError::Session(SessionError::BadRequest));
+        };
+        info.check().map_err(NicClientError::Protocol)?;
+        let transmit = attach_stream(&session, StreamKind::Transmit, &args.transmit_geometry())?;
+        let receive = attach_stream(&session, StreamKind::Receive, &args.receive_geometry())?;
+        let mut client = NicClient {
+            session,
+            info,
+            transmit,
+            receive,
+            server_signal,
+        };
+        for _ in 0..args.receive_entries {
+            client.submit_receive_buffer()?;
+        }
+        client.kick();
+        Ok(client)
+    }
+
+    fn submit_receive_buffer(&mut self) -> Result<(), NicClientError> {
+        let packet = self.receive.alloc_packet(RECEIVE_BUFFER_LEN)?;
+        let _ = self
+            .receive
+            .submit(packet, RECEIVE, 0, 0)
+            .map_err(|(_, error)| error)?;
+        Ok(())
+    }
+
+    /// Signals the server that submissions wait.
+    pub fn kick(&self) {
+        // A server that destroyed its notification only loses the wake-up.
+        let _ = arbor::sys::signal(self.server_signal);
+    }
+
+    /// Frees transmit packets the server acknowledged.
+    fn reclaim(&mut self) -> Result<(), NicClientError> {
+        while let Some((ack, _)) = self.transmit.next_acknowledgement()? {
+            self.transmit.free_packet(ack.packet)?;
+        }
+        Ok(())
+    }
+
+    /// Queues one frame for sending; `Ok(false)` when the ring or payload
+    /// is full (try after the next notification). Call [`NicClient::kick`]
+    /// after a batch.
+    pub fn transmit(&mut self, frame: &[u8]) -> Result<bool, NicClientError> {
+        check_transmit_frame(frame.len()).map_err(NicClientError::Protocol)?;
+        self.reclaim()?;
+        let packet = match self.transmit.alloc_packet(frame.len()) {
+            Ok(packet) => packet,
+            Err(arbor::packet_stream::Error::PayloadExhausted) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        };
+        self.transmit.write(&packet, 0, frame)?;
+        match self.transmit.submit(packet, TRANSMIT, 0, 0) {
+            Ok(_) => Ok(true),
+            Err((packet, arbor::packet_stream::Error::RingFull)) => {
+                self.transmit.free_packet(packet)?;
+                Ok(false)
+            }
+            Err((_, error)) => Err(error.into()),
+        }
+    }
+
+    /// The next received frame, copied into `out` (at least
+    /// [`MAX_FRAME_LEN`] bytes); its length, or `None` when none waits. The
+    /// buffer goes straight back to the server.
+    pub fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, NicClientError> {
+        loop {
+            let Some((ack, _)) = self.receive.next_acknowledgement()? else {
+                return Ok(None);
+            };
+            let packet = ack.packet;
+            let frame = if ack.status == Status::OK {
+                let mut prefix = [0u8; LENGTH_PREFIX_LEN];
+                self.receive.read(&packet, 0, &mut prefix)?;
+                let frame = ReceivedFrame::decode(prefix, packet.length())
+                    .map_err(NicClientError::Protocol)?;
+                let length = frame.length.min(out.len());
+                self.receive
+                    .read(&packet, LENGTH_PREFIX_LEN, &mut out[..length])?;
+                Some(length)
+            } else {
+                None
+            };
+            let _ = self
+                .receive
+                .submit(packet, RECEIVE, 0, 0)
+                .map_err(|(_, error)| error)?;
+            self.kick();
+            if frame.is_some() {
+                return Ok(frame);
+            }
+        }
+    }
+}
+
+fn expect_done(reply: NicReply) -> Result<(), NicClientError> {
+    match reply {
+        NicReply::Done => Ok(()),
+        NicReply::Error(error) => Err(NicClientError::Session(error)),
+        _ => Err(NicClientError::Session(SessionError::BadRequest)),
+    }
+}
+
+fn attach_stream(
+    session: &crate::client::Session,
+    kind: StreamKind,
+    geometry: &Result<Geometry, NicError>,
+) -> Result<arbor::packet_stream::Client, NicClientError> {
+    use crate::Interface;
+    use crate::client::{call, kernel_error};
+    let geometry = geometry
+        .as_ref()
+        .map_err(|error| NicClientError::Protocol(*error))?;
+    let dataspace = arbor::slots::allocate().map_err(kernel_error)?;
+    let (reply, got) = call::<_, NicReply>(
+        session.cap,
+        Interface::Session,
+        &NicRequest::Stream(kind),
+        None,
+        Some(dataspace),
+    )?;
+    let NicReply::Stream {
+        region_len,
+        entries,
+    } = reply
+    else {
+        return Err(NicClientError::Session(SessionError::BadRequest));
+    };
+    if !got {
+        return Err(NicClientError::Session(SessionError::BadRequest));
+    }
+    check_stream_reply(geometry, region_len, entries).map_err(NicClientError::Protocol)?;
+    let region = arbor::packet_stream::SharedRegion::attach(dataspace, region_len as usize)?;
+    Ok(arbor::packet_stream::Client::new(region, entries)?)
 }
