@@ -54,13 +54,10 @@ pub struct Config {
     /// Per-label policy; a client no entry matches may hold no socket.
     #[serde(default)]
     pub policy: Vec<ClientPolicy>,
-    /// Answer ICMP echo requests (and log the first from each address).
-    #[serde(default = "yes")]
-    pub answer_ping: bool,
-}
-
-fn yes() -> bool {
-    true
+    /// Ping this address once the stack has one, and log the reply (a
+    /// self-test of ARP, IPv4 and ICMP across the Nic session).
+    #[serde(default)]
+    pub ping: Option<(u8, u8, u8, u8)>,
 }
 
 /// What is wrong with a config that parsed.
@@ -124,7 +121,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.policy.len(), 1);
-        assert!(config.answer_ping);
+        assert_eq!(config.ping, None);
         assert!(matches!(
             config.address,
             AddressConfig::Dhcp {
