@@ -479,3 +479,202 @@ mod tests {
         assert!(ranges_accepted > 0);
     }
 }
+
+/// RAM a client donates for a session: the window, the server's
+/// bookkeeping, and `sockets` sockets' buffers at [`SOCKET_COST`] each.
+pub fn session_ram(args: &SocketArgs, sockets: u32) -> u64 {
+    u64::from(args.window_len) + SESSION_OVERHEAD + u64::from(sockets) * SOCKET_COST
+}
+
+/// The stack's bookkeeping per session, beyond the window and the sockets.
+pub const SESSION_OVERHEAD: u64 = 16 * 1024;
+/// RAM one socket costs at the stack (its receive and send buffers and
+/// smoltcp's state for it).
+pub const SOCKET_COST: u64 = 2 * TCP_BUFFER_LEN as u64 + 2048;
+/// Bytes of each of a TCP socket's two buffers at the stack.
+pub const TCP_BUFFER_LEN: usize = 8 * 1024;
+/// Capabilities a client donates: the parents' share, the window and the
+/// client's notification.
+pub const SESSION_CAPS: u64 = 6;
+/// Capabilities the stack requires of what reaches it.
+pub const SERVER_CAPS: u64 = 3;
+
+/// The client's end of a Socket session: requests as calls, data through
+/// the mapped window, waits on its own notification.
+pub struct SocketClient {
+    /// The session.
+    pub session: crate::client::Session,
+    window: arbor::packet_stream::SharedRegion,
+    notification: arbor::abi::CapSlot,
+}
+
+impl SocketClient {
+    /// Opens a session labelled `label` with room for `sockets` sockets.
+    pub fn open(label: &str, sockets: u32) -> Result<SocketClient, SocketError> {
+        use crate::Interface;
+        use crate::client::{call, kernel_error, open_session_with_caps};
+        let args = SocketArgs::default();
+        let ram = session_ram(&args, sockets);
+        let session = open_session_with_caps(SERVICE, label, &args, ram, SESSION_CAPS, None)?;
+        let notification = arbor::slots::allocate().map_err(kernel_error)?;
+        arbor::sys::create(
+            arbor::abi::ObjectKind::Notification,
+            arbor::abi::slot::OWN_PD,
+            notification,
+            0,
+        )
+        .map_err(kernel_error)?;
+        let (reply, _) = call::<_, SocketReply>(
+            session.cap,
+            Interface::Session,
+            &SocketRequest::SetNotification,
+            Some(notification),
+            None,
+        )?;
+        expect(reply, |reply| {
+            matches!(reply, SocketReply::Done).then_some(())
+        })?;
+        let dataspace = arbor::slots::allocate().map_err(kernel_error)?;
+        let (reply, got) = call::<_, SocketReply>(
+            session.cap,
+            Interface::Session,
+            &SocketRequest::Window,
+            None,
+            Some(dataspace),
+        )?;
+        let len = expect(reply, |reply| match reply {
+            SocketReply::Window { len } => Some(len),
+            _ => None,
+        })?;
+        if !got || len != args.window_len {
+            return Err(SocketError::Session(SessionError::BadRequest));
+        }
+        let window = arbor::packet_stream::SharedRegion::attach(dataspace, len as usize)
+            .map_err(|_| SocketError::Session(SessionError::BadRequest))?;
+        Ok(SocketClient {
+            session,
+            window,
+            notification,
+        })
+    }
+
+    /// One request, answered.
+    pub fn request(&self, request: SocketRequest) -> Result<SocketReply, SocketError> {
+        let (reply, _) = crate::client::call::<_, SocketReply>(
+            self.session.cap,
+            crate::Interface::Session,
+            &request,
+            None,
+            None,
+        )?;
+        match reply {
+            SocketReply::Error(error) => Err(error),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Waits until the stack signals progress, or `ms` pass.
+    pub fn wait(&self, ms: u64) {
+        let _ = arbor::sys::wait_timeout(self.notification, ms);
+    }
+
+    /// A TCP listener.
+    pub fn listen(&self, port: u16, backlog: u16) -> Result<SocketHandle, SocketError> {
+        expect(
+            self.request(SocketRequest::Listen { port, backlog })?,
+            socket_of,
+        )
+    }
+
+    /// A TCP connection (connecting; see [`SocketClient::state`]).
+    pub fn connect(&self, remote: Endpoint) -> Result<SocketHandle, SocketError> {
+        expect(self.request(SocketRequest::Connect { remote })?, socket_of)
+    }
+
+    /// The next accepted connection, or `WouldBlock`.
+    pub fn accept(&self, listener: SocketHandle) -> Result<(SocketHandle, Endpoint), SocketError> {
+        expect(
+            self.request(SocketRequest::Accept { listener })?,
+            |reply| match reply {
+                SocketReply::Accepted { socket, remote } => Some((socket, remote)),
+                _ => None,
+            },
+        )
+    }
+
+    /// Sends what fits of `bytes` (at most the window); bytes taken, or `WouldBlock`.
+    pub fn send(&self, socket: SocketHandle, bytes: &[u8]) -> Result<usize, SocketError> {
+        let length = bytes.len().min(self.window.len());
+        self.window
+            .write_at(0, &bytes[..length])
+            .map_err(|_| SocketError::BadArgument)?;
+        let data = WindowRange {
+            offset: 0,
+            length: length as u32,
+        };
+        expect(
+            self.request(SocketRequest::Send { socket, data })?,
+            |reply| match reply {
+                SocketReply::Sent { length } => Some(length as usize),
+                _ => None,
+            },
+        )
+    }
+
+    /// Receives into `out`; bytes received (0: the peer closed), or `WouldBlock`.
+    pub fn recv(&self, socket: SocketHandle, out: &mut [u8]) -> Result<usize, SocketError> {
+        let capacity = out.len().min(self.window.len());
+        let buffer = WindowRange {
+            offset: 0,
+            length: capacity as u32,
+        };
+        let length = expect(
+            self.request(SocketRequest::Recv { socket, buffer })?,
+            |reply| match reply {
+                SocketReply::Received { length } => Some(length as usize),
+                _ => None,
+            },
+        )?;
+        // The stack's count is a claim: never beyond what was offered.
+        let length = length.min(capacity);
+        self.window
+            .read_at(0, &mut out[..length])
+            .map_err(|_| SocketError::BadArgument)?;
+        Ok(length)
+    }
+
+    /// The socket's state.
+    pub fn state(&self, socket: SocketHandle) -> Result<SocketState, SocketError> {
+        expect(
+            self.request(SocketRequest::State { socket })?,
+            |reply| match reply {
+                SocketReply::State(state) => Some(state),
+                _ => None,
+            },
+        )
+    }
+
+    /// Closes a socket.
+    pub fn close(&self, socket: SocketHandle) -> Result<(), SocketError> {
+        expect(self.request(SocketRequest::Close { socket })?, |reply| {
+            matches!(reply, SocketReply::Done).then_some(())
+        })
+    }
+}
+
+fn socket_of(reply: SocketReply) -> Option<SocketHandle> {
+    match reply {
+        SocketReply::Socket(handle) => Some(handle),
+        _ => None,
+    }
+}
+
+fn expect<T>(
+    reply: SocketReply,
+    pick: impl FnOnce(SocketReply) -> Option<T>,
+) -> Result<T, SocketError> {
+    match reply {
+        SocketReply::Error(error) => Err(error),
+        reply => pick(reply).ok_or(SocketError::Session(SessionError::BadRequest)),
+    }
+}

@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+pub mod config;
 pub mod connection;
 pub mod files;
 pub mod http;

@@ -75,6 +75,22 @@ impl<H: Copy> ClientSockets<H> {
         self.budget = self.budget.saturating_add(ram);
     }
 
+    /// Sets the budget (after an upgrade, from the session's whole donation).
+    pub fn set_budget(&mut self, ram: u64) {
+        self.budget = ram;
+    }
+
+    /// Points `handle` at another stack socket (a listener whose socket
+    /// became an accepted connection listens on a fresh one).
+    pub fn set_stack(&mut self, handle: SocketHandle, stack: H) -> Result<(), SocketError> {
+        let socket = self
+            .sockets
+            .get_mut(&handle)
+            .ok_or(SocketError::NoSuchSocket(handle))?;
+        socket.stack = stack;
+        Ok(())
+    }
+
     /// Bytes charged for open sockets.
     pub fn charged(&self) -> u64 {
         self.charged
