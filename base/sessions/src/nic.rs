@@ -315,170 +315,6 @@ impl ReceivedFrame {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    extern crate std;
-
-    use super::*;
-    use crate::test_support::Random;
-    use crate::{decode, encode};
-
-    #[test]
-    fn default_args_fit_and_are_page_rounded() {
-        let args = NicArgs::default();
-        args.check().unwrap();
-        let bytes = args.shared_bytes().unwrap();
-        assert_eq!(bytes % 4096, 0);
-        let transmit = args.transmit_geometry().unwrap();
-        assert!(transmit.payload_len() >= 16 * RECEIVE_BUFFER_LEN);
-        assert_eq!(transmit.entries(), 16);
-    }
-
-    #[test]
-    fn bad_entry_counts_are_refused() {
-        for entries in [0, 1, 2, 3, 5, 12, 512, u32::MAX] {
-            let args = NicArgs {
-                transmit_entries: entries,
-                receive_entries: 16,
-            };
-            assert_eq!(args.check(), Err(NicError::BadEntries(entries)));
-            assert_eq!(args.shared_bytes(), Err(NicError::BadEntries(entries)));
-            assert!(args.transmit_geometry().is_err());
-        }
-    }
-
-    #[test]
-    fn frame_lengths_are_checked_both_ways() {
-        assert!(check_transmit_frame(13).is_err());
-        assert!(check_transmit_frame(14).is_ok());
-        assert!(check_transmit_frame(1518).is_ok());
-        assert!(check_transmit_frame(1519).is_err());
-        let prefix = ReceivedFrame::encode(60, RECEIVE_BUFFER_LEN).unwrap();
-        assert_eq!(
-            ReceivedFrame::decode(prefix, RECEIVE_BUFFER_LEN),
-            Ok(ReceivedFrame { length: 60 })
-        );
-        // A server claiming more than the buffer holds is caught.
-        let prefix = 1518u16.to_le_bytes();
-        assert_eq!(
-            ReceivedFrame::decode(prefix, 100),
-            Err(NicError::FrameLength(1518))
-        );
-        assert_eq!(
-            ReceivedFrame::decode(prefix, 1),
-            Err(NicError::BufferTooShort(1))
-        );
-        assert!(ReceivedFrame::encode(1518, 1519).is_err());
-        assert!(ReceivedFrame::decode(u16::MAX.to_le_bytes(), usize::MAX).is_err());
-    }
-
-    #[test]
-    fn info_is_checked() {
-        let good = NicInfo {
-            mac: MacAddress([2, 0, 0, 0, 0, 1]),
-            link_up: true,
-            max_frame_len: 1514,
-        };
-        good.check().unwrap();
-        let group = NicInfo {
-            mac: MacAddress([1, 0, 0x5e, 0, 0, 1]),
-            ..good
-        };
-        assert!(matches!(group.check(), Err(NicError::BadMac(_))));
-        let zero = NicInfo {
-            mac: MacAddress([0; 6]),
-            ..good
-        };
-        assert!(zero.check().is_err());
-        let huge = NicInfo {
-            max_frame_len: 9000,
-            ..good
-        };
-        assert_eq!(huge.check(), Err(NicError::FrameLength(9000)));
-        assert_eq!(std::format!("{}", good.mac), "02:00:00:00:00:01");
-    }
-
-    #[test]
-    fn stream_replies_must_match_the_arguments() {
-        let args = NicArgs::default();
-        let geometry = args.receive_geometry().unwrap();
-        let len = args.shared_bytes().unwrap() / 2;
-        assert_eq!(check_stream_reply(&geometry, len, 16), Ok(()));
-        assert_eq!(
-            check_stream_reply(&geometry, len, 8),
-            Err(NicError::StreamMismatch)
-        );
-        assert_eq!(
-            check_stream_reply(&geometry, 4096, 16),
-            Err(NicError::StreamMismatch)
-        );
-        assert_eq!(
-            check_stream_reply(&geometry, u64::MAX, 16),
-            Err(NicError::StreamMismatch)
-        );
-    }
-
-    #[test]
-    fn messages_round_trip() {
-        let mut buffer = [0u8; 64];
-        for request in [
-            NicRequest::Info,
-            NicRequest::Stream(StreamKind::Receive),
-            NicRequest::SetNotification,
-            NicRequest::ServerSignal,
-        ] {
-            let len = encode(&request, &mut buffer).unwrap();
-            assert_eq!(decode::<NicRequest>(&buffer[..len]), Ok(request));
-        }
-        let reply = NicReply::Info(NicInfo {
-            mac: MacAddress([2, 1, 2, 3, 4, 5]),
-            link_up: false,
-            max_frame_len: 1514,
-        });
-        let len = encode(&reply, &mut buffer).unwrap();
-        assert_eq!(decode::<NicReply>(&buffer[..len]), Ok(reply));
-    }
-
-    /// Thousands of arbitrary inputs through every decoder and check: each
-    /// ends in a value or an error, never a panic, and whatever is accepted
-    /// keeps the invariants the users rely on.
-    #[test]
-    fn fuzz_decoders_never_panic() {
-        let mut random = Random::new(0x6e69_635f_6675_7a7a);
-        let mut frames_accepted = 0;
-        for _ in 0..20_000 {
-            let bytes = random.bytes(24);
-            let _ = decode::<NicRequest>(&bytes);
-            if let Ok(NicReply::Info(info)) = decode::<NicReply>(&bytes)
-                && info.check().is_ok()
-            {
-                assert!(usize::from(info.max_frame_len) <= MAX_FRAME_LEN);
-            }
-            if let Ok(args) = decode::<NicArgs>(&bytes)
-                && args.check().is_ok()
-            {
-                assert!(args.shared_bytes().is_ok());
-            }
-            let buffer_len = random.below(4000) as usize;
-            let prefix = [random.byte(), random.byte()];
-            if let Ok(frame) = ReceivedFrame::decode(prefix, buffer_len) {
-                assert!(frame.length + LENGTH_PREFIX_LEN <= buffer_len);
-                assert!(frame.length >= MIN_FRAME_LEN);
-                frames_accepted += 1;
-            }
-            let args = NicArgs {
-                transmit_entries: random.below(600) as u32,
-                receive_entries: 1 << random.below(10),
-            };
-            if let Ok(geometry) = args.transmit_geometry() {
-                let _ = check_stream_reply(&geometry, random.next(), random.next() as u32);
-            }
-        }
-        // The fuzzer reached the accepting path too, not only refusals.
-        assert!(frames_accepted > 0);
-    }
-}
-
 /// The client's end of a Nic session: both streams mapped, receive
 /// buffers submitted, every length from the server checked.
 pub struct NicClient {
@@ -717,4 +553,168 @@ fn attach_stream(
     check_stream_reply(geometry, region_len, entries).map_err(NicClientError::Protocol)?;
     let region = arbor::packet_stream::SharedRegion::attach(dataspace, region_len as usize)?;
     Ok(arbor::packet_stream::Client::new(region, entries)?)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::test_support::Random;
+    use crate::{decode, encode};
+
+    #[test]
+    fn default_args_fit_and_are_page_rounded() {
+        let args = NicArgs::default();
+        args.check().unwrap();
+        let bytes = args.shared_bytes().unwrap();
+        assert_eq!(bytes % 4096, 0);
+        let transmit = args.transmit_geometry().unwrap();
+        assert!(transmit.payload_len() >= 16 * RECEIVE_BUFFER_LEN);
+        assert_eq!(transmit.entries(), 16);
+    }
+
+    #[test]
+    fn bad_entry_counts_are_refused() {
+        for entries in [0, 1, 2, 3, 5, 12, 512, u32::MAX] {
+            let args = NicArgs {
+                transmit_entries: entries,
+                receive_entries: 16,
+            };
+            assert_eq!(args.check(), Err(NicError::BadEntries(entries)));
+            assert_eq!(args.shared_bytes(), Err(NicError::BadEntries(entries)));
+            assert!(args.transmit_geometry().is_err());
+        }
+    }
+
+    #[test]
+    fn frame_lengths_are_checked_both_ways() {
+        assert!(check_transmit_frame(13).is_err());
+        assert!(check_transmit_frame(14).is_ok());
+        assert!(check_transmit_frame(1518).is_ok());
+        assert!(check_transmit_frame(1519).is_err());
+        let prefix = ReceivedFrame::encode(60, RECEIVE_BUFFER_LEN).unwrap();
+        assert_eq!(
+            ReceivedFrame::decode(prefix, RECEIVE_BUFFER_LEN),
+            Ok(ReceivedFrame { length: 60 })
+        );
+        // A server claiming more than the buffer holds is caught.
+        let prefix = 1518u16.to_le_bytes();
+        assert_eq!(
+            ReceivedFrame::decode(prefix, 100),
+            Err(NicError::FrameLength(1518))
+        );
+        assert_eq!(
+            ReceivedFrame::decode(prefix, 1),
+            Err(NicError::BufferTooShort(1))
+        );
+        assert!(ReceivedFrame::encode(1518, 1519).is_err());
+        assert!(ReceivedFrame::decode(u16::MAX.to_le_bytes(), usize::MAX).is_err());
+    }
+
+    #[test]
+    fn info_is_checked() {
+        let good = NicInfo {
+            mac: MacAddress([2, 0, 0, 0, 0, 1]),
+            link_up: true,
+            max_frame_len: 1514,
+        };
+        good.check().unwrap();
+        let group = NicInfo {
+            mac: MacAddress([1, 0, 0x5e, 0, 0, 1]),
+            ..good
+        };
+        assert!(matches!(group.check(), Err(NicError::BadMac(_))));
+        let zero = NicInfo {
+            mac: MacAddress([0; 6]),
+            ..good
+        };
+        assert!(zero.check().is_err());
+        let huge = NicInfo {
+            max_frame_len: 9000,
+            ..good
+        };
+        assert_eq!(huge.check(), Err(NicError::FrameLength(9000)));
+        assert_eq!(std::format!("{}", good.mac), "02:00:00:00:00:01");
+    }
+
+    #[test]
+    fn stream_replies_must_match_the_arguments() {
+        let args = NicArgs::default();
+        let geometry = args.receive_geometry().unwrap();
+        let len = args.shared_bytes().unwrap() / 2;
+        assert_eq!(check_stream_reply(&geometry, len, 16), Ok(()));
+        assert_eq!(
+            check_stream_reply(&geometry, len, 8),
+            Err(NicError::StreamMismatch)
+        );
+        assert_eq!(
+            check_stream_reply(&geometry, 4096, 16),
+            Err(NicError::StreamMismatch)
+        );
+        assert_eq!(
+            check_stream_reply(&geometry, u64::MAX, 16),
+            Err(NicError::StreamMismatch)
+        );
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let mut buffer = [0u8; 64];
+        for request in [
+            NicRequest::Info,
+            NicRequest::Stream(StreamKind::Receive),
+            NicRequest::SetNotification,
+            NicRequest::ServerSignal,
+        ] {
+            let len = encode(&request, &mut buffer).unwrap();
+            assert_eq!(decode::<NicRequest>(&buffer[..len]), Ok(request));
+        }
+        let reply = NicReply::Info(NicInfo {
+            mac: MacAddress([2, 1, 2, 3, 4, 5]),
+            link_up: false,
+            max_frame_len: 1514,
+        });
+        let len = encode(&reply, &mut buffer).unwrap();
+        assert_eq!(decode::<NicReply>(&buffer[..len]), Ok(reply));
+    }
+
+    /// Thousands of arbitrary inputs through every decoder and check: each
+    /// ends in a value or an error, never a panic, and whatever is accepted
+    /// keeps the invariants the users rely on.
+    #[test]
+    fn fuzz_decoders_never_panic() {
+        let mut random = Random::new(0x6e69_635f_6675_7a7a);
+        let mut frames_accepted = 0;
+        for _ in 0..20_000 {
+            let bytes = random.bytes(24);
+            let _ = decode::<NicRequest>(&bytes);
+            if let Ok(NicReply::Info(info)) = decode::<NicReply>(&bytes)
+                && info.check().is_ok()
+            {
+                assert!(usize::from(info.max_frame_len) <= MAX_FRAME_LEN);
+            }
+            if let Ok(args) = decode::<NicArgs>(&bytes)
+                && args.check().is_ok()
+            {
+                assert!(args.shared_bytes().is_ok());
+            }
+            let buffer_len = random.below(4000) as usize;
+            let prefix = [random.byte(), random.byte()];
+            if let Ok(frame) = ReceivedFrame::decode(prefix, buffer_len) {
+                assert!(frame.length + LENGTH_PREFIX_LEN <= buffer_len);
+                assert!(frame.length >= MIN_FRAME_LEN);
+                frames_accepted += 1;
+            }
+            let args = NicArgs {
+                transmit_entries: random.below(600) as u32,
+                receive_entries: 1 << random.below(10),
+            };
+            if let Ok(geometry) = args.transmit_geometry() {
+                let _ = check_stream_reply(&geometry, random.next(), random.next() as u32);
+            }
+        }
+        // The fuzzer reached the accepting path too, not only refusals.
+        assert!(frames_accepted > 0);
+    }
 }

@@ -329,157 +329,6 @@ pub fn check_listen(port: u16, backlog: u16) -> Result<(), SocketError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_support::Random;
-    use crate::{decode, encode};
-
-    #[test]
-    fn window_ranges_are_checked() {
-        let range = |offset, length| WindowRange { offset, length };
-        assert_eq!(check_window_range(range(0, 4096), 4096), Ok(0..4096));
-        assert_eq!(check_window_range(range(4000, 96), 4096), Ok(4000..4096));
-        assert_eq!(check_window_range(range(4096, 0), 4096), Ok(4096..4096));
-        for bad in [
-            range(4000, 97),
-            range(4097, 0),
-            range(u32::MAX, u32::MAX),
-            range(1, u32::MAX),
-        ] {
-            assert_eq!(
-                check_window_range(bad, 4096),
-                Err(SocketError::BadRange(bad))
-            );
-        }
-    }
-
-    #[test]
-    fn session_arguments_are_checked() {
-        assert_eq!(SocketArgs::default().check(), Ok(()));
-        for len in [0, 100, 4095, 4097, MAX_WINDOW_LEN + 4096, u32::MAX] {
-            assert_eq!(
-                SocketArgs { window_len: len }.check(),
-                Err(SocketError::BadWindow { len })
-            );
-        }
-        assert_eq!(check_listen(80, 4), Ok(()));
-        assert_eq!(check_listen(0, 4), Err(SocketError::BadArgument));
-        assert_eq!(check_listen(80, 0), Err(SocketError::BadArgument));
-        assert_eq!(check_listen(80, 65), Err(SocketError::BadArgument));
-    }
-
-    #[test]
-    fn messages_round_trip() {
-        let mut buffer = [0u8; 64];
-        let socket = SocketHandle(7);
-        let data = WindowRange {
-            offset: 128,
-            length: 1000,
-        };
-        let remote = Endpoint {
-            address: Ipv4([10, 0, 0, 2]),
-            port: 8080,
-        };
-        for request in [
-            SocketRequest::Window,
-            SocketRequest::SetNotification,
-            SocketRequest::Listen {
-                port: 80,
-                backlog: 8,
-            },
-            SocketRequest::Accept { listener: socket },
-            SocketRequest::Connect { remote },
-            SocketRequest::Send { socket, data },
-            SocketRequest::Recv {
-                socket,
-                buffer: data,
-            },
-            SocketRequest::Close { socket },
-            SocketRequest::Bind { port: 7 },
-            SocketRequest::SendTo {
-                socket,
-                remote,
-                data,
-            },
-            SocketRequest::RecvFrom {
-                socket,
-                buffer: data,
-            },
-            SocketRequest::State { socket },
-        ] {
-            let len = encode(&request, &mut buffer).unwrap();
-            assert_eq!(decode::<SocketRequest>(&buffer[..len]), Ok(request));
-        }
-        for reply in [
-            SocketReply::Accepted { socket, remote },
-            SocketReply::Error(SocketError::PortNotAllowed { port: 80 }),
-            SocketReply::Error(SocketError::Session(SessionError::InsufficientQuota {
-                needed: 4096,
-            })),
-            SocketReply::State(SocketState::PeerClosed),
-        ] {
-            let len = encode(&reply, &mut buffer).unwrap();
-            assert_eq!(decode::<SocketReply>(&buffer[..len]), Ok(reply));
-        }
-        assert_eq!(alloc::format!("{remote}"), "10.0.0.2:8080");
-    }
-
-    /// Thousands of arbitrary messages through the decoders and the range
-    /// check: values or errors, never a panic, and every accepted range lies
-    /// inside the window.
-    #[test]
-    fn fuzz_decoders_never_panic() {
-        let mut random = Random::new(0x736f_636b_6574);
-        let mut decoded = 0;
-        let mut ranges_accepted = 0;
-        for _ in 0..20_000 {
-            let bytes = random.bytes(32);
-            if let Ok(request) = decode::<SocketRequest>(&bytes) {
-                decoded += 1;
-                let window_len = random.below(u64::from(MAX_WINDOW_LEN) + 1) as usize;
-                let range = match request {
-                    SocketRequest::Send { data, .. } | SocketRequest::SendTo { data, .. } => {
-                        Some(data)
-                    }
-                    SocketRequest::Recv { buffer, .. } | SocketRequest::RecvFrom { buffer, .. } => {
-                        Some(buffer)
-                    }
-                    SocketRequest::Listen { port, backlog } => {
-                        let _ = check_listen(port, backlog);
-                        None
-                    }
-                    _ => None,
-                };
-                if let Some(range) = range
-                    && let Ok(checked) = check_window_range(range, window_len)
-                {
-                    assert!(checked.start <= checked.end && checked.end <= window_len);
-                    ranges_accepted += 1;
-                }
-            }
-            let _ = decode::<SocketReply>(&bytes);
-            if let Ok(args) = decode::<SocketArgs>(&bytes)
-                && args.check().is_ok()
-            {
-                assert!(args.window_len <= MAX_WINDOW_LEN);
-            }
-            let range = WindowRange {
-                offset: random.next() as u32,
-                length: random.next() as u32 >> random.below(32),
-            };
-            let window_len = random.below(1 << 21) as usize;
-            if let Ok(checked) = check_window_range(range, window_len) {
-                assert!(checked.end <= window_len);
-                ranges_accepted += 1;
-            }
-        }
-        // The fuzzer reached the accepting paths too, not only refusals.
-        assert!(decoded > 100);
-        assert!(ranges_accepted > 0);
-    }
-}
-
 /// RAM a client donates for a session: the window, the server's
 /// bookkeeping, and `sockets` sockets' buffers at [`SOCKET_COST`] each.
 pub fn session_ram(args: &SocketArgs, sockets: u32) -> u64 {
@@ -676,5 +525,156 @@ fn expect<T>(
     match reply {
         SocketReply::Error(error) => Err(error),
         reply => pick(reply).ok_or(SocketError::Session(SessionError::BadRequest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::Random;
+    use crate::{decode, encode};
+
+    #[test]
+    fn window_ranges_are_checked() {
+        let range = |offset, length| WindowRange { offset, length };
+        assert_eq!(check_window_range(range(0, 4096), 4096), Ok(0..4096));
+        assert_eq!(check_window_range(range(4000, 96), 4096), Ok(4000..4096));
+        assert_eq!(check_window_range(range(4096, 0), 4096), Ok(4096..4096));
+        for bad in [
+            range(4000, 97),
+            range(4097, 0),
+            range(u32::MAX, u32::MAX),
+            range(1, u32::MAX),
+        ] {
+            assert_eq!(
+                check_window_range(bad, 4096),
+                Err(SocketError::BadRange(bad))
+            );
+        }
+    }
+
+    #[test]
+    fn session_arguments_are_checked() {
+        assert_eq!(SocketArgs::default().check(), Ok(()));
+        for len in [0, 100, 4095, 4097, MAX_WINDOW_LEN + 4096, u32::MAX] {
+            assert_eq!(
+                SocketArgs { window_len: len }.check(),
+                Err(SocketError::BadWindow { len })
+            );
+        }
+        assert_eq!(check_listen(80, 4), Ok(()));
+        assert_eq!(check_listen(0, 4), Err(SocketError::BadArgument));
+        assert_eq!(check_listen(80, 0), Err(SocketError::BadArgument));
+        assert_eq!(check_listen(80, 65), Err(SocketError::BadArgument));
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let mut buffer = [0u8; 64];
+        let socket = SocketHandle(7);
+        let data = WindowRange {
+            offset: 128,
+            length: 1000,
+        };
+        let remote = Endpoint {
+            address: Ipv4([10, 0, 0, 2]),
+            port: 8080,
+        };
+        for request in [
+            SocketRequest::Window,
+            SocketRequest::SetNotification,
+            SocketRequest::Listen {
+                port: 80,
+                backlog: 8,
+            },
+            SocketRequest::Accept { listener: socket },
+            SocketRequest::Connect { remote },
+            SocketRequest::Send { socket, data },
+            SocketRequest::Recv {
+                socket,
+                buffer: data,
+            },
+            SocketRequest::Close { socket },
+            SocketRequest::Bind { port: 7 },
+            SocketRequest::SendTo {
+                socket,
+                remote,
+                data,
+            },
+            SocketRequest::RecvFrom {
+                socket,
+                buffer: data,
+            },
+            SocketRequest::State { socket },
+        ] {
+            let len = encode(&request, &mut buffer).unwrap();
+            assert_eq!(decode::<SocketRequest>(&buffer[..len]), Ok(request));
+        }
+        for reply in [
+            SocketReply::Accepted { socket, remote },
+            SocketReply::Error(SocketError::PortNotAllowed { port: 80 }),
+            SocketReply::Error(SocketError::Session(SessionError::InsufficientQuota {
+                needed: 4096,
+            })),
+            SocketReply::State(SocketState::PeerClosed),
+        ] {
+            let len = encode(&reply, &mut buffer).unwrap();
+            assert_eq!(decode::<SocketReply>(&buffer[..len]), Ok(reply));
+        }
+        assert_eq!(alloc::format!("{remote}"), "10.0.0.2:8080");
+    }
+
+    /// Thousands of arbitrary messages through the decoders and the range
+    /// check: values or errors, never a panic, and every accepted range lies
+    /// inside the window.
+    #[test]
+    fn fuzz_decoders_never_panic() {
+        let mut random = Random::new(0x736f_636b_6574);
+        let mut decoded = 0;
+        let mut ranges_accepted = 0;
+        for _ in 0..20_000 {
+            let bytes = random.bytes(32);
+            if let Ok(request) = decode::<SocketRequest>(&bytes) {
+                decoded += 1;
+                let window_len = random.below(u64::from(MAX_WINDOW_LEN) + 1) as usize;
+                let range = match request {
+                    SocketRequest::Send { data, .. } | SocketRequest::SendTo { data, .. } => {
+                        Some(data)
+                    }
+                    SocketRequest::Recv { buffer, .. } | SocketRequest::RecvFrom { buffer, .. } => {
+                        Some(buffer)
+                    }
+                    SocketRequest::Listen { port, backlog } => {
+                        let _ = check_listen(port, backlog);
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(range) = range
+                    && let Ok(checked) = check_window_range(range, window_len)
+                {
+                    assert!(checked.start <= checked.end && checked.end <= window_len);
+                    ranges_accepted += 1;
+                }
+            }
+            let _ = decode::<SocketReply>(&bytes);
+            if let Ok(args) = decode::<SocketArgs>(&bytes)
+                && args.check().is_ok()
+            {
+                assert!(args.window_len <= MAX_WINDOW_LEN);
+            }
+            let range = WindowRange {
+                offset: random.next() as u32,
+                length: random.next() as u32 >> random.below(32),
+            };
+            let window_len = random.below(1 << 21) as usize;
+            if let Ok(checked) = check_window_range(range, window_len) {
+                assert!(checked.end <= window_len);
+                ranges_accepted += 1;
+            }
+        }
+        // The fuzzer reached the accepting paths too, not only refusals.
+        assert!(decoded > 100);
+        assert!(ranges_accepted > 0);
     }
 }
