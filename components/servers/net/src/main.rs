@@ -25,7 +25,7 @@ mod device;
 use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
-use arbor::abi::{CapSlot, ObjectKind, slot};
+use arbor::abi::{CapSlot, ObjectKind, info, slot};
 use arbor::packet_stream::SharedRegion;
 use arbor::{slots, sys};
 use arbor_sessions::client::{self, Session, TIMER_SESSION_RAM, call, kernel_error, open_session};
@@ -693,6 +693,19 @@ impl Service for Stack {
             SocketRequest::Close { socket } => match state.sockets.remove(socket) {
                 Ok(removed) => {
                     self.close_socket(removed.kind, removed.stack);
+                    if state.sockets.len() <= 1 {
+                        // The figures a test compares with the start: a
+                        // session back to its listener holds what it did then.
+                        let used = sys::info(info::PD_RAM, u64::from(slot::OWN_PD.0))
+                            .map_or(0, |(_, used)| used);
+                        log!(
+                            "\"{}\": {} socket(s) left, {} bytes charged; stack RAM in use {} KiB",
+                            session.label,
+                            state.sockets.len(),
+                            state.sockets.charged(),
+                            used / 1024
+                        );
+                    }
                     Ok(SocketReply::Done)
                 }
                 Err(error) => Err(error),

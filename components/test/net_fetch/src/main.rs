@@ -24,13 +24,24 @@ arbor::entry!(run);
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    server: (u8, u8, u8, u8),
+    /// The server to fetch from; without one, only the policy check runs.
+    #[serde(default)]
+    server: Option<(u8, u8, u8, u8)>,
+    #[serde(default = "default_port")]
     port: u16,
     /// A generated file to fetch and check: path and size.
+    #[serde(default)]
     pattern: (String, u64),
     /// A port policy does not let this client listen on.
     #[serde(default)]
     forbidden_port: Option<u16>,
+    /// Milliseconds to wait before anything else (to let a server start).
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+fn default_port() -> u16 {
+    80
 }
 
 fn run(_argument: u64) {
@@ -48,6 +59,11 @@ fn fetch() -> Result<(), String> {
     let config: Config = env::config().map_err(|error| alloc::format!("config: {error}"))?;
     let net =
         SocketClient::open("", 4).map_err(|error| alloc::format!("Socket session: {error}"))?;
+    // Nothing signals a session without sockets: this waits the full time.
+    // (A timeout of 0 would mean no timeout at all.)
+    if config.delay_ms > 0 {
+        net.wait(config.delay_ms);
+    }
     if let Some(port) = config.forbidden_port {
         match net.listen(port, 1) {
             Err(error @ SocketError::PortNotAllowed { .. }) => {
@@ -57,7 +73,9 @@ fn fetch() -> Result<(), String> {
             Err(error) => return Err(alloc::format!("listen on port {port}: {error}")),
         }
     }
-    let (a, b, c, d) = config.server;
+    let Some((a, b, c, d)) = config.server else {
+        return Ok(());
+    };
     let remote = Endpoint {
         address: Ipv4([a, b, c, d]),
         port: config.port,
@@ -103,18 +121,27 @@ fn fetch() -> Result<(), String> {
 }
 
 fn connect(net: &SocketClient, remote: Endpoint) -> Result<SocketHandle, String> {
-    let socket = net
-        .connect(remote)
-        .map_err(|error| alloc::format!("connect to {remote}: {error}"))?;
-    for _ in 0..200 {
-        match net.state(socket) {
-            Ok(SocketState::Established) => return Ok(socket),
-            Ok(SocketState::Connecting) => net.wait(50),
-            Ok(state) => return Err(alloc::format!("connect to {remote}: {state:?}")),
-            Err(error) => return Err(alloc::format!("connect to {remote}: {error}")),
+    // A refused connection (the server may not listen yet) is tried again.
+    for _ in 0..20 {
+        let socket = net
+            .connect(remote)
+            .map_err(|error| alloc::format!("connect to {remote}: {error}"))?;
+        for _ in 0..200 {
+            match net.state(socket) {
+                Ok(SocketState::Established) => return Ok(socket),
+                Ok(SocketState::Connecting) => net.wait(50),
+                Ok(_) => break,
+                Err(error) => return Err(alloc::format!("connect to {remote}: {error}")),
+            }
+        }
+        let _ = net.close(socket);
+        for _ in 0..4 {
+            net.wait(50);
         }
     }
-    Err(alloc::format!("connect to {remote}: timed out"))
+    Err(alloc::format!(
+        "connect to {remote}: refused or timed out 20 times"
+    ))
 }
 
 struct Reader<'a> {
