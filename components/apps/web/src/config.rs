@@ -18,6 +18,13 @@ pub struct Config {
     /// The files (until a FileSystem session serves them).
     #[serde(default)]
     pub files: Vec<FileConfig>,
+    /// A connection that moves nothing for this long is dropped.
+    #[serde(default = "default_idle_ms")]
+    pub idle_ms: u64,
+}
+
+fn default_idle_ms() -> u64 {
+    5000
 }
 
 fn default_port() -> u16 {

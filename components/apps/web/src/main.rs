@@ -38,6 +38,8 @@ fn run(_argument: u64) {
 struct Open {
     socket: SocketHandle,
     connection: Connection,
+    /// When it last moved a byte (ms since the timer started).
+    active_ms: u64,
 }
 
 fn serve() -> Result<(), String> {
@@ -54,6 +56,7 @@ fn serve() -> Result<(), String> {
         config.files.len(),
         config.port
     );
+    let idle_ms = config.idle_ms;
     let mut files = ConfigFiles::new(config.files);
     let mut open: Vec<Open> = Vec::new();
     let mut served = 0u64;
@@ -67,6 +70,7 @@ fn serve() -> Result<(), String> {
                     open.push(Open {
                         socket,
                         connection: Connection::new(),
+                        active_ms: timer.elapsed_ms().unwrap_or(0),
                     });
                     progress = true;
                 }
@@ -83,7 +87,16 @@ fn serve() -> Result<(), String> {
                 Ok((moved, responses)) => {
                     progress |= moved;
                     served += responses;
-                    !open[index].connection.is_closed() || moved
+                    let now = timer.elapsed_ms().unwrap_or(0);
+                    if moved {
+                        open[index].active_ms = now;
+                    }
+                    // Silent clients must not hold every slot.
+                    let idle = now.saturating_sub(open[index].active_ms) > idle_ms;
+                    if idle {
+                        log!("idle connection dropped after {idle_ms} ms");
+                    }
+                    (!open[index].connection.is_closed() || moved) && !idle
                 }
                 Err(error) => {
                     if !matches!(error, SocketError::NotConnected) {

@@ -27,6 +27,9 @@ struct Config {
     port: u16,
     /// Connections to open and leave silent before dropping them.
     half_open: u32,
+    /// How long they stay silent.
+    #[serde(default)]
+    silent_ms: u64,
 }
 
 fn run(_argument: u64) {
@@ -94,6 +97,11 @@ fn attack() -> Result<(), String> {
         }
     }
     log!("{} half-open connections made", silent.len());
+    // Stay silent past the server's idle limit (nothing signals meanwhile,
+    // so each wait takes its full time).
+    for _ in 0..config.silent_ms / 50 {
+        net.wait(50);
+    }
     for socket in silent {
         let _ = net.close(socket);
     }
