@@ -133,7 +133,14 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         closing: Vec::new(),
         next_port: 49152,
     };
-    let error = server.serve(&[socket::SERVICE], stack);
+    // A stack whose policy names no client serves nobody: it announces
+    // nothing (and keeps answering pings).
+    let services: &[&str] = if stack.config.policy.is_empty() {
+        &[]
+    } else {
+        &[socket::SERVICE]
+    };
+    let error = server.serve(services, stack);
     Err(("serving", error))
 }
 
