@@ -5,9 +5,11 @@
 //!
 //! Everything arrives on the server framework's notification: the Nic
 //! server's signal (frames or acknowledgements wait) and a 10 ms periodic
-//! Timer signal that drives smoltcp's timers. When the Nic session breaks
-//! (its provider died or broke the protocol), the stack keeps its sockets
-//! and opens a new session to the restarted provider.
+//! Timer signal that drives smoltcp's timers. When the Nic session reports
+//! a broken stream or a protocol error, the stack keeps its sockets and
+//! opens a new session. A provider that dies outright takes the stream
+//! memory with it (the driver made it), which this stack does not survive
+//! yet: see the report on issue 13.
 //!
 //! It serves Socket sessions (`arbor_sessions::socket`): TCP listen,
 //! accept, connect, send, recv and close, data through each session's
