@@ -26,10 +26,12 @@ pub mod fs_service;
 pub mod gui;
 pub mod input;
 pub mod log_stream;
+pub mod nic;
 pub mod parent;
 pub mod platform;
 pub mod server;
 pub mod services;
+pub mod socket;
 pub mod table;
 
 use serde::{Deserialize, Serialize};
@@ -159,5 +161,7 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, SessionError
     postcard::from_bytes(bytes).map_err(|_| SessionError::BadRequest)
 }
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

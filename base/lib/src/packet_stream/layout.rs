@@ -175,6 +175,40 @@ impl SharedRegion {
         Ok(geometry.payload_offset + packet.offset as usize + at)
     }
 
+    /// Copies `bytes` to `[at, at + len)` of the region, if that range lies
+    /// inside it: for shared memory that is not a packet stream (a Socket
+    /// session's window, say).
+    pub fn write_at(&self, at: usize, bytes: &[u8]) -> Result<(), Error> {
+        self.check_range(at, bytes.len())?;
+        self.copy_in(at, bytes);
+        Ok(())
+    }
+
+    /// Copies `[at, at + out.len())` of the region to `out`, if that range
+    /// lies inside it.
+    pub fn read_at(&self, at: usize, out: &mut [u8]) -> Result<(), Error> {
+        self.check_range(at, out.len())?;
+        self.copy_out(at, out);
+        Ok(())
+    }
+
+    /// Bytes of the region.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the region is empty (never, for an attached one).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn check_range(&self, at: usize, len: usize) -> Result<(), Error> {
+        match at.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(Error::OutOfPacket),
+        }
+    }
+
     pub(super) fn copy_in(&self, start: usize, bytes: &[u8]) {
         // SAFETY: `payload_range` put `[start, start + len)` inside the
         // payload area, which is inside the region; raw copies make no

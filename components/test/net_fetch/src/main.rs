@@ -1,0 +1,219 @@
+//! net_fetch: a Socket session client for tests. With `forbidden_port` it
+//! first tries to listen there and expects the stack's policy to refuse;
+//! then it connects to `server`, and over one keep-alive connection fetches
+//! `/`, a generated file whose checksum it recomputes
+//! ([`web::files::pattern_byte`]) and `/status`, logging each result. Exit
+//! 0 when everything matched, 1 with the reason otherwise.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use arbor_sessions::client;
+use arbor_sessions::socket::{
+    Endpoint, Ipv4, SocketClient, SocketError, SocketHandle, SocketState,
+};
+use arbor_sessions::{env, log};
+use serde::Deserialize;
+use web::files::{CHECKSUM_START, checksum, pattern_byte};
+
+arbor::entry!(run);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// The server to fetch from; without one, only the policy check runs.
+    #[serde(default)]
+    server: Option<(u8, u8, u8, u8)>,
+    #[serde(default = "default_port")]
+    port: u16,
+    /// A generated file to fetch and check: path and size.
+    #[serde(default)]
+    pattern: (String, u64),
+    /// A port policy does not let this client listen on.
+    #[serde(default)]
+    forbidden_port: Option<u16>,
+    /// Milliseconds to wait before anything else (to let a server start).
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+fn default_port() -> u16 {
+    80
+}
+
+fn run(_argument: u64) {
+    let code = match fetch() {
+        Ok(()) => 0,
+        Err(reason) => {
+            log!("{reason}");
+            1
+        }
+    };
+    client::exit(code);
+}
+
+fn fetch() -> Result<(), String> {
+    let config: Config = env::config().map_err(|error| alloc::format!("config: {error}"))?;
+    let net =
+        SocketClient::open("", 4).map_err(|error| alloc::format!("Socket session: {error}"))?;
+    // Nothing signals a session without sockets: this waits the full time.
+    // (A timeout of 0 would mean no timeout at all.)
+    if config.delay_ms > 0 {
+        net.wait(config.delay_ms);
+    }
+    if let Some(port) = config.forbidden_port {
+        match net.listen(port, 1) {
+            Err(error @ SocketError::PortNotAllowed { .. }) => {
+                log!("listen on port {port} refused: {error}")
+            }
+            Ok(_) => return Err(alloc::format!("listen on port {port} was allowed")),
+            Err(error) => return Err(alloc::format!("listen on port {port}: {error}")),
+        }
+    }
+    let Some((a, b, c, d)) = config.server else {
+        return Ok(());
+    };
+    let remote = Endpoint {
+        address: Ipv4([a, b, c, d]),
+        port: config.port,
+    };
+    let socket = connect(&net, remote)?;
+    log!("connected to {remote}");
+    let mut reader = Reader {
+        net: &net,
+        socket,
+        pending: Vec::new(),
+    };
+    let (status, body) = reader.get("/", true, |_| {})?;
+    log!("GET / -> {status}, {} bytes", body);
+    let (path, size) = &config.pattern;
+    let mut hash = CHECKSUM_START;
+    let (status, length) = reader.get(path, true, |bytes| hash = checksum(hash, bytes))?;
+    let mut expected = CHECKSUM_START;
+    let mut chunk = [0u8; 1024];
+    let mut offset = 0;
+    while offset < *size {
+        let count = chunk.len().min((size - offset) as usize);
+        for (at, byte) in chunk[..count].iter_mut().enumerate() {
+            *byte = pattern_byte(offset + at as u64);
+        }
+        expected = checksum(expected, &chunk[..count]);
+        offset += count as u64;
+    }
+    if status != 200 || length != *size || hash != expected {
+        return Err(alloc::format!(
+            "GET {path} -> {status}, {length} bytes, checksum {hash:016x} (expected {size} bytes, {expected:016x})"
+        ));
+    }
+    log!("GET {path} -> {status}, {length} bytes, checksum {hash:016x} ok");
+    let mut text = Vec::new();
+    let (status, _) = reader.get("/status", false, |bytes| text.extend_from_slice(bytes))?;
+    let text = String::from_utf8_lossy(&text);
+    log!(
+        "GET /status -> {status}: {}",
+        text.lines().next().unwrap_or("")
+    );
+    let _ = net.close(socket);
+    Ok(())
+}
+
+fn connect(net: &SocketClient, remote: Endpoint) -> Result<SocketHandle, String> {
+    // A refused connection (the server may not listen yet) is tried again.
+    for _ in 0..20 {
+        let socket = net
+            .connect(remote)
+            .map_err(|error| alloc::format!("connect to {remote}: {error}"))?;
+        for _ in 0..200 {
+            match net.state(socket) {
+                Ok(SocketState::Established) => return Ok(socket),
+                Ok(SocketState::Connecting) => net.wait(50),
+                Ok(_) => break,
+                Err(error) => return Err(alloc::format!("connect to {remote}: {error}")),
+            }
+        }
+        let _ = net.close(socket);
+        for _ in 0..4 {
+            net.wait(50);
+        }
+    }
+    Err(alloc::format!(
+        "connect to {remote}: refused or timed out 20 times"
+    ))
+}
+
+struct Reader<'a> {
+    net: &'a SocketClient,
+    socket: SocketHandle,
+    pending: Vec<u8>,
+}
+
+impl Reader<'_> {
+    fn more(&mut self) -> Result<(), String> {
+        let mut buffer = [0u8; 4096];
+        for _ in 0..400 {
+            match self.net.recv(self.socket, &mut buffer) {
+                Ok(0) => return Err(String::from("connection closed early")),
+                Ok(length) => {
+                    self.pending.extend_from_slice(&buffer[..length]);
+                    return Ok(());
+                }
+                Err(SocketError::WouldBlock) => self.net.wait(50),
+                Err(error) => return Err(alloc::format!("recv: {error}")),
+            }
+        }
+        Err(String::from("recv: timed out"))
+    }
+
+    /// One GET; the status and body length, the body going to `sink`.
+    fn get(
+        &mut self,
+        path: &str,
+        keep_alive: bool,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(u16, u64), String> {
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        let request = alloc::format!(
+            "GET {path} HTTP/1.1\r\nHost: arbor\r\nConnection: {connection}\r\n\r\n"
+        );
+        let mut bytes = request.as_bytes();
+        while !bytes.is_empty() {
+            match self.net.send(self.socket, bytes) {
+                Ok(sent) => bytes = &bytes[sent..],
+                Err(SocketError::WouldBlock) => self.net.wait(20),
+                Err(error) => return Err(alloc::format!("send: {error}")),
+            }
+        }
+        let head_end = loop {
+            if let Some(at) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            self.more()?;
+        };
+        let head = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
+        self.pending.drain(..head_end);
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse::<u16>().ok())
+            .ok_or_else(|| alloc::format!("bad status line in {head:?}"))?;
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("Content-Length: "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .ok_or_else(|| alloc::format!("no Content-Length in {head:?}"))?;
+        let mut remaining = length;
+        while remaining > 0 {
+            if self.pending.is_empty() {
+                self.more()?;
+            }
+            let take = (remaining as usize).min(self.pending.len());
+            sink(&self.pending[..take]);
+            self.pending.drain(..take);
+            remaining -= take as u64;
+        }
+        Ok((status, length))
+    }
+}
