@@ -82,6 +82,21 @@ pub enum Step {
     },
     /// Ask the server to write everything to its medium.
     Sync,
+    /// Write `bytes` bytes of [`pattern_byte`] to `path` (in 64 KiB
+    /// pieces), then read them back and check every byte; the host can
+    /// make the same bytes to compare (`i % 251`).
+    Pattern {
+        /// The file.
+        path: String,
+        /// Its length.
+        bytes: u32,
+    },
+}
+
+/// Byte `index` of a [`Step::Pattern`] file: `index % 251` (a prime, so
+/// the pattern does not line up with sector or cluster sizes).
+pub fn pattern_byte(index: u64) -> u8 {
+    (index % 251) as u8
 }
 
 /// Decodes config text as files does.
