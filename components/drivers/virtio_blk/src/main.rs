@@ -25,8 +25,8 @@ use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::Server;
 use arbor_sessions::{SessionError, client, env, log};
 use arbor_virtio::virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
-use arbor_virtio::virtio_drivers::transport::Transport;
 use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
+use arbor_virtio::virtio_drivers::transport::{DeviceStatus, Transport};
 use arbor_virtio::{ArborHal, POOL_PAGES, VirtioDevice};
 use virtio_blk::config::Config;
 use virtio_blk::plan::{self, Chunk, IN_FLIGHT, SECTOR};
@@ -61,6 +61,9 @@ struct VirtioDisk {
     /// Block requests served, and after how many to fault (config).
     served: u64,
     crash_after: Option<u64>,
+    /// A second handle on the device's registers, to mark it FAILED before
+    /// the injected fault (so the restarted driver knows not to fault again).
+    marker: Option<PciTransport>,
 }
 
 impl VirtioDisk {
@@ -91,6 +94,10 @@ impl VirtioDisk {
                 next += 1;
             }
             if crash {
+                if let Some(marker) = &mut self.marker {
+                    let status = marker.get_status();
+                    marker.set_status(status | DeviceStatus::FAILED);
+                }
                 log!(
                     "fault injected: faulting with {} request(s) in flight",
                     self.slots.iter().flatten().count()
@@ -274,6 +281,25 @@ fn serve() -> Result<core::convert::Infallible, String> {
         .map_err(|e| format!("{e}"))?;
     let transport = PciTransport::new::<ArborHal, _>(&mut root, device.function)
         .map_err(|e| format!("virtio transport: {e}"))?;
+    // The fault injected by config happens once: an earlier incarnation
+    // that faulted on purpose left FAILED in the device's status (a device
+    // reset, below, clears it).
+    let status = transport.get_status();
+    let mut crash_after = config.crash_after_requests;
+    if status.contains(DeviceStatus::FAILED) {
+        log!(
+            "found status {:#x} (FAILED) left by the incarnation that faulted; resetting the device",
+            status.bits()
+        );
+        crash_after = None;
+    }
+    let marker = match crash_after {
+        Some(_) => Some(
+            PciTransport::new::<ArborHal, _>(&mut root, device.function)
+                .map_err(|e| format!("virtio transport: {e}"))?,
+        ),
+        None => None,
+    };
     let device_type = transport.device_type();
     if device_type != arbor_virtio::virtio_drivers::transport::DeviceType::Block {
         return Err(format!("device 0 is a {device_type:?} device, not Block"));
@@ -294,7 +320,8 @@ fn serve() -> Result<core::convert::Infallible, String> {
         statuses: Default::default(),
         slots: [None; IN_FLIGHT],
         served: 0,
-        crash_after: config.crash_after_requests,
+        crash_after,
+        marker,
     };
     let server = Server::new().map_err(|e| format!("server endpoint: {e}"))?;
     let wake = server
