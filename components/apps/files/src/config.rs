@@ -109,6 +109,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_pattern_is_the_one_the_host_makes() {
+        // The host's check: bytes(i % 251 for i in range(n)).
+        assert_eq!(pattern_byte(0), 0);
+        assert_eq!(pattern_byte(250), 250);
+        assert_eq!(pattern_byte(251), 0);
+        assert_eq!(pattern_byte(1 << 20), ((1u64 << 20) % 251) as u8);
+        let step = parse(b"(steps: [Pattern(path: \"/p.bin\", bytes: 1048576)])").unwrap();
+        assert!(matches!(
+            &step.steps[0],
+            Step::Pattern { bytes: 1048576, .. }
+        ));
+    }
+
+    #[test]
     fn steps_decode_and_typos_are_refused() {
         let config = parse(
             br#"(steps: [Mkdir(path: "/d"), Write(path: "/d/a", text: "x"), Copy(from: "/d/a", to: "/b"), List(path: "/"), Append(path: "/log", line: "l"), Fill(path: "/f", chunk: 512), Sync])"#,
