@@ -58,6 +58,9 @@ struct VirtioDisk {
     headers: [BlkReq; IN_FLIGHT],
     statuses: [BlkResp; IN_FLIGHT],
     slots: [Option<InFlight>; IN_FLIGHT],
+    /// Set when the device completed a token that was not in flight: its
+    /// queue can no longer be trusted, so every later request fails.
+    broken: bool,
     /// Block requests served, and after how many to fault (config).
     served: u64,
     crash_after: Option<u64>,
@@ -76,6 +79,9 @@ impl VirtioDisk {
             Buffer::Read(out) => out.len(),
             Buffer::Write(data) => data.len(),
         };
+        if self.broken {
+            return Err(BlockError::Io);
+        }
         let chunks: Vec<Chunk> = plan::chunks(first, length).collect();
         let crash = self.crash_after.is_some_and(|after| self.served >= after);
         self.served += 1;
@@ -117,8 +123,11 @@ impl VirtioDisk {
                     .iter()
                     .position(|s| s.is_some_and(|f| f.token == token))
                 else {
-                    log!("device completed token {token}, which is not in flight");
-                    // Nothing can be completed past it: the queue is lost.
+                    log!("device completed token {token}, which is not in flight; giving up on it");
+                    // Nothing can be completed past it: the queue is lost
+                    // (the bounce buffers keep what the device writes away
+                    // from the caller's memory).
+                    self.broken = true;
                     return Err(BlockError::Io);
                 };
                 if let Err(error) = self.complete(slot, &mut buffer) {
@@ -319,6 +328,7 @@ fn serve() -> Result<core::convert::Infallible, String> {
         headers: Default::default(),
         statuses: Default::default(),
         slots: [None; IN_FLIGHT],
+        broken: false,
         served: 0,
         crash_after,
         marker,
