@@ -50,11 +50,32 @@ pub struct Machine {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Device {
-    /// A virtio block device backed by a raw image file (relative to the
-    /// scenario's directory).
+    /// A virtio block device backed by a raw image file: either an
+    /// existing `disk` (relative to the scenario's directory), or an
+    /// `image` the tool builds before every boot (relative to the
+    /// workspace root, e.g. under `target/`) of `size` bytes, formatted as
+    /// `format`, with host `files` copied onto it.
+    ///
+    /// ```ron
+    /// VirtioBlk(image: "target/disks/storage.img", size: "64M", format: Fat32,
+    ///           files: [(from: "runtime-configs/disks/readme.txt", to: "/docs/A long name.txt")])
+    /// ```
     VirtioBlk {
-        /// The image file.
-        disk: String,
+        /// An existing image file.
+        #[serde(default)]
+        disk: Option<String>,
+        /// The image file the tool builds (replaced on every boot).
+        #[serde(default)]
+        image: Option<String>,
+        /// The built image's size.
+        #[serde(default)]
+        size: Option<ByteSize>,
+        /// The built image's file system.
+        #[serde(default)]
+        format: Option<DiskFormat>,
+        /// Host files copied onto the built image.
+        #[serde(default)]
+        files: Vec<DiskFile>,
         /// The PCI slot.
         #[serde(default)]
         slot: Option<u8>,
@@ -83,6 +104,25 @@ pub enum Device {
         #[serde(default)]
         slot: Option<u8>,
     },
+}
+
+/// The file system the tool puts on a built disk image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum DiskFormat {
+    /// Unformatted (zeroes).
+    Raw,
+    /// FAT32 (`mkfs.fat -F 32`).
+    Fat32,
+}
+
+/// A host file copied onto a built disk image (`mcopy`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskFile {
+    /// The host file, relative to the workspace root.
+    pub from: String,
+    /// Its absolute path on the image (directories are made).
+    pub to: String,
 }
 
 /// The highest PCI slot (device number) on a bus.
@@ -215,6 +255,27 @@ pub struct TestSpec {
     /// fails the test, so an allowance cannot outlive its reason.
     #[serde(default)]
     pub allow: Vec<DefaultReject>,
+    /// Host commands run after the guest stopped (the test fails if one
+    /// fails or its output lacks an expected line); `{image}` in a
+    /// command becomes the path of the scenario's first built disk image.
+    #[serde(default)]
+    pub after: Vec<HostCheck>,
+}
+
+/// One host command of a test's `after` section.
+///
+/// ```ron
+/// after: [(run: "mtype -i {image} ::/dir/file.txt", expect: ["Hello"])]
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCheck {
+    /// The command, run by `sh -c` in the workspace root.
+    pub run: String,
+    /// Substrings its standard output must contain, each on a later line
+    /// than the one before.
+    #[serde(default)]
+    pub expect: Vec<String>,
 }
 
 impl TestSpec {

@@ -476,6 +476,51 @@ fn every_typo_is_reported_and_checks_go_on() {
 }
 
 #[test]
+fn built_disk_images_are_checked_with_their_position() {
+    let text = r#"Scenario(
+    description: "images",
+    machine: (devices: [
+        VirtioBlk(image: "target/a.img", size: "64M", format: Fat32,
+                  files: [(from: "x.txt", to: "/dir/A long name.txt")]),
+        VirtioBlk(image: "target/b.img", disk: "b.img"),
+        VirtioBlk(image: "target/c.img"),
+        VirtioBlk(image: "target/d.img", size: "1M", format: Fat32),
+        VirtioBlk(image: "target/e.img", size: "1M", files: [(from: "x", to: "rel/../x")]),
+    ]),
+)"#;
+    let report = check_scenario(text, &Environment::default());
+    let messages: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let at = d.span.map_or((0, 0), |s| (s.start.line, s.start.column));
+            format!("{}:{}: {}", at.0, at.1, d.message)
+        })
+        .collect();
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    assert!(
+        messages[0].starts_with("6:9: VirtioBlk needs exactly one of `disk`"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("7:9: a built VirtioBlk image needs a `size`"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2].contains("8:") && messages[2].contains("FAT32 image needs at least 34M"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[3].contains("9:") && messages[3].contains("only be copied onto a formatted"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[4].contains("9:") && messages[4].contains("\"rel/../x\" is not an absolute"),
+        "{messages:?}"
+    );
+}
+
+#[test]
 fn machine_devices_take_pinned_slots_and_are_checked() {
     let text = r#"Scenario(
     description: "devices",
@@ -489,7 +534,11 @@ fn machine_devices_take_pinned_slots_and_are_checked() {
 )"#;
     let devices = [
         Device::VirtioBlk {
-            disk: "d.img".into(),
+            disk: Some("d.img".into()),
+            image: None,
+            size: None,
+            format: None,
+            files: Vec::new(),
             slot: None,
         },
         Device::VirtioNet { slot: None },

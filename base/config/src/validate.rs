@@ -14,7 +14,7 @@ use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, 
 use crate::names::Shown;
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
-use crate::scenario::{Device, ExitOutcome, MAX_SLOT, Machine, Scenario, assign_slots};
+use crate::scenario::{Device, DiskFormat, ExitOutcome, MAX_SLOT, Machine, Scenario, assign_slots};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
@@ -1015,17 +1015,102 @@ impl Checker<'_> {
                     )),
                 );
             }
-            if let Device::VirtioBlk { disk, .. } = device
-                && let Some(existing) = &self.environment.existing_disks
-                && !existing.contains(disk)
-            {
-                self.error(
-                    &field(&device_path, "disk"),
-                    format!("VirtioBlk's disk \"{disk}\" does not exist"),
-                    Some(String::from(
-                        "a disk is a raw image file, named relative to the scenario's directory",
-                    )),
-                );
+            if let Device::VirtioBlk { .. } = device {
+                self.disk(device, &device_path);
+            }
+        }
+    }
+
+    /// A VirtioBlk names an existing `disk` or describes an `image` to
+    /// build, not both; a built image has a size and its files absolute
+    /// paths on a formatted volume.
+    fn disk(&mut self, device: &Device, device_path: &[Step]) {
+        let Device::VirtioBlk {
+            disk,
+            image,
+            size,
+            format,
+            files,
+            ..
+        } = device
+        else {
+            return;
+        };
+        match (disk, image) {
+            (Some(_), Some(_)) | (None, None) => self.error(
+                device_path,
+                String::from("VirtioBlk needs exactly one of `disk` (an existing image) and `image` (one the tool builds)"),
+                Some(String::from(
+                    "e.g. VirtioBlk(image: \"target/disks/NAME.img\", size: \"64M\", format: Fat32)",
+                )),
+            ),
+            (Some(disk), None) => {
+                if let Some(existing) = &self.environment.existing_disks
+                    && !existing.contains(disk)
+                {
+                    self.error(
+                        &field(device_path, "disk"),
+                        format!("VirtioBlk's disk \"{disk}\" does not exist"),
+                        Some(String::from(
+                            "a disk is a raw image file, named relative to the scenario's directory",
+                        )),
+                    );
+                }
+                for (name, given) in [
+                    ("size", size.is_some()),
+                    ("format", format.is_some()),
+                    ("files", !files.is_empty()),
+                ] {
+                    if given {
+                        self.error(
+                            &field(device_path, name),
+                            format!("`{name}` describes a built `image`, not an existing `disk`"),
+                            None,
+                        );
+                    }
+                }
+            }
+            (None, Some(_)) => {
+                match size {
+                    None => self.error(
+                        device_path,
+                        String::from("a built VirtioBlk image needs a `size`"),
+                        Some(String::from("e.g. size: \"64M\" (FAT32 needs at least 34M)")),
+                    ),
+                    Some(size) if *size == ByteSize(0) || size.0 % 512 != 0 => self.error(
+                        &field(device_path, "size"),
+                        format!("an image of {} bytes is not whole 512-byte sectors", size.0),
+                        None,
+                    ),
+                    Some(size) if format == &Some(DiskFormat::Fat32) && size.0 < 34 << 20 => {
+                        self.error(
+                            &field(device_path, "size"),
+                            format!("a FAT32 image needs at least 34M, not {} bytes", size.0),
+                            None,
+                        )
+                    }
+                    Some(_) => {}
+                }
+                if !files.is_empty() && format != &Some(DiskFormat::Fat32) {
+                    self.error(
+                        &field(device_path, "files"),
+                        String::from("files can only be copied onto a formatted image"),
+                        Some(String::from("add format: Fat32")),
+                    );
+                }
+                let files_path = field(device_path, "files");
+                for (j, file) in files.iter().enumerate() {
+                    let bad = !file.to.starts_with('/')
+                        || file.to.ends_with('/')
+                        || file.to.split('/').any(|part| part == ".." || part == ".");
+                    if bad {
+                        self.error(
+                            &field(&index(&files_path, j), "to"),
+                            format!("\"{}\" is not an absolute file path on the image", file.to),
+                            Some(String::from("e.g. to: \"/docs/A long name.txt\"")),
+                        );
+                    }
+                }
             }
         }
     }

@@ -199,9 +199,16 @@ pub struct ClientStream {
     next_tag: u64,
 }
 
+/// How long a client waits for an acknowledgement before it checks that
+/// the server is still there (a server that died acknowledges nothing).
+pub const LIVENESS_CHECK_MS: u64 = 200;
+
 /// A failed bulk exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BulkError {
+    /// The server died with the request unanswered; the session is gone
+    /// (close it and open a new one once the server is back).
+    ServerGone,
     /// The session could not be had or set up.
     Session(SessionError),
     /// The stream refused (no payload space, a broken peer).
@@ -211,6 +218,7 @@ pub enum BulkError {
 impl core::fmt::Display for BulkError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            BulkError::ServerGone => f.write_str("the server is gone"),
             BulkError::Session(error) => write!(f, "{error}"),
             BulkError::Stream(error) => write!(f, "packet stream: {error:?}"),
         }
@@ -319,8 +327,19 @@ impl ClientStream {
                 let _ = self.stream.free_packet(ack.packet);
                 continue;
             }
-            sys::wait(self.notification).map_err(SessionError::from)?;
+            let bits = sys::wait_timeout(self.notification, LIVENESS_CHECK_MS)
+                .map_err(SessionError::from)?;
+            if bits == 0 && !self.server_alive() {
+                return Err(BulkError::ServerGone);
+            }
         }
+    }
+
+    /// Whether the server still answers on the session: a call it cannot
+    /// decode gets an error reply from a live server, and a kernel error
+    /// from a dead one's destroyed endpoint.
+    pub fn server_alive(&self) -> bool {
+        call::<_, StreamReply>(self.session.cap, Interface::Session, &u8::MAX, None, None).is_ok()
     }
 
     /// Closes the session; its quota returns.

@@ -110,7 +110,7 @@ fn existing_disks(path: &Path, bytes: &[u8]) -> std::collections::BTreeSet<Strin
         .devices
         .iter()
         .filter_map(|device| match device {
-            arbor_config::Device::VirtioBlk { disk, .. } => Some(disk),
+            arbor_config::Device::VirtioBlk { disk, .. } => disk.as_ref(),
             _ => None,
         })
         .filter(|disk| directory.join(disk).exists())

@@ -11,6 +11,7 @@ mod bench;
 mod check;
 mod components;
 mod configs;
+mod disk_image;
 mod graph;
 mod needs;
 mod new;

@@ -238,6 +238,9 @@ impl Launch {
             ]);
         // Without `-vga none`, q35's VGA takes slot 1 and shifts the rest.
         command.args(["-vga", "none"]);
+        // Without `-nic none`, q35's default e1000e takes the first free
+        // slot, which a scenario's device may have pinned.
+        command.args(["-nic", "none"]);
         for device in &self.devices {
             command.args(&device.arguments);
         }
@@ -329,6 +332,7 @@ pub fn build(components: &[String]) -> Result<PathBuf> {
 /// Packs the scenario's archive against an already built kernel and components.
 pub fn prepare_with(scenario: &LoadedScenario, kernel: PathBuf, accel: Accel) -> Result<Launch> {
     setup::ensure_qemu().map_err(|e| anyhow!(e))?;
+    crate::disk_image::build_all(&scenario.scenario.machine.devices)?;
     let out_dir = kernel.parent().map(PathBuf::from).unwrap_or_default();
     let archive = archive::pack(scenario, &out_dir, &out_dir)
         .map_err(|e| anyhow!(e))
@@ -374,8 +378,12 @@ pub fn pci_devices(devices: &[Device], directory: &Path) -> Result<Vec<PciDevice
             })?;
         let addr = format!("addr={slot:#x}");
         let (backing, arguments) = match device {
-            Device::VirtioBlk { disk, .. } => {
-                let path = directory.join(disk);
+            Device::VirtioBlk { disk, image, .. } => {
+                let path = match (disk, image) {
+                    (Some(disk), _) => directory.join(disk),
+                    (None, Some(image)) => crate::disk_image::path_of(image),
+                    (None, None) => bail!("VirtioBlk names no disk; run `cargo arbor check`"),
+                };
                 if !path.exists() {
                     bail!("VirtioBlk's disk {} does not exist", path.display());
                 }
@@ -683,7 +691,11 @@ mod tests {
             "{table}"
         );
         let missing = [Device::VirtioBlk {
-            disk: "no.img".into(),
+            disk: Some("no.img".into()),
+            image: None,
+            size: None,
+            format: None,
+            files: Vec::new(),
             slot: None,
         }];
         assert!(pci_devices(&missing, Path::new("/nonexistent")).is_err());

@@ -49,6 +49,38 @@ pub fn ensure_qemu() -> Result<(), String> {
     ))
 }
 
+/// `mkfs.fat` (dosfstools) and `mcopy` (mtools) are on the PATH, for
+/// scenario disk images; installed with apt-get when we are root.
+pub fn ensure_fat_tools() -> Result<(), String> {
+    let present = || {
+        ["mkfs.fat", "mcopy"]
+            .iter()
+            .all(|program| found_in_path(program) || found_in_path_sbin(program))
+    };
+    if present() {
+        return Ok(());
+    }
+    const HINT: &str = "sudo apt-get install -y dosfstools mtools";
+    if is_root() && found_in_path("apt-get") {
+        eprintln!("arbor: mkfs.fat or mcopy is missing; installing dosfstools and mtools");
+        if run_visibly("apt-get", &["install", "-y", "-q", "dosfstools", "mtools"]) && present() {
+            return Ok(());
+        }
+        return Err(format!(
+            "installing dosfstools and mtools failed; try by hand: {HINT}"
+        ));
+    }
+    Err(format!(
+        "disk images need mkfs.fat and mcopy. Install them with:\n    {HINT}"
+    ))
+}
+
+/// Debian keeps mkfs.fat in /usr/sbin, which a user's PATH may lack.
+fn found_in_path_sbin(program: &str) -> bool {
+    std::path::Path::new("/usr/sbin").join(program).is_file()
+        || std::path::Path::new("/sbin").join(program).is_file()
+}
+
 /// The Rust target for guest binaries is installed, adding it with rustup if not.
 pub fn ensure_target() -> Result<(), String> {
     ensure_rust_target(TARGET)

@@ -244,6 +244,78 @@ pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
     }
 }
 
+/// Runs the test's `after` host commands (the guest has stopped), with
+/// `{image}` replaced by the first built disk image's path; the first one
+/// that fails or lacks an expected line fails the test, with its output.
+fn after_checks(spec: &TestSpec, devices: &[arbor_config::Device]) -> Verdict {
+    let image = devices.iter().find_map(|device| match device {
+        arbor_config::Device::VirtioBlk {
+            image: Some(image), ..
+        } => Some(crate::disk_image::path_of(image)),
+        _ => None,
+    });
+    for check in &spec.after {
+        let command = match &image {
+            Some(path) => check.run.replace("{image}", &path.to_string_lossy()),
+            None => check.run.clone(),
+        };
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(crate::workspace::root())
+            .env("PATH", crate::disk_image::path_with_sbin())
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .output();
+        let output = match output {
+            Ok(output) => output,
+            Err(error) => return Verdict::Fail(format!("after the run, `{command}`: {error}")),
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let shown = || {
+            let mut text = String::new();
+            for line in stdout
+                .lines()
+                .chain(String::from_utf8_lossy(&output.stderr).lines())
+                .take(LOG_TAIL)
+            {
+                text.push_str(&format!("\n    | {line}"));
+            }
+            text
+        };
+        if !output.status.success() {
+            return Verdict::Fail(format!(
+                "after the run, `{command}` failed ({}):{}",
+                output.status,
+                shown()
+            ));
+        }
+        let lines: Vec<String> = stdout.lines().map(String::from).collect();
+        if let Some(missing) = missing_in_order(&check.expect, &lines) {
+            return Verdict::Fail(format!(
+                "after the run, `{command}` printed no line with \"{missing}\" (in order):{}",
+                shown()
+            ));
+        }
+    }
+    Verdict::Pass
+}
+
+/// The first of `expect` that does not appear, each on a later line than
+/// the one before.
+fn missing_in_order<'e>(expect: &'e [String], lines: &[String]) -> Option<&'e str> {
+    let mut next = 0;
+    for wanted in expect {
+        match lines[next..]
+            .iter()
+            .position(|line| line.contains(wanted.as_str()))
+        {
+            Some(found) => next += found + 1,
+            None => return Some(wanted),
+        }
+    }
+    None
+}
+
 /// `cargo arbor test [FILTER]`.
 pub fn test_command(
     filter: Option<&str>,
@@ -309,7 +381,11 @@ pub fn test_command(
                 log.push(line.to_string());
                 progress.feed(line)
             })?;
-            match judge(spec, &log, &end) {
+            let verdict = match judge(spec, &log, &end) {
+                Verdict::Pass => after_checks(spec, &scenario.scenario.machine.devices),
+                failed => failed,
+            };
+            match verdict {
                 Verdict::Pass => {
                     println!("scenario {} ... ok", scenario.name);
                     passed += 1;
@@ -347,6 +423,7 @@ mod tests {
             timeout: ConfigDuration { millis: 1000 },
             reject: Vec::new(),
             allow: Vec::new(),
+            after: Vec::new(),
         }
     }
 
@@ -592,5 +669,27 @@ mod tests {
                 "{name}: {reason}"
             );
         }
+    }
+
+    #[test]
+    fn after_commands_substitute_the_image_and_check_their_output() {
+        let mut spec = spec(&["a"], ExitOutcome::Success);
+        spec.after = vec![arbor_config::HostCheck {
+            run: String::from("printf 'one\\ntwo {image}\\n'"),
+            expect: vec![String::from("one"), String::from("two ")],
+        }];
+        let devices = [arbor_config::Device::VirtioBlk {
+            disk: None,
+            image: Some(String::from("target/x.img")),
+            size: None,
+            format: None,
+            files: Vec::new(),
+            slot: None,
+        }];
+        assert_eq!(after_checks(&spec, &devices), Verdict::Pass);
+        spec.after[0].expect.reverse();
+        assert!(matches!(after_checks(&spec, &devices), Verdict::Fail(r) if r.contains("\"one\"")));
+        spec.after[0].run = String::from("false");
+        assert!(matches!(after_checks(&spec, &devices), Verdict::Fail(r) if r.contains("failed")));
     }
 }

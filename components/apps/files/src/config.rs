@@ -82,6 +82,21 @@ pub enum Step {
     },
     /// Ask the server to write everything to its medium.
     Sync,
+    /// Write `bytes` bytes of [`pattern_byte`] to `path` (in 64 KiB
+    /// pieces), then read them back and check every byte; the host can
+    /// make the same bytes to compare (`i % 251`).
+    Pattern {
+        /// The file.
+        path: String,
+        /// Its length.
+        bytes: u32,
+    },
+}
+
+/// Byte `index` of a [`Step::Pattern`] file: `index % 251` (a prime, so
+/// the pattern does not line up with sector or cluster sizes).
+pub fn pattern_byte(index: u64) -> u8 {
+    (index % 251) as u8
 }
 
 /// Decodes config text as files does.
@@ -92,6 +107,20 @@ pub fn parse(bytes: &[u8]) -> Result<Config, arbor_sessions::env::ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pattern_is_the_one_the_host_makes() {
+        // The host's check: bytes(i % 251 for i in range(n)).
+        assert_eq!(pattern_byte(0), 0);
+        assert_eq!(pattern_byte(250), 250);
+        assert_eq!(pattern_byte(251), 0);
+        assert_eq!(pattern_byte(1 << 20), ((1u64 << 20) % 251) as u8);
+        let step = parse(b"(steps: [Pattern(path: \"/p.bin\", bytes: 1048576)])").unwrap();
+        assert!(matches!(
+            &step.steps[0],
+            Step::Pattern { bytes: 1048576, .. }
+        ));
+    }
 
     #[test]
     fn steps_decode_and_typos_are_refused() {

@@ -11,8 +11,8 @@ extern crate alloc;
 use alloc::vec;
 use arbor_sessions::file_system::{FsError, Kind};
 use arbor_sessions::{client, env, log};
-use arbor_vfs::{Error, FileSystem, Write};
-use files::config::{Config, Step};
+use arbor_vfs::{Error, FileSystem, Read, Write};
+use files::config::{Config, Step, pattern_byte};
 
 arbor::entry!(run);
 
@@ -97,6 +97,44 @@ fn perform(fs: &FileSystem, step: &Step) -> Result<(), Error> {
                     Err(error) => return Err(error),
                 }
             }
+        }
+        Step::Pattern { path, bytes } => {
+            const PIECE: usize = 64 * 1024;
+            let total = u64::from(*bytes);
+            let mut piece = vec![0u8; PIECE];
+            let mut file = fs.create(path)?;
+            let mut done = 0u64;
+            while done < total {
+                let length = (total - done).min(PIECE as u64) as usize;
+                for (offset, byte) in piece[..length].iter_mut().enumerate() {
+                    *byte = pattern_byte(done + offset as u64);
+                }
+                file.write_all(&piece[..length])?;
+                done += length as u64;
+            }
+            drop(file);
+            let mut file = fs.open_file(path)?;
+            let mut checked = 0u64;
+            loop {
+                let got = file.read(&mut piece)?;
+                if got == 0 {
+                    break;
+                }
+                if let Some(bad) = (0..got).find(|&i| piece[i] != pattern_byte(checked + i as u64))
+                {
+                    log!(
+                        "{path}: byte {} differs from the pattern",
+                        checked + bad as u64
+                    );
+                    return Err(Error::Fs(FsError::Io));
+                }
+                checked += got as u64;
+            }
+            if checked != total {
+                log!("{path}: read back {checked} of {total} bytes");
+                return Err(Error::Fs(FsError::Io));
+            }
+            log!("wrote {path}: {total} bytes of the pattern, read back and checked");
         }
         Step::Remove { path } => {
             fs.remove(path)?;

@@ -13,6 +13,21 @@ pub struct BlockClient {
     info: Info,
 }
 
+/// Times one request is retried on a new session.
+const MAX_RECONNECTS: u32 = 3;
+/// Tries to open a new session while the block server restarts, and the
+/// pause between them.
+const RECONNECT_ATTEMPTS: u32 = 100;
+const RECONNECT_PAUSE_MS: u64 = 20;
+
+/// Why one exchange failed.
+enum Failure {
+    /// The server died with the request unanswered.
+    ServerGone,
+    /// Anything else: the request failed.
+    Refused,
+}
+
 /// Why the session could not be had.
 pub enum OpenError {
     /// The session or its stream.
@@ -63,7 +78,11 @@ impl BlockClient {
         self.info
     }
 
-    /// One request on `buffer`: sent first if `send`, filled from the answer otherwise.
+    /// One request on `buffer`: sent first if `send`, filled from the
+    /// answer otherwise. If the block server died with it unanswered, the
+    /// session is replaced by a new one to the restarted server (which
+    /// must report the same geometry) and the request is made again:
+    /// reads and writes of whole blocks may be repeated safely.
     fn exchange(
         &mut self,
         opcode: Opcode,
@@ -71,18 +90,64 @@ impl BlockClient {
         buffer: &mut [u8],
         send: bool,
     ) -> Result<(), DeviceError> {
+        let mut reconnects = 0;
+        loop {
+            match self.exchange_once(opcode, argument, buffer, send) {
+                Err(Failure::ServerGone) if reconnects < MAX_RECONNECTS => {
+                    reconnects += 1;
+                    self.reconnect()?;
+                }
+                Err(_) => return Err(DeviceError),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// Closes the dead session and opens a new one, waiting for the block
+    /// server to come back (init restarts it).
+    fn reconnect(&mut self) -> Result<(), DeviceError> {
+        arbor_sessions::log!("the block server is gone; reconnecting");
+        for _ in 0..RECONNECT_ATTEMPTS {
+            match BlockClient::open() {
+                Ok(new) if new.info == self.info => {
+                    let old = core::mem::replace(self, new);
+                    let _ = old.stream.close();
+                    arbor_sessions::log!("reconnected to the block server");
+                    return Ok(());
+                }
+                Ok(new) => {
+                    arbor_sessions::log!("the restarted block server reports another geometry");
+                    let _ = new.stream.close();
+                    return Err(DeviceError);
+                }
+                Err(_) => arbor_sessions::client::pause(RECONNECT_PAUSE_MS),
+            }
+        }
+        arbor_sessions::log!("the block server did not come back");
+        Err(DeviceError)
+    }
+
+    fn exchange_once(
+        &mut self,
+        opcode: Opcode,
+        argument: u64,
+        buffer: &mut [u8],
+        send: bool,
+    ) -> Result<(), Failure> {
         let stream = &mut self.stream;
         let packet = stream
             .stream
             .alloc_packet(buffer.len().max(1))
-            .map_err(|_| DeviceError)?;
+            .map_err(|_| Failure::Refused)?;
         if send && stream.stream.write(&packet, 0, buffer).is_err() {
             let _ = stream.stream.free_packet(packet);
-            return Err(DeviceError);
+            return Err(Failure::Refused);
         }
-        let ack = stream
-            .exchange(packet, opcode, argument)
-            .map_err(|_| DeviceError)?;
+        let ack = match stream.exchange(packet, opcode, argument) {
+            Ok(ack) => ack,
+            Err(BulkError::ServerGone) => return Err(Failure::ServerGone),
+            Err(_) => return Err(Failure::Refused),
+        };
         let copied = if send || buffer.is_empty() {
             Ok(())
         } else {
@@ -95,7 +160,7 @@ impl BlockClient {
                 if let Some(error) = BlockError::from_status(status) {
                     arbor_sessions::log!("Block request {} refused: {error:?}", opcode.0);
                 }
-                Err(DeviceError)
+                Err(Failure::Refused)
             }
         }
     }

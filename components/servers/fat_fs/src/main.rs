@@ -94,7 +94,16 @@ fn serve() -> Result<(), alloc::string::String> {
     let wake = server
         .signal_cap(WAKE_BIT)
         .map_err(|error| format!("wake-up capability: {error}"))?;
-    let service = FsService::new(backend, config.policies, wake);
+    // A read-only device makes every session read-only, whatever the
+    // policy says: a write must be refused when it is made, not accepted
+    // into the cache and lost at the next sync.
+    let mut policies = config.policies;
+    if !info.writable {
+        for rule in &mut policies {
+            rule.writable = false;
+        }
+    }
+    let service = FsService::new(backend, policies, wake);
     let error = server.serve(&["FileSystem"], service);
     Err(format!("serving: {error}"))
 }

@@ -1,0 +1,342 @@
+//! virtio_blk: a virtio block device (virtio-drivers' `VirtIOBlk` over
+//! `arbor-virtio`) served as a Block session.
+//!
+//! Every client request is checked against the device by the Block
+//! service (`arbor_sessions::block_service`) before it reaches the driver.
+//! A request is cut into virtio requests of at most 8 KiB
+//! ([`virtio_blk::plan`]), up to four of them on the queue at once; while
+//! they run the driver blocks on its interrupt's notification (no polling
+//! while idle or waiting). The disk is read-only unless the scenario's
+//! config says `writable: true` (and the device itself allows writes).
+//!
+//! It never trusts the device either: a completion for a token it did not
+//! submit, or a failed request, is an I/O error for that request.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use arbor_sessions::block::BlockError;
+use arbor_sessions::block_service::{BlockBackend, BlockService, WAKE_BIT};
+use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
+use arbor_sessions::server::Server;
+use arbor_sessions::{SessionError, client, env, log};
+use arbor_virtio::virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
+use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
+use arbor_virtio::virtio_drivers::transport::{DeviceStatus, Transport};
+use arbor_virtio::{ArborHal, POOL_PAGES, VirtioDevice};
+use virtio_blk::config::Config;
+use virtio_blk::plan::{self, Chunk, IN_FLIGHT, SECTOR};
+
+arbor::entry!(run);
+
+/// The session's quota: bookkeeping, BARs, the interrupt and the DMA pool.
+const PLATFORM_RAM: u64 = SESSION_RAM + (POOL_PAGES as u64 + 1) * 4096;
+
+/// A request's buffer: filled by a read, sent by a write.
+enum Buffer<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+/// One virtio request on the queue: its token and which chunk it moves.
+#[derive(Clone, Copy)]
+struct InFlight {
+    token: u16,
+    chunk: Chunk,
+}
+
+/// The device as a [`BlockBackend`].
+struct VirtioDisk {
+    blk: VirtIOBlk<ArborHal, PciTransport>,
+    device: VirtioDevice,
+    /// Request headers and status bytes of the requests in flight; they
+    /// stay in place until completed (the queue holds their addresses).
+    headers: [BlkReq; IN_FLIGHT],
+    statuses: [BlkResp; IN_FLIGHT],
+    slots: [Option<InFlight>; IN_FLIGHT],
+    /// Set when the device completed a token that was not in flight: its
+    /// queue can no longer be trusted, so every later request fails.
+    broken: bool,
+    /// Block requests served, and after how many to fault (config).
+    served: u64,
+    crash_after: Option<u64>,
+    /// A second handle on the device's registers, to mark it FAILED before
+    /// the injected fault (so the restarted driver knows not to fault again).
+    marker: Option<PciTransport>,
+}
+
+impl VirtioDisk {
+    /// Moves `buffer` from/to sector `first`: submits its chunks, up to
+    /// [`IN_FLIGHT`] at a time, and completes them as the device finishes.
+    /// On an error nothing more is submitted, but what is on the queue is
+    /// still completed (it borrows the buffers) before returning.
+    fn transfer(&mut self, first: u64, mut buffer: Buffer<'_>) -> Result<(), BlockError> {
+        let length = match &buffer {
+            Buffer::Read(out) => out.len(),
+            Buffer::Write(data) => data.len(),
+        };
+        if self.broken {
+            return Err(BlockError::Io);
+        }
+        let chunks: Vec<Chunk> = plan::chunks(first, length).collect();
+        let crash = self.crash_after.is_some_and(|after| self.served >= after);
+        self.served += 1;
+        let mut next = 0;
+        let mut failure = None;
+        loop {
+            while failure.is_none() && next < chunks.len() {
+                let Some(slot) = self.slots.iter().position(Option::is_none) else {
+                    break;
+                };
+                let chunk = chunks[next];
+                match self.submit(slot, chunk, &mut buffer) {
+                    Ok(token) => self.slots[slot] = Some(InFlight { token, chunk }),
+                    Err(error) => failure = Some(error),
+                }
+                next += 1;
+            }
+            if crash {
+                if let Some(marker) = &mut self.marker {
+                    let status = marker.get_status();
+                    marker.set_status(status | DeviceStatus::FAILED);
+                }
+                log!(
+                    "fault injected: faulting with {} request(s) in flight",
+                    self.slots.iter().flatten().count()
+                );
+                // SAFETY: none; this is the deliberate fault the restart
+                // test is about (address 8, the dangling pointer, is never
+                // mapped).
+                unsafe { core::ptr::write_volatile(core::ptr::dangling_mut::<u64>(), 0) };
+            }
+            if self.slots.iter().all(Option::is_none) {
+                break;
+            }
+            let mut completed = false;
+            while let Some(token) = self.blk.peek_used() {
+                let Some(slot) = self
+                    .slots
+                    .iter()
+                    .position(|s| s.is_some_and(|f| f.token == token))
+                else {
+                    log!("device completed token {token}, which is not in flight; giving up on it");
+                    // Nothing can be completed past it: the queue is lost
+                    // (the bounce buffers keep what the device writes away
+                    // from the caller's memory).
+                    self.broken = true;
+                    return Err(BlockError::Io);
+                };
+                if let Err(error) = self.complete(slot, &mut buffer) {
+                    failure.get_or_insert(error);
+                }
+                self.slots[slot] = None;
+                completed = true;
+            }
+            if !completed {
+                self.wait()?;
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn submit(
+        &mut self,
+        slot: usize,
+        chunk: Chunk,
+        buffer: &mut Buffer<'_>,
+    ) -> Result<u16, BlockError> {
+        let sector = usize::try_from(chunk.sector).map_err(|_| BlockError::OutOfRange)?;
+        let header = &mut self.headers[slot];
+        let status = &mut self.statuses[slot];
+        // SAFETY: the header, status and buffer range stay in place and
+        // untouched until `complete` passes them again for this token:
+        // the slot stays taken until then, and `transfer` completes every
+        // request it submitted before its buffer borrow ends.
+        let token = unsafe {
+            match buffer {
+                Buffer::Read(out) => self.blk.read_blocks_nb(
+                    sector,
+                    header,
+                    &mut out[chunk.start..chunk.end],
+                    status,
+                ),
+                Buffer::Write(data) => {
+                    self.blk
+                        .write_blocks_nb(sector, header, &data[chunk.start..chunk.end], status)
+                }
+            }
+        };
+        token.map_err(|error| {
+            log!("submitting sector {}: {error}", chunk.sector);
+            BlockError::Io
+        })
+    }
+
+    fn complete(&mut self, slot: usize, buffer: &mut Buffer<'_>) -> Result<(), BlockError> {
+        let Some(InFlight { token, chunk }) = self.slots[slot] else {
+            return Err(BlockError::Io);
+        };
+        let header = &self.headers[slot];
+        let status = &mut self.statuses[slot];
+        // SAFETY: the same header, buffer range and status `submit` passed
+        // for this token.
+        let result = unsafe {
+            match buffer {
+                Buffer::Read(out) => self.blk.complete_read_blocks(
+                    token,
+                    header,
+                    &mut out[chunk.start..chunk.end],
+                    status,
+                ),
+                Buffer::Write(data) => self.blk.complete_write_blocks(
+                    token,
+                    header,
+                    &data[chunk.start..chunk.end],
+                    status,
+                ),
+            }
+        };
+        result.map_err(|error| {
+            log!("sector {}: {error}", chunk.sector);
+            BlockError::Io
+        })
+    }
+
+    /// Blocks until the device's line fires, then reads its interrupt
+    /// status (deasserting INTx) and lets the line fire again.
+    fn wait(&mut self) -> Result<(), BlockError> {
+        self.device.wait_for_interrupt().map_err(|error| {
+            log!("waiting for the interrupt: {error}");
+            BlockError::Io
+        })?;
+        self.blk.ack_interrupt();
+        self.device.acknowledge().map_err(|error| {
+            log!("acknowledging the interrupt: {error}");
+            BlockError::Io
+        })
+    }
+}
+
+impl BlockBackend for VirtioDisk {
+    fn block_size(&self) -> u32 {
+        SECTOR as u32
+    }
+
+    fn block_count(&self) -> u64 {
+        self.blk.capacity()
+    }
+
+    fn read(&mut self, first: u64, out: &mut [u8]) -> Result<(), BlockError> {
+        self.transfer(first, Buffer::Read(out))
+    }
+
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), BlockError> {
+        self.transfer(first, Buffer::Write(data))
+    }
+
+    fn flush(&mut self) -> Result<(), BlockError> {
+        // A flush carries no data and returns at once under QEMU; the
+        // crate's blocking form is used.
+        self.blk.flush().map_err(|error| {
+            log!("flush: {error}");
+            BlockError::Io
+        })
+    }
+}
+
+fn run(_argument: u64) {
+    match serve() {
+        Ok(never) => match never {},
+        Err(error) => {
+            log!("failed: {error}");
+            client::exit(1);
+        }
+    }
+}
+
+/// Opens the session, retrying while an earlier incarnation's session is
+/// still being closed (its device is quiesced first).
+fn open_platform() -> Result<&'static Platform, String> {
+    let mut attempts = 0;
+    loop {
+        match Platform::open("", PLATFORM_RAM) {
+            Ok(platform) => return Ok(Box::leak(Box::new(platform))),
+            Err(SessionError::AlreadyClaimed) if attempts < 50 => {
+                attempts += 1;
+                client::pause(10);
+            }
+            Err(error) => return Err(format!("Platform session: {error}")),
+        }
+    }
+}
+
+fn serve() -> Result<core::convert::Infallible, String> {
+    let config: Config = env::config().map_err(|e| format!("config: {e}"))?;
+    let platform = open_platform()?;
+    if platform.device_count().map_err(|e| format!("{e}"))? == 0 {
+        return Err(String::from("the platform driver gave it no device"));
+    }
+    let (device, mut root) = VirtioDevice::open(platform, 0).map_err(|e| format!("{e}"))?;
+    // Memory decoding and bus mastering on (the firmware may leave it off).
+    platform
+        .set_command(0, 0x2 | BUS_MASTER)
+        .map_err(|e| format!("{e}"))?;
+    let transport = PciTransport::new::<ArborHal, _>(&mut root, device.function)
+        .map_err(|e| format!("virtio transport: {e}"))?;
+    // The fault injected by config happens once: an earlier incarnation
+    // that faulted on purpose left FAILED in the device's status (a device
+    // reset, below, clears it).
+    let status = transport.get_status();
+    let mut crash_after = config.crash_after_requests;
+    if status.contains(DeviceStatus::FAILED) {
+        log!(
+            "found status {:#x} (FAILED) left by the incarnation that faulted; resetting the device",
+            status.bits()
+        );
+        crash_after = None;
+    }
+    let marker = match crash_after {
+        Some(_) => Some(
+            PciTransport::new::<ArborHal, _>(&mut root, device.function)
+                .map_err(|e| format!("virtio transport: {e}"))?,
+        ),
+        None => None,
+    };
+    let device_type = transport.device_type();
+    if device_type != arbor_virtio::virtio_drivers::transport::DeviceType::Block {
+        return Err(format!("device 0 is a {device_type:?} device, not Block"));
+    }
+    let blk = VirtIOBlk::<ArborHal, _>::new(transport).map_err(|e| format!("virtio-blk: {e}"))?;
+    let writable = config.writable && !blk.readonly();
+    log!(
+        "{} on line {}: {} sectors of 512 bytes, {}",
+        device.info.address,
+        device.line,
+        blk.capacity(),
+        if writable { "writable" } else { "read-only" }
+    );
+    let disk = VirtioDisk {
+        blk,
+        device,
+        headers: Default::default(),
+        statuses: Default::default(),
+        slots: [None; IN_FLIGHT],
+        broken: false,
+        served: 0,
+        crash_after,
+        marker,
+    };
+    let server = Server::new().map_err(|e| format!("server endpoint: {e}"))?;
+    let wake = server
+        .signal_cap(WAKE_BIT)
+        .map_err(|e| format!("wake-up capability: {e}"))?;
+    let error = server.serve(&["Block"], BlockService::new(disk, writable, wake));
+    Err(format!("stopped: {error}"))
+}
