@@ -215,6 +215,58 @@ pub struct TestSpec {
     /// fails the test, so an allowance cannot outlive its reason.
     #[serde(default)]
     pub allow: Vec<DefaultReject>,
+    /// Display steps, each run once its line has appeared: input sent and
+    /// screenshots taken through QMP, checked by the host (needs a
+    /// `VirtioGpu`, and a keyboard / tablet for input).
+    #[serde(default)]
+    pub display: Vec<DisplayStep>,
+}
+
+/// One display step of a scenario test: when a log line containing
+/// `after` has appeared, the actions run in order.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayStep {
+    /// The log line substring that starts this step.
+    pub after: String,
+    /// What to do then.
+    pub actions: Vec<DisplayAction>,
+}
+
+/// What a display step does.
+#[derive(Clone, Debug, Deserialize)]
+pub enum DisplayAction {
+    /// Types the text (lowercase letters, digits, space; `\n` is Enter).
+    Type(String),
+    /// Moves the tablet to pixel (x, y) and clicks the left button.
+    Click(u32, u32),
+    /// Waits this many milliseconds (the guest keeps running).
+    Wait(u64),
+    /// Takes a screenshot and checks it.
+    Screenshot(Vec<ScreenCheck>),
+}
+
+/// A check on a screenshot.
+#[derive(Clone, Debug, Deserialize)]
+pub enum ScreenCheck {
+    /// The screen is this many pixels wide and high.
+    Size(u32, u32),
+    /// The rectangle's checksum (`arbor_sessions::framebuffer::checksum`
+    /// over its pixels as 0x00RRGGBB) is `sum`.
+    Sum {
+        /// A name for the failure message.
+        name: String,
+        /// Left edge.
+        x: u32,
+        /// Top edge.
+        y: u32,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The expected checksum.
+        sum: u64,
+    },
 }
 
 impl TestSpec {

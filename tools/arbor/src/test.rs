@@ -305,11 +305,14 @@ pub fn test_command(
             let mut log = Vec::new();
             let timeout = Duration::from_millis(spec.timeout.millis);
             let mut progress = Progress::new(spec);
+            let mut display = crate::screenshot::prepare_display(spec, &mut launch)?;
             let end = qemu::boot(&launch, Some(timeout), |line| {
                 log.push(line.to_string());
-                progress.feed(line)
+                let verdict = progress.feed(line);
+                crate::screenshot::feed_display(display.as_mut(), line, verdict)
             })?;
-            match judge(spec, &log, &end) {
+            let display_failure = display.as_ref().and_then(|d| d.verdict());
+            match display_failure.map_or_else(|| judge(spec, &log, &end), Verdict::Fail) {
                 Verdict::Pass => {
                     println!("scenario {} ... ok", scenario.name);
                     passed += 1;
@@ -347,6 +350,7 @@ mod tests {
             timeout: ConfigDuration { millis: 1000 },
             reject: Vec::new(),
             allow: Vec::new(),
+            display: Vec::new(),
         }
     }
 
