@@ -584,11 +584,12 @@ fn boot_once(
 }
 
 /// `cargo arbor run`: boot one scenario and stream its log.
-pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
+pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) -> Result<ExitCode> {
     let scenario = scenarios::locate(name)
         .and_then(|path| scenarios::load(&path))
         .map_err(|e| anyhow!(e))?;
-    let launch = prepare(&scenario, accel)?;
+    let mut launch = prepare(&scenario, accel)?;
+    let mut shot = crate::screenshot::RunShot::prepare(screenshot, &scenario, &mut launch)?;
     let timeout = scenario
         .scenario
         .test
@@ -615,6 +616,9 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
         // A run shows everything: only "all expected lines seen" stops it.
         match progress.as_mut().map_or(Continue::Go, |p| p.feed(line)) {
             Continue::Stop if progress.as_ref().is_some_and(|p| p.failure().is_none()) => {
+                if let Some(shot) = shot.as_mut() {
+                    shot.take();
+                }
                 Continue::Stop
             }
             _ => Continue::Go,

@@ -319,3 +319,52 @@ impl DisplayRunner {
             .map(|step| format!("display step after {:?} never ran", step.after))
     }
 }
+
+/// `cargo arbor run --screenshot FILE`: one screenshot once the scenario
+/// is ready (every line its test expects has appeared).
+pub struct RunShot {
+    socket: PathBuf,
+    file: PathBuf,
+}
+
+impl RunShot {
+    /// Adds the QMP socket to `launch` when a screenshot was asked for; a
+    /// scenario without a test section has no "ready" and is refused.
+    pub fn prepare(
+        file: Option<&Path>,
+        scenario: &crate::scenarios::LoadedScenario,
+        launch: &mut crate::qemu::Launch,
+    ) -> Result<Option<Self>> {
+        let Some(file) = file else {
+            return Ok(None);
+        };
+        if scenario.scenario.test.is_none() {
+            bail!(
+                "--screenshot needs a scenario with a test section: its expected lines say when the screen is ready"
+            );
+        }
+        let socket = qmp::socket_path();
+        let _ = std::fs::remove_file(&socket);
+        launch.extra_args.extend(qmp::arguments(&socket));
+        Ok(Some(Self {
+            socket,
+            file: std::path::absolute(file)?,
+        }))
+    }
+
+    /// Takes the screenshot and says where it went (or why not).
+    pub fn take(&mut self) {
+        let result = Qmp::connect(&self.socket, Duration::from_secs(10))
+            .and_then(|mut qmp| qmp.screendump(&self.file))
+            .and_then(|()| Screen::load(&self.file));
+        match result {
+            Ok(screen) => eprintln!(
+                "arbor: saved a {}x{} screenshot to {}",
+                screen.width,
+                screen.height,
+                self.file.display()
+            ),
+            Err(error) => eprintln!("arbor: no screenshot: {error:#}"),
+        }
+    }
+}
