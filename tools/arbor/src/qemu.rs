@@ -590,11 +590,13 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
         .map_err(|e| anyhow!(e))?;
     let mut launch = prepare(&scenario, accel)?;
     let mut shot = crate::screenshot::RunShot::prepare(screenshot, &scenario, &mut launch)?;
+    let window = crate::screenshot::open_window(&mut launch, shot.is_some());
     let timeout = scenario
         .scenario
         .test
         .as_ref()
-        .map(|t| Duration::from_millis(t.timeout.millis));
+        .map(|t| Duration::from_millis(t.timeout.millis))
+        .filter(|_| !window);
     if !launch.devices.is_empty() {
         eprint!("{}", device_table(&launch.devices));
     }
@@ -619,7 +621,7 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
                 if let Some(shot) = shot.as_mut() {
                     shot.take();
                 }
-                Continue::Stop
+                if window { Continue::Go } else { Continue::Stop }
             }
             _ => Continue::Go,
         }

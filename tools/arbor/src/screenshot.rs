@@ -354,6 +354,9 @@ impl RunShot {
 
     /// Takes the screenshot and says where it went (or why not).
     pub fn take(&mut self) {
+        // The last lines are logged as their frames are composed: give the
+        // compositor a few frames to reach the screen.
+        std::thread::sleep(Duration::from_millis(500));
         let result = Qmp::connect(&self.socket, Duration::from_secs(10))
             .and_then(|mut qmp| qmp.screendump(&self.file))
             .and_then(|()| Screen::load(&self.file));
@@ -367,4 +370,24 @@ impl RunShot {
             Err(error) => eprintln!("arbor: no screenshot: {error:#}"),
         }
     }
+}
+
+/// Whether `cargo arbor run` opens a window: the scenario has a virtio
+/// GPU, no screenshot was asked for, and a display is there (`DISPLAY`
+/// or `WAYLAND_DISPLAY`). Then QEMU gets `-display default` after the
+/// launch's `-display none` (the later option wins) and the run keeps
+/// going once the scenario is ready, until QEMU's window is closed.
+pub fn open_window(launch: &mut crate::qemu::Launch, screenshot: bool) -> bool {
+    let has_gpu = launch.devices.iter().any(|d| d.kind == "VirtioGpu");
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let window = has_gpu && has_display && !screenshot;
+    if window {
+        launch
+            .extra_args
+            .extend(["-display".into(), "default".into()]);
+        eprintln!("arbor: opening a QEMU window (close it to stop)");
+    }
+    window
 }
