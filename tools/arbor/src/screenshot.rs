@@ -215,47 +215,6 @@ impl DisplayRunner {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn png(width: u32, height: u32, rgba: &[u8]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        let mut encoder = png::Encoder::new(&mut bytes, width, height);
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().unwrap();
-        writer.write_image_data(rgba).unwrap();
-        drop(writer);
-        bytes
-    }
-
-    #[test]
-    fn sums_match_the_guests_checksum_of_the_same_pixels() {
-        // A 4x2 screen; the guest would hold 0x00RRGGBB words.
-        let words: Vec<u32> = (0..8).map(|i| 0x0010_2030 * (i + 1)).collect();
-        let rgba: Vec<u8> = words
-            .iter()
-            .flat_map(|w| [(w >> 16) as u8, (w >> 8) as u8, *w as u8, 0xff])
-            .collect();
-        let screen = Screen::decode(&png(4, 2, &rgba)).unwrap();
-        assert_eq!(screen.pixels, words);
-        let mode = Mode::new(4, 2, PixelFormat::Xrgb8888).unwrap();
-        let expected = checksum(&words, &mode, &Rect::new(1, 0, 2, 2)).1;
-        assert_eq!(screen.sum(1, 0, 2, 2).unwrap(), expected);
-        let check = ScreenCheck::Sum {
-            name: "r".into(),
-            x: 1,
-            y: 0,
-            width: 2,
-            height: 2,
-            sum: expected ^ 1,
-        };
-        assert!(screen.failure(&check).unwrap().is_some());
-        assert!(screen.failure(&ScreenCheck::Size(4, 2)).unwrap().is_none());
-    }
-}
-
 /// For a test with display steps: QMP arguments added to `launch` and the
 /// runner; `None` for a test without them.
 pub fn prepare_display(
@@ -390,4 +349,45 @@ pub fn open_window(launch: &mut crate::qemu::Launch, screenshot: bool) -> bool {
         eprintln!("arbor: opening a QEMU window (close it to stop)");
     }
     window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32, rgba: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(rgba).unwrap();
+        drop(writer);
+        bytes
+    }
+
+    #[test]
+    fn sums_match_the_guests_checksum_of_the_same_pixels() {
+        // A 4x2 screen; the guest would hold 0x00RRGGBB words.
+        let words: Vec<u32> = (0..8).map(|i| 0x0010_2030 * (i + 1)).collect();
+        let rgba: Vec<u8> = words
+            .iter()
+            .flat_map(|w| [(w >> 16) as u8, (w >> 8) as u8, *w as u8, 0xff])
+            .collect();
+        let screen = Screen::decode(&png(4, 2, &rgba)).unwrap();
+        assert_eq!(screen.pixels, words);
+        let mode = Mode::new(4, 2, PixelFormat::Xrgb8888).unwrap();
+        let expected = checksum(&words, &mode, &Rect::new(1, 0, 2, 2)).1;
+        assert_eq!(screen.sum(1, 0, 2, 2).unwrap(), expected);
+        let check = ScreenCheck::Sum {
+            name: "r".into(),
+            x: 1,
+            y: 0,
+            width: 2,
+            height: 2,
+            sum: expected ^ 1,
+        };
+        assert!(screen.failure(&check).unwrap().is_some());
+        assert!(screen.failure(&ScreenCheck::Size(4, 2)).unwrap().is_none());
+    }
 }
