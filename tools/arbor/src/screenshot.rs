@@ -218,6 +218,7 @@ impl DisplayRunner {
 /// For a test with display steps: QMP arguments added to `launch` and the
 /// runner; `None` for a test without them.
 pub fn prepare_display(
+    name: &str,
     spec: &arbor_config::TestSpec,
     launch: &mut crate::qemu::Launch,
 ) -> Result<Option<DisplayRunner>> {
@@ -232,7 +233,8 @@ pub fn prepare_display(
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default()
-        .join("screenshots");
+        .join("screenshots")
+        .join(name);
     std::fs::create_dir_all(&directory)
         .with_context(|| format!("creating {}", directory.display()))?;
     Ok(Some(DisplayRunner::new(

@@ -305,7 +305,8 @@ pub fn test_command(
             let mut log = Vec::new();
             let timeout = Duration::from_millis(spec.timeout.millis);
             let mut progress = Progress::new(spec);
-            let mut display = crate::screenshot::prepare_display(spec, &mut launch)?;
+            let mut display =
+                crate::screenshot::prepare_display(&scenario.name, spec, &mut launch)?;
             let end = qemu::boot(&launch, Some(timeout), |line| {
                 log.push(line.to_string());
                 let verdict = progress.feed(line);
