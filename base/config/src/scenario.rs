@@ -244,6 +244,10 @@ pub enum DisplayAction {
     Wait(u64),
     /// Takes a screenshot and checks it.
     Screenshot(Vec<ScreenCheck>),
+    /// Measures `input_to_pixel_ms` (coarse): types the character, then
+    /// takes screenshots until the rectangle (x, y, width, height)
+    /// changes, and reports the time; fails after 5 s without a change.
+    InputToPixel(char, u32, u32, u32, u32),
 }
 
 /// A check on a screenshot.

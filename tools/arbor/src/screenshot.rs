@@ -194,6 +194,27 @@ impl DisplayRunner {
                     self.qmp()?.click(*x, *y, width, height)?;
                 }
                 DisplayAction::Wait(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+                DisplayAction::InputToPixel(character, x, y, width, height) => {
+                    let code = qmp::qcode(*character)
+                        .with_context(|| format!("no key for {character:?}"))?;
+                    let (_, before) = self.screenshot()?;
+                    let old = before.sum(*x, *y, *width, *height)?;
+                    let started = std::time::Instant::now();
+                    self.qmp()?.tap(&code)?;
+                    loop {
+                        let (_, screen) = self.screenshot()?;
+                        if screen.sum(*x, *y, *width, *height)? != old {
+                            break;
+                        }
+                        if started.elapsed() > Duration::from_secs(5) {
+                            bail!("{character:?} changed nothing in 5 s");
+                        }
+                    }
+                    eprintln!(
+                        "arbor: input_to_pixel_ms {} (QMP key {character:?} to a changed screenshot, coarse)",
+                        started.elapsed().as_millis()
+                    );
+                }
                 DisplayAction::Screenshot(checks) => {
                     let (file, screen) = self.screenshot()?;
                     for check in checks {
