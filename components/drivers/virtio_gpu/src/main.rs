@@ -145,6 +145,7 @@ fn start() -> Result<SessionError, String> {
             open: false,
             watches,
             flushes: 0,
+            timings: Vec::new(),
         },
     ))
 }
@@ -165,6 +166,17 @@ struct GpuDisplay {
     open: bool,
     watches: Vec<(String, Rect, Option<u64>)>,
     flushes: u64,
+    /// TSC cycles of the first [`TIMED_FLUSHES`] refreshes.
+    timings: Vec<u64>,
+}
+
+/// Refreshes timed before the median is logged once.
+const TIMED_FLUSHES: usize = 20;
+
+/// The time stamp counter.
+fn tsc() -> u64 {
+    // SAFETY: rdtsc reads a counter and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// One session's buffer (the client's, copied from on refresh).
@@ -251,6 +263,7 @@ impl Service for GpuDisplay {
                 if rect.is_empty() {
                     return FramebufferReply::Done;
                 }
+                let started = tsc();
                 copy_rect(screen.pixels, self.scanout, &self.mode, &rect);
                 if let Err(error) = self.gpu.flush() {
                     log!("flush failed: {error}");
@@ -258,6 +271,7 @@ impl Service for GpuDisplay {
                 }
                 acknowledge(&mut self.gpu, &self.device);
                 self.flushes += 1;
+                self.time_flush(tsc().wrapping_sub(started));
                 self.check_watches();
                 FramebufferReply::Done
             }
@@ -296,6 +310,28 @@ fn copy_rect(from: &[u32], to: &mut [u32], mode: &Mode, rect: &Rect) {
 }
 
 impl GpuDisplay {
+    /// Records one refresh's duration (copy of the dirty rectangle, then
+    /// the whole-screen transfer and flush); logs the median once.
+    fn time_flush(&mut self, cycles: u64) {
+        if self.timings.len() >= TIMED_FLUSHES {
+            return;
+        }
+        self.timings.push(cycles);
+        if self.timings.len() == TIMED_FLUSHES {
+            let mut sorted = self.timings.clone();
+            sorted.sort_unstable();
+            let per_ms = sys::info(arbor::abi::info::TSC_PER_MS, 0).map_or(1, |r| r.0.max(1));
+            let median_us = sorted[TIMED_FLUSHES / 2] * 1000 / per_ms;
+            log!(
+                "refresh to flush at {}x{}: median {}.{:03} ms over {TIMED_FLUSHES} refreshes",
+                self.mode.width,
+                self.mode.height,
+                median_us / 1000,
+                median_us % 1000
+            );
+        }
+    }
+
     /// Logs each watched rectangle whose checksum changed.
     fn check_watches(&mut self) {
         for (name, rect, last) in self.watches.iter_mut() {
