@@ -289,10 +289,15 @@ impl Service for Driver {
             let request = InputRequest::Events {
                 max: BATCH_MAX as u16,
             };
-            if let Ok((InputReply::Events(batch), _)) =
-                call::<_, InputReply>(merged, Interface::Session, &request, None, None)
-            {
-                events.extend(batch.events);
+            // Until the other queue is empty (it holds at most
+            // QUEUE_CAPACITY events, so a few batches).
+            for _ in 0..input::QUEUE_CAPACITY.div_ceil(BATCH_MAX) {
+                match call::<_, InputReply>(merged, Interface::Session, &request, None, None) {
+                    Ok((InputReply::Events(batch), _)) if !batch.events.is_empty() => {
+                        events.extend(batch.events);
+                    }
+                    _ => break,
+                }
             }
         }
         if events.is_empty() {
