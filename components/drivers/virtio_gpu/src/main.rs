@@ -193,11 +193,12 @@ impl Service for GpuDisplay {
     fn create(
         &mut self,
         _service: &str,
-        _label: &str,
+        label: &str,
         _args: &[u8],
         quota: Quota,
     ) -> Result<Screen, SessionError> {
         if self.open {
+            log!("refused a second Framebuffer session (\"{label}\"): the display has one client");
             return Err(SessionError::AlreadyClaimed);
         }
         let bytes = self.mode.buffer_bytes().next_multiple_of(PAGE);
