@@ -45,8 +45,8 @@ pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
 pub use scenario::{
-    DefaultReject, Device, DiskFile, DiskFormat, ExitOutcome, HostCheck, Kernel, MAX_SLOT, Machine,
-    Scenario, TestSpec, assign_slots,
+    DefaultReject, Device, DiskFile, DiskFormat, DisplayAction, DisplayStep, ExitOutcome,
+    HostCheck, Kernel, MAX_SLOT, Machine, Scenario, ScreenCheck, TestSpec, assign_slots,
 };
 pub use validate::{
     ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE,

@@ -260,6 +260,11 @@ pub struct TestSpec {
     /// command becomes the path of the scenario's first built disk image.
     #[serde(default)]
     pub after: Vec<HostCheck>,
+    /// Display steps, each run once its line has appeared: input sent and
+    /// screenshots taken through QMP, checked by the host (needs a
+    /// `VirtioGpu`, and a keyboard / tablet for input).
+    #[serde(default)]
+    pub display: Vec<DisplayStep>,
 }
 
 /// One host command of a test's `after` section.
@@ -276,6 +281,57 @@ pub struct HostCheck {
     /// than the one before.
     #[serde(default)]
     pub expect: Vec<String>,
+}
+
+/// One display step of a scenario test: when a log line containing
+/// `after` has appeared, the actions run in order.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayStep {
+    /// The log line substring that starts this step.
+    pub after: String,
+    /// What to do then.
+    pub actions: Vec<DisplayAction>,
+}
+
+/// What a display step does.
+#[derive(Clone, Debug, Deserialize)]
+pub enum DisplayAction {
+    /// Types the text (lowercase letters, digits, space; `\n` is Enter).
+    Type(String),
+    /// Moves the tablet to pixel (x, y) and clicks the left button.
+    Click(u32, u32),
+    /// Waits this many milliseconds (the guest keeps running).
+    Wait(u64),
+    /// Takes a screenshot and checks it.
+    Screenshot(Vec<ScreenCheck>),
+    /// Measures `input_to_pixel_ms` (coarse): types the character, then
+    /// takes screenshots until the rectangle (x, y, width, height)
+    /// changes, and reports the time; fails after 5 s without a change.
+    InputToPixel(char, u32, u32, u32, u32),
+}
+
+/// A check on a screenshot.
+#[derive(Clone, Debug, Deserialize)]
+pub enum ScreenCheck {
+    /// The screen is this many pixels wide and high.
+    Size(u32, u32),
+    /// The rectangle's checksum (`arbor_sessions::framebuffer::checksum`
+    /// over its pixels as 0x00RRGGBB) is `sum`.
+    Sum {
+        /// A name for the failure message.
+        name: String,
+        /// Left edge.
+        x: u32,
+        /// Top edge.
+        y: u32,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The expected checksum.
+        sum: u64,
+    },
 }
 
 impl TestSpec {

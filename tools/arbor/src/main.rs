@@ -16,7 +16,9 @@ mod graph;
 mod needs;
 mod new;
 mod qemu;
+mod qmp;
 mod scenarios;
+mod screenshot;
 mod setup;
 mod test;
 mod workspace;
@@ -46,6 +48,10 @@ enum Command {
         /// Accelerator: auto (KVM when /dev/kvm answers and an earlier run did not find it slow), kvm or tcg.
         #[arg(long, default_value = "auto")]
         accel: qemu::AccelChoice,
+        /// Save a PNG of the display (QMP screendump) once the scenario is
+        /// ready, i.e. every line its test expects has appeared.
+        #[arg(long)]
+        screenshot: Option<std::path::PathBuf>,
     },
     /// Run the host unit tests, then every scenario's `test` section in QEMU.
     Test {
@@ -113,7 +119,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
-        Command::Run { scenario, accel } => qemu::run_command(&scenario, accel)
+        Command::Run {
+            scenario,
+            accel,
+            screenshot,
+        } => qemu::run_command(&scenario, accel, screenshot.as_deref())
             .with_context(|| format!("running scenario \"{scenario}\"")),
         Command::Test {
             filter,

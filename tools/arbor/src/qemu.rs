@@ -592,16 +592,19 @@ fn boot_once(
 }
 
 /// `cargo arbor run`: boot one scenario and stream its log.
-pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
+pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) -> Result<ExitCode> {
     let scenario = scenarios::locate(name)
         .and_then(|path| scenarios::load(&path))
         .map_err(|e| anyhow!(e))?;
-    let launch = prepare(&scenario, accel)?;
+    let mut launch = prepare(&scenario, accel)?;
+    let mut shot = crate::screenshot::RunShot::prepare(screenshot, &scenario, &mut launch)?;
+    let window = crate::screenshot::open_window(&mut launch, shot.is_some());
     let timeout = scenario
         .scenario
         .test
         .as_ref()
-        .map(|t| Duration::from_millis(t.timeout.millis));
+        .map(|t| Duration::from_millis(t.timeout.millis))
+        .filter(|_| !window);
     if !launch.devices.is_empty() {
         eprint!("{}", device_table(&launch.devices));
     }
@@ -623,7 +626,10 @@ pub fn run_command(name: &str, accel: AccelChoice) -> Result<ExitCode> {
         // A run shows everything: only "all expected lines seen" stops it.
         match progress.as_mut().map_or(Continue::Go, |p| p.feed(line)) {
             Continue::Stop if progress.as_ref().is_some_and(|p| p.failure().is_none()) => {
-                Continue::Stop
+                if let Some(shot) = shot.as_mut() {
+                    shot.take();
+                }
+                if window { Continue::Go } else { Continue::Stop }
             }
             _ => Continue::Go,
         }

@@ -377,14 +377,19 @@ pub fn test_command(
             let mut log = Vec::new();
             let timeout = Duration::from_millis(spec.timeout.millis);
             let mut progress = Progress::new(spec);
+            let mut display =
+                crate::screenshot::prepare_display(&scenario.name, spec, &mut launch)?;
             let end = qemu::boot(&launch, Some(timeout), |line| {
                 log.push(line.to_string());
-                progress.feed(line)
+                let verdict = progress.feed(line);
+                crate::screenshot::feed_display(display.as_mut(), line, verdict)
             })?;
-            let verdict = match judge(spec, &log, &end) {
-                Verdict::Pass => after_checks(spec, &scenario.scenario.machine.devices),
-                failed => failed,
-            };
+            let display_failure = display.as_ref().and_then(|d| d.verdict());
+            let verdict =
+                match display_failure.map_or_else(|| judge(spec, &log, &end), Verdict::Fail) {
+                    Verdict::Pass => after_checks(spec, &scenario.scenario.machine.devices),
+                    failed => failed,
+                };
             match verdict {
                 Verdict::Pass => {
                     println!("scenario {} ... ok", scenario.name);
@@ -424,6 +429,7 @@ mod tests {
             reject: Vec::new(),
             allow: Vec::new(),
             after: Vec::new(),
+            display: Vec::new(),
         }
     }
 

@@ -1,0 +1,352 @@
+//! virtio_gpu: the display driver for QEMU's `virtio-gpu-pci`, a
+//! Framebuffer session (to the compositor) over the Platform session's one
+//! device.
+//!
+//! It brings the device up with virtio-drivers through `arbor-virtio`, sets
+//! the scanout to the configured mode (a 2D resource backed by one
+//! physically contiguous DMA buffer from the Platform session) and serves
+//! one Framebuffer session at a time. The client draws into a RAM
+//! dataspace of its own (paid from its session donation), never into DMA
+//! memory; a refresh copies the clipped dirty rectangle into the scanout
+//! buffer and flushes.
+//!
+//! Limit: virtio-drivers 0.13 exposes only `flush`, which transfers and
+//! flushes the whole resource (its rectangle transfer is private), so the
+//! device is told about the whole screen on every refresh; only the copy
+//! into the DMA buffer is limited to the dirty rectangle.
+//!
+//! Like `ram_fb`, its config may name rectangles to watch: after every
+//! refresh it logs each watched rectangle of the scanout buffer whose
+//! checksum changed (`watch NAME (x, y, w x h): sum 0x...`), so a scenario
+//! can compare the guest's picture with the host's rendering and with the
+//! screenshot QEMU takes.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+mod hal;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use arbor::abi::{CapSlot, ObjectKind, slot};
+use arbor::{slots, sys, vspace};
+use arbor_sessions::client;
+use arbor_sessions::framebuffer::{
+    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, checksum,
+};
+use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
+use arbor_sessions::server::{Call, Server, Service};
+use arbor_sessions::table::{Entry, Quota};
+use arbor_sessions::{SessionError, env, log};
+use arbor_virtio::virtio_drivers::device::gpu::VirtIOGpu;
+use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
+use arbor_virtio::{POOL_PAGES, VirtioDevice};
+use hal::GpuHal;
+use serde::Deserialize;
+
+arbor::entry!(run);
+
+const PAGE: u64 = 4096;
+/// PCI command bits: memory decoding and bus mastering.
+const MEMORY: u16 = 0x2;
+
+/// A rectangle to watch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Watch {
+    name: String,
+    x: i32,
+    y: i32,
+    width: u32,
+    height: u32,
+}
+
+/// The config ROM.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    width: u32,
+    height: u32,
+    #[serde(default)]
+    watch: Vec<Watch>,
+}
+
+type Gpu = VirtIOGpu<GpuHal, PciTransport>;
+
+fn run(_argument: u64) {
+    match start() {
+        Ok(error) => log!("stopped: {error}"),
+        Err(error) => log!("failed: {error}"),
+    }
+    client::exit(1);
+}
+
+fn start() -> Result<SessionError, String> {
+    let config = env::config::<Config>().map_err(|e| alloc::format!("bad config: {e}"))?;
+    let mode = Mode::new(config.width, config.height, PixelFormat::Xrgb8888)
+        .map_err(|e| alloc::format!("bad mode {}x{}: {e}", config.width, config.height))?;
+    let scanout_bytes = mode.buffer_bytes().next_multiple_of(PAGE);
+    let platform: &'static Platform = Box::leak(Box::new(
+        Platform::open(
+            "",
+            SESSION_RAM + (u64::from(POOL_PAGES) + 1) * PAGE + scanout_bytes + PAGE,
+        )
+        .map_err(|e| alloc::format!("Platform session: {e}"))?,
+    ));
+    let (device, mut root) =
+        VirtioDevice::open(platform, 0).map_err(|e| alloc::format!("opening the device: {e}"))?;
+    platform
+        .set_command(0, MEMORY | BUS_MASTER)
+        .map_err(|e| alloc::format!("command register: {e}"))?;
+    // The scanout's backing: one contiguous DMA buffer, served to the
+    // library's one large allocation.
+    let (dma, phys, size) = platform
+        .dma(scanout_bytes)
+        .map_err(|e| alloc::format!("scanout DMA buffer: {e}"))?;
+    let scanout = vspace::map_pixels(dma, size / 4).map_err(|e| alloc::format!("mapping: {e}"))?;
+    hal::set_scanout_buffer(phys, scanout.as_mut_ptr() as u64, size);
+    let transport = PciTransport::new::<GpuHal, _>(&mut root, device.function)
+        .map_err(|e| alloc::format!("virtio transport: {e}"))?;
+    let mut gpu: Gpu = VirtIOGpu::new(transport).map_err(|e| alloc::format!("virtio-gpu: {e}"))?;
+    let (native_width, native_height) = gpu
+        .resolution()
+        .map_err(|e| alloc::format!("display info: {e}"))?;
+    gpu.change_resolution(mode.width, mode.height)
+        .map_err(|e| alloc::format!("scanout {}x{}: {e}", mode.width, mode.height))?;
+    let pixels = (mode.pixels() as usize).min(scanout.len());
+    let scanout: &'static mut [u32] = &mut scanout[..pixels];
+    gpu.flush()
+        .map_err(|e| alloc::format!("first flush: {e}"))?;
+    acknowledge(&mut gpu, &device);
+    log!(
+        "virtio-gpu on line {}: device mode {native_width}x{native_height}, scanout {}x{} B8G8R8A8, {} watched rectangles",
+        device.line,
+        mode.width,
+        mode.height,
+        config.watch.len()
+    );
+    let server = Server::new().map_err(|e| alloc::format!("no server endpoint: {e}"))?;
+    let watches = config
+        .watch
+        .into_iter()
+        .map(|watch| {
+            let rect = Rect::new(watch.x, watch.y, watch.width, watch.height);
+            (watch.name, rect, None)
+        })
+        .collect();
+    Ok(server.serve(
+        &[framebuffer::SERVICE],
+        GpuDisplay {
+            mode,
+            gpu,
+            device,
+            scanout,
+            open: false,
+            watches,
+            flushes: 0,
+            timings: Vec::new(),
+        },
+    ))
+}
+
+/// Reads (and so deasserts) the device's interrupt, then lets its line
+/// fire again; the driver's calls complete by polling, not by interrupt.
+fn acknowledge(gpu: &mut Gpu, device: &VirtioDevice) {
+    let _ = gpu.ack_interrupt();
+    let _ = device.acknowledge();
+}
+
+/// The driver: the device, its scanout buffer, at most one session.
+struct GpuDisplay {
+    mode: Mode,
+    gpu: Gpu,
+    device: VirtioDevice,
+    scanout: &'static mut [u32],
+    open: bool,
+    watches: Vec<(String, Rect, Option<u64>)>,
+    flushes: u64,
+    /// TSC cycles of the first [`TIMED_FLUSHES`] refreshes.
+    timings: Vec<u64>,
+}
+
+/// Refreshes timed before the median is logged once.
+const TIMED_FLUSHES: usize = 20;
+
+/// The time stamp counter.
+fn tsc() -> u64 {
+    // SAFETY: rdtsc reads a counter and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// One session's buffer (the client's, copied from on refresh).
+struct Screen {
+    dataspace: CapSlot,
+    pixels: &'static mut [u32],
+    refreshes: u64,
+}
+
+impl Service for GpuDisplay {
+    type Session = Screen;
+    type Reply = FramebufferReply;
+
+    fn create(
+        &mut self,
+        _service: &str,
+        label: &str,
+        _args: &[u8],
+        quota: Quota,
+    ) -> Result<Screen, SessionError> {
+        if self.open {
+            log!("refused a second Framebuffer session (\"{label}\"): the display has one client");
+            return Err(SessionError::AlreadyClaimed);
+        }
+        let bytes = self.mode.buffer_bytes().next_multiple_of(PAGE);
+        quota.require(Quota {
+            ram: bytes + PAGE,
+            caps: 2,
+        })?;
+        let dataspace = slots::allocate().map_err(SessionError::from)?;
+        if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, bytes) {
+            slots::free(dataspace);
+            return Err(SessionError::from(error));
+        }
+        let pixels = match vspace::map_pixels(dataspace, self.mode.pixels()) {
+            Ok(pixels) => pixels,
+            Err(error) => {
+                let _ = sys::destroy(dataspace);
+                slots::release(dataspace);
+                return Err(SessionError::from(error));
+            }
+        };
+        self.open = true;
+        Ok(Screen {
+            dataspace,
+            pixels,
+            refreshes: 0,
+        })
+    }
+
+    fn opened(&mut self, session: &Entry<Screen>) {
+        log!("session for \"{}\"", session.label);
+    }
+
+    fn close(&mut self, session: Entry<Screen>) {
+        let screen = session.state;
+        vspace::unmap_pixels(screen.pixels);
+        let _ = sys::destroy(screen.dataspace);
+        slots::release(screen.dataspace);
+        self.open = false;
+        log!(
+            "session closed after {} refreshes ({} flushes)",
+            screen.refreshes,
+            self.flushes
+        );
+    }
+
+    fn handle(&mut self, session: &mut Entry<Screen>, call: &mut Call<'_>) -> FramebufferReply {
+        let request = match framebuffer::decode_request(call.incoming.bytes()) {
+            Ok(request) => request,
+            Err(error) => return FramebufferReply::Error(error),
+        };
+        let screen = &mut session.state;
+        match request {
+            FramebufferRequest::Mode => FramebufferReply::Mode(self.mode),
+            FramebufferRequest::Dataspace => {
+                call.reply_cap(screen.dataspace);
+                FramebufferReply::Dataspace {
+                    size: self.mode.buffer_bytes(),
+                }
+            }
+            FramebufferRequest::Refresh { rect } => {
+                screen.refreshes += 1;
+                let rect = rect.clipped_to(&self.mode);
+                if rect.is_empty() {
+                    return FramebufferReply::Done;
+                }
+                let started = tsc();
+                copy_rect(screen.pixels, self.scanout, &self.mode, &rect);
+                if let Err(error) = self.gpu.flush() {
+                    log!("flush failed: {error}");
+                    return FramebufferReply::Error(SessionError::BadRequest);
+                }
+                acknowledge(&mut self.gpu, &self.device);
+                self.flushes += 1;
+                self.time_flush(tsc().wrapping_sub(started));
+                self.check_watches();
+                FramebufferReply::Done
+            }
+            FramebufferRequest::Checksum { rect } => {
+                let (rect, sum) = checksum(self.scanout, &self.mode, &rect);
+                log!(
+                    "checksum ({}, {}, {} x {}): 0x{sum:016x}",
+                    rect.x,
+                    rect.y,
+                    rect.width,
+                    rect.height
+                );
+                FramebufferReply::Checksum { rect, sum }
+            }
+        }
+    }
+
+    fn error(error: SessionError) -> FramebufferReply {
+        FramebufferReply::Error(error)
+    }
+}
+
+/// Copies `rect` (already clipped to `mode`) from the client's buffer to
+/// the scanout buffer; both are `mode`-sized.
+fn copy_rect(from: &[u32], to: &mut [u32], mode: &Mode, rect: &Rect) {
+    let width = mode.width as usize;
+    let (x, w) = (rect.x as usize, rect.width as usize);
+    for y in rect.y as usize..rect.y as usize + rect.height as usize {
+        let start = y * width + x;
+        if let (Some(source), Some(target)) =
+            (from.get(start..start + w), to.get_mut(start..start + w))
+        {
+            target.copy_from_slice(source);
+        }
+    }
+}
+
+impl GpuDisplay {
+    /// Records one refresh's duration (copy of the dirty rectangle, then
+    /// the whole-screen transfer and flush); logs the median once.
+    fn time_flush(&mut self, cycles: u64) {
+        if self.timings.len() >= TIMED_FLUSHES {
+            return;
+        }
+        self.timings.push(cycles);
+        if self.timings.len() == TIMED_FLUSHES {
+            let mut sorted = self.timings.clone();
+            sorted.sort_unstable();
+            let per_ms = sys::info(arbor::abi::info::TSC_PER_MS, 0).map_or(1, |r| r.0.max(1));
+            let median_us = sorted[TIMED_FLUSHES / 2] * 1000 / per_ms;
+            log!(
+                "refresh to flush at {}x{}: median {}.{:03} ms over {TIMED_FLUSHES} refreshes",
+                self.mode.width,
+                self.mode.height,
+                median_us / 1000,
+                median_us % 1000
+            );
+        }
+    }
+
+    /// Logs each watched rectangle whose checksum changed.
+    fn check_watches(&mut self) {
+        for (name, rect, last) in self.watches.iter_mut() {
+            let (clipped, sum) = checksum(self.scanout, &self.mode, rect);
+            if *last != Some(sum) {
+                *last = Some(sum);
+                log!(
+                    "watch {name} ({}, {}, {} x {}): sum 0x{sum:016x}",
+                    clipped.x,
+                    clipped.y,
+                    clipped.width,
+                    clipped.height
+                );
+            }
+        }
+    }
+}
