@@ -278,6 +278,49 @@ pub fn checksum(pixels: &[u32], mode: &Mode, rect: &Rect) -> (Rect, u64) {
     (clipped, sum)
 }
 
+/// The pixel buffer a Framebuffer server shares with its client: a dataspace
+/// the server creates from the session's donation and maps for itself. Every
+/// display driver (`virtio_gpu`, the test driver `ram_fb`) keeps one per
+/// session, made and released here.
+pub struct Screen {
+    /// The buffer's dataspace; its capability goes to the client.
+    pub dataspace: arbor::abi::CapSlot,
+    /// The buffer as the server sees it, one `u32` per pixel.
+    pub pixels: &'static mut [u32],
+    /// Refreshes the client asked for.
+    pub refreshes: u64,
+}
+
+impl Screen {
+    /// A zeroed buffer for `mode`, paid from `quota`: the buffer in whole
+    /// pages plus a page for the session's bookkeeping, and two capabilities.
+    pub fn create(mode: &Mode, quota: &crate::table::Quota) -> Result<Screen, SessionError> {
+        use arbor::abi::{ObjectKind, slot};
+        use arbor::guard::SlotGuard;
+        const PAGE: u64 = 4096;
+        let bytes = mode.buffer_bytes().next_multiple_of(PAGE);
+        quota.require(crate::table::Quota {
+            ram: bytes + PAGE,
+            caps: 2,
+        })?;
+        let dataspace = SlotGuard::allocate()?;
+        arbor::sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace.slot(), bytes)?;
+        let dataspace = dataspace.destroying();
+        let pixels = arbor::vspace::map_pixels(dataspace.slot(), mode.pixels())?;
+        Ok(Screen {
+            dataspace: dataspace.keep(),
+            pixels,
+            refreshes: 0,
+        })
+    }
+
+    /// Unmaps and destroys the buffer; its RAM goes back with the session.
+    pub fn release(self) {
+        arbor::vspace::unmap_pixels(self.pixels);
+        drop(arbor::guard::SlotGuard::adopt(self.dataspace).destroying());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

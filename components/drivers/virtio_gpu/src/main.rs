@@ -29,11 +29,10 @@ mod hal;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use arbor::abi::{CapSlot, ObjectKind, slot};
-use arbor::{slots, sys, vspace};
+use arbor::{sys, vspace};
 use arbor_sessions::client;
 use arbor_sessions::framebuffer::{
-    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, checksum,
+    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, Screen, checksum,
 };
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::{Call, Server, Service};
@@ -179,13 +178,6 @@ fn tsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// One session's buffer (the client's, copied from on refresh).
-struct Screen {
-    dataspace: CapSlot,
-    pixels: &'static mut [u32],
-    refreshes: u64,
-}
-
 impl Service for GpuDisplay {
     type Session = Screen;
     type Reply = FramebufferReply;
@@ -201,30 +193,9 @@ impl Service for GpuDisplay {
             log!("refused a second Framebuffer session (\"{label}\"): the display has one client");
             return Err(SessionError::AlreadyClaimed);
         }
-        let bytes = self.mode.buffer_bytes().next_multiple_of(PAGE);
-        quota.require(Quota {
-            ram: bytes + PAGE,
-            caps: 2,
-        })?;
-        let dataspace = slots::allocate().map_err(SessionError::from)?;
-        if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, bytes) {
-            slots::free(dataspace);
-            return Err(SessionError::from(error));
-        }
-        let pixels = match vspace::map_pixels(dataspace, self.mode.pixels()) {
-            Ok(pixels) => pixels,
-            Err(error) => {
-                let _ = sys::destroy(dataspace);
-                slots::release(dataspace);
-                return Err(SessionError::from(error));
-            }
-        };
+        let screen = Screen::create(&self.mode, &quota)?;
         self.open = true;
-        Ok(Screen {
-            dataspace,
-            pixels,
-            refreshes: 0,
-        })
+        Ok(screen)
     }
 
     fn opened(&mut self, session: &Entry<Screen>) {
@@ -233,13 +204,12 @@ impl Service for GpuDisplay {
 
     fn close(&mut self, session: Entry<Screen>) {
         let screen = session.state;
-        vspace::unmap_pixels(screen.pixels);
-        let _ = sys::destroy(screen.dataspace);
-        slots::release(screen.dataspace);
+        let refreshes = screen.refreshes;
+        screen.release();
         self.open = false;
         log!(
             "session closed after {} refreshes ({} flushes)",
-            screen.refreshes,
+            refreshes,
             self.flushes
         );
     }

@@ -17,11 +17,9 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use arbor::abi::{CapSlot, ObjectKind, slot};
-use arbor::{slots, sys, vspace};
 use arbor_sessions::client::{self};
 use arbor_sessions::framebuffer::{
-    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, checksum,
+    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, Screen, checksum,
 };
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::table::{Entry, Quota};
@@ -110,13 +108,6 @@ struct RamFramebuffer {
     watches: Vec<(String, Rect, Option<u64>)>,
 }
 
-/// One session's buffer.
-struct Screen {
-    dataspace: CapSlot,
-    pixels: &'static mut [u32],
-    refreshes: u64,
-}
-
 impl Service for RamFramebuffer {
     type Session = Screen;
     type Reply = FramebufferReply;
@@ -131,31 +122,9 @@ impl Service for RamFramebuffer {
         if self.open {
             return Err(SessionError::AlreadyClaimed);
         }
-        // The buffer, whole pages, plus a page for the session's bookkeeping.
-        let bytes = self.mode.buffer_bytes().next_multiple_of(4096);
-        quota.require(Quota {
-            ram: bytes + 4096,
-            caps: 2,
-        })?;
-        let dataspace = slots::allocate().map_err(SessionError::from)?;
-        if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, bytes) {
-            slots::free(dataspace);
-            return Err(SessionError::from(error));
-        }
-        let pixels = match vspace::map_pixels(dataspace, self.mode.pixels()) {
-            Ok(pixels) => pixels,
-            Err(error) => {
-                let _ = sys::destroy(dataspace);
-                slots::release(dataspace);
-                return Err(SessionError::from(error));
-            }
-        };
+        let screen = Screen::create(&self.mode, &quota)?;
         self.open = true;
-        Ok(Screen {
-            dataspace,
-            pixels,
-            refreshes: 0,
-        })
+        Ok(screen)
     }
 
     fn opened(&mut self, session: &Entry<Screen>) {
@@ -164,11 +133,10 @@ impl Service for RamFramebuffer {
 
     fn close(&mut self, session: Entry<Screen>) {
         let screen = session.state;
-        vspace::unmap_pixels(screen.pixels);
-        let _ = sys::destroy(screen.dataspace);
-        slots::release(screen.dataspace);
+        let refreshes = screen.refreshes;
+        screen.release();
         self.open = false;
-        log!("session closed after {} refreshes", screen.refreshes);
+        log!("session closed after {refreshes} refreshes");
     }
 
     fn handle(&mut self, session: &mut Entry<Screen>, call: &mut Call<'_>) -> FramebufferReply {
