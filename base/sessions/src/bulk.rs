@@ -103,6 +103,25 @@ pub struct ServerStream {
     client_signal: Option<CapSlot>,
 }
 
+/// A fresh dataspace of `len` bytes in the server's Pd, attached as a shared
+/// region: the memory a server makes for a session from that session's
+/// donation (a Nic stream, a Socket window). Refused, with the slot and the
+/// dataspace given back, when it cannot be made or attached.
+pub fn new_shared_region(len: usize) -> Result<(CapSlot, SharedRegion), SessionError> {
+    let dataspace = arbor::guard::SlotGuard::allocate()?;
+    sys::create(
+        ObjectKind::Dataspace,
+        slot::OWN_PD,
+        dataspace.slot(),
+        len as u64,
+    )?;
+    let dataspace = dataspace.destroying();
+    match SharedRegion::attach(dataspace.slot(), len) {
+        Ok(region) => Ok((dataspace.keep(), region)),
+        Err(_) => Err(SessionError::InsufficientQuota { needed: len as u64 }),
+    }
+}
+
 impl ServerStream {
     /// Creates the region for a session whose raw arguments are `args`,
     /// paid from `quota` (already in the server's Pd).

@@ -27,9 +27,10 @@ mod device;
 use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
-use arbor::abi::{CapSlot, ObjectKind, info, slot};
+use arbor::abi::{CapSlot, info, slot};
 use arbor::packet_stream::SharedRegion;
 use arbor::{slots, sys};
+use arbor_sessions::bulk;
 use arbor_sessions::client::{self, Session, TIMER_SESSION_RAM, call, open_session};
 use arbor_sessions::nic::{NicArgs, NicClient};
 use arbor_sessions::server::{Call, Server, Service};
@@ -360,22 +361,6 @@ fn budget_of(quota: Quota, args: &SocketArgs) -> u64 {
         .saturating_sub(u64::from(args.window_len) + socket::SESSION_OVERHEAD)
 }
 
-fn new_window(len: usize) -> Result<(CapSlot, SharedRegion), SessionError> {
-    let dataspace = slots::allocate().map_err(SessionError::from)?;
-    if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, len as u64) {
-        slots::free(dataspace);
-        return Err(SessionError::from(error));
-    }
-    match SharedRegion::attach(dataspace, len) {
-        Ok(region) => Ok((dataspace, region)),
-        Err(_) => {
-            let _ = sys::destroy(dataspace);
-            slots::release(dataspace);
-            Err(SessionError::InsufficientQuota { needed: len as u64 })
-        }
-    }
-}
-
 fn new_tcp() -> tcp::Socket<'static> {
     let buffer = || tcp::SocketBuffer::new(vec![0; socket::TCP_BUFFER_LEN]);
     let mut tcp = tcp::Socket::new(buffer(), buffer());
@@ -616,7 +601,7 @@ impl Service for Stack {
             caps: socket::SERVER_CAPS,
         })?;
         let policy = policy_for(&self.config.policy, label);
-        let (window_cap, window) = new_window(args.window_len as usize)?;
+        let (window_cap, window) = bulk::new_shared_region(args.window_len as usize)?;
         Ok(SocketSession {
             sockets: ClientSockets::new(policy, budget_of(quota, &args)),
             window_cap,

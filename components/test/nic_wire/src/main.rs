@@ -15,9 +15,10 @@ extern crate alloc;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use arbor::abi::{CapSlot, ObjectKind, slot};
-use arbor::packet_stream::{self, Request, SharedRegion, Status};
+use arbor::abi::CapSlot;
+use arbor::packet_stream::{self, Request, Status};
 use arbor::{slots, sys};
+use arbor_sessions::bulk;
 use arbor_sessions::nic::{
     self, MAX_FRAME_LEN, MacAddress, NicArgs, NicInfo, NicReply, NicRequest, ReceivedFrame,
     StreamKind,
@@ -106,22 +107,6 @@ fn mac_for(label: &str) -> MacAddress {
     MacAddress([0x02, bytes[0], bytes[1], bytes[2], bytes[3], bytes[4]])
 }
 
-fn make_stream(len: usize) -> Result<(CapSlot, SharedRegion), SessionError> {
-    let dataspace = slots::allocate().map_err(SessionError::from)?;
-    if let Err(error) = sys::create(ObjectKind::Dataspace, slot::OWN_PD, dataspace, len as u64) {
-        slots::free(dataspace);
-        return Err(SessionError::from(error));
-    }
-    match SharedRegion::attach(dataspace, len) {
-        Ok(region) => Ok((dataspace, region)),
-        Err(_) => {
-            let _ = sys::destroy(dataspace);
-            slots::release(dataspace);
-            Err(SessionError::InsufficientQuota { needed: len as u64 })
-        }
-    }
-}
-
 fn stream_error(_: packet_stream::Error) -> SessionError {
     SessionError::BadRequest
 }
@@ -150,8 +135,8 @@ impl Service for Wire {
         let receive_len = args
             .stream_len(StreamKind::Receive)
             .map_err(|_| SessionError::BadRequest)?;
-        let (transmit_dataspace, transmit_region) = make_stream(transmit_len)?;
-        let (receive_dataspace, receive_region) = match make_stream(receive_len) {
+        let (transmit_dataspace, transmit_region) = bulk::new_shared_region(transmit_len)?;
+        let (receive_dataspace, receive_region) = match bulk::new_shared_region(receive_len) {
             Ok(made) => made,
             Err(error) => {
                 drop(transmit_region);
