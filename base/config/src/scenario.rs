@@ -332,6 +332,21 @@ pub enum ScreenCheck {
         /// The expected checksum.
         sum: u64,
     },
+    /// The rectangle differs from the same rectangle of the step's previous
+    /// screenshot (e.g. a client kept drawing in between); fails when this
+    /// is the test's first screenshot.
+    Changed {
+        /// A name for the failure message.
+        name: String,
+        /// Left edge.
+        x: u32,
+        /// Top edge.
+        y: u32,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
 }
 
 impl TestSpec {

@@ -370,6 +370,20 @@ fn take_figure(line: &str, origin: &str, mode: Mode, figures: &mut Vec<Figure>) 
     }
 }
 
+/// For a scenario whose system keeps running (`exit: Running`, e.g. the
+/// GUI's servers): the lines (expected, in any order) after which its
+/// figures are all in and the run is stopped; `None` for one that exits.
+fn awaited_lines(scenario: &LoadedScenario) -> Option<Vec<String>> {
+    let test = scenario.scenario.test.as_ref()?;
+    (test.exit == arbor_config::ExitOutcome::Running).then(|| {
+        test.expect
+            .iter()
+            .chain(&test.expect_unordered)
+            .cloned()
+            .collect()
+    })
+}
+
 /// Builds what the scenarios need once, boots each, and gathers their figures.
 fn run_scenarios(
     scenarios: &[LoadedScenario],
@@ -400,8 +414,15 @@ fn run_scenarios(
             .map_err(|e| format!("{e:#}"))?;
         let mut found = Vec::new();
         let mut kvm_slow = false;
+        let mut awaited = awaited_lines(scenario);
         let boot = boot_guest(launch, mode, timeout, |line| {
             take_figure(line, &scenario.name, mode, &mut found);
+            if let Some(awaited) = awaited.as_mut() {
+                awaited.retain(|expected| !line.contains(expected.as_str()));
+                if awaited.is_empty() {
+                    return Continue::Stop;
+                }
+            }
             if mode == Mode::Kvm && line.contains(qemu::KVM_SLOW_LINE) {
                 kvm_slow = true;
                 if stop_when_slow {

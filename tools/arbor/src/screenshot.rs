@@ -74,7 +74,12 @@ impl Screen {
     }
 
     /// What `check` says about this screen: `None` when it holds.
-    pub fn failure(&self, check: &ScreenCheck) -> Result<Option<String>> {
+    /// `previous` is the screenshot taken before this one, if any.
+    pub fn failure(
+        &self,
+        check: &ScreenCheck,
+        previous: Option<&Screen>,
+    ) -> Result<Option<String>> {
         Ok(match check {
             ScreenCheck::Size(width, height) => ((self.width, self.height) != (*width, *height))
                 .then(|| {
@@ -98,6 +103,23 @@ impl Screen {
                     )
                 })
             }
+            ScreenCheck::Changed {
+                name,
+                x,
+                y,
+                width,
+                height,
+            } => {
+                let Some(previous) = previous else {
+                    bail!("check Changed({name}) needs an earlier screenshot to compare with");
+                };
+                let got = self.sum(*x, *y, *width, *height)?;
+                (got == previous.sum(*x, *y, *width, *height)?).then(|| {
+                    format!(
+                        "screenshot rectangle {name} ({x}, {y}, {width} x {height}) did not change since the previous screenshot (sum 0x{got:016x})"
+                    )
+                })
+            }
         })
     }
 }
@@ -115,6 +137,8 @@ pub struct DisplayRunner {
     failure: Option<String>,
     /// Every expected line appeared while steps were still to run.
     expected_seen: bool,
+    /// The last `Screenshot` action's picture, for `Changed` checks.
+    last: Option<Screen>,
 }
 
 impl DisplayRunner {
@@ -130,6 +154,7 @@ impl DisplayRunner {
             size: None,
             failure: None,
             expected_seen: false,
+            last: None,
         }
     }
 
@@ -216,9 +241,10 @@ impl DisplayRunner {
                     );
                 }
                 DisplayAction::Screenshot(checks) => {
+                    let previous = self.last.take();
                     let (file, screen) = self.screenshot()?;
                     for check in checks {
-                        if let Some(failure) = screen.failure(check)? {
+                        if let Some(failure) = screen.failure(check, previous.as_ref())? {
                             bail!("{failure} (in {})", file.display());
                         }
                     }
@@ -229,6 +255,7 @@ impl DisplayRunner {
                         screen.height,
                         checks.len()
                     );
+                    self.last = Some(screen);
                 }
             }
         }
@@ -410,7 +437,37 @@ mod tests {
             height: 2,
             sum: expected ^ 1,
         };
-        assert!(screen.failure(&check).unwrap().is_some());
-        assert!(screen.failure(&ScreenCheck::Size(4, 2)).unwrap().is_none());
+        assert!(screen.failure(&check, None).unwrap().is_some());
+        assert!(
+            screen
+                .failure(&ScreenCheck::Size(4, 2), None)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn changed_compares_with_the_previous_screenshot_and_needs_one() {
+        let first: Vec<u8> = (0..8).flat_map(|i| [i, 0, 0, 0xff]).collect();
+        let mut second = first.clone();
+        second[4 * 5] = 0x80; // pixel (1, 1)
+        let first = Screen::decode(&png(4, 2, &first)).unwrap();
+        let second = Screen::decode(&png(4, 2, &second)).unwrap();
+        let changed = |x, y| ScreenCheck::Changed {
+            name: "counter".into(),
+            x,
+            y,
+            width: 2,
+            height: 2,
+        };
+        assert!(
+            second
+                .failure(&changed(0, 0), Some(&first))
+                .unwrap()
+                .is_none()
+        );
+        let unchanged = second.failure(&changed(2, 0), Some(&first)).unwrap();
+        assert!(unchanged.is_some_and(|f| f.contains("did not change")));
+        assert!(second.failure(&changed(0, 0), None).is_err());
     }
 }

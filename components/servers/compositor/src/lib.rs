@@ -11,6 +11,7 @@
 //! - [`refresh`]: damage lists and the per-client refresh budget that keeps a
 //!   flooding client from starving the others.
 //! - [`policy`]: strip colours and pinned focus, chosen by session label.
+//! - [`latency`]: refresh-to-flush samples for the `gui_frame_ms` figure.
 //!
 //! It never trusts a client: every rectangle is clipped here, every view
 //! belongs to the session that created it, and nothing a client sends can
@@ -23,6 +24,7 @@ extern crate alloc;
 pub mod compose;
 pub mod focus;
 pub mod font;
+pub mod latency;
 pub mod policy;
 pub mod refresh;
 pub mod scene;

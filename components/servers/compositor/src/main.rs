@@ -29,6 +29,7 @@ use arbor_sessions::table::{Entry, Quota, SessionTable};
 use arbor_sessions::{Interface, SessionError, env, log};
 use compositor::compose::{self, Buffer, Clients};
 use compositor::focus::Focus;
+use compositor::latency::{self, Latency};
 use compositor::policy::Policy;
 use compositor::refresh::{Admission, Budget, Complaints, Damage};
 use compositor::scene::{ClientId, Scene};
@@ -154,6 +155,7 @@ fn serve() -> Result<(), SessionError> {
     let mut damage = Damage::new();
     damage.add(mode.bounds());
     let compositor = Compositor {
+        latency: Latency::new(policy.latency_samples as usize),
         budget: Budget::new(policy.refresh_budget),
         policy,
         mode,
@@ -222,6 +224,14 @@ struct Compositor {
     focus: Focus,
     frames: u64,
     input: Option<CapSlot>,
+    /// Refresh-to-flush samples (the `gui_frame_ms` figure).
+    latency: Latency,
+}
+
+/// The time stamp counter.
+fn tsc() -> u64 {
+    // SAFETY: rdtsc reads a counter and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// The session table as the painter sees it.
@@ -337,6 +347,7 @@ impl Compositor {
         for screen_rect in self.scene.refresh_damage(entry.badge, clipped) {
             self.damage.add(screen_rect);
         }
+        self.latency.refreshed(tsc());
         Ok(GuiReply::Done)
     }
 
@@ -443,6 +454,17 @@ impl Compositor {
             ) {
                 log!("flushing frame {}: {error}", self.frames);
             }
+        }
+        // The driver replied to the last refresh: its flush has completed.
+        if let Some(median) = self.latency.flushed(tsc()) {
+            let per_ms = sys::info(info::TSC_PER_MS, 0).map_or(1, |r| r.0);
+            log!(
+                "BENCH {{\"bench\":\"gui_frame_ms\",\"value\":{},\"unit\":\"ms\",\"screen\":\"{}x{}\",\"samples\":{}}}",
+                latency::millis(median, per_ms),
+                self.mode.width,
+                self.mode.height,
+                self.policy.latency_samples
+            );
         }
     }
 }

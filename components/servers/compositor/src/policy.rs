@@ -45,6 +45,10 @@ pub struct Policy {
     /// Open an Input session (keyboard and pointer) and route its events.
     #[serde(default)]
     pub input: bool,
+    /// Refresh-to-flush samples to take and report as the `gui_frame_ms`
+    /// benchmark figure (0: none).
+    #[serde(default)]
+    pub latency_samples: u32,
 }
 
 fn default_rules() -> Vec<Rule> {
@@ -70,6 +74,7 @@ impl Default for Policy {
             frame_rate: default_frame_rate(),
             refresh_budget: default_refresh_budget(),
             input: false,
+            latency_samples: 0,
         }
     }
 }

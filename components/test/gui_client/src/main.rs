@@ -6,6 +6,10 @@
 //! refreshes the compositor deferred, and stays (its views with it). The last picture is pattern
 //! `seed + updates`, whose screen checksums the scenarios expect.
 //!
+//! Bench mode (`bench_gui.ron`): like honest mode, `updates` refreshes of
+//! the whole view, then `updates` of its top-left 64x48 corner, without
+//! redrawing (the figures are the compositor's and the driver's).
+//!
 //! Hostile mode: after `delay_ms`, tries in turn to refresh far outside its
 //! buffer, to ask for a buffer beyond its donation, to place a view over
 //! another client's title strip, to read the screen back (a request the
@@ -70,6 +74,7 @@ fn run(_argument: u64) {
     };
     let result = match config.mode.as_str() {
         "hostile" => hostile(&config),
+        "bench" => bench(&config),
         _ => painter(&config),
     };
     if let Err(error) = result {
@@ -172,6 +177,51 @@ fn painter(config: &Config) -> Result<(), SessionError> {
         config.seed.wrapping_add(config.updates)
     );
     // Stay, so the last picture stays on screen for the checks.
+    loop {
+        timer.sleep(60_000)?;
+    }
+}
+
+/// Refreshes `rect` of `window` after `interval_ms`, retrying (next
+/// interval) while the frame's budget is spent; returns the deferrals.
+fn refresh_paced(
+    timer: &Timer,
+    window: &Window,
+    rect: Rect,
+    interval_ms: u64,
+) -> Result<u32, SessionError> {
+    let mut deferred = 0;
+    timer.sleep(interval_ms)?;
+    while let Err(error) = request(window.session, &GuiRequest::Refresh { rect }, None) {
+        if error != SessionError::Unavailable {
+            return Err(error);
+        }
+        deferred += 1;
+        timer.sleep(interval_ms)?;
+    }
+    Ok(deferred)
+}
+
+fn bench(config: &Config) -> Result<(), SessionError> {
+    let timer = Timer::open("")?;
+    let window = open_window(config)?;
+    let whole = Rect::new(0, 0, config.width, config.height);
+    let corner = Rect::new(0, 0, config.width.min(64), config.height.min(48));
+    let mut deferred = 0;
+    for _ in 0..config.updates {
+        deferred += refresh_paced(&timer, &window, whole, config.interval_ms)?;
+    }
+    log!(
+        "gui_client: bench: {} whole-view refreshes ({deferred} deferred)",
+        config.updates
+    );
+    for _ in 0..config.updates {
+        deferred += refresh_paced(&timer, &window, corner, config.interval_ms)?;
+    }
+    log!(
+        "gui_client: bench: {} corner refreshes ({deferred} deferred in all)",
+        config.updates
+    );
     loop {
         timer.sleep(60_000)?;
     }
