@@ -13,13 +13,15 @@
 //! Hostile mode: after `delay_ms`, tries in turn to refresh far outside its
 //! buffer, to ask for a buffer beyond its donation, to place a view over
 //! another client's title strip, to read the screen back (a request the
-//! interface does not have), to flood garbage requests and refreshes; it logs what it was
-//! told, then faults, so init kills it.
+//! interface does not have), to flood garbage requests and refreshes (`flood` of each, then
+//! refreshes for `flood_ms`); it logs what it was told, then faults, so
+//! init kills it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use alloc::string::String;
 use arbor::abi::CapSlot;
-use arbor::{slots, vspace};
+use arbor::abi::info;
+use arbor::{slots, sys, vspace};
 use arbor_sessions::client::{self, Timer, call, open_session};
 use arbor_sessions::framebuffer::Rect;
 use arbor_sessions::gui::{self, GuiReply, GuiRequest, ViewId};
@@ -50,6 +52,10 @@ struct Config {
     ram: u64,
     #[serde(default)]
     flood: u32,
+    /// Hostile mode: after the counted floods, keep flooding refreshes for
+    /// this long (so a scenario can take screenshots meanwhile).
+    #[serde(default)]
+    flood_ms: u64,
 }
 
 fn honest() -> String {
@@ -302,11 +308,33 @@ fn hostile(config: &Config) -> Result<(), SessionError> {
         "gui_client: flooded {} refreshes, {refused} refused",
         config.flood
     );
+    if config.flood_ms > 0 {
+        log!("gui_client: flooding refreshes for {} ms", config.flood_ms);
+        let per_ms = sys::info(info::TSC_PER_MS, 0).map_or(1, |r| r.0.max(1));
+        let until = tsc().saturating_add(config.flood_ms.saturating_mul(per_ms));
+        let (mut sent, mut refused) = (0u64, 0u64);
+        while tsc() < until {
+            sent += 1;
+            if request(session, &GuiRequest::Refresh { rect: whole }, None).is_err() {
+                refused += 1;
+            }
+        }
+        log!(
+            "gui_client: flooded refreshes for {} ms: {sent} sent, {refused} refused",
+            config.flood_ms
+        );
+    }
     log!("gui_client: faulting now");
     // SAFETY: none needed for soundness: page 0 is never mapped, so the
     // read faults before a value exists and this thread never resumes.
     let _ = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
     Ok(())
+}
+
+/// The time stamp counter.
+fn tsc() -> u64 {
+    // SAFETY: rdtsc reads a counter and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 fn outcome(result: &Result<GuiReply, SessionError>) -> String {
