@@ -126,19 +126,15 @@ pub fn paint(
             }
         }
     };
-    fill(screen, area, &|_, _| BACKGROUND);
+    fill_rect(screen, width, area, BACKGROUND);
     for view in scene.views() {
         let part = view.content.intersect(&area);
         if part.is_empty() {
             continue;
         }
         match clients.buffer(view.client) {
-            Some(buffer) => fill(screen, part, &|x, y| {
-                buffer
-                    .pixel(x - i64::from(view.content.x), y - i64::from(view.content.y))
-                    .unwrap_or(NO_CONTENT)
-            }),
-            None => fill(screen, part, &|_, _| NO_CONTENT),
+            Some(buffer) => copy_content(screen, width, part, view, &buffer),
+            None => fill_rect(screen, width, part, NO_CONTENT),
         }
     }
     for view in scene.views() {
@@ -159,6 +155,53 @@ pub fn paint(
         });
     }
     area
+}
+
+/// Fills `rect` (inside the screen) of a `width`-wide screen with `pixel`.
+fn fill_rect(screen: &mut [u32], width: usize, rect: Rect, pixel: u32) {
+    for y in rect.y..(rect.bottom() as i32) {
+        let start = y as usize * width + rect.x as usize;
+        if let Some(row) = screen.get_mut(start..start + rect.width as usize) {
+            row.fill(pixel);
+        }
+    }
+}
+
+/// Paints `part` (inside the screen and inside `view`'s content) from
+/// `buffer`, row by row: the buffer's pixels where it has them,
+/// [`NO_CONTENT`] beyond. The same pixels as [`content_pixel`] gives, in
+/// one copy per row instead of one call per pixel (a 1280x800 view is a
+/// million pixels a frame).
+fn copy_content(screen: &mut [u32], width: usize, part: Rect, view: &View, buffer: &Buffer<'_>) {
+    // `part` lies inside the content, so both offsets are non-negative.
+    let first_column = (i64::from(part.x) - i64::from(view.content.x)) as u64;
+    let buffer_width = u64::from(buffer.width);
+    let columns = u64::from(part.width);
+    let from_buffer = buffer_width.saturating_sub(first_column).min(columns);
+    for y in part.y..(part.bottom() as i32) {
+        let start = y as usize * width + part.x as usize;
+        let Some(row) = screen.get_mut(start..start + part.width as usize) else {
+            continue;
+        };
+        let buffer_row = (i64::from(y) - i64::from(view.content.y)) as u64;
+        let source = (buffer_row < u64::from(buffer.height))
+            .then(|| buffer_row * buffer_width + first_column)
+            .and_then(|at| buffer.pixels.get(at as usize..(at + from_buffer) as usize));
+        match source {
+            Some(source) => {
+                let (shown, beyond) = row.split_at_mut(from_buffer as usize);
+                shown.copy_from_slice(source);
+                beyond.fill(NO_CONTENT);
+            }
+            // A short buffer: pixel by pixel, each checked.
+            None => {
+                for (column, pixel) in row.iter_mut().enumerate() {
+                    let x = first_column as i64 + column as i64;
+                    *pixel = buffer.pixel(x, buffer_row as i64).unwrap_or(NO_CONTENT);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +405,48 @@ mod tests {
             let mut screen = vec![7; mode.pixels() as usize];
             paint(&scene, &fake, &mut screen, &mode, mode.bounds());
             assert_matches_reference(&scene, &fake, &mode, &screen);
+        }
+    }
+
+    #[test]
+    fn partial_damage_over_views_wider_and_taller_than_their_buffers_matches_the_reference() {
+        // The row copies of `copy_content` start mid-buffer, stop at the
+        // buffer's right edge or bottom, and meet short buffers.
+        let (mut scene, mut fake, mode) = fixture();
+        let c = scene.create(3).unwrap();
+        scene.place(3, c, Rect::new(30, 20, 30, 20)).unwrap();
+        // A buffer that claims 12x10 but holds 3 rows and a bit.
+        fake.buffers
+            .push((3, pattern(3, 12, 4)[..40].to_vec(), 12, 10));
+        fake.labels.push((3, "short".into(), 0x0030_3030));
+        let mut state = 0x0dd_ba11_u64;
+        let mut next = |limit: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % limit
+        };
+        for _ in 0..200 {
+            let damage = Rect::new(
+                next(80) as i32 - 10,
+                next(70) as i32 - 10,
+                next(40) as u32,
+                next(40) as u32,
+            );
+            let mut screen = vec![7; mode.pixels() as usize];
+            let painted = paint(&scene, &fake, &mut screen, &mode, damage);
+            assert_eq!(painted, damage.clipped_to(&mode));
+            for y in 0..mode.height {
+                for x in 0..mode.width {
+                    let pixel = screen[(y * mode.width + x) as usize];
+                    if painted.contains(x.into(), y.into()) {
+                        let expected = expected_pixel(&scene, &fake, x.into(), y.into());
+                        assert_eq!(pixel, expected, "({x}, {y}) in {damage:?}");
+                    } else {
+                        assert_eq!(pixel, 7, "({x}, {y}) outside {damage:?} was painted");
+                    }
+                }
+            }
         }
     }
 

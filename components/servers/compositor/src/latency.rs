@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn millis_keep_three_decimals_and_survive_a_zero_rate() {
         assert_eq!(millis(12_345_678, 1_000_000), "12.345");
-        assert_eq!(millis(5, 0), "0.005");
+        assert_eq!(millis(5, 0), "5.000");
         assert_eq!(millis(u64::MAX, 1), "18446744073709551615.000");
     }
 }
