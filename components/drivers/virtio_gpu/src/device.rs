@@ -138,19 +138,71 @@ impl Gpu {
     }
 
     /// Copies `rect` of the backing to the host's resource and shows it:
-    /// the device touches only the rectangle.
+    /// the device touches only the rectangle. Both commands go on the
+    /// queue before one notification (one trip through QEMU's main loop
+    /// instead of two); the device answers each.
     pub fn flush(&mut self, rect: &DeviceRect) -> Result<(), GpuError> {
-        self.request(
-            "TRANSFER_TO_HOST_2D",
-            protocol::transfer_to_host_2d(rect, self.stride, RESOURCE),
-            protocol::OK_NODATA,
-        )?;
-        self.request(
-            "RESOURCE_FLUSH",
-            protocol::resource_flush(rect, RESOURCE),
-            protocol::OK_NODATA,
-        )?;
-        Ok(())
+        let transfer = protocol::transfer_to_host_2d(rect, self.stride, RESOURCE);
+        let flush = protocol::resource_flush(rect, RESOURCE);
+        let mut transfer_answer = [0u8; 24];
+        let mut flush_answer = [0u8; 24];
+        let transfer_in = [transfer.bytes()];
+        let flush_in = [flush.bytes()];
+        let mut transfer_out = [&mut transfer_answer[..]];
+        let mut flush_out = [&mut flush_answer[..]];
+        // SAFETY: the device never sees these buffers: `ArborHal::share`
+        // gives it bounce buffers from the DMA pool, copied back by
+        // `pop_used`. They stay untouched on this frame until both tokens
+        // were popped; the one way out before that is a device that
+        // answered out of order (`WrongToken`), which leaves the queue
+        // stuck but reaches no freed memory — the device wrote only into
+        // its bounce buffers.
+        let transfer_token = unsafe { self.control.add(&transfer_in, &mut transfer_out) }
+            .map_err(GpuError::Queue)?;
+        // SAFETY: as above.
+        let flush_token = unsafe { self.control.add(&flush_in, &mut flush_out) };
+        if self.control.should_notify() {
+            self.transport.notify(CONTROL_QUEUE);
+        }
+        let Ok(flush_token) = flush_token else {
+            // Not queued (cannot happen with two free chains): finish the
+            // transfer, then report.
+            self.wait_used();
+            // SAFETY: the buffers `add` took for this token.
+            unsafe {
+                self.control
+                    .pop_used(transfer_token, &transfer_in, &mut transfer_out)
+            }
+            .map_err(GpuError::Queue)?;
+            return flush_token.map(drop).map_err(GpuError::Queue);
+        };
+        // QEMU answers the control queue in order; a device that does not
+        // is told so by `pop_used` (a wrong token is an error, not a hang).
+        self.wait_used();
+        // SAFETY: the buffers `add` took for this token.
+        unsafe {
+            self.control
+                .pop_used(transfer_token, &transfer_in, &mut transfer_out)
+        }
+        .map_err(GpuError::Queue)?;
+        self.wait_used();
+        // SAFETY: the buffers `add` took for this token.
+        unsafe {
+            self.control
+                .pop_used(flush_token, &flush_in, &mut flush_out)
+        }
+        .map_err(GpuError::Queue)?;
+        protocol::check(&transfer_answer, protocol::OK_NODATA)
+            .map_err(|error| GpuError::Answer("TRANSFER_TO_HOST_2D", error))?;
+        protocol::check(&flush_answer, protocol::OK_NODATA)
+            .map_err(|error| GpuError::Answer("RESOURCE_FLUSH", error))
+    }
+
+    /// Spins until the device has used a request.
+    fn wait_used(&self) {
+        while !self.control.can_pop() {
+            core::hint::spin_loop();
+        }
     }
 
     /// Reads (and so deasserts) the device's interrupt status.
