@@ -365,15 +365,19 @@ mod tests {
         assert_eq!(screen[(30 * mode.width + 50) as usize], NO_CONTENT);
     }
 
-    #[test]
-    fn random_scenes_always_match_the_reference() {
-        let mut state = 0x5eed_1234_abcd_0001u64;
-        let mut next = |limit: u64| {
+    /// A xorshift generator of numbers below each call's limit.
+    fn random_below(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |limit| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state % limit
-        };
+        }
+    }
+
+    #[test]
+    fn random_scenes_always_match_the_reference() {
+        let mut next = random_below(0x5eed_1234_abcd_0001u64);
         for _ in 0..40 {
             let mode = Mode::new(
                 1 + next(48) as u32,
@@ -415,17 +419,11 @@ mod tests {
         let (mut scene, mut fake, mode) = fixture();
         let c = scene.create(3).unwrap();
         scene.place(3, c, Rect::new(30, 20, 30, 20)).unwrap();
-        // A buffer that claims 12x10 but holds 3 rows and a bit.
+        // A buffer that claims 12x10 but holds 3 rows and 4 pixels.
         fake.buffers
             .push((3, pattern(3, 12, 4)[..40].to_vec(), 12, 10));
         fake.labels.push((3, "short".into(), 0x0030_3030));
-        let mut state = 0x0dd_ba11_u64;
-        let mut next = |limit: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % limit
-        };
+        let mut next = random_below(0x0dd_ba11_u64);
         for _ in 0..200 {
             let damage = Rect::new(
                 next(80) as i32 - 10,
