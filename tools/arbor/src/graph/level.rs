@@ -89,7 +89,8 @@ pub fn build_level(init: &InitConfig, title: String, budget: Quota) -> Level {
         for (r, route) in child.routes.iter().enumerate() {
             let to = match &route.to {
                 RouteTarget::Deny => None,
-                RouteTarget::Parent => Some(EdgeTarget::Parent),
+                // Drawn to the enclosing init's box, as Parent routes are.
+                RouteTarget::Parent | RouteTarget::Init => Some(EdgeTarget::Parent),
                 RouteTarget::Child(name) => init
                     .children
                     .iter()
