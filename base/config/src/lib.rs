@@ -38,8 +38,7 @@ pub use explain::{Explanation, Hop, Outcome, describe, explain_route};
 pub use hardware::{Claim, Hardware, MemoryRange, PortRange};
 pub use init::{
     ANY_SERVICE, CapCount, Child, ComponentConfig, INIT_BINARY, INIT_SERVICES, INIT_STATE_SERVICE,
-    InitConfig, LabelMatch, Quota,
-    Restart, Route, RouteTarget,
+    InitConfig, LabelMatch, Quota, Restart, Route, RouteTarget,
 };
 pub use quantity::{ByteSize, Duration, QuantityError};
 pub use routing::{

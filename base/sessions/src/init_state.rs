@@ -22,12 +22,11 @@
 //! [`render`] turns a report into plain text lines: the `tree` view draws
 //! them, a web server's `/status` page can send them.
 
-use crate::client::{Session, call_in, open_session};
+use crate::client::{Session, call, open_session};
 use crate::{Interface, SessionError};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use arbor::abi::PAYLOAD_MAX;
 use core::fmt::Write;
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +65,7 @@ pub enum InitStateRequest {
 
 /// init's replies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InitStateReply<'a> {
+pub enum InitStateReply {
     /// The version now.
     Version {
         /// Grows with every change init makes.
@@ -80,7 +79,7 @@ pub enum InitStateReply<'a> {
         size: u32,
     },
     /// Bytes of the snapshot.
-    Bytes(#[serde(borrow)] &'a [u8]),
+    Bytes(Vec<u8>),
     /// Refused.
     Error(SessionError),
 }
@@ -101,8 +100,6 @@ pub enum ChildState {
     Starting,
     /// Running (and has announced what it provides).
     Running,
-    /// Faulted; init restarts it after its backoff.
-    Restarting,
     /// Stopped for good: a fault past its restart policy, or it could not start.
     Failed,
     /// It exited with this code.
@@ -118,7 +115,6 @@ impl ChildState {
         match self {
             ChildState::Starting => String::from("starting"),
             ChildState::Running => String::from("running"),
-            ChildState::Restarting => String::from("restarting"),
             ChildState::Failed => String::from("failed"),
             ChildState::Exited { code } => format!("exited {code}"),
         }
@@ -136,9 +132,11 @@ pub struct ChildReport {
     pub state: ChildState,
     /// Restarts after faults so far.
     pub restarts: u32,
-    /// RAM in bytes (quota and use of its Pd; zero while it is not running).
+    /// RAM in bytes: the quota init gave it, and what its Pd has allocated
+    /// now (zero while it is not running; what it donated to sessions is
+    /// its servers', not counted here).
     pub ram: Usage,
-    /// Capability slots (quota and use of its Pd).
+    /// Capability slots: the quota init gave it and the slots in use.
     pub caps: Usage,
     /// Milliseconds since it was last started (zero while it is not running).
     pub uptime_ms: u64,
@@ -153,8 +151,8 @@ pub struct InitReport {
     pub version: u64,
     /// Milliseconds since this init started.
     pub uptime_ms: u64,
-    /// init's own RAM in bytes: its quota and how much of it is in use
-    /// (what it gave its children included).
+    /// init's own RAM in bytes: its Pd's quota now (what it gave its
+    /// children is theirs) and how much of that is in use.
     pub ram: Usage,
     /// init's own capability slots.
     pub caps: Usage,
@@ -248,7 +246,10 @@ impl core::fmt::Display for ReadRefusal {
                 write!(f, "read of {len} bytes (1 to {CHUNK_MAX} allowed)")
             }
             ReadRefusal::PastEnd { offset, size } => {
-                write!(f, "read at offset {offset}, past the snapshot's {size} bytes")
+                write!(
+                    f,
+                    "read at offset {offset}, past the snapshot's {size} bytes"
+                )
             }
         }
     }
@@ -346,17 +347,10 @@ impl InitState {
     fn call<T>(
         &self,
         request: &InitStateRequest,
-        answer: impl FnOnce(InitStateReply<'_>) -> Result<T, SessionError>,
+        answer: impl FnOnce(InitStateReply) -> Result<T, SessionError>,
     ) -> Result<T, SessionError> {
-        let mut buffer = [0u8; PAYLOAD_MAX];
-        let (reply, _) = call_in::<_, InitStateReply<'_>>(
-            self.session.cap,
-            Interface::Session,
-            request,
-            None,
-            None,
-            &mut buffer,
-        )?;
+        let (reply, _) =
+            call::<_, InitStateReply>(self.session.cap, Interface::Session, request, None, None)?;
         match reply {
             InitStateReply::Error(error) => Err(error),
             reply => answer(reply),
@@ -384,13 +378,18 @@ impl InitState {
         while bytes.len() < size as usize {
             let offset = bytes.len() as u32;
             let len = (size - offset).min(CHUNK_MAX);
-            let read = self.call(&InitStateRequest::Read { offset, len }, |reply| match reply {
-                InitStateReply::Bytes(chunk) if !chunk.is_empty() && chunk.len() <= len as usize => {
-                    bytes.extend_from_slice(chunk);
-                    Ok(())
-                }
-                _ => Err(SessionError::BadRequest),
-            });
+            let read = self.call(
+                &InitStateRequest::Read { offset, len },
+                |reply| match reply {
+                    InitStateReply::Bytes(chunk)
+                        if !chunk.is_empty() && chunk.len() <= len as usize =>
+                    {
+                        bytes.extend_from_slice(&chunk);
+                        Ok(())
+                    }
+                    _ => Err(SessionError::BadRequest),
+                },
+            );
             read?;
         }
         decode_report(&bytes)
@@ -503,7 +502,10 @@ mod tests {
     fn reads_are_checked_whole() {
         let snapshot = [1u8, 2, 3, 4, 5];
         assert_eq!(read_chunk(Some(&snapshot), 1, 2), Ok(&snapshot[1..3]));
-        assert_eq!(read_chunk(Some(&snapshot), 3, CHUNK_MAX), Ok(&snapshot[3..]));
+        assert_eq!(
+            read_chunk(Some(&snapshot), 3, CHUNK_MAX),
+            Ok(&snapshot[3..])
+        );
         assert_eq!(read_chunk(Some(&snapshot), 5, 1), Ok(&[][..]));
         assert_eq!(
             read_chunk(Some(&snapshot), 6, 1),
@@ -529,11 +531,12 @@ mod tests {
 
     #[test]
     fn a_chunk_fits_one_reply() {
-        let chunk = [0xa5u8; CHUNK_MAX as usize];
-        let mut buffer = [0u8; PAYLOAD_MAX];
-        assert!(crate::encode(&InitStateReply::Bytes(&chunk), &mut buffer).is_ok());
-        let decoded: InitStateReply<'_> = crate::decode(&buffer).unwrap();
-        assert_eq!(decoded, InitStateReply::Bytes(&chunk));
+        let chunk = vec![0xa5u8; CHUNK_MAX as usize];
+        let mut buffer = [0u8; arbor::abi::PAYLOAD_MAX];
+        let reply = InitStateReply::Bytes(chunk);
+        assert!(crate::encode(&reply, &mut buffer).is_ok());
+        let decoded: InitStateReply = crate::decode(&buffer).unwrap();
+        assert_eq!(decoded, reply);
     }
 
     #[test]
