@@ -286,15 +286,16 @@ fn seconds(ms: u64) -> String {
     format!("{}.{}s", ms / 1000, ms % 1000 / 100)
 }
 
-/// The report as plain text: a header line for init, a column line, and
-/// one indented line per child (quota before use, so a line's start stays
-/// the same while it runs). Lines end in '\n'; at most 80 characters
-/// before the services column.
+/// The report as plain text: a header line for init (its own RAM and caps
+/// as used/quota), a column line, and one indented line per child (quota
+/// before use, so a line's start stays the same while it runs). Lines end
+/// in '\n'; names and binaries are padded to the longest of each, and a
+/// child's line is 43 characters longer than those two before its services.
 pub fn render(report: &InitReport) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "init: {} children, up {}, RAM {}/{} KiB used, caps {}/{} used, version {}",
+        "init: {} children, up {}, RAM {}/{} KiB, caps {}/{}, version {}",
         report.children.len() + report.omitted as usize,
         seconds(report.uptime_ms),
         kib(report.ram.used),
@@ -303,17 +304,27 @@ pub fn render(report: &InitReport) -> String {
         report.caps.quota,
         report.version
     );
+    // Names and binaries get the width of the longest, so columns line up.
+    let widest = |of: fn(&ChildReport) -> &str, header: &str| {
+        report
+            .children
+            .iter()
+            .map(|child| of(child).chars().count())
+            .fold(header.len(), usize::max)
+    };
+    let name = widest(|child| &child.name, "NAME");
+    let binary = widest(|child| &child.binary, "BINARY");
     let _ = writeln!(
         text,
-        "  {:<12} {:<12} {:<10} {:>2} {:>11} {:>11} {:>7}  SERVICES",
-        "NAME", "BINARY", "STATE", "RS", "QUOTA K/CAP", "USED K/CAP", "UPTIME"
+        "  {:<name$} {:<binary$} {:<8} {:>2} {:>9} {:>9} {:>6}  SERVICES",
+        "NAME", "BINARY", "STATE", "RS", "QUOTA K/C", "USED K/C", "UP"
     );
     for child in &report.children {
         let quota = format!("{}/{}", kib(child.ram.quota), child.caps.quota);
         let used = format!("{}/{}", kib(child.ram.used), child.caps.used);
         let _ = writeln!(
             text,
-            "  {:<12} {:<12} {:<10} {:>2} {:>11} {:>11} {:>7}  {}",
+            "  {:<name$} {:<binary$} {:<8} {:>2} {:>9} {:>9} {:>6}  {}",
             child.name,
             child.binary,
             child.state.text(),
@@ -555,20 +566,20 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[0],
-            "init: 3 children, up 5.6s, RAM 3000/124956 KiB used, caps 200/3064 used, version 7"
+            "init: 3 children, up 5.6s, RAM 3000/124956 KiB, caps 200/3064, version 7"
         );
         assert_eq!(
             lines[1],
-            "  NAME         BINARY       STATE      RS QUOTA K/CAP  USED K/CAP  UPTIME  SERVICES"
+            "  NAME    BINARY    STATE    RS QUOTA K/C  USED K/C     UP  SERVICES"
         );
         assert_eq!(
             lines[2],
-            "  timer        pit_timer    running     0      512/32      120/12    1.2s  Timer"
+            "  timer   pit_timer running   0    512/32    120/12   1.2s  Timer"
         );
         assert_eq!(
             lines[3],
-            "  crasher      crasher      failed      3      512/32      120/12    1.2s  "
+            "  crasher crasher   failed    3    512/32    120/12   1.2s  "
         );
-        assert!(lines[4].starts_with("  hello        hello        exited 0    0      512/32"));
+        assert!(lines[4].starts_with("  hello   hello     exited 0  0    512/32"));
     }
 }
