@@ -42,6 +42,8 @@ impl Init {
     }
 
     pub(crate) fn start_child(&mut self, index: usize) {
+        // Started or not, the report changes.
+        self.state_version = self.state_version.wrapping_add(1);
         let child = self.children[index].config.clone();
         if let Err(error) = arbor_config::names::check_child(&child) {
             self.say(&format!("cannot start {}: {error}", Printable(&child.name)));
@@ -108,6 +110,7 @@ impl Init {
                 state.running = Some(running);
                 state.own_caps = alloc::vec![parent.keep(), fault.keep()];
                 state.status = Status::Running;
+                state.started_ms = arbor_tsc() / self.tsc_per_ms;
                 // The loader moved the child's quota already.
                 let _recorded =
                     self.ledger
@@ -189,6 +192,7 @@ impl Init {
     /// work waiting for it and the sessions it serves, destroys its Pd (its
     /// quota returns to init) and forgets the capabilities init made for it.
     pub(crate) fn tear_down(&mut self, index: usize) {
+        self.state_version = self.state_version.wrapping_add(1);
         let held: Vec<u32> = self
             .sessions
             .iter()

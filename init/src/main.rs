@@ -25,7 +25,9 @@
 //! `children` (start, faults, restart, tear-down), `sessions` (routing a
 //! child's requests, work items), `export` (a nested init serving its
 //! children's services upward), `config_rom` (the config ROMs init serves
-//! itself, on the server framework's root mode), and the host-tested
+//! itself, on the server framework's root mode), `state_report` (the
+//! `InitState` report of its children, served itself to children routed
+//! `to: Init`), and the host-tested
 //! logic: `ledger` (who holds every session's quota; every quota move init
 //! makes goes through it and a refused one is logged), `badge` (who sent a
 //! message), `pending` (work items), `hardware` (what a child may claim)
@@ -43,6 +45,7 @@ mod ledger;
 mod pending;
 mod policy;
 mod sessions;
+mod state_report;
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -82,6 +85,8 @@ enum Via {
     },
     /// The child's config ROM, served by init (`config_roms`) under `badge`.
     Config { badge: u64 },
+    /// The InitState report, served by init (`state_reports`) under `badge`.
+    State { badge: u64 },
 }
 
 /// A session init asked its own parent for.
@@ -132,6 +137,8 @@ struct ChildState {
     /// Refusals of this child's requests so far (this run): the first few
     /// are logged, the rest counted, so a child cannot flood the log.
     refusals: u32,
+    /// When it was last started (init's clock, ms), for its uptime.
+    started_ms: u64,
     /// init's free (RAM, caps) right after the child's first fault was cleaned
     /// up: what every later clean-up must return to, or something leaked.
     free_after_first_fault: Option<(u64, u64)>,
@@ -160,6 +167,12 @@ struct Init {
     ledger: Ledger,
     /// The children's config ROMs, served by init itself.
     config_roms: arbor_sessions::server::Root<config_rom::ConfigRoms>,
+    /// The InitState report, served by init itself.
+    state_reports: arbor_sessions::server::Root<state_report::StateReports>,
+    /// Grows with every start, stop and announcement: the report's version.
+    state_version: u64,
+    /// When init started (its clock, ms), for its uptime.
+    started_ms: u64,
     /// TSC ticks per millisecond, for deadlines.
     tsc_per_ms: u64,
     /// A nested init's notification, bound to its thread: its parent
@@ -208,9 +221,13 @@ fn start(log: Log) -> Result<(), String> {
         work: WorkQueue::default(),
         ledger: Ledger::default(),
         config_roms: config_rom::server(endpoint),
+        state_reports: state_report::server(endpoint),
+        state_version: 0,
+        started_ms: 0,
         tsc_per_ms: sys::info(info::TSC_PER_MS, 0).map_or(1, |(tsc, _)| tsc.max(1)),
         parent_signals: None,
     };
+    init.started_ms = init.now_ms();
     let (ram, _) = own_quota();
     init.say(&format!(
         "{} children, {} KiB RAM available",
@@ -227,6 +244,7 @@ fn start(log: Log) -> Result<(), String> {
             refusals: 0,
             restarts: 0,
             status: Status::Held,
+            started_ms: 0,
             free_after_first_fault: None,
         });
         init.start_child(index);

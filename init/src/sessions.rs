@@ -182,6 +182,31 @@ impl Init {
                 ));
                 Err(SessionError::Denied)
             }
+            RouteDecision::Init { .. } => {
+                quota.require(Quota {
+                    ram: 0,
+                    caps: PARENT_SESSION_CAPS + state_report::STATE_SESSION_CAPS,
+                })?;
+                self.open_books(index, id, Server::Init, quota)?;
+                match self.state_reports.open(service, label, args, quota) {
+                    Ok((badge, cap)) => {
+                        self.next_id += 1;
+                        self.sessions.push(SessionRecord {
+                            id,
+                            client: index,
+                            via: Via::State { badge },
+                            cap: Some(cap),
+                            quota,
+                        });
+                        self.say(&format!("{child_name} reads init's state report"));
+                        Ok((id, Some(cap)))
+                    }
+                    Err(error) => {
+                        self.close_books(id);
+                        Err(error)
+                    }
+                }
+            }
             RouteDecision::Parent { label, .. } => {
                 self.open_books(index, id, Server::Parent, quota)?;
                 let forwarded = client::open_session_raw(
@@ -347,10 +372,14 @@ impl Init {
         Ok(cap)
     }
 
-    /// A call on a config-ROM session (`badge`), answered by the framework.
+    /// A call on a config-ROM or InitState session (`badge`), answered
+    /// by the framework.
     pub(crate) fn local_request(&mut self, badge: u64, incoming: &Incoming, server: &mut Endpoint) {
-        // Config-ROM calls take no capabilities.
+        // Neither service takes capabilities.
         let mut no_receive = CapSlot(0);
+        if badge >= badge::local(state_report::FIRST_STATE_SESSION) {
+            return self.state_request(badge, incoming, server);
+        }
         let (reply, cap) = self.config_roms.call(badge, incoming, &mut no_receive);
         server.set_reply(&reply, cap);
     }
@@ -470,6 +499,12 @@ impl Init {
                 // record itself cost.
                 ChildSession::Failed(_) => self.settle(record.id, client, record.quota),
             },
+            Via::State { badge } => {
+                if let Err(error) = self.state_reports.close(badge) {
+                    self.say(&format!("closing InitState session {badge:#x}: {error}"));
+                }
+                self.close_books(record.id);
+            }
             Via::Config { badge } => {
                 // The framework destroys the session capability (revoking
                 // the client's copy) and the dataspace.
@@ -581,6 +616,7 @@ impl Init {
         self.children[index]
             .signals
             .push((service.to_string(), signal));
+        self.state_version = self.state_version.wrapping_add(1);
         self.export(service, index);
         Ok(())
     }

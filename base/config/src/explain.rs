@@ -195,6 +195,22 @@ pub fn explain_route(
             } => {
                 return Ok(descend(level, provider, service, forwarded, hops));
             }
+            RouteDecision::Init { .. } => {
+                // The init itself serves it: the root is "init", a nested
+                // one goes by its path.
+                let provider = if level.names.is_empty() {
+                    alloc::vec![String::from(crate::INIT_BINARY)]
+                } else {
+                    level.names.clone()
+                };
+                return Ok(Explanation {
+                    hops,
+                    outcome: Outcome::Provided {
+                        provider,
+                        label: crate::compose_label(&requester, &label),
+                    },
+                });
+            }
         }
     }
     Err(String::from("the request left the tree"))

@@ -23,6 +23,14 @@ pub const INIT_BINARY: &str = "init";
 /// The service name in a route that matches every service.
 pub const ANY_SERVICE: &str = "*";
 
+/// The service through which an init reports its children's state
+/// (names, quotas, uptime); init serves it itself to each child whose
+/// routes send it `to: Init`.
+pub const INIT_STATE_SERVICE: &str = "InitState";
+
+/// The services an init serves itself, reached by a route `to: Init`.
+pub const INIT_SERVICES: &[&str] = &[INIT_STATE_SERVICE];
+
 /// What one init starts and how it routes: the root init's part of a
 /// scenario, or a nested init's config ROM.
 #[derive(Clone, Debug, Deserialize)]
@@ -163,6 +171,9 @@ pub enum RouteTarget {
     Child(String),
     /// To the one sibling that provides the service.
     AnyChild,
+    /// To this init itself, for the services it serves ([`INIT_SERVICES`]):
+    /// what a child may learn about its siblings is its parent's to grant.
+    Init,
     /// Refused.
     Deny,
 }

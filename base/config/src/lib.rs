@@ -37,8 +37,8 @@ pub use error::{ConfigError, Location};
 pub use explain::{Explanation, Hop, Outcome, describe, explain_route};
 pub use hardware::{Claim, Hardware, MemoryRange, PortRange};
 pub use init::{
-    ANY_SERVICE, CapCount, Child, ComponentConfig, INIT_BINARY, InitConfig, LabelMatch, Quota,
-    Restart, Route, RouteTarget,
+    ANY_SERVICE, CapCount, Child, ComponentConfig, INIT_BINARY, INIT_SERVICES, INIT_STATE_SERVICE,
+    InitConfig, LabelMatch, Quota, Restart, Route, RouteTarget,
 };
 pub use quantity::{ByteSize, Duration, QuantityError};
 pub use routing::{

@@ -15,7 +15,7 @@
 //! pass for another structure is refused here, for init, `check` and
 //! `--explain` alike.
 
-use crate::init::{ANY_SERVICE, Child, InitConfig, Route, RouteTarget};
+use crate::init::{ANY_SERVICE, Child, INIT_SERVICES, InitConfig, Route, RouteTarget};
 use crate::label::{self, LabelError};
 use alloc::format;
 use alloc::string::String;
@@ -41,6 +41,11 @@ pub enum RouteDecision {
         /// The label the provider receives.
         label: String,
     },
+    /// Served by this init itself (one of [`INIT_SERVICES`]).
+    Init {
+        /// Index of the matching route in the child's `routes`.
+        route: usize,
+    },
     /// Refused.
     Denied {
         /// Index of the route that led to the refusal, if one matched.
@@ -54,9 +59,9 @@ impl RouteDecision {
     /// The index of the route that decided, if any matched.
     pub fn route_index(&self) -> Option<usize> {
         match self {
-            RouteDecision::Parent { route, .. } | RouteDecision::Child { route, .. } => {
-                Some(*route)
-            }
+            RouteDecision::Parent { route, .. }
+            | RouteDecision::Child { route, .. }
+            | RouteDecision::Init { route } => Some(*route),
             RouteDecision::Denied { route, .. } => *route,
         }
     }
@@ -73,6 +78,8 @@ pub enum Denial {
     DenyRoute,
     /// The route goes to `Parent`, which does not provide the service.
     ParentDoesNotProvide,
+    /// The route goes to `Init`, which serves only [`INIT_SERVICES`].
+    InitDoesNotProvide,
     /// The route names a sibling that does not exist.
     NoSuchChild(String),
     /// The route names the requester itself.
@@ -96,6 +103,11 @@ impl fmt::Display for Denial {
             Denial::ParentDoesNotProvide => {
                 f.write_str("the parent does not provide it (not in parent_provides)")
             }
+            Denial::InitDoesNotProvide => write!(
+                f,
+                "init serves only {} itself (route to: Init)",
+                INIT_SERVICES.join(", ")
+            ),
             Denial::NoSuchChild(name) => write!(f, "there is no child named \"{name}\""),
             Denial::RouteToSelf => f.write_str("the route names the requesting child itself"),
             Denial::NotProvidedBy(name) => write!(f, "child \"{name}\" does not provide it"),
@@ -192,6 +204,13 @@ pub fn resolve_route(
     let forwarded = compose_label(child, label);
     match target {
         RouteTarget::Deny => denied(Denial::DenyRoute),
+        RouteTarget::Init => {
+            if INIT_SERVICES.contains(&service) {
+                RouteDecision::Init { route }
+            } else {
+                denied(Denial::InitDoesNotProvide)
+            }
+        }
         RouteTarget::Parent => {
             if config.parent_provides.iter().any(|s| s == service) {
                 RouteDecision::Parent {

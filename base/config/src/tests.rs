@@ -620,3 +620,42 @@ fn one_platform_driver_at_the_root_only() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn only_the_services_init_serves_itself_route_to_init() {
+    let text = r#"Scenario(description: "s", init: (parent_provides: ["Log", "Rom"], children: [
+        (name: "tree", routes: [(service: "InitState", to: Init), (service: "*", to: Parent)]),
+        (name: "nosy", routes: [(service: "*", to: Parent)]),
+    ]))"#;
+    let init = parse_scenario(text).unwrap().init.unwrap();
+    assert_eq!(
+        route_session(&init, "tree", INIT_STATE_SERVICE, ""),
+        RouteDecision::Init { route: 0 }
+    );
+    // Without the route the report is not reached through "*" either.
+    assert_eq!(
+        route_session(&init, "nosy", INIT_STATE_SERVICE, ""),
+        RouteDecision::Denied {
+            route: Some(0),
+            reason: Denial::ParentDoesNotProvide
+        }
+    );
+    let wrong = text.replace(
+        "(name: \"nosy\", routes: [(service: \"*\", to: Parent)]),",
+        "(name: \"nosy\", routes: [(service: \"Log\", to: Init)]),",
+    );
+    let error = parse_scenario(&wrong).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("route to Init for \"Log\", which init does not serve itself"),
+        "{error}"
+    );
+    assert_eq!(
+        error.location,
+        Some(Location {
+            line: 3,
+            column: 54
+        })
+    );
+}

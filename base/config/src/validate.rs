@@ -570,6 +570,14 @@ impl<'t> Checker<'t> {
                         Some(hint),
                     );
                 }
+                Denial::InitDoesNotProvide => self.error(
+                    &to_path,
+                    format!("route to Init for \"{service}\", which init does not serve itself"),
+                    Some(format!(
+                        "init serves only {} itself; route \"{service}\" to Parent or a child",
+                        crate::INIT_SERVICES.join(", ")
+                    )),
+                ),
                 Denial::NoProvider => self.error(
                     &to_path,
                     format!("AnyChild for \"{service}\", but no child provides it"),

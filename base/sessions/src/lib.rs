@@ -24,6 +24,7 @@ pub mod file_system;
 pub mod framebuffer;
 pub mod fs_service;
 pub mod gui;
+pub mod init_state;
 pub mod input;
 pub mod log_stream;
 pub mod nic;

@@ -329,6 +329,7 @@ pub fn explain_text(shown: &str, text: &str, request: &[String]) -> Result<(Stri
                     RouteDecision::Child {
                         provider, label, ..
                     } => format!("-> handed to sibling \"{provider}\" as \"{label}\""),
+                    RouteDecision::Init { .. } => "-> served by this init itself".to_string(),
                     RouteDecision::Denied { reason, .. } => format!("-> denied: {reason}"),
                 };
                 let _ = writeln!(output, "     {verdict}");

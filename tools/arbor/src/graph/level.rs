@@ -89,7 +89,8 @@ pub fn build_level(init: &InitConfig, title: String, budget: Quota) -> Level {
         for (r, route) in child.routes.iter().enumerate() {
             let to = match &route.to {
                 RouteTarget::Deny => None,
-                RouteTarget::Parent => Some(EdgeTarget::Parent),
+                // Drawn to the enclosing init's box, as Parent routes are.
+                RouteTarget::Parent | RouteTarget::Init => Some(EdgeTarget::Parent),
                 RouteTarget::Child(name) => init
                     .children
                     .iter()
@@ -106,7 +107,11 @@ pub fn build_level(init: &InitConfig, title: String, budget: Quota) -> Level {
                 },
             };
             let Some(to) = to else { continue };
-            let service = service_text(&route.service, route.label.as_ref());
+            let mut service = service_text(&route.service, route.label.as_ref());
+            if route.to == RouteTarget::Init {
+                // Not passed on upwards: the init in whose box it is serves it.
+                service.push_str(" (by init itself)");
+            }
             match edges.iter_mut().find(|e| e.from == from && e.to == to) {
                 Some(edge) => edge.services.push(service),
                 None => edges.push(Edge {
