@@ -143,7 +143,7 @@ impl Init {
         ));
         self.tear_down(index);
         if self.children[index].free_after_first_fault.is_none() {
-            self.children[index].free_after_first_fault = Some(own_quota());
+            self.children[index].free_after_first_fault = Some(self.free_once_closes_return());
         }
         let restarts = self.children[index].restarts;
         match policy::after_fault(&self.children[index].config.restart, restarts) {
@@ -153,7 +153,7 @@ impl Init {
             }
             AfterFault::GiveUp { max } => {
                 self.children[index].status = Status::Held;
-                let (ram, caps) = own_quota();
+                let (ram, caps) = self.free_once_closes_return();
                 let verdict = match self.children[index].free_after_first_fault {
                     Some(first) if first == (ram, caps) => {
                         "the same as after its first fault".to_string()
@@ -186,6 +186,16 @@ impl Init {
                 self.start_child(index);
             }
         }
+    }
+
+    /// init's free RAM and caps counting what its servers still hold for
+    /// children that are gone: closes are asynchronous, so right after a
+    /// tear-down part of the quota may be on its way back, and a leak check
+    /// must not call that lost.
+    fn free_once_closes_return(&self) -> (u64, u64) {
+        let (ram, caps) = own_quota();
+        let owed = self.work.owed_to_init();
+        (ram.saturating_add(owed.ram), caps.saturating_add(owed.caps))
     }
 
     /// Stops a child for good: closes the sessions it holds, fails the

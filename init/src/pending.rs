@@ -207,6 +207,23 @@ impl WorkQueue {
         }
     }
 
+    /// The quota that comes back to init once servers answer: what the
+    /// items of clients that are gone hold at their providers now. A leak
+    /// check adds it to init's free quota, so that a close still on its
+    /// way is not counted as lost.
+    pub fn owed_to_init(&self) -> Quota {
+        self.items
+            .iter()
+            .filter(|item| matches!(item.origin, Origin::Child { client: None, .. }))
+            .fold(Quota::default(), |sum, item| {
+                let held = item.at_provider();
+                Quota {
+                    ram: sum.ram.saturating_add(held.ram),
+                    caps: sum.caps.saturating_add(held.caps),
+                }
+            })
+    }
+
     #[cfg(test)]
     /// Whether a create for child `client`'s session `session` is outstanding.
     pub fn find_session(&self, client: usize, session: u32) -> Option<&WorkItem> {
@@ -367,6 +384,36 @@ mod tests {
         assert!(queue.find_session(4, 10).is_none());
         assert!(queue.find_session(5, 11).is_some());
         assert_eq!(queue.len(), 2);
+    }
+
+    #[test]
+    fn closes_of_a_gone_client_are_owed_to_init_until_answered() {
+        let mut queue = WorkQueue::default();
+        let close = ItemKind::Close { badge: 1 };
+        let gone = queue.push(1, close.clone(), from(4, 10), DONATION, 0, 2000);
+        queue.push(2, close, from(5, 11), DONATION, 0, 2000);
+        let unfetched_create = queue.push(1, create(), from(4, 12), DONATION, 0, 2000);
+        assert_eq!(queue.owed_to_init(), Quota::default());
+        queue.forget_client(4);
+        // The close's donation sits at its server; the unfetched create's
+        // never left init, so only the close is owed.
+        assert_eq!(queue.owed_to_init(), DONATION);
+        queue.next_for(1);
+        queue.next_for(1);
+        let create_at_server = Quota {
+            ram: DONATION.ram,
+            caps: DONATION.caps - PARENT_SESSION_CAPS,
+        };
+        assert_eq!(
+            queue.owed_to_init(),
+            Quota {
+                ram: DONATION.ram + create_at_server.ram,
+                caps: DONATION.caps + create_at_server.caps,
+            }
+        );
+        queue.take(1, gone).unwrap();
+        queue.take(1, unfetched_create).unwrap();
+        assert_eq!(queue.owed_to_init(), Quota::default());
     }
 
     #[test]
