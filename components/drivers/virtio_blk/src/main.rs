@@ -3,7 +3,7 @@
 //!
 //! Every client request is checked against the device by the Block
 //! service (`arbor_sessions::block_service`) before it reaches the driver.
-//! A request is cut into virtio requests of at most 8 KiB
+//! A request is cut into virtio requests of at most 16 KiB
 //! ([`virtio_blk::plan`]), up to four of them on the queue at once; while
 //! they run the driver blocks on its interrupt's notification (no polling
 //! while idle or waiting). The disk is read-only unless the scenario's
