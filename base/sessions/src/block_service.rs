@@ -1,13 +1,22 @@
-//! The Block service for any [`BlockBackend`] (a RAM disk now, virtio-blk
-//! later) on the server framework: one packet stream per session paid from
-//! its donation, every descriptor checked by [`crate::block::decode_request`]
+//! The Block service for any [`BlockBackend`] (ram_block, virtio_blk) on
+//! the server framework: one packet stream per session paid from its
+//! donation, every descriptor checked by [`crate::block::decode_request`]
 //! against the device before the backend sees it.
+//!
+//! A client's garbage is refused, logged (the first [`REFUSALS_LOGGED`]
+//! per session, then one line saying the rest are not) and answered with
+//! an error status: a payload outside the shared buffer, one overlapping
+//! another request taken in the same pass, absurd blocks or lengths,
+//! unknown opcodes. A client that publishes an impossible ring index has
+//! broken its stream: that is logged once and its session is ignored from
+//! then on, while every other session is served as before.
 
 use crate::block::{self, BlockError, Info, Request};
 use crate::bulk::{ServerStream, StreamReply};
 use crate::server::{Call, Service};
 use crate::table::{Entry, Quota, SessionTable};
 use crate::{SessionError, log};
+use alloc::format;
 use alloc::vec::Vec;
 use arbor::abi::CapSlot;
 use arbor::packet_stream::Status;
@@ -29,10 +38,29 @@ pub trait BlockBackend {
     fn flush(&mut self) -> Result<(), BlockError>;
 }
 
+/// Refusals logged per session; a client sending garbage cannot flood the log.
+pub const REFUSALS_LOGGED: u32 = 8;
+
+/// Most requests of one session taken in one pass over the sessions
+/// (the rest wait for the next pass, so a flood cannot starve the others).
+pub const REQUESTS_PER_PASS: usize = 16;
+
 /// One session's state.
 pub struct BlockSession {
     stream: ServerStream,
     scratch: Vec<u8>,
+    refusals_logged: u32,
+    /// The client broke its stream (an impossible ring index): ignored.
+    broken: bool,
+}
+
+/// Whether payload `[offset, offset + length)` overlaps one of `taken`.
+pub fn overlaps(taken: &[(u64, u64)], offset: u64, length: u64) -> bool {
+    let end = offset.saturating_add(length);
+    length > 0
+        && taken
+            .iter()
+            .any(|&(start, len)| len > 0 && offset < start.saturating_add(len) && start < end)
 }
 
 /// The Block service over `backend`.
@@ -102,26 +130,96 @@ impl<B: BlockBackend> BlockService<B> {
         }
     }
 
-    fn drain(&mut self, label: &str, session: &mut BlockSession) {
+    /// Serves up to [`REQUESTS_PER_PASS`] of the session's requests; true
+    /// if it stopped at that limit (more may be waiting).
+    fn drain(&mut self, label: &str, session: &mut BlockSession) -> bool {
+        if session.broken {
+            return false;
+        }
         let mut answered = false;
-        loop {
+        // Payloads of the requests served in this pass.
+        let mut taken: [(u64, u64); REQUESTS_PER_PASS] = [(0, 0); REQUESTS_PER_PASS];
+        let (mut count, mut served) = (0, 0);
+        while count < REQUESTS_PER_PASS {
             let request = match session.stream.stream.next_request() {
                 Ok(Some((request, _))) => request,
                 Ok(None) => break,
                 Err(error) => {
-                    log!("\"{label}\": broken stream ({error:?})");
+                    log!(
+                        "\"{label}\": refused: broken stream ({error:?}, a ring index out of range); its requests are ignored from now on"
+                    );
+                    session.broken = true;
                     break;
                 }
             };
-            let status = self.serve_one(session, &request);
+            count += 1;
+            let status = match request.payload() {
+                Err(_) => Err("payload outside the shared buffer"),
+                Ok(packet) => {
+                    let range = (packet.offset(), packet.length() as u64);
+                    let decoded = block::decode_request(
+                        request.opcode(),
+                        request.argument(),
+                        packet.length(),
+                        &self.info(),
+                    );
+                    match decoded {
+                        Err(error) => Ok(error.status()),
+                        Ok(_) if overlaps(&taken[..served], range.0, range.1) => {
+                            Err("payload overlapping another request in flight")
+                        }
+                        Ok(_) => {
+                            taken[served] = range;
+                            served += 1;
+                            Ok(self.serve_one(session, &request))
+                        }
+                    }
+                }
+            };
+            let status = match status {
+                Ok(status) => {
+                    if let Some(error) = BlockError::from_status(status)
+                        && error != BlockError::Io
+                    {
+                        Self::refused(label, session, &request, &format!("{error:?}"));
+                    }
+                    status
+                }
+                Err(why) => {
+                    Self::refused(label, session, &request, why);
+                    Status::BAD_DESCRIPTOR
+                }
+            };
             if session.stream.stream.acknowledge(request, status).is_err() {
-                log!("\"{label}\": broken ack ring");
+                log!("\"{label}\": refused: broken ack ring; its requests are ignored from now on");
+                session.broken = true;
                 break;
             }
             answered = true;
         }
         if answered {
             session.stream.signal_client();
+        }
+        count == REQUESTS_PER_PASS
+    }
+
+    /// Logs a refusal, up to [`REFUSALS_LOGGED`] per session.
+    fn refused(
+        label: &str,
+        session: &mut BlockSession,
+        request: &arbor::packet_stream::Request,
+        why: &str,
+    ) {
+        session.refusals_logged = session.refusals_logged.saturating_add(1);
+        if session.refusals_logged <= REFUSALS_LOGGED {
+            log!(
+                "\"{label}\": refused opcode {} block {}: {why}",
+                request.opcode().0,
+                request.argument(),
+            );
+        }
+        if session.refusals_logged == REFUSALS_LOGGED {
+            log!("\"{label}\": further refusals are not logged");
         }
     }
 }
@@ -140,6 +238,8 @@ impl<B: BlockBackend> Service for BlockService<B> {
         Ok(BlockSession {
             stream: ServerStream::create(args, quota)?,
             scratch: Vec::new(),
+            refusals_logged: 0,
+            broken: false,
         })
     }
 
@@ -174,8 +274,52 @@ impl<B: BlockBackend> Service for BlockService<B> {
         if bits & WAKE_BIT == 0 {
             return;
         }
-        for entry in sessions.iter_mut() {
-            self.drain(&entry.label, &mut entry.state);
+        // Passes over every session until none has work left, each taking
+        // at most REQUESTS_PER_PASS of one session's requests.
+        loop {
+            let mut more = false;
+            for entry in sessions.iter_mut() {
+                more |= self.drain(&entry.label, &mut entry.state);
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_payloads_are_found() {
+        let taken = [(0, 512), (4096, 1024)];
+        assert!(overlaps(&taken, 0, 512));
+        assert!(overlaps(&taken, 511, 1));
+        assert!(overlaps(&taken, 5000, 10_000));
+        assert!(!overlaps(&taken, 512, 3584));
+        assert!(!overlaps(&taken, 5120, 512));
+        assert!(!overlaps(&taken, u64::MAX - 5, u64::MAX));
+        assert!(overlaps(&[(u64::MAX - 9, 9)], u64::MAX - 5, u64::MAX));
+        assert!(!overlaps(&[], 0, u64::MAX));
+    }
+
+    /// Arbitrary ranges: an overlap is reported exactly when some byte is shared.
+    #[test]
+    fn fuzz_overlap_agrees_with_a_byte_walk() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let a = (next() % 64, next() % 16);
+            let b = (next() % 64, next() % 16);
+            let shared = (a.0..a.0 + a.1).any(|byte| (b.0..b.0 + b.1).contains(&byte));
+            assert_eq!(overlaps(&[a], b.0, b.1), shared, "{a:?} {b:?}");
         }
     }
 }

@@ -156,12 +156,7 @@ impl FileSystem {
 
     /// One read request: `count` bytes from `position` of `handle`, the
     /// data copied from the packet straight into `out`; the bytes read.
-    fn read_into(
-        &self,
-        handle: Handle,
-        position: u64,
-        out: &mut [u8],
-    ) -> Result<usize, Error> {
+    fn read_into(&self, handle: Handle, position: u64, out: &mut [u8]) -> Result<usize, Error> {
         let count = out.len().min(self.chunk);
         // The request is its header; the packet's rest is room for the data.
         let mut header = Header {

@@ -427,7 +427,11 @@ mod tests {
         }
         // 90 + 100 blocks around the cached one, in runs of at most 64,
         // plus the one through the cache: far fewer than 200 requests.
-        assert!(cache.device_reads < 10, "{} device reads", cache.device_reads);
+        assert!(
+            cache.device_reads < 10,
+            "{} device reads",
+            cache.device_reads
+        );
         // Unaligned and short reads, and the device's end.
         let mut odd = [0u8; 700];
         assert_eq!(cache.read_at(299 * 512 + 1, &mut odd), Ok(511));

@@ -44,7 +44,10 @@ mod tests {
             Some(800)
         );
         // 1 MiB in 3 ms: 333.33 MiB/s.
-        assert_eq!(tenths_mib_per_second(1 << 20, 3_000_000, 1_000_000), Some(3333));
+        assert_eq!(
+            tenths_mib_per_second(1 << 20, 3_000_000, 1_000_000),
+            Some(3333)
+        );
         assert_eq!(tenths_mib_per_second(1 << 20, 0, 1_000_000), None);
         assert_eq!(tenths_mib_per_second(1 << 20, 5, 0), None);
         assert_ne!(pattern_byte(0), pattern_byte(1 << 16));

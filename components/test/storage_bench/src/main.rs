@@ -16,7 +16,6 @@
 //! only if every request succeeded and the file read back intact).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-
 extern crate alloc;
 
 use alloc::format;
@@ -132,7 +131,9 @@ fn bench() -> Result<(), String> {
 }
 
 fn write_file(fs: &FileSystem, buffer: &mut [u8]) -> Result<(), String> {
-    let mut file = fs.create(FILE).map_err(|e| format!("creating {FILE}: {e}"))?;
+    let mut file = fs
+        .create(FILE)
+        .map_err(|e| format!("creating {FILE}: {e}"))?;
     let mut at = 0u64;
     while at < BYTES as u64 {
         for (i, byte) in buffer.iter_mut().enumerate() {

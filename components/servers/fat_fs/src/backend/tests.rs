@@ -265,11 +265,18 @@ fn reads_by_layout_agree_with_the_data_and_see_later_writes() {
     let second = fat.open(&path("/second.bin"), true).unwrap();
     let data = pattern(40_000);
     for at in (0..data.len()).step_by(10_000) {
-        fat.write(&first, at as u64, &data[at..at + 10_000]).unwrap();
+        fat.write(&first, at as u64, &data[at..at + 10_000])
+            .unwrap();
         fat.write(&second, at as u64, &data[at..at + 10_000])
             .unwrap();
     }
-    for (position, len) in [(0, 40_000), (1, 513), (9_999, 2), (10_240, 20_000), (39_990, 100)] {
+    for (position, len) in [
+        (0, 40_000),
+        (1, 513),
+        (9_999, 2),
+        (10_240, 20_000),
+        (39_990, 100),
+    ] {
         let mut out = std::vec![0u8; len];
         let read = fat.read(&first, position as u64, &mut out).unwrap();
         let expected = &data[position..(position + len).min(data.len())];
