@@ -36,7 +36,59 @@ pub trait BlockBackend {
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), BlockError>;
     /// Makes writes durable.
     fn flush(&mut self) -> Result<(), BlockError>;
+    /// Runs several reads and writes at once, each with its own buffer,
+    /// and sets each one's `result`. The service never hands over two jobs
+    /// that touch a common block unless both only read, so the backend may
+    /// run them in any order and complete them out of order. By default
+    /// one after the other.
+    fn run_jobs(&mut self, jobs: &mut [Job]) {
+        for job in jobs.iter_mut() {
+            job.result = if job.write {
+                self.write(job.first, &job.buffer)
+            } else {
+                self.read(job.first, &mut job.buffer)
+            };
+        }
+    }
 }
+
+/// A checked read or write the service hands its backend.
+#[derive(Debug)]
+pub struct Job {
+    /// First block.
+    pub first: u64,
+    /// Blocks.
+    pub count: u64,
+    /// Whether it writes `buffer` (else it fills it).
+    pub write: bool,
+    /// What to write, or room for what is read (whole blocks).
+    pub buffer: Vec<u8>,
+    /// The outcome, set by the backend.
+    pub result: Result<(), BlockError>,
+}
+
+/// Whether a job on blocks `first..first + count` (a write if `write`)
+/// must wait for one of `jobs` to finish: they share a block and one of
+/// the two writes.
+pub fn conflicts(jobs: &[Job], first: u64, count: u64, write: bool) -> bool {
+    let end = first.saturating_add(count);
+    jobs.iter().any(|job| {
+        (write || job.write) && first < job.first.saturating_add(job.count) && job.first < end
+    })
+}
+
+/// Most bytes of the jobs one batch holds (a request of
+/// [`block::MAX_BLOCKS_PER_REQUEST`] 4 KiB blocks always fits alone).
+pub const BATCH_BYTES: usize = 128 * 1024;
+
+/// What became of a request taken: answered already, or a job in the batch.
+enum Outcome {
+    Done(Status),
+    Job(usize),
+}
+
+/// Job buffers a session keeps for reuse.
+const SPARE_BUFFERS: usize = 4;
 
 /// Refusals logged per session; a client sending garbage cannot flood the log.
 pub const REFUSALS_LOGGED: u32 = 8;
@@ -48,7 +100,10 @@ pub const REQUESTS_PER_PASS: usize = 16;
 /// One session's state.
 pub struct BlockSession {
     stream: ServerStream,
-    scratch: Vec<u8>,
+    /// Buffers of finished jobs, kept for the next ones.
+    spare: Vec<Vec<u8>>,
+    /// Whether a batch of several jobs was logged already.
+    batch_logged: bool,
     refusals_logged: u32,
     /// The client broke its stream (an impossible ring index): ignored.
     broken: bool,
@@ -90,56 +145,84 @@ impl<B: BlockBackend> BlockService<B> {
         }
     }
 
-    fn serve_one(
-        &mut self,
-        session: &mut BlockSession,
-        request: &arbor::packet_stream::Request,
-    ) -> Status {
-        let Ok(packet) = request.payload() else {
-            return Status::BAD_DESCRIPTOR;
-        };
-        let info = self.info();
-        let decoded =
-            block::decode_request(request.opcode(), request.argument(), packet.length(), &info);
-        let stream = &session.stream.stream;
-        let buffer = &mut session.scratch;
-        let mut sized = |length: usize| -> Result<(), BlockError> {
-            buffer.clear();
-            buffer.try_reserve(length).map_err(|_| BlockError::Io)?;
+    /// A buffer of `length` bytes for a job: a spare one reused (its old
+    /// bytes are the same session's and are overwritten before anyone
+    /// sees them) or a new one.
+    fn buffer(session: &mut BlockSession, length: usize) -> Result<Vec<u8>, BlockError> {
+        let mut buffer = session.spare.pop().unwrap_or_default();
+        if buffer.len() < length {
+            buffer
+                .try_reserve(length - buffer.len())
+                .map_err(|_| BlockError::Io)?;
             buffer.resize(length, 0);
-            Ok(())
-        };
-        let result = match decoded {
-            Ok(Request::Read { first, .. }) => sized(packet.length()).and_then(|()| {
-                self.backend.read(first, buffer)?;
-                stream.write(packet, 0, buffer).map_err(|_| BlockError::Io)
-            }),
-            Ok(Request::Write { first, .. }) => sized(packet.length()).and_then(|()| {
-                stream.read(packet, 0, buffer).map_err(|_| BlockError::Io)?;
-                self.backend.write(first, buffer)
-            }),
-            Ok(Request::Flush) => self.backend.flush(),
-            Ok(Request::Info) => stream
-                .write(packet, 0, &info.to_bytes())
-                .map_err(|_| BlockError::Io),
-            Err(error) => Err(error),
-        };
-        match result {
-            Ok(()) => Status::OK,
-            Err(error) => error.status(),
         }
+        buffer.truncate(length);
+        Ok(buffer)
+    }
+
+    /// Runs the batch's jobs on the device, copies what the reads brought
+    /// into their packets, and acknowledges every request taken so far in
+    /// the order taken. False if the ack ring broke.
+    fn finish(
+        &mut self,
+        label: &str,
+        session: &mut BlockSession,
+        taken: &mut Vec<(arbor::packet_stream::Request, Outcome)>,
+        jobs: &mut Vec<Job>,
+    ) -> bool {
+        if jobs.len() > 1 && !session.batch_logged {
+            session.batch_logged = true;
+            log!("\"{label}\": {} requests on the device at once", jobs.len());
+        }
+        if !jobs.is_empty() {
+            self.backend.run_jobs(jobs);
+        }
+        let mut intact = true;
+        for (request, outcome) in taken.drain(..) {
+            let status = match outcome {
+                Outcome::Done(status) => status,
+                Outcome::Job(index) => match (jobs.get(index), request.payload()) {
+                    (Some(job), Ok(packet)) => match job.result {
+                        Ok(()) if job.write => Status::OK,
+                        Ok(()) => match session.stream.stream.write(packet, 0, &job.buffer) {
+                            Ok(()) => Status::OK,
+                            Err(_) => BlockError::Io.status(),
+                        },
+                        Err(error) => error.status(),
+                    },
+                    _ => BlockError::Io.status(),
+                },
+            };
+            if intact && session.stream.stream.acknowledge(request, status).is_err() {
+                log!("\"{label}\": refused: broken ack ring; its requests are ignored from now on");
+                session.broken = true;
+                intact = false;
+            }
+        }
+        for job in jobs.drain(..) {
+            if session.spare.len() < SPARE_BUFFERS {
+                session.spare.push(job.buffer);
+            }
+        }
+        intact
     }
 
     /// Serves up to [`REQUESTS_PER_PASS`] of the session's requests; true
-    /// if it stopped at that limit (more may be waiting).
+    /// if it stopped at that limit (more may be waiting). Reads and writes
+    /// gather into one batch for the device (several on its queue at
+    /// once) until one conflicts with the batch, the batch is full, or a
+    /// flush must wait for it; refusals are logged and answered in order.
     fn drain(&mut self, label: &str, session: &mut BlockSession) -> bool {
         if session.broken {
             return false;
         }
-        let mut answered = false;
+        let info = self.info();
         // Payloads of the requests served in this pass.
-        let mut taken: [(u64, u64); REQUESTS_PER_PASS] = [(0, 0); REQUESTS_PER_PASS];
+        let mut payloads: [(u64, u64); REQUESTS_PER_PASS] = [(0, 0); REQUESTS_PER_PASS];
         let (mut count, mut served) = (0, 0);
+        let mut taken = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut batch_bytes = 0;
         while count < REQUESTS_PER_PASS {
             let request = match session.stream.stream.next_request() {
                 Ok(Some((request, _))) => request,
@@ -153,50 +236,96 @@ impl<B: BlockBackend> BlockService<B> {
                 }
             };
             count += 1;
-            let status = match request.payload() {
-                Err(_) => Err("payload outside the shared buffer"),
-                Ok(packet) => {
-                    let range = (packet.offset(), packet.length() as u64);
-                    let decoded = block::decode_request(
-                        request.opcode(),
-                        request.argument(),
-                        packet.length(),
-                        &self.info(),
-                    );
-                    match decoded {
-                        Err(error) => Ok(error.status()),
-                        Ok(_) if overlaps(&taken[..served], range.0, range.1) => {
-                            Err("payload overlapping another request in flight")
-                        }
-                        Ok(_) => {
-                            taken[served] = range;
-                            served += 1;
-                            Ok(self.serve_one(session, &request))
-                        }
-                    }
+            let refusal = |why: &str, session: &mut BlockSession| {
+                Self::refused(label, session, &request, why);
+            };
+            let (offset, length) = match request.payload() {
+                Ok(packet) => (packet.offset(), packet.length()),
+                Err(_) => {
+                    refusal("payload outside the shared buffer", session);
+                    taken.push((request, Outcome::Done(Status::BAD_DESCRIPTOR)));
+                    continue;
                 }
             };
-            let status = match status {
-                Ok(status) => {
-                    if let Some(error) = BlockError::from_status(status)
-                        && error != BlockError::Io
-                    {
-                        Self::refused(label, session, &request, &format!("{error:?}"));
-                    }
-                    status
+            let range = (offset, length as u64);
+            let decoded =
+                block::decode_request(request.opcode(), request.argument(), length, &info);
+            let outcome = match decoded {
+                Err(error) => {
+                    refusal(&format!("{error:?}"), session);
+                    Outcome::Done(error.status())
                 }
-                Err(why) => {
-                    Self::refused(label, session, &request, why);
-                    Status::BAD_DESCRIPTOR
+                Ok(_) if overlaps(&payloads[..served], range.0, range.1) => {
+                    refusal("payload overlapping another request in flight", session);
+                    Outcome::Done(Status::BAD_DESCRIPTOR)
+                }
+                Ok(Request::Read { first, count } | Request::Write { first, count }) => {
+                    payloads[served] = range;
+                    served += 1;
+                    let write = request.opcode() == block::op::WRITE;
+                    if conflicts(&jobs, first, count, write) || batch_bytes + length > BATCH_BYTES {
+                        if !self.finish(label, session, &mut taken, &mut jobs) {
+                            let _ = session.stream.stream.acknowledge(request, Status::FAILED);
+                            return false;
+                        }
+                        batch_bytes = 0;
+                    }
+                    match Self::buffer(session, length) {
+                        Ok(mut buffer) => {
+                            let stream = &session.stream.stream;
+                            let filled = !write
+                                || request.payload().is_ok_and(|packet| {
+                                    stream.read(packet, 0, &mut buffer).is_ok()
+                                });
+                            if !filled {
+                                Outcome::Done(BlockError::Io.status())
+                            } else {
+                                batch_bytes += length;
+                                jobs.push(Job {
+                                    first,
+                                    count,
+                                    write,
+                                    buffer,
+                                    result: Err(BlockError::Io),
+                                });
+                                Outcome::Job(jobs.len() - 1)
+                            }
+                        }
+                        Err(error) => Outcome::Done(error.status()),
+                    }
+                }
+                Ok(Request::Flush) => {
+                    // Every write taken before it first.
+                    payloads[served] = range;
+                    served += 1;
+                    if !self.finish(label, session, &mut taken, &mut jobs) {
+                        let _ = session.stream.stream.acknowledge(request, Status::FAILED);
+                        return false;
+                    }
+                    batch_bytes = 0;
+                    Outcome::Done(match self.backend.flush() {
+                        Ok(()) => Status::OK,
+                        Err(error) => error.status(),
+                    })
+                }
+                Ok(Request::Info) => {
+                    payloads[served] = range;
+                    served += 1;
+                    let stream = &session.stream.stream;
+                    let written = request
+                        .payload()
+                        .is_ok_and(|packet| stream.write(packet, 0, &info.to_bytes()).is_ok());
+                    Outcome::Done(if written {
+                        Status::OK
+                    } else {
+                        BlockError::Io.status()
+                    })
                 }
             };
-            if session.stream.stream.acknowledge(request, status).is_err() {
-                log!("\"{label}\": refused: broken ack ring; its requests are ignored from now on");
-                session.broken = true;
-                break;
-            }
-            answered = true;
+            taken.push((request, outcome));
         }
+        let answered = !taken.is_empty();
+        self.finish(label, session, &mut taken, &mut jobs);
         if answered {
             session.stream.signal_client();
         }
@@ -237,7 +366,8 @@ impl<B: BlockBackend> Service for BlockService<B> {
     ) -> Result<BlockSession, SessionError> {
         Ok(BlockSession {
             stream: ServerStream::create(args, quota)?,
-            scratch: Vec::new(),
+            spare: Vec::new(),
+            batch_logged: false,
             refusals_logged: 0,
             broken: false,
         })
@@ -303,6 +433,31 @@ mod tests {
         assert!(!overlaps(&taken, u64::MAX - 5, u64::MAX));
         assert!(overlaps(&[(u64::MAX - 9, 9)], u64::MAX - 5, u64::MAX));
         assert!(!overlaps(&[], 0, u64::MAX));
+    }
+
+    fn job(first: u64, count: u64, write: bool) -> Job {
+        Job {
+            first,
+            count,
+            write,
+            buffer: Vec::new(),
+            result: Ok(()),
+        }
+    }
+
+    #[test]
+    fn jobs_sharing_a_written_block_never_run_together() {
+        let batch = [job(10, 4, false), job(20, 2, true)];
+        // Reads of blocks another job reads may run beside it.
+        assert!(!conflicts(&batch, 12, 8, false));
+        // A write of a block being read, or a read of one being written, waits.
+        assert!(conflicts(&batch, 13, 1, true));
+        assert!(conflicts(&batch, 21, 5, false));
+        // Neighbours do not conflict; nor does anything with an empty batch.
+        assert!(!conflicts(&batch, 14, 6, true));
+        assert!(!conflicts(&batch, 22, 3, true));
+        assert!(!conflicts(&[], 0, u64::MAX, true));
+        assert!(!conflicts(&batch, u64::MAX - 1, u64::MAX, true));
     }
 
     /// Arbitrary ranges: an overlap is reported exactly when some byte is shared.

@@ -109,6 +109,78 @@ fn honest() -> Result<(), String> {
         }
     }
     log!("{HONEST_ROUNDS} rounds written and read back intact");
+    pipelined(&mut stream)
+}
+
+/// Blocks the pipelined rounds use, each written and read with several
+/// requests in flight at once.
+const PIPELINED: u64 = 4;
+
+/// Submits [`PIPELINED`] writes of different blocks at once, then as many
+/// reads of them at once, and checks every answer by its tag.
+fn pipelined(stream: &mut ClientStream) -> Result<(), String> {
+    let pattern = |block: u64, i: usize| (block as usize * 7 + i * 3) as u8;
+    let mut tags = alloc::vec::Vec::new();
+    for block in 200..200 + PIPELINED {
+        let data: alloc::vec::Vec<u8> = (0..512).map(|i| pattern(block, i)).collect();
+        let packet = stream
+            .stream
+            .alloc_packet(512)
+            .map_err(|e| format!("{e:?}"))?;
+        stream
+            .stream
+            .write(&packet, 0, &data)
+            .map_err(|e| format!("{e:?}"))?;
+        tags.push(
+            stream
+                .submit(packet, op::WRITE, block)
+                .map_err(|e| format!("{e}"))?,
+        );
+    }
+    stream.wake_server();
+    for _ in 0..PIPELINED {
+        let ack = stream.wait_acknowledgement().map_err(|e| format!("{e}"))?;
+        let _ = stream.stream.free_packet(ack.packet);
+        if ack.status != Status::OK || !tags.contains(&ack.tag) {
+            return Err(format!(
+                "pipelined write {}: status {}",
+                ack.tag, ack.status.0
+            ));
+        }
+    }
+    let mut reads = alloc::vec::Vec::new();
+    for block in 200..200 + PIPELINED {
+        let packet = stream
+            .stream
+            .alloc_packet(512)
+            .map_err(|e| format!("{e:?}"))?;
+        reads.push((
+            stream
+                .submit(packet, op::READ, block)
+                .map_err(|e| format!("{e}"))?,
+            block,
+        ));
+    }
+    stream.wake_server();
+    for _ in 0..PIPELINED {
+        let ack = stream.wait_acknowledgement().map_err(|e| format!("{e}"))?;
+        let block = reads
+            .iter()
+            .find(|(tag, _)| *tag == ack.tag)
+            .map(|(_, b)| *b);
+        let mut back = [0u8; 512];
+        let copied = stream.stream.read(&ack.packet, 0, &mut back);
+        let _ = stream.stream.free_packet(ack.packet);
+        let intact = block.is_some_and(|block| {
+            back.iter()
+                .enumerate()
+                .all(|(i, byte)| *byte == pattern(block, i))
+        });
+        if ack.status != Status::OK || copied.is_err() || !intact {
+            return Err(format!("pipelined read {}: not what was written", ack.tag));
+        }
+    }
+    log!("{PIPELINED} writes, then {PIPELINED} reads, in flight at once: read back intact");
     Ok(())
 }
 
