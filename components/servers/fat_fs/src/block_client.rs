@@ -204,7 +204,7 @@ impl BlockDevice for BlockClient {
     fn read_blocks(&mut self, first: u64, out: &mut [u8]) -> Result<(), DeviceError> {
         let size = self.block_size();
         let blocks = (out.len() / size) as u64;
-        if out.len() % size != 0 || blocks == 0 || blocks > self.max_blocks_per_read() {
+        if !out.len().is_multiple_of(size) || blocks == 0 || blocks > self.max_blocks_per_read() {
             return Err(DeviceError);
         }
         self.exchange(op::READ, first, out, false)
