@@ -367,7 +367,8 @@ impl BlockDevice for MemoryDevice {
             .and_then(|i| i.checked_mul(self.block_size))
             .ok_or(DeviceError)?;
         let blocks = out.len() / self.block_size;
-        if blocks as u64 > self.max_blocks_per_read() || !out.len().is_multiple_of(self.block_size) {
+        if blocks as u64 > self.max_blocks_per_read() || !out.len().is_multiple_of(self.block_size)
+        {
             return Err(DeviceError);
         }
         let source = start
