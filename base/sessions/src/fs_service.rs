@@ -113,8 +113,11 @@ impl<B: Backend> FsService<B> {
                 }
                 Ok(packet) => {
                     let length = packet.length();
-                    session.scratch.clear();
-                    if session.scratch.try_reserve(length).is_err() {
+                    // Reused without clearing: what is left in it is this
+                    // session's own earlier bytes, and every byte sent back
+                    // is either copied in or written by the backend first.
+                    let grow = length.saturating_sub(session.scratch.len());
+                    if session.scratch.try_reserve(grow).is_err() {
                         FsError::NoSpace.status()
                     } else {
                         session.scratch.resize(length, 0);

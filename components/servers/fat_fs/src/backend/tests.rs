@@ -296,3 +296,27 @@ fn reads_by_layout_agree_with_the_data_and_see_later_writes() {
     assert_eq!(fat.read(&second, 0, &mut other), Ok(40_000));
     assert_eq!(other, data);
 }
+
+/// A file read in long chunks costs the device one request per chunk (the
+/// most blocks it takes at once), after the first read learned the
+/// layout: no per-sector requests, no walk of the cluster chain per read.
+#[test]
+fn long_reads_cost_one_device_request_per_chunk() {
+    let mut fat = fresh_volume();
+    let file = fat.open(&path("/big.bin"), true).unwrap();
+    let data = pattern(1 << 20);
+    for at in (0..data.len()).step_by(64 * 1024) {
+        fat.write(&file, at as u64, &data[at..at + 64 * 1024])
+            .unwrap();
+    }
+    fat.sync().unwrap();
+    let mut chunk = std::vec![0u8; 32 * 1024];
+    // The first read learns the layout (and reads the FAT).
+    fat.read(&file, 0, &mut chunk).unwrap();
+    let before = fat.cache.borrow().device_reads;
+    for (index, at) in (32 * 1024..data.len()).step_by(32 * 1024).enumerate() {
+        assert_eq!(fat.read(&file, at as u64, &mut chunk), Ok(chunk.len()));
+        assert_eq!(&chunk[..], &data[at..at + chunk.len()]);
+        assert_eq!(fat.cache.borrow().device_reads - before, index as u64 + 1);
+    }
+}
