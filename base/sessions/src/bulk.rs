@@ -354,6 +354,48 @@ impl ClientStream {
         }
     }
 
+    /// Submits `packet` without waking the server or waiting (several
+    /// requests in flight: submit them, then [`ClientStream::wake_server`],
+    /// then take the acknowledgements with
+    /// [`ClientStream::wait_acknowledgement`], matched by the tag returned
+    /// here). On error the packet is freed.
+    pub fn submit(
+        &mut self,
+        packet: Packet,
+        opcode: Opcode,
+        argument: u64,
+    ) -> Result<u64, BulkError> {
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        match self.stream.submit(packet, opcode, tag, argument) {
+            Ok(_) => Ok(tag),
+            Err((packet, error)) => {
+                let _ = self.stream.free_packet(packet);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Wakes the server to look at what was submitted.
+    pub fn wake_server(&self) {
+        let _ = sys::signal(self.wake);
+    }
+
+    /// The next acknowledgement, whichever request it answers, waiting
+    /// for it (and checking that the server is still there).
+    pub fn wait_acknowledgement(&mut self) -> Result<Acknowledgement, BulkError> {
+        loop {
+            if let Some((ack, _signal)) = self.stream.next_acknowledgement()? {
+                return Ok(ack);
+            }
+            let bits = sys::wait_timeout(self.notification, LIVENESS_CHECK_MS)
+                .map_err(SessionError::from)?;
+            if bits == 0 && !self.server_alive() {
+                return Err(BulkError::ServerGone);
+            }
+        }
+    }
+
     /// Whether the server still answers on the session: a call it cannot
     /// decode gets an error reply from a live server, and a kernel error
     /// from a dead one's destroyed endpoint.

@@ -640,6 +640,23 @@ impl Response {
         };
         (HEADER_SIZE + response.data_len as usize <= bytes.len()).then_some(response)
     }
+
+    /// Reads a response from its header alone, for a client that fetches
+    /// the data after it separately: the caller checks `data_len` against
+    /// the packet and what it asked for.
+    pub fn from_header(header: &[u8; HEADER_SIZE]) -> Response {
+        let mut value = [0u8; 8];
+        value.copy_from_slice(&header[0..8]);
+        let mut kind = [0u8; 4];
+        kind.copy_from_slice(&header[8..12]);
+        let mut data_len = [0u8; 4];
+        data_len.copy_from_slice(&header[12..16]);
+        Response {
+            value: u64::from_le_bytes(value),
+            kind: u32::from_le_bytes(kind),
+            data_len: u32::from_le_bytes(data_len),
+        }
+    }
 }
 
 /// A directory entry as a backend reports it.

@@ -12,7 +12,9 @@
 //! outside the root, garbage) are logged with the session's label.
 
 use crate::bulk::ServerStream;
-use crate::file_system::{Backend, FsError, Handles, MAX_HANDLES, Policy, normalize, serve};
+use crate::file_system::{
+    Backend, FsError, HEADER_SIZE, Handles, MAX_HANDLES, Policy, Response, normalize, op, serve,
+};
 use crate::server::{Call, Service};
 use crate::table::{Entry, Quota, SessionTable};
 use crate::{SessionError, bulk::StreamReply, log};
@@ -111,13 +113,28 @@ impl<B: Backend> FsService<B> {
                 }
                 Ok(packet) => {
                     let length = packet.length();
-                    session.scratch.clear();
-                    if session.scratch.try_reserve(length).is_err() {
+                    // Reused without clearing: what is left in it is this
+                    // session's own earlier bytes, and every byte sent back
+                    // is either copied in or written by the backend first.
+                    let grow = length.saturating_sub(session.scratch.len());
+                    if session.scratch.try_reserve(grow).is_err() {
                         FsError::NoSpace.status()
                     } else {
                         session.scratch.resize(length, 0);
                         let stream = &session.stream.stream;
-                        if stream.read(packet, 0, &mut session.scratch).is_err() {
+                        // A read's request is its header; the rest of the
+                        // packet is room for the answer, neither copied in
+                        // nor (beyond the bytes read) copied back.
+                        let is_read = request.opcode() == op::READ;
+                        let incoming = if is_read {
+                            length.min(HEADER_SIZE)
+                        } else {
+                            length
+                        };
+                        if stream
+                            .read(packet, 0, &mut session.scratch[..incoming])
+                            .is_err()
+                        {
                             FsError::BadRequest.status()
                         } else {
                             let status = serve(
@@ -127,9 +144,16 @@ impl<B: Backend> FsService<B> {
                                 request.opcode(),
                                 &mut session.scratch,
                             );
-                            // Copied back whole: the answer is in the header
-                            // and (for read and readdir) after it.
-                            let _ = stream.write(packet, 0, &session.scratch);
+                            // The answer is in the header and (for read and
+                            // readdir) after it.
+                            let outgoing = match (is_read, status) {
+                                (true, Status::OK) => Response::from_bytes(&session.scratch)
+                                    .map_or(0, |r| HEADER_SIZE + r.data_len as usize)
+                                    .min(length),
+                                (true, _) => 0,
+                                (false, _) => length,
+                            };
+                            let _ = stream.write(packet, 0, &session.scratch[..outgoing]);
                             status
                         }
                     }

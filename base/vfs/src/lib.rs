@@ -9,8 +9,10 @@
 //! ```
 //!
 //! Every call is one packet on the session's stream (see
-//! `arbor_sessions::file_system`), at most [`CHUNK`] bytes of data each;
-//! longer reads and writes are split. Nothing the server answers is
+//! `arbor_sessions::file_system`), at most [`CHUNK`] bytes of data each
+//! (or the chunk given to [`FileSystem::open_with_chunk`]); longer reads
+//! and writes are split. A read moves its header into the packet and its
+//! data from the packet straight into the caller's buffer. Nothing the server answers is
 //! trusted: a response whose lengths do not fit the packet is
 //! [`Error::Protocol`].
 #![no_std]
@@ -24,16 +26,18 @@ use alloc::vec::Vec;
 use arbor::packet_stream::{Opcode, Status};
 use arbor_sessions::bulk::{BulkError, ClientStream, StreamArgs};
 use arbor_sessions::file_system::{
-    FsError, HEADER_SIZE, Handle, Kind, Request, Response, Stat, encode_request, op,
+    FsError, HEADER_SIZE, Handle, Header, Kind, Request, Response, Stat, encode_request, op,
 };
 use core::cell::RefCell;
 
 /// The service name file-system servers announce.
 pub const SERVICE: &str = "FileSystem";
-/// Most data bytes one request moves.
+/// Most data bytes one request moves by default.
 pub const CHUNK: usize = 8 * 1024;
-/// Payload bytes the session asks for: one chunk, its header and a path.
-const PAYLOAD: u32 = 16 * 1024;
+/// Largest chunk [`FileSystem::open_with_chunk`] accepts.
+pub const MAX_CHUNK: usize = 256 * 1024;
+/// Payload bytes a session needs beside one chunk: its header and a path.
+const PAYLOAD_EXTRA: usize = 8 * 1024;
 
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +113,7 @@ pub trait Write {
 /// A FileSystem session.
 pub struct FileSystem {
     stream: RefCell<ClientStream>,
+    chunk: usize,
 }
 
 /// What came back for one request.
@@ -120,17 +125,82 @@ struct Answer {
 impl FileSystem {
     /// Opens a FileSystem session labelled `label` (routed by the scenario).
     pub fn open(label: &str) -> Result<FileSystem, Error> {
+        Self::open_with_chunk(label, CHUNK)
+    }
+
+    /// Opens a FileSystem session whose requests move up to `chunk` bytes
+    /// (1..=[`MAX_CHUNK`]; fewer, larger requests for streaming, at the
+    /// price of a larger session donation).
+    pub fn open_with_chunk(label: &str, chunk: usize) -> Result<FileSystem, Error> {
+        if chunk == 0 || chunk > MAX_CHUNK {
+            return Err(Error::Fs(FsError::BadRequest));
+        }
         let stream = ClientStream::open(
             SERVICE,
             label,
             StreamArgs {
-                payload_len: PAYLOAD,
+                payload_len: (chunk + PAYLOAD_EXTRA) as u32,
                 entries: 4,
             },
         )?;
         Ok(FileSystem {
             stream: RefCell::new(stream),
+            chunk,
         })
+    }
+
+    /// Most data bytes one request of this session moves.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    /// One read request: `count` bytes from `position` of `handle`, the
+    /// data copied from the packet straight into `out`; the bytes read.
+    fn read_into(&self, handle: Handle, position: u64, out: &mut [u8]) -> Result<usize, Error> {
+        let count = out.len().min(self.chunk);
+        // The request is its header; the packet's rest is room for the data.
+        let mut header = Header {
+            handle: handle.0,
+            flags: 0,
+            position,
+            count: count as u32,
+            path_len: 0,
+            second_len: 0,
+        }
+        .to_bytes();
+        let mut stream = self.stream.borrow_mut();
+        let packet = stream
+            .stream
+            .alloc_packet(HEADER_SIZE + count)
+            .map_err(BulkError::Stream)?;
+        if let Err(error) = stream.stream.write(&packet, 0, &header) {
+            let _ = stream.stream.free_packet(packet);
+            return Err(BulkError::Stream(error).into());
+        }
+        let ack = stream.exchange(packet, op::READ, 0)?;
+        let result = (|| {
+            stream
+                .stream
+                .read(&ack.packet, 0, &mut header)
+                .map_err(BulkError::Stream)?;
+            if ack.status != Status::OK {
+                return Err(FsError::from_status(ack.status)
+                    .map(Error::Fs)
+                    .unwrap_or(Error::Protocol));
+            }
+            let response = Response::from_header(&header);
+            let read = response.data_len as usize;
+            if read > count || response.value != read as u64 {
+                return Err(Error::Protocol);
+            }
+            stream
+                .stream
+                .read(&ack.packet, HEADER_SIZE, &mut out[..read])
+                .map_err(BulkError::Stream)?;
+            Ok(read)
+        })();
+        let _ = stream.stream.free_packet(ack.packet);
+        result
     }
 
     /// Sends one request; `room` extra bytes after the header for the answer.
@@ -311,7 +381,7 @@ impl FileSystem {
     pub fn copy(&self, from: &str, to: &str) -> Result<u64, Error> {
         let mut source = self.open_file(from)?;
         let mut target = self.create(to)?;
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = vec![0u8; self.chunk];
         let mut total = 0u64;
         loop {
             let read = source.read(&mut chunk)?;
@@ -354,21 +424,7 @@ impl File<'_> {
 
 impl Read for File<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
-        let count = buffer.len().min(CHUNK);
-        let answer = self.fs.request(
-            op::READ,
-            &Request::Read {
-                handle: self.handle,
-                position: self.position,
-                count: count as u32,
-            },
-            count,
-        )?;
-        let read = answer.data.len();
-        if read > count || answer.response.value != read as u64 {
-            return Err(Error::Protocol);
-        }
-        buffer[..read].copy_from_slice(&answer.data);
+        let read = self.fs.read_into(self.handle, self.position, buffer)?;
         self.position += read as u64;
         Ok(read)
     }
@@ -376,7 +432,7 @@ impl Read for File<'_> {
 
 impl Write for File<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<usize, Error> {
-        let data = &bytes[..bytes.len().min(CHUNK)];
+        let data = &bytes[..bytes.len().min(self.fs.chunk)];
         let answer = self.fs.request(
             op::WRITE,
             &Request::Write {

@@ -25,6 +25,7 @@ mod figure;
 mod kernel_lines;
 mod linux_guest;
 mod pipe_roundtrip;
+mod storage;
 
 use crate::archive;
 use crate::qemu::{self, AccelChoice, Continue, GuestEnd, Launch};
@@ -177,7 +178,8 @@ pub fn bench_command(
             );
         }
     }
-    let ratios = ratios(&run.figures);
+    let mut ratios = ratios(&run.figures);
+    ratios.extend(storage::ratios(&run.figures));
     if json {
         for figure in run.figures.iter().chain(&ratios) {
             println!("{}", figure.to_json());

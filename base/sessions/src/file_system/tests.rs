@@ -635,3 +635,18 @@ fn fuzz_arbitrary_packets_get_answers_never_panics() {
     // The generator reaches the backend, not only the decoder's refusals.
     assert!(answered_ok > 500, "only {answered_ok} requests succeeded");
 }
+
+/// A response read from its header alone keeps every field, whatever
+/// length the data after it claims (the client checks that itself).
+#[test]
+fn responses_read_from_the_header_alone() {
+    let response = Response {
+        value: 65_536,
+        kind: 0,
+        data_len: 65_536,
+    };
+    let header = response.to_bytes();
+    assert_eq!(Response::from_header(&header), response);
+    // From the header's bytes alone, the checking reader refuses it.
+    assert_eq!(Response::from_bytes(&header), None);
+}

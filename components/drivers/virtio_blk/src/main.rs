@@ -2,11 +2,14 @@
 //! `arbor-virtio`) served as a Block session.
 //!
 //! Every client request is checked against the device by the Block
-//! service (`arbor_sessions::block_service`) before it reaches the driver.
-//! A request is cut into virtio requests of at most 8 KiB
-//! ([`virtio_blk::plan`]), up to four of them on the queue at once; while
-//! they run the driver blocks on its interrupt's notification (no polling
-//! while idle or waiting). The disk is read-only unless the scenario's
+//! service (`arbor_sessions::block_service`) before it reaches the driver;
+//! the service hands over a batch of requests at once (several a client
+//! submitted together, none sharing a block one of them writes). Each is
+//! cut into virtio requests of at most 16 KiB ([`virtio_blk::plan`]), up
+//! to four of them, from any of the batch's requests, on the queue at once
+//! and completed in whatever order the device finishes them; while they
+//! run the driver blocks on its interrupt's notification (no polling while
+//! idle or waiting). The disk is read-only unless the scenario's
 //! config says `writable: true` (and the device itself allows writes).
 //!
 //! It never trusts the device either: a completion for a token it did not
@@ -20,7 +23,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use arbor_sessions::block::BlockError;
-use arbor_sessions::block_service::{BlockBackend, BlockService, WAKE_BIT};
+use arbor_sessions::block_service::{BlockBackend, BlockService, Job, WAKE_BIT};
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::Server;
 use arbor_sessions::{SessionError, client, env, log};
@@ -29,25 +32,12 @@ use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
 use arbor_virtio::virtio_drivers::transport::{DeviceStatus, Transport};
 use arbor_virtio::{ArborHal, POOL_PAGES, VirtioDevice};
 use virtio_blk::config::Config;
-use virtio_blk::plan::{self, Chunk, IN_FLIGHT, SECTOR};
+use virtio_blk::plan::{Chunk, IN_FLIGHT, SECTOR, Schedule, Slot};
 
 arbor::entry!(run);
 
 /// The session's quota: bookkeeping, BARs, the interrupt and the DMA pool.
 const PLATFORM_RAM: u64 = SESSION_RAM + (POOL_PAGES as u64 + 1) * 4096;
-
-/// A request's buffer: filled by a read, sent by a write.
-enum Buffer<'a> {
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
-}
-
-/// One virtio request on the queue: its token and which chunk it moves.
-#[derive(Clone, Copy)]
-struct InFlight {
-    token: u16,
-    chunk: Chunk,
-}
 
 /// The device as a [`BlockBackend`].
 struct VirtioDisk {
@@ -57,7 +47,6 @@ struct VirtioDisk {
     /// stay in place until completed (the queue holds their addresses).
     headers: [BlkReq; IN_FLIGHT],
     statuses: [BlkResp; IN_FLIGHT],
-    slots: [Option<InFlight>; IN_FLIGHT],
     /// Set when the device completed a token that was not in flight: its
     /// queue can no longer be trusted, so every later request fails.
     broken: bool,
@@ -70,34 +59,40 @@ struct VirtioDisk {
 }
 
 impl VirtioDisk {
-    /// Moves `buffer` from/to sector `first`: submits its chunks, up to
-    /// [`IN_FLIGHT`] at a time, and completes them as the device finishes.
-    /// On an error nothing more is submitted, but what is on the queue is
-    /// still completed (it borrows the buffers) before returning.
-    fn transfer(&mut self, first: u64, mut buffer: Buffer<'_>) -> Result<(), BlockError> {
-        let length = match &buffer {
-            Buffer::Read(out) => out.len(),
-            Buffer::Write(data) => data.len(),
-        };
-        if self.broken {
-            return Err(BlockError::Io);
+    /// Runs `jobs` (checked Block requests that share no block one of them
+    /// writes): their chunks go on the queue, up to [`IN_FLIGHT`] at once
+    /// from any of the jobs, and are completed in whatever order the
+    /// device finishes them ([`Schedule`] matches each token to its slot,
+    /// job and chunk). On a submit error nothing more is submitted, but
+    /// what is on the queue is still completed (it borrows the jobs'
+    /// buffers) before returning.
+    fn run(&mut self, jobs: &mut [Job]) {
+        for job in jobs.iter_mut() {
+            job.result = if self.broken {
+                Err(BlockError::Io)
+            } else {
+                Ok(())
+            };
         }
-        let chunks: Vec<Chunk> = plan::chunks(first, length).collect();
-        let crash = self.crash_after.is_some_and(|after| self.served >= after);
-        self.served += 1;
-        let mut next = 0;
-        let mut failure = None;
+        if self.broken {
+            return;
+        }
+        let mut schedule = Schedule::new(jobs.iter().map(|job| (job.first, job.buffer.len())));
+        let crash = self
+            .crash_after
+            .is_some_and(|after| self.served + jobs.len() as u64 > after);
+        self.served += jobs.len() as u64;
         loop {
-            while failure.is_none() && next < chunks.len() {
-                let Some(slot) = self.slots.iter().position(Option::is_none) else {
-                    break;
-                };
-                let chunk = chunks[next];
-                match self.submit(slot, chunk, &mut buffer) {
-                    Ok(token) => self.slots[slot] = Some(InFlight { token, chunk }),
-                    Err(error) => failure = Some(error),
+            while let Some((slot, job, chunk)) = schedule.next() {
+                match self.submit(slot, chunk, &mut jobs[job]) {
+                    Ok(token) => schedule.submitted(slot, token),
+                    Err(error) => {
+                        jobs[job].result = Err(error);
+                        for skipped in schedule.skip_rest() {
+                            jobs[skipped].result = Err(error);
+                        }
+                    }
                 }
-                next += 1;
             }
             if crash {
                 if let Some(marker) = &mut self.marker {
@@ -106,71 +101,61 @@ impl VirtioDisk {
                 }
                 log!(
                     "fault injected: faulting with {} request(s) in flight",
-                    self.slots.iter().flatten().count()
+                    schedule.in_flight()
                 );
                 // SAFETY: none; this is the deliberate fault the restart
                 // test is about (address 8, the dangling pointer, is never
                 // mapped).
                 unsafe { core::ptr::write_volatile(core::ptr::dangling_mut::<u64>(), 0) };
             }
-            if self.slots.iter().all(Option::is_none) {
-                break;
+            if schedule.in_flight() == 0 {
+                return;
             }
             let mut completed = false;
             while let Some(token) = self.blk.peek_used() {
-                let Some(slot) = self
-                    .slots
-                    .iter()
-                    .position(|s| s.is_some_and(|f| f.token == token))
-                else {
+                let Some(done) = schedule.complete(token) else {
                     log!("device completed token {token}, which is not in flight; giving up on it");
                     // Nothing can be completed past it: the queue is lost
                     // (the bounce buffers keep what the device writes away
-                    // from the caller's memory).
+                    // from the jobs' memory).
                     self.broken = true;
-                    return Err(BlockError::Io);
+                    for job in jobs.iter_mut() {
+                        job.result = Err(BlockError::Io);
+                    }
+                    return;
                 };
-                if let Err(error) = self.complete(slot, &mut buffer) {
-                    failure.get_or_insert(error);
+                if let Err(error) = self.complete(&done, &mut jobs[done.job]) {
+                    jobs[done.job].result = Err(error);
                 }
-                self.slots[slot] = None;
                 completed = true;
             }
-            if !completed {
-                self.wait()?;
+            if !completed && let Err(error) = self.wait() {
+                for job in jobs.iter_mut() {
+                    job.result = Err(error);
+                }
+                return;
             }
-        }
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(()),
         }
     }
 
-    fn submit(
-        &mut self,
-        slot: usize,
-        chunk: Chunk,
-        buffer: &mut Buffer<'_>,
-    ) -> Result<u16, BlockError> {
+    fn submit(&mut self, slot: usize, chunk: Chunk, job: &mut Job) -> Result<u16, BlockError> {
         let sector = usize::try_from(chunk.sector).map_err(|_| BlockError::OutOfRange)?;
         let header = &mut self.headers[slot];
         let status = &mut self.statuses[slot];
+        let range = job
+            .buffer
+            .get_mut(chunk.start..chunk.end)
+            .ok_or(BlockError::Io)?;
         // SAFETY: the header, status and buffer range stay in place and
         // untouched until `complete` passes them again for this token:
-        // the slot stays taken until then, and `transfer` completes every
-        // request it submitted before its buffer borrow ends.
+        // the slot stays taken until then, `run` completes every request
+        // it submitted before its borrow of the jobs ends, and a job's
+        // buffer is not resized while it runs.
         let token = unsafe {
-            match buffer {
-                Buffer::Read(out) => self.blk.read_blocks_nb(
-                    sector,
-                    header,
-                    &mut out[chunk.start..chunk.end],
-                    status,
-                ),
-                Buffer::Write(data) => {
-                    self.blk
-                        .write_blocks_nb(sector, header, &data[chunk.start..chunk.end], status)
-                }
+            if job.write {
+                self.blk.write_blocks_nb(sector, header, range, status)
+            } else {
+                self.blk.read_blocks_nb(sector, header, range, status)
             }
         };
         token.map_err(|error| {
@@ -179,32 +164,26 @@ impl VirtioDisk {
         })
     }
 
-    fn complete(&mut self, slot: usize, buffer: &mut Buffer<'_>) -> Result<(), BlockError> {
-        let Some(InFlight { token, chunk }) = self.slots[slot] else {
-            return Err(BlockError::Io);
-        };
-        let header = &self.headers[slot];
-        let status = &mut self.statuses[slot];
+    fn complete(&mut self, done: &Slot, job: &mut Job) -> Result<(), BlockError> {
+        let header = &self.headers[done.slot];
+        let status = &mut self.statuses[done.slot];
+        let range = job
+            .buffer
+            .get_mut(done.chunk.start..done.chunk.end)
+            .ok_or(BlockError::Io)?;
         // SAFETY: the same header, buffer range and status `submit` passed
         // for this token.
         let result = unsafe {
-            match buffer {
-                Buffer::Read(out) => self.blk.complete_read_blocks(
-                    token,
-                    header,
-                    &mut out[chunk.start..chunk.end],
-                    status,
-                ),
-                Buffer::Write(data) => self.blk.complete_write_blocks(
-                    token,
-                    header,
-                    &data[chunk.start..chunk.end],
-                    status,
-                ),
+            if job.write {
+                self.blk
+                    .complete_write_blocks(done.token, header, range, status)
+            } else {
+                self.blk
+                    .complete_read_blocks(done.token, header, range, status)
             }
         };
         result.map_err(|error| {
-            log!("sector {}: {error}", chunk.sector);
+            log!("sector {}: {error}", done.chunk.sector);
             BlockError::Io
         })
     }
@@ -234,11 +213,35 @@ impl BlockBackend for VirtioDisk {
     }
 
     fn read(&mut self, first: u64, out: &mut [u8]) -> Result<(), BlockError> {
-        self.transfer(first, Buffer::Read(out))
+        let mut job = [Job {
+            first,
+            count: (out.len() / SECTOR) as u64,
+            write: false,
+            buffer: Vec::from(&*out),
+            result: Ok(()),
+        }];
+        self.run(&mut job);
+        let [job] = job;
+        job.result?;
+        out.copy_from_slice(&job.buffer);
+        Ok(())
     }
 
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.transfer(first, Buffer::Write(data))
+        let mut job = [Job {
+            first,
+            count: (data.len() / SECTOR) as u64,
+            write: true,
+            buffer: Vec::from(data),
+            result: Ok(()),
+        }];
+        self.run(&mut job);
+        let [job] = job;
+        job.result
+    }
+
+    fn run_jobs(&mut self, jobs: &mut [Job]) {
+        self.run(jobs);
     }
 
     fn flush(&mut self) -> Result<(), BlockError> {
@@ -327,7 +330,6 @@ fn serve() -> Result<core::convert::Infallible, String> {
         device,
         headers: Default::default(),
         statuses: Default::default(),
-        slots: [None; IN_FLIGHT],
         broken: false,
         served: 0,
         crash_after,

@@ -72,6 +72,30 @@ pub struct FatBackend<D: BlockDevice> {
     volume: Option<Volume<D>>,
     cache: Rc<RefCell<SectorCache<D>>>,
     clock: Clock,
+    /// Where the file read last lies on the volume, kept for the next read
+    /// (a stream of reads would otherwise walk its cluster chain from the
+    /// start each time); dropped by every change to the volume.
+    layout: Option<Layout>,
+}
+
+/// Most runs of clusters a kept [`Layout`] holds; a more fragmented file
+/// is read through lamfat.
+pub const MAX_RUNS: usize = 1024;
+
+/// A file's bytes on the volume: its length and its runs of consecutive
+/// clusters, in file order.
+struct Layout {
+    path: NormalPath,
+    len: u64,
+    runs: alloc::vec::Vec<Run>,
+}
+
+/// Consecutive bytes of a file that are consecutive on the volume too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    file_start: u64,
+    volume_offset: u64,
+    len: u64,
 }
 
 fn fs_error(error: Error<()>) -> FsError {
@@ -100,6 +124,7 @@ impl<D: BlockDevice> FatBackend<D> {
             volume: Some(volume),
             cache,
             clock,
+            layout: None,
         })
     }
 
@@ -193,6 +218,92 @@ impl<D: BlockDevice> FatBackend<D> {
         }
     }
 
+    /// The layout of the file at `path`, from the one kept or freshly
+    /// from its cluster chain; `None` for a file too fragmented to keep.
+    fn layout_of(&mut self, path: &NormalPath) -> Result<Option<&Layout>, FsError> {
+        if self.layout.as_ref().is_none_or(|kept| kept.path != *path) {
+            self.layout = None;
+            let len = self.file_len(path)?;
+            let mut runs: alloc::vec::Vec<Run> = alloc::vec::Vec::new();
+            let mut file_start = 0u64;
+            {
+                let volume = self.volume()?;
+                let mut file = volume
+                    .root_dir()
+                    .open_file(relative(path))
+                    .map_err(fs_error)?;
+                for extent in file.extents() {
+                    let extent = extent.map_err(fs_error)?;
+                    let size = u64::from(extent.size);
+                    let continues = runs
+                        .last()
+                        .is_some_and(|last| last.volume_offset + last.len == extent.offset);
+                    if let (true, Some(last)) = (continues, runs.last_mut()) {
+                        last.len += size;
+                    } else if runs.len() == MAX_RUNS {
+                        return Ok(None);
+                    } else {
+                        runs.try_reserve(1).map_err(|_| FsError::NoSpace)?;
+                        runs.push(Run {
+                            file_start,
+                            volume_offset: extent.offset,
+                            len: size,
+                        });
+                    }
+                    file_start += size;
+                }
+            }
+            if file_start < len {
+                // A chain shorter than the file: let lamfat say what it thinks.
+                return Ok(None);
+            }
+            self.layout = Some(Layout {
+                path: path.clone(),
+                len,
+                runs,
+            });
+        }
+        Ok(self.layout.as_ref())
+    }
+
+    /// Reads through a kept layout: each run's bytes straight from the
+    /// cache (which reads whole uncached blocks straight from the device
+    /// into `out`); `None` when the file has no layout to keep.
+    fn read_by_layout(
+        &mut self,
+        path: &NormalPath,
+        position: u64,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, FsError> {
+        let cache = self.cache.clone();
+        let Some(layout) = self.layout_of(path)? else {
+            return Ok(None);
+        };
+        let end = layout.len.min(position.saturating_add(out.len() as u64));
+        let mut at = position;
+        let first = layout
+            .runs
+            .partition_point(|run| run.file_start + run.len <= position);
+        for run in &layout.runs[first..] {
+            if at >= end {
+                break;
+            }
+            let skip = at - run.file_start;
+            let take = (run.len - skip).min(end - at) as usize;
+            let done = (at - position) as usize;
+            let read = cache
+                .try_borrow_mut()
+                .map_err(|_| FsError::Io)?
+                .read_at(run.volume_offset + skip, &mut out[done..done + take])
+                .map_err(|_| FsError::Io)?;
+            if read != take {
+                return Err(FsError::Io);
+            }
+            at += take as u64;
+        }
+        Ok(Some((at.max(position) - position) as usize))
+    }
+
     /// Writes zeros from the file's end up to `size`.
     fn extend(&self, path: &NormalPath, from: u64, size: u64) -> Result<(), FsError> {
         let volume = self.volume()?;
@@ -222,6 +333,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
             }) => Ok(path.clone()),
             Ok(_) => Err(FsError::IsDirectory),
             Err(FsError::NotFound) if create => {
+                self.layout = None;
                 self.parent_is_directory(path)?;
                 let volume = self.volume()?;
                 let mut file = volume
@@ -236,6 +348,9 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn read(&mut self, node: &NormalPath, position: u64, out: &mut [u8]) -> Result<usize, FsError> {
+        if let Some(read) = self.read_by_layout(node, position, out)? {
+            return Ok(read);
+        }
         let len = self.file_len(node)?;
         if position >= len {
             return Ok(0);
@@ -257,6 +372,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn write(&mut self, node: &NormalPath, position: u64, data: &[u8]) -> Result<usize, FsError> {
+        self.layout = None;
         let len = self.file_len(node)?;
         // FAT files end below 4 GiB.
         position
@@ -278,6 +394,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn truncate(&mut self, node: &NormalPath, size: u64) -> Result<(), FsError> {
+        self.layout = None;
         let len = self.file_len(node)?;
         if size > u64::from(u32::MAX) {
             return Err(FsError::NoSpace);
@@ -296,6 +413,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn mkdir(&mut self, path: &NormalPath) -> Result<(), FsError> {
+        self.layout = None;
         match self.stat_of(path) {
             Ok(_) => return Err(FsError::Exists),
             Err(FsError::NotFound) => {}
@@ -359,6 +477,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn remove(&mut self, path: &NormalPath) -> Result<(), FsError> {
+        self.layout = None;
         if path.is_root() {
             return Err(FsError::BadPath);
         }
@@ -368,6 +487,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn rename(&mut self, from: &NormalPath, to: &NormalPath) -> Result<(), FsError> {
+        self.layout = None;
         if from.is_root() || to.is_root() {
             return Err(FsError::BadPath);
         }
@@ -391,6 +511,7 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn sync(&mut self) -> Result<(), FsError> {
+        self.layout = None;
         if let Some(volume) = self.volume.take() {
             volume.unmount().map_err(fs_error)?;
         }

@@ -1,11 +1,15 @@
-//! The Block session as fat_fs's [`BlockDevice`]: one packet per block,
-//! submitted and waited for. The geometry comes from the server's Info
+//! The Block session as fat_fs's [`BlockDevice`]: one packet per request
+//! (a block, or up to [`PAYLOAD`] bytes of consecutive blocks for long
+//! reads), submitted and waited for. The geometry comes from the server's Info
 //! answer, checked ([`Info::from_bytes`]) before it is believed.
 
 use arbor::packet_stream::{Opcode, Status};
-use arbor_sessions::block::{BlockError, INFO_SIZE, Info, op};
+use arbor_sessions::block::{BlockError, INFO_SIZE, Info, MAX_BLOCKS_PER_REQUEST, op};
 use arbor_sessions::bulk::{BulkError, ClientStream, StreamArgs};
 use fat_fs::cache::{BlockDevice, DeviceError};
+
+/// Bytes of the session's payload area: the longest read, in one packet.
+pub const PAYLOAD: u32 = 64 * 1024;
 
 /// A Block session.
 pub struct BlockClient {
@@ -52,7 +56,7 @@ impl BlockClient {
             "Block",
             "",
             StreamArgs {
-                payload_len: 8192,
+                payload_len: PAYLOAD,
                 entries: 4,
             },
         )
@@ -190,5 +194,19 @@ impl BlockDevice for BlockClient {
 
     fn flush(&mut self) -> Result<(), DeviceError> {
         self.exchange(op::FLUSH, 0, &mut [], true)
+    }
+
+    fn max_blocks_per_read(&self) -> u64 {
+        (u64::from(PAYLOAD) / u64::from(self.info.block_size).max(1))
+            .clamp(1, MAX_BLOCKS_PER_REQUEST)
+    }
+
+    fn read_blocks(&mut self, first: u64, out: &mut [u8]) -> Result<(), DeviceError> {
+        let size = self.block_size();
+        let blocks = (out.len() / size) as u64;
+        if !out.len().is_multiple_of(size) || blocks == 0 || blocks > self.max_blocks_per_read() {
+            return Err(DeviceError);
+        }
+        self.exchange(op::READ, first, out, false)
     }
 }

@@ -253,3 +253,70 @@ fn fuzz_requests_against_fat() {
     let cache = fat.unmount().unwrap();
     assert!(FatBackend::mount(cache, clock()).is_ok());
 }
+
+/// Reads through the kept layout (runs of clusters read straight from the
+/// device) agree with the data at every position, including across two
+/// fragments, and a write in between is seen by the next read.
+#[test]
+fn reads_by_layout_agree_with_the_data_and_see_later_writes() {
+    let mut fat = fresh_volume();
+    // Two files written in turns: each one's clusters come in fragments.
+    let first = fat.open(&path("/first.bin"), true).unwrap();
+    let second = fat.open(&path("/second.bin"), true).unwrap();
+    let data = pattern(40_000);
+    for at in (0..data.len()).step_by(10_000) {
+        fat.write(&first, at as u64, &data[at..at + 10_000])
+            .unwrap();
+        fat.write(&second, at as u64, &data[at..at + 10_000])
+            .unwrap();
+    }
+    for (position, len) in [
+        (0, 40_000),
+        (1, 513),
+        (9_999, 2),
+        (10_240, 20_000),
+        (39_990, 100),
+    ] {
+        let mut out = std::vec![0u8; len];
+        let read = fat.read(&first, position as u64, &mut out).unwrap();
+        let expected = &data[position..(position + len).min(data.len())];
+        assert_eq!(read, expected.len(), "at {position}");
+        assert_eq!(&out[..read], expected, "at {position}");
+    }
+    let layout = fat.layout.as_ref().unwrap();
+    assert!(layout.runs.len() >= 4, "{} runs", layout.runs.len());
+    assert_eq!(fat.read(&first, 40_000, &mut [0u8; 8]), Ok(0));
+    // A write drops the layout; the next read sees the new bytes.
+    fat.write(&first, 20_000, b"changed").unwrap();
+    assert!(fat.layout.is_none());
+    let mut out = [0u8; 7];
+    assert_eq!(fat.read(&first, 20_000, &mut out), Ok(7));
+    assert_eq!(&out, b"changed");
+    let mut other = std::vec![0u8; 40_000];
+    assert_eq!(fat.read(&second, 0, &mut other), Ok(40_000));
+    assert_eq!(other, data);
+}
+
+/// A file read in long chunks costs the device one request per chunk (the
+/// most blocks it takes at once), after the first read learned the
+/// layout: no per-sector requests, no walk of the cluster chain per read.
+#[test]
+fn long_reads_cost_one_device_request_per_chunk() {
+    let mut fat = fresh_volume();
+    let file = fat.open(&path("/big.bin"), true).unwrap();
+    let data = pattern(1 << 20);
+    for at in (0..data.len()).step_by(64 * 1024) {
+        fat.write(&file, at as u64, &data[at..at + 64 * 1024])
+            .unwrap();
+    }
+    fat.sync().unwrap();
+    let mut chunk = std::vec![0u8; 32 * 1024];
+    // The first read learns the layout (and reads the FAT).
+    fat.read(&file, 0, &mut chunk).unwrap();
+    let before = fat.cache.borrow().device_reads;
+    for (index, at) in (32 * 1024..data.len()).step_by(32 * 1024).enumerate() {
+        assert_eq!(fat.read(&file, at as u64, &mut chunk), Ok(chunk.len()));
+        assert_eq!(&chunk[..], &data[at..at + chunk.len()]);
+        assert_eq!(fat.cache.borrow().device_reads - before, index as u64 + 1);
+    }
+}
