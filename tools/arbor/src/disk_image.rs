@@ -127,6 +127,7 @@ mod tests {
         let files = [DiskFile {
             from: host.to_string_lossy().into(),
             to: "/a dir/A long file name.txt".into(),
+            generate: None,
         }];
         build(&path, 34 << 20, DiskFormat::Fat32, &files).unwrap();
         let out = Command::new("mtype")
