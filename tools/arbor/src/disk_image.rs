@@ -59,6 +59,10 @@ pub fn build(path: &Path, size: u64, format: DiskFormat, files: &[DiskFile]) -> 
     let mut made = BTreeSet::new();
     for file in files {
         let from = workspace::root().join(&file.from);
+        if let Some(size) = file.generate {
+            generate(&from, size.0)
+                .with_context(|| format!("generating {}", from.display()))?;
+        }
         if !from.is_file() {
             bail!("the host file {} does not exist", from.display());
         }
@@ -81,6 +85,30 @@ pub fn build(path: &Path, size: u64, format: DiskFormat, files: &[DiskFile]) -> 
             ],
         )?;
     }
+    Ok(())
+}
+
+/// Writes `size` bytes of a fixed pseudo-random sequence (xorshift64 from
+/// a constant seed) to `path`: the same bytes on every host and run, and
+/// no run of equal bytes that would hide a misplaced block.
+pub fn generate(path: &Path, size: u64) -> Result<()> {
+    use std::io::Write as _;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut state = 0x6172_626f_725f_6e65_u64;
+    let mut left = size;
+    while left > 0 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let word = state.to_le_bytes();
+        let take = left.min(8) as usize;
+        out.write_all(&word[..take])?;
+        left -= take as u64;
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -130,6 +158,12 @@ mod tests {
             generate: None,
         }];
         build(&path, 34 << 20, DiskFormat::Fat32, &files).unwrap();
+        let generated = directory.join("generated.bin");
+        generate(&generated, 1000).unwrap();
+        let bytes = std::fs::read(&generated).unwrap();
+        assert_eq!(bytes.len(), 1000);
+        generate(&generated, 1003).unwrap();
+        assert_eq!(std::fs::read(&generated).unwrap()[..1000], bytes[..]);
         let out = Command::new("mtype")
             .args([
                 "-i",
