@@ -211,7 +211,8 @@ impl DisplayRunner {
                         Duration::from_millis(t.millis)
                     });
                     let started = std::time::Instant::now();
-                    self.host
+                    let output = self
+                        .host
                         .substitute(command)
                         .and_then(|command| {
                             crate::test::run_host_command(&command, expect, timeout)
@@ -221,6 +222,10 @@ impl DisplayRunner {
                         "arbor: ran `{command}` ({:.2}s): ok",
                         started.elapsed().as_secs_f32()
                     );
+                    // A few lines of what it said (the figures a step prints).
+                    for line in output.lines().take(4) {
+                        eprintln!("    | {line}");
+                    }
                 }
                 DisplayAction::InputToPixel(character, x, y, width, height) => {
                     let code = qmp::qcode(*character)

@@ -301,9 +301,13 @@ pub const HOST_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs one host command (`sh -c` in the workspace root, in a process
 /// group of its own so that a timeout ends everything it started) and
 /// checks that it succeeds within `timeout` and that its standard output
-/// holds `expect`, each on a later line; the failure names the command
-/// and shows its output.
-pub fn run_host_command(command: &str, expect: &[String], timeout: Duration) -> Result<(), String> {
+/// holds `expect`, each on a later line; returns that output, or a failure
+/// that names the command and shows its output.
+pub fn run_host_command(
+    command: &str,
+    expect: &[String],
+    timeout: Duration,
+) -> Result<String, String> {
     use std::io::Read as _;
     use std::os::unix::process::CommandExt as _;
     let mut child = std::process::Command::new("sh")
@@ -374,7 +378,7 @@ pub fn run_host_command(command: &str, expect: &[String], timeout: Duration) -> 
             shown()
         ));
     }
-    Ok(())
+    Ok(stdout)
 }
 
 /// Runs the test's `after` host commands (the guest has stopped); the
@@ -384,7 +388,8 @@ fn after_checks(spec: &TestSpec, values: &HostValues) -> Verdict {
     for check in &spec.after {
         let result = values
             .substitute(&check.run)
-            .and_then(|command| run_host_command(&command, &check.expect, HOST_COMMAND_TIMEOUT));
+            .and_then(|command| run_host_command(&command, &check.expect, HOST_COMMAND_TIMEOUT))
+            .map(drop);
         if let Err(failure) = result {
             return Verdict::Fail(format!("after the run, {failure}"));
         }
@@ -832,7 +837,7 @@ mod tests {
         assert!(failure.contains("| out") && failure.contains("| err"), "{failure}");
         assert_eq!(
             run_host_command("printf 'a\\nb\\n'", &["a".into(), "b".into()], HOST_COMMAND_TIMEOUT),
-            Ok(())
+            Ok(String::from("a\nb\n"))
         );
     }
 }
