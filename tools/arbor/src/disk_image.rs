@@ -88,27 +88,15 @@ pub fn build(path: &Path, size: u64, format: DiskFormat, files: &[DiskFile]) -> 
     Ok(())
 }
 
-/// Writes `size` bytes of a fixed pseudo-random sequence (xorshift64 from
-/// a constant seed) to `path`: the same bytes on every host and run, and
-/// no run of equal bytes that would hide a misplaced block.
+/// Writes `size` bytes of a fixed pseudo-random sequence to `path`
+/// (`linux_baseline::generated_bytes`, which the Linux baseline guest
+/// serves too): the same bytes on every host and run, and no run of equal
+/// bytes that would hide a misplaced block.
 pub fn generate(path: &Path, size: u64) -> Result<()> {
-    use std::io::Write as _;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut state = 0x6172_626f_725f_6e65_u64;
-    let mut left = size;
-    while left > 0 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let word = state.to_le_bytes();
-        let take = left.min(8) as usize;
-        out.write_all(&word[..take])?;
-        left -= take as u64;
-    }
-    out.flush()?;
+    std::fs::write(path, linux_baseline::generated_bytes(size))?;
     Ok(())
 }
 

@@ -662,12 +662,16 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
     let mut launch = prepare(&scenario, accel)?;
     let mut shot = crate::screenshot::RunShot::prepare(screenshot, &scenario, &mut launch)?;
     let window = crate::screenshot::open_window(&mut launch, shot.is_some());
+    // A guest reachable from the host keeps running for the user's
+    // clients (until Ctrl-C), like one with a window.
+    let forwarded = !launch.forwards().is_empty();
+    let keep_running = window || forwarded;
     let timeout = scenario
         .scenario
         .test
         .as_ref()
         .map(|t| Duration::from_millis(t.timeout.millis))
-        .filter(|_| !window);
+        .filter(|_| !keep_running);
     if !launch.devices.is_empty() {
         eprint!("{}", device_table(&launch.devices));
     }
@@ -685,6 +689,7 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
         .test
         .as_ref()
         .map(crate::test::Progress::new);
+    let mut told_ready = false;
     let end = boot(&launch, timeout, |line| {
         println!("{line}");
         // A run shows everything: only "all expected lines seen" stops it.
@@ -693,7 +698,11 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
                 if let Some(shot) = shot.as_mut() {
                     shot.take();
                 }
-                if window { Continue::Go } else { Continue::Stop }
+                if forwarded && !told_ready {
+                    told_ready = true;
+                    eprintln!("arbor: the scenario is ready; it keeps running for clients until Ctrl-C");
+                }
+                if keep_running { Continue::Go } else { Continue::Stop }
             }
             _ => Continue::Go,
         }
