@@ -28,11 +28,12 @@ pub const HTTP_READY_MARKER: &str = "LINUX_BASELINE http serving";
 pub const HTTP_GUEST_ADDRESS: [u8; 4] = [10, 0, 2, 15];
 
 /// The kernel modules the HTTP mode loads, in dependency order, as the
-/// Debian 6.1 kernel builds them (`=m`): virtio's core, ring and PCI
-/// transport, then failover and virtio_net.
+/// Debian 6.1 kernel builds them (`=m`): virtio's ring, core and PCI
+/// transport, then failover and virtio_net (each after what its
+/// `.modinfo` `depends=` names).
 pub const NET_MODULES: [&str; 8] = [
-    "drivers/virtio/virtio.ko",
     "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
     "drivers/virtio/virtio_pci_legacy_dev.ko",
     "drivers/virtio/virtio_pci_modern_dev.ko",
     "drivers/virtio/virtio_pci.ko",
