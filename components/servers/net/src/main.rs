@@ -1,15 +1,16 @@
-//! net: the TCP/IP stack component. It drives smoltcp over a Nic session:
-//! DHCP (with a static fallback from its config) or a static address, ARP,
-//! IPv4 and ICMP echo (smoltcp answers pings itself), and, with `ping` in
-//! its config, pings an address once and logs the reply.
+//! net: the TCP/IP stack component. It drives smoltcp over the Uplink
+//! session its NIC driver opens here (`arbor_sessions::uplink`: the stack
+//! is the server, so the frames' shared memory is the stack's): DHCP (with
+//! a static fallback from its config) or a static address, ARP, IPv4 and
+//! ICMP echo (smoltcp answers pings itself), and, with `ping` in its
+//! config, pings an address once and logs the reply.
 //!
-//! Everything arrives on the server framework's notification: the Nic
-//! server's signal (frames or acknowledgements wait) and a 10 ms periodic
-//! Timer signal that drives smoltcp's timers. When the Nic session reports
-//! a broken stream or a protocol error, the stack keeps its sockets and
-//! opens a new session. A provider that dies outright takes the stream
-//! memory with it (the driver made it), which this stack does not survive
-//! yet: see the report on issue 13.
+//! Everything arrives on the server framework's notification: the driver's
+//! signal (frames or buffers wait) and a 10 ms periodic Timer signal that
+//! drives smoltcp's timers. One driver session at a time: when the driver
+//! dies, init closes its session here, the link goes down and every socket
+//! stays; the restarted driver opens a new session (link up, the new MAC
+//! taken) and TCP retransmits what was lost.
 //!
 //! It serves Socket sessions (`arbor_sessions::socket`): TCP listen,
 //! accept, connect, send, recv and close, data through each session's
@@ -32,7 +33,6 @@ use arbor::packet_stream::SharedRegion;
 use arbor::{slots, sys};
 use arbor_sessions::bulk;
 use arbor_sessions::client::{self, Session, TIMER_SESSION_RAM, call, open_session};
-use arbor_sessions::nic::{NicArgs, NicClient};
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::services::{TimerReply, TimerRequest, name};
 use arbor_sessions::socket::{
@@ -40,8 +40,9 @@ use arbor_sessions::socket::{
     SocketRequest, SocketState, WindowRange,
 };
 use arbor_sessions::table::{Entry, Quota, SessionTable};
+use arbor_sessions::uplink::{self, UplinkPort};
 use arbor_sessions::{Interface as Ipc, SessionError, decode, env, log};
-use device::NicDevice;
+use device::UplinkDevice;
 use net::config::{AddressConfig, Config, StaticAddress};
 use net::policy::policy_for;
 use net::sockets::{ClientSockets, Kind};
@@ -55,8 +56,10 @@ use smoltcp::wire::{
 
 arbor::entry!(run);
 
-/// Server notification bit the Nic server signals.
-const NIC_BIT: u64 = 1;
+/// Server notification bit the driver signals.
+const UPLINK_BIT: u64 = 1;
+/// The interface's address until a driver names its own.
+const NO_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0];
 /// Server notification bit the Timer signals every [`TICK_MS`].
 const TIMER_BIT: u64 = 2;
 const TICK_MS: u64 = 10;
@@ -88,7 +91,7 @@ fn fail<E: core::fmt::Display>(what: &str, error: SessionError, detail: Option<E
 
 fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
     let server = Server::new().map_err(|e| ("server", e))?;
-    let nic_signal = server.signal_cap(NIC_BIT).map_err(|e| ("signal", e))?;
+    let uplink_kick = server.signal_cap(UPLINK_BIT).map_err(|e| ("signal", e))?;
     let timer_signal = server.signal_cap(TIMER_BIT).map_err(|e| ("signal", e))?;
     let timer = open_session(name::TIMER, "", &(), TIMER_SESSION_RAM, None)
         .map_err(|e| ("Timer session", e))?;
@@ -96,12 +99,10 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         .map_err(|e| ("Timer notification", e))?;
     timer_request(&timer, TimerRequest::Periodic { ms: TICK_MS }, None)
         .map_err(|e| ("Timer period", e))?;
-    let nic = open_nic(nic_signal).map_err(|e| ("Nic session", e))?;
-    let mac = nic.info.mac;
-    let mut device = NicDevice::new(nic);
+    let mut device = UplinkDevice::default();
     let now = now(&timer);
     let mut iface = Interface::new(
-        IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac.0))),
+        IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(NO_MAC))),
         &mut device,
         now,
     );
@@ -114,7 +115,7 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         AddressConfig::Dhcp { .. } => Some(sockets.add(dhcpv4::Socket::new())),
     };
     log!(
-        "MAC {mac}; {}",
+        "{}; waiting for a driver's Uplink session",
         if dhcp.is_some() {
             "asking DHCP"
         } else {
@@ -124,7 +125,7 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
     let stack = Stack {
         config,
         timer,
-        nic_signal,
+        uplink_kick,
         device,
         iface,
         sockets,
@@ -139,19 +140,12 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
     // A stack whose policy names no client serves nobody: it announces
     // nothing (and keeps answering pings).
     let services: &[&str] = if stack.config.policy.is_empty() {
-        &[]
+        &[uplink::SERVICE]
     } else {
-        &[socket::SERVICE]
+        &[uplink::SERVICE, socket::SERVICE]
     };
     let error = server.serve(services, stack);
     Err(("serving", error))
-}
-
-fn open_nic(signal: CapSlot) -> Result<NicClient, SessionError> {
-    NicClient::open("", NicArgs::default(), signal).map_err(|error| match error {
-        arbor_sessions::nic::NicClientError::Session(error) => error,
-        _ => SessionError::BadRequest,
-    })
 }
 
 fn timer_request(
@@ -195,8 +189,9 @@ fn configure(iface: &mut Interface, address: StaticAddress) {
 struct Stack {
     config: Config,
     timer: Session,
-    nic_signal: CapSlot,
-    device: NicDevice,
+    /// The capability a driver gets to signal the stack.
+    uplink_kick: CapSlot,
+    device: UplinkDevice,
     iface: Interface,
     sockets: SocketSet<'static>,
     dhcp: Option<SocketHandle>,
@@ -224,10 +219,6 @@ impl Stack {
         self.ping(now);
         self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.device.flush();
-        if let Some(error) = self.device.take_failure() {
-            log!("Nic session failed ({error}); reconnecting, sockets kept");
-            self.reconnect();
-        }
     }
 
     /// DHCP's answer, or the fallback once the timeout passed.
@@ -329,22 +320,13 @@ impl Stack {
             }
         }
     }
+}
 
-    fn reconnect(&mut self) {
-        loop {
-            match open_nic(self.nic_signal) {
-                Ok(nic) => {
-                    log!("Nic session reopened (MAC {})", nic.info.mac);
-                    self.device.replace(nic);
-                    return;
-                }
-                Err(error) => {
-                    log!("Nic session: {error}; trying again");
-                    client::pause(100);
-                }
-            }
-        }
-    }
+/// A session at the stack: an application's sockets, or the NIC driver's
+/// uplink (whose port lives in the stack's device, where smoltcp reaches it).
+enum Client {
+    Sockets(SocketSession),
+    Uplink,
 }
 
 /// One application's session: its sockets, window and notification.
@@ -583,13 +565,127 @@ impl Stack {
     }
 }
 
+/// A reply to either kind of session.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Reply {
+    Socket(SocketReply),
+    Uplink(uplink::UplinkReply),
+}
+
 impl Service for Stack {
-    type Session = SocketSession;
-    type Reply = SocketReply;
+    type Session = Client;
+    type Reply = Reply;
 
     fn create(
         &mut self,
-        _service: &str,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        quota: Quota,
+    ) -> Result<Client, SessionError> {
+        if service == uplink::SERVICE {
+            if self.device.attached() {
+                log!("Uplink session for \"{label}\" refused: a driver's session is open");
+                return Err(SessionError::AlreadyClaimed);
+            }
+            let port = UplinkPort::create(args, quota)?;
+            let mac = port.args.mac;
+            self.iface
+                .set_hardware_addr(HardwareAddress::Ethernet(EthernetAddress(mac.0)));
+            self.device.attach(port);
+            log!(
+                "Uplink session for \"{label}\": MAC {mac}, link up, {} socket(s) kept",
+                self.sockets.iter().count()
+            );
+            return Ok(Client::Uplink);
+        }
+        self.create_sockets(label, args, quota).map(Client::Sockets)
+    }
+
+    fn opened(&mut self, session: &Entry<Client>) {
+        let Client::Sockets(state) = &session.state else {
+            return;
+        };
+        let policy = state.sockets.policy();
+        log!(
+            "Socket session {} for \"{}\": up to {} sockets, ports {:?}",
+            session.badge,
+            session.label,
+            policy.max_sockets,
+            policy.listen
+        );
+    }
+
+    fn upgrade(&mut self, session: &mut Entry<Client>) -> Result<(), SessionError> {
+        if let Client::Sockets(state) = &mut session.state {
+            let window_len = state.window.len() as u32;
+            let args = SocketArgs { window_len };
+            state.sockets.set_budget(budget_of(session.quota, &args));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, session: Entry<Client>) {
+        match session.state {
+            Client::Sockets(state) => self.close_sockets(state),
+            Client::Uplink => {
+                self.device.detach();
+                log!(
+                    "Uplink session closed: link down, {} socket(s) kept, {} frame(s) refused so far",
+                    self.sockets.iter().count(),
+                    self.device.refused()
+                );
+            }
+        }
+    }
+
+    fn handle(&mut self, session: &mut Entry<Client>, call: &mut Call<'_>) -> Reply {
+        let reply = match &mut session.state {
+            Client::Sockets(state) => {
+                Reply::Socket(self.handle_socket(state, &session.label, call))
+            }
+            Client::Uplink => match self.device.port_mut() {
+                Some(port) => {
+                    let reply = port.handle(call, self.uplink_kick);
+                    if !port.link_up {
+                        log!("the driver reports its link down");
+                    }
+                    Reply::Uplink(reply)
+                }
+                None => Reply::Uplink(uplink::UplinkReply::Error(SessionError::BadRequest)),
+            },
+        };
+        self.poll();
+        reply
+    }
+
+    fn error(error: SessionError) -> Reply {
+        Reply::Socket(SocketReply::Error(error.into()))
+    }
+
+    fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Client>) {
+        if bits & (UPLINK_BIT | TIMER_BIT) != 0 {
+            self.poll();
+            self.reap();
+            // Progress may concern any session: wake them all (a few
+            // applications per stack; a spurious wake-up costs one retry).
+            if bits & UPLINK_BIT != 0 {
+                for entry in sessions.iter_mut() {
+                    if let Client::Sockets(state) = &entry.state
+                        && let Some(notification) = state.notification
+                    {
+                        let _ = sys::signal(notification);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Stack {
+    fn create_sockets(
+        &mut self,
         label: &str,
         args: &[u8],
         quota: Quota,
@@ -610,29 +706,7 @@ impl Service for Stack {
         })
     }
 
-    fn opened(&mut self, session: &Entry<SocketSession>) {
-        let policy = session.state.sockets.policy();
-        log!(
-            "Socket session {} for \"{}\": up to {} sockets, ports {:?}",
-            session.badge,
-            session.label,
-            policy.max_sockets,
-            policy.listen
-        );
-    }
-
-    fn upgrade(&mut self, session: &mut Entry<SocketSession>) -> Result<(), SessionError> {
-        let window_len = session.state.window.len() as u32;
-        let args = SocketArgs { window_len };
-        session
-            .state
-            .sockets
-            .set_budget(budget_of(session.quota, &args));
-        Ok(())
-    }
-
-    fn close(&mut self, session: Entry<SocketSession>) {
-        let mut state = session.state;
+    fn close_sockets(&mut self, mut state: SocketSession) {
         let open: Vec<(SocketId, Kind)> =
             state.sockets.iter().map(|(id, s)| (id, s.kind)).collect();
         for (id, kind) in open {
@@ -655,8 +729,12 @@ impl Service for Stack {
         self.poll();
     }
 
-    fn handle(&mut self, session: &mut Entry<SocketSession>, call: &mut Call<'_>) -> SocketReply {
-        let state = &mut session.state;
+    fn handle_socket(
+        &mut self,
+        state: &mut SocketSession,
+        label: &str,
+        call: &mut Call<'_>,
+    ) -> SocketReply {
         let request = match call.request::<SocketRequest>() {
             Ok(request) => request,
             Err(error) => return SocketReply::Error(error.into()),
@@ -694,7 +772,7 @@ impl Service for Stack {
                             .map_or(0, |(_, used)| used);
                         log!(
                             "\"{}\": {} socket(s) left, {} bytes charged; stack RAM in use {} KiB",
-                            session.label,
+                            label,
                             state.sockets.len(),
                             state.sockets.charged(),
                             used / 1024
@@ -709,30 +787,9 @@ impl Service for Stack {
             | SocketRequest::SendTo { .. }
             | SocketRequest::RecvFrom { .. } => Err(SocketError::Session(SessionError::BadRequest)),
         };
-        self.poll();
         match reply {
             Ok(reply) => reply,
             Err(error) => SocketReply::Error(error),
-        }
-    }
-
-    fn error(error: SessionError) -> SocketReply {
-        SocketReply::Error(error.into())
-    }
-
-    fn signal(&mut self, bits: u64, sessions: &mut SessionTable<SocketSession>) {
-        if bits & (NIC_BIT | TIMER_BIT) != 0 {
-            self.poll();
-            self.reap();
-            // Progress may concern any session: wake them all (a few
-            // applications per stack; a spurious wake-up costs one retry).
-            if bits & NIC_BIT != 0 {
-                for entry in sessions.iter_mut() {
-                    if let Some(notification) = entry.state.notification {
-                        let _ = sys::signal(notification);
-                    }
-                }
-            }
         }
     }
 }
