@@ -18,7 +18,9 @@
 //! count, [`net::policy`]), each socket paid from the session's quota
 //! ([`net::sockets`]). A listener holds one pending connection at a time
 //! (smoltcp has no accept queue): a backlog above 1 is accepted but not
-//! queued. UDP requests are refused as bad requests for now.
+//! queued. UDP: bind (a policy port, or 0 for an ephemeral one),
+//! send_to and recv_from, one datagram per request through the window,
+//! each at most `socket::MAX_DATAGRAM_LEN` bytes.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -47,7 +49,7 @@ use net::config::{AddressConfig, Config, StaticAddress};
 use net::policy::policy_for;
 use net::sockets::{ClientSockets, Kind};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, icmp, tcp};
+use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, IpEndpoint,
@@ -134,6 +136,7 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         ping: None,
         ping_done: false,
         ports: BTreeSet::new(),
+        udp_ports: BTreeSet::new(),
         closing: Vec::new(),
         next_port: 49152,
     };
@@ -201,6 +204,8 @@ struct Stack {
     ping_done: bool,
     /// Ports with a listener, over all sessions.
     ports: BTreeSet<u16>,
+    /// Ports with a UDP socket, over all sessions.
+    udp_ports: BTreeSet<u16>,
     /// Closed sockets still sending their FIN.
     closing: Vec<SocketHandle>,
     /// The last ephemeral port handed out.
@@ -462,6 +467,124 @@ impl Stack {
         }
     }
 
+    fn bind(&mut self, session: &mut SocketSession, port: u16) -> SocketReply {
+        let port = if port == 0 {
+            match (socket::EPHEMERAL_FIRST..=u16::MAX).find(|p| !self.udp_ports.contains(p)) {
+                Some(port) => port,
+                None => return SocketReply::Error(SocketError::PortInUse { port: 0 }),
+            }
+        } else {
+            port
+        };
+        let kind = Kind::Datagram { port };
+        if let Err(error) = session.sockets.admit(kind, socket::SOCKET_COST) {
+            log!("bind to UDP port {port} refused: {error}");
+            return SocketReply::Error(error);
+        }
+        if self.udp_ports.contains(&port) {
+            return SocketReply::Error(SocketError::PortInUse { port });
+        }
+        // Half the TCP buffers' bytes each way, in at most 8 datagrams.
+        let buffer = || {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; 8],
+                vec![0; socket::TCP_BUFFER_LEN],
+            )
+        };
+        let mut udp = udp::Socket::new(buffer(), buffer());
+        if udp.bind(port).is_err() {
+            return SocketReply::Error(SocketError::BadArgument);
+        }
+        let handle = self.sockets.add(udp);
+        match session.sockets.insert(kind, handle, socket::SOCKET_COST) {
+            Ok(socket) => {
+                self.udp_ports.insert(port);
+                log!("UDP socket on port {port}");
+                SocketReply::Socket(socket)
+            }
+            Err(error) => {
+                self.sockets.remove(handle);
+                SocketReply::Error(error)
+            }
+        }
+    }
+
+    fn datagram(
+        &mut self,
+        session: &SocketSession,
+        id: SocketId,
+    ) -> Result<SocketHandle, SocketError> {
+        let entry = session.sockets.get(id)?;
+        match entry.kind {
+            Kind::Datagram { .. } => Ok(entry.stack),
+            _ => Err(SocketError::WrongKind(id)),
+        }
+    }
+
+    fn send_to(
+        &mut self,
+        session: &SocketSession,
+        id: SocketId,
+        remote: Endpoint,
+        data: WindowRange,
+    ) -> Result<SocketReply, SocketError> {
+        let handle = self.datagram(session, id)?;
+        let range = socket::check_window_range(data, session.window.len())?;
+        socket::check_datagram(range.len())?;
+        if !self.has_address() {
+            return Err(SocketError::NoAddress);
+        }
+        let mut bytes = vec![0u8; range.len()];
+        session
+            .window
+            .read_at(range.start, &mut bytes)
+            .map_err(|_| SocketError::BadRange(data))?;
+        let [a, b, c, d] = remote.address.0;
+        let target = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(a, b, c, d)), remote.port);
+        let udp = self.sockets.get_mut::<udp::Socket>(handle);
+        match udp.send_slice(&bytes, target) {
+            Ok(()) => Ok(SocketReply::Sent {
+                length: bytes.len() as u32,
+            }),
+            Err(udp::SendError::BufferFull) => Err(SocketError::WouldBlock),
+            Err(udp::SendError::Unaddressable) => Err(SocketError::BadArgument),
+        }
+    }
+
+    fn recv_from(
+        &mut self,
+        session: &SocketSession,
+        id: SocketId,
+        buffer: WindowRange,
+    ) -> Result<SocketReply, SocketError> {
+        let handle = self.datagram(session, id)?;
+        let range = socket::check_window_range(buffer, session.window.len())?;
+        let udp = self.sockets.get_mut::<udp::Socket>(handle);
+        // Look before taking: a datagram longer than the buffer stays
+        // queued (smoltcp's recv_slice would drop it).
+        let (length, remote) = match udp.peek() {
+            Ok((payload, meta)) => (payload.len(), meta.endpoint),
+            Err(_) => return Err(SocketError::WouldBlock),
+        };
+        if length > range.len() {
+            return Err(SocketError::DatagramLength {
+                length: length as u32,
+            });
+        }
+        let mut bytes = vec![0u8; length];
+        let (length, _) = udp
+            .recv_slice(&mut bytes)
+            .map_err(|_| SocketError::WouldBlock)?;
+        session
+            .window
+            .write_at(range.start, &bytes[..length])
+            .map_err(|_| SocketError::BadRange(buffer))?;
+        Ok(SocketReply::ReceivedFrom {
+            length: length as u32,
+            remote: endpoint_of(Some(remote)),
+        })
+    }
+
     fn stream(
         &mut self,
         session: &SocketSession,
@@ -531,6 +654,9 @@ impl Stack {
 
     fn state(&mut self, session: &SocketSession, id: SocketId) -> Result<SocketReply, SocketError> {
         let entry = session.sockets.get(id)?;
+        if let Kind::Datagram { .. } = entry.kind {
+            return Ok(SocketReply::State(SocketState::Datagram));
+        }
         let tcp = self.sockets.get_mut::<tcp::Socket>(entry.stack);
         Ok(SocketReply::State(match (entry.kind, tcp.state()) {
             (Kind::Listener { .. }, _) => SocketState::Listening,
@@ -544,8 +670,17 @@ impl Stack {
     /// Closes a socket: TCP sends its FIN from the stack's side; smoltcp's
     /// socket is removed once it reached Closed or TimeWait.
     fn close_socket(&mut self, kind: Kind, handle: SocketHandle) {
-        if let Kind::Listener { port } = kind {
-            self.ports.remove(&port);
+        match kind {
+            Kind::Listener { port } => {
+                self.ports.remove(&port);
+            }
+            Kind::Datagram { port } => {
+                // Nothing to say goodbye with: gone at once.
+                self.udp_ports.remove(&port);
+                self.sockets.remove(handle);
+                return;
+            }
+            Kind::Stream => {}
         }
         self.sockets.get_mut::<tcp::Socket>(handle).close();
         self.closing.push(handle);
@@ -782,10 +917,13 @@ impl Stack {
                 }
                 Err(error) => Err(error),
             },
-            // UDP is not served yet: say so rather than pretend.
-            SocketRequest::Bind { .. }
-            | SocketRequest::SendTo { .. }
-            | SocketRequest::RecvFrom { .. } => Err(SocketError::Session(SessionError::BadRequest)),
+            SocketRequest::Bind { port } => Ok(self.bind(state, port)),
+            SocketRequest::SendTo {
+                socket,
+                remote,
+                data,
+            } => self.send_to(state, socket, remote, data),
+            SocketRequest::RecvFrom { socket, buffer } => self.recv_from(state, socket, buffer),
         };
         match reply {
             Ok(reply) => reply,
