@@ -26,13 +26,13 @@ pub mod fs_service;
 pub mod gui;
 pub mod input;
 pub mod log_stream;
-pub mod nic;
 pub mod parent;
 pub mod platform;
 pub mod server;
 pub mod services;
 pub mod socket;
 pub mod table;
+pub mod uplink;
 
 use serde::{Deserialize, Serialize};
 

@@ -241,19 +241,6 @@ impl VirtioDevice {
         platform: &'static Platform,
         device: u8,
     ) -> Result<(Self, PciRoot<SessionCam>), SessionError> {
-        Self::open_signalling(platform, device, None)
-    }
-
-    /// As [`VirtioDevice::open`], but with `signal` (a capability that
-    /// signals a notification, e.g. a server's `signal_cap`) given to the
-    /// interrupt instead of one to a new notification: a driver that also
-    /// serves sessions then waits for both in one loop. `notification` is
-    /// still made, for a driver that waits on it directly.
-    pub fn open_signalling(
-        platform: &'static Platform,
-        device: u8,
-        signal: Option<CapSlot>,
-    ) -> Result<(Self, PciRoot<SessionCam>), SessionError> {
         let info = platform.device(device)?;
         let (pool, pool_phys, pool_size) = platform.dma(u64::from(POOL_PAGES) * PAGE)?;
         let pool_virt = map_rw(pool, pool_size)?;
@@ -281,17 +268,12 @@ impl VirtioDevice {
         let notification = slots::allocate().map_err(SessionError::from)?;
         sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0)
             .map_err(SessionError::from)?;
-        let (irq, line) = match signal {
-            Some(signal) => platform.irq(device, signal)?,
-            None => {
-                let signal = slots::allocate().map_err(SessionError::from)?;
-                sys::derive(notification, signal, Rights::WRITE.union(Rights::GRANT), 1)
-                    .map_err(SessionError::from)?;
-                let irq = platform.irq(device, signal);
-                slots::release(signal);
-                irq?
-            }
-        };
+        let signal = slots::allocate().map_err(SessionError::from)?;
+        sys::derive(notification, signal, Rights::WRITE.union(Rights::GRANT), 1)
+            .map_err(SessionError::from)?;
+        let irq = platform.irq(device, signal);
+        slots::release(signal);
+        let (irq, line) = irq?;
         let function = DeviceFunction {
             bus: info.address.bus,
             device: info.address.device,

@@ -1,18 +1,24 @@
 //! virtio_net: the virtio-net driver. It drives virtio-drivers'
 //! `VirtIONetRaw` on its Platform session (one device, its BAR mapped, its
-//! interrupt bound to the server's notification) and serves a Nic session.
+//! interrupt bound to its notification) and is the *client* of the network
+//! stack's Uplink session (`arbor_sessions::uplink`, which says why the
+//! stack owns the shared memory): frames from the wire go up to the stack,
+//! frames the stack fills go down to the wire.
 //!
 //! Interrupt-driven with several frames in flight both ways: up to
 //! [`RECEIVE_SLOTS`] receive buffers sit on the device's receive queue and
 //! up to [`TRANSMIT_SLOTS`] frames on its transmit queue; the loop wakes on
-//! the device's interrupt (a frame arrived or a transmit finished) and on a
-//! client's kick (frames or receive buffers submitted), never on a timer.
-//! The MAC address and the link state come from the device's config space.
+//! the device's interrupt (a frame arrived or a transmit finished) and on
+//! the stack's signal (frames to send or buffers back), never on a timer.
+//! The MAC address and the link state come from the device's config space;
+//! the MAC goes to the stack in the session arguments, link changes as
+//! requests.
 //!
-//! What it never trusts: a client's descriptor lengths (checked with
-//! [`nic::check_transmit_frame`] before a byte is read), and the device's
-//! tokens and lengths (a token not in flight stops the driver; a received
-//! length outside an Ethernet frame is dropped and counted).
+//! What it never trusts: the stack's frame lengths (checked by the session
+//! client before a byte is read), and the device's tokens and lengths (a
+//! token not in flight stops the driver; a received length outside an
+//! Ethernet frame is dropped and counted). A driver whose stack dies
+//! fails on its next frame and is restarted by init's policy.
 //!
 //! With `crash_after_frames` in its config it faults on purpose after that
 //! many frames, with frames on its queues, leaving FAILED in the device's
@@ -23,21 +29,13 @@
 extern crate alloc;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::String;
-use arbor::abi::CapSlot;
-use arbor::packet_stream::{self, Request, Status};
+use arbor::abi::Rights;
 use arbor::{slots, sys};
-use arbor_sessions::bulk;
-use arbor_sessions::nic::{
-    self, MAX_FRAME_LEN, MacAddress, NicArgs, NicInfo, NicReply, NicRequest, ReceivedFrame,
-    StreamKind,
-};
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
-use arbor_sessions::server::{Call, Server, Service};
-use arbor_sessions::table::{Entry, Quota, SessionTable};
-use arbor_sessions::{SessionError, client, decode, env, log};
+use arbor_sessions::uplink::{self, MAX_FRAME_LEN, MacAddress, UplinkArgs, UplinkClient};
+use arbor_sessions::{SessionError, client, env, log};
 use arbor_virtio::virtio_drivers::device::net::VirtIONetRaw;
 use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
 use arbor_virtio::virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
@@ -58,11 +56,10 @@ const TRANSMIT_SLOTS: usize = 8;
 /// Bytes of one device buffer: the virtio-net header (12 bytes) and the
 /// longest frame, rounded up.
 const BUFFER_LEN: usize = 1536;
-/// Server notification bits: the device's interrupt and a client's kick.
+/// Notification bits: the device's interrupt (the badge
+/// `VirtioDevice::open` gives it) and the stack's signal.
 const IRQ_BIT: u64 = 1;
-const KICK_BIT: u64 = 2;
-/// The server's bookkeeping per session, beyond the shared memory.
-const SESSION_OVERHEAD: u64 = 16 * 1024;
+const STACK_BIT: u64 = 2;
 /// Offset of `status` in virtio-net's config space (after the MAC), and
 /// its link-up bit (virtio 1.2, 5.1.4).
 const CONFIG_STATUS: usize = 6;
@@ -132,7 +129,7 @@ impl Card {
                 .map_err(|e| format!("completing a receive: {e}"))?;
             let frame = header
                 .checked_add(length)
-                .filter(|_| nic::check_transmit_frame(length).is_ok())
+                .filter(|_| uplink::check_frame(length).is_ok())
                 .and_then(|end| buffer.get(header..end));
             match frame {
                 Some(frame) => {
@@ -249,13 +246,7 @@ fn serve() -> Result<core::convert::Infallible, String> {
     if platform.device_count().map_err(|e| format!("{e}"))? == 0 {
         return Err(String::from("the platform driver gave it no device"));
     }
-    let server = Server::new().map_err(|e| format!("server endpoint: {e}"))?;
-    let irq_signal = server
-        .signal_cap(IRQ_BIT)
-        .map_err(|e| format!("interrupt capability: {e}"))?;
-    let (device, mut root) =
-        VirtioDevice::open_signalling(platform, 0, Some(irq_signal)).map_err(|e| format!("{e}"))?;
-    slots::release(irq_signal);
+    let (device, mut root) = VirtioDevice::open(platform, 0).map_err(|e| format!("{e}"))?;
     platform
         .set_command(0, 0x2 | BUS_MASTER)
         .map_err(|e| format!("{e}"))?;
@@ -300,319 +291,81 @@ fn serve() -> Result<core::convert::Infallible, String> {
         dropped: 0,
     };
     card.post_receive_buffers()?;
-    let link_up = card.link_up();
+    let mut link_up = card.link_up();
     log!(
         "{} on line {}: MAC {mac}, link {}",
         card.device.info.address,
         card.device.line,
         if link_up { "up" } else { "down" }
     );
-    let kick = server
-        .signal_cap(KICK_BIT)
-        .map_err(|e| format!("kick capability: {e}"))?;
-    let driver = Driver {
-        card,
-        mac,
-        link_up,
-        kick,
-        refused: 0,
-    };
-    let error = server.serve(&[nic::SERVICE], driver);
-    Err(format!("stopped: {error}"))
-}
-
-/// One Nic session: its two streams and the receive buffers it lent.
-struct Port {
-    args: NicArgs,
-    transmit: packet_stream::Server,
-    receive: packet_stream::Server,
-    transmit_dataspace: CapSlot,
-    receive_dataspace: CapSlot,
-    /// Receive buffers the client submitted, waiting for a frame.
-    buffers: VecDeque<Request>,
-    notification: Option<CapSlot>,
-    /// The client broke its ring; the port carries nothing more.
-    broken: bool,
-    /// Acknowledgements were written since the client was last woken.
-    wake: bool,
-}
-
-struct Driver {
-    card: Card,
-    mac: MacAddress,
-    link_up: bool,
-    kick: CapSlot,
-    /// Client frames refused (bad length, opcode or descriptor).
-    refused: u64,
-}
-
-impl Service for Driver {
-    type Session = Port;
-    type Reply = NicReply;
-
-    fn create(
-        &mut self,
-        _service: &str,
-        _label: &str,
-        args: &[u8],
-        quota: Quota,
-    ) -> Result<Port, SessionError> {
-        let args: NicArgs = decode(args)?;
-        args.check().map_err(|_| SessionError::BadRequest)?;
-        let shared = args.shared_bytes().map_err(|_| SessionError::BadRequest)?;
-        quota.require(Quota {
-            ram: shared + SESSION_OVERHEAD,
-            caps: nic::SERVER_CAPS,
-        })?;
-        let transmit_len = args
-            .stream_len(StreamKind::Transmit)
-            .map_err(|_| SessionError::BadRequest)?;
-        let receive_len = args
-            .stream_len(StreamKind::Receive)
-            .map_err(|_| SessionError::BadRequest)?;
-        let (transmit_dataspace, transmit_region) = bulk::new_shared_region(transmit_len)?;
-        let (receive_dataspace, receive_region) = match bulk::new_shared_region(receive_len) {
-            Ok(made) => made,
-            Err(error) => {
-                drop(transmit_region);
-                let _ = sys::destroy(transmit_dataspace);
-                slots::release(transmit_dataspace);
-                return Err(error);
-            }
-        };
-        let transmit = packet_stream::Server::new(transmit_region, args.transmit_entries)
-            .map_err(|_| SessionError::BadRequest)?;
-        let receive = packet_stream::Server::new(receive_region, args.receive_entries)
-            .map_err(|_| SessionError::BadRequest)?;
-        Ok(Port {
-            args,
-            transmit,
-            receive,
-            transmit_dataspace,
-            receive_dataspace,
-            buffers: VecDeque::new(),
-            notification: None,
-            broken: false,
-            wake: false,
-        })
+    let stack_signal = slots::allocate().map_err(|e| format!("{e:?}"))?;
+    sys::derive(
+        card.device.notification,
+        stack_signal,
+        Rights::WRITE.union(Rights::GRANT),
+        STACK_BIT,
+    )
+    .map_err(|e| format!("stack signal: {e:?}"))?;
+    let mut stack = UplinkClient::open_when_free("", UplinkArgs::new(mac), stack_signal)
+        .map_err(|e| format!("Uplink session: {e}"))?;
+    if !link_up {
+        stack.set_link(false).map_err(|e| format!("Uplink: {e}"))?;
     }
-
-    fn opened(&mut self, session: &Entry<Port>) {
-        log!("session {} for \"{}\"", session.badge, session.label);
-    }
-
-    fn close(&mut self, session: Entry<Port>) {
-        let Port {
-            transmit,
-            receive,
-            transmit_dataspace,
-            receive_dataspace,
-            notification,
-            buffers,
-            ..
-        } = session.state;
-        // Unmap the regions (by dropping the servers) before destroying.
-        drop(buffers);
-        drop(transmit);
-        drop(receive);
-        for cap in [transmit_dataspace, receive_dataspace] {
-            let _ = sys::destroy(cap);
-            slots::release(cap);
-        }
-        if let Some(cap) = notification {
-            slots::release(cap);
-        }
-        log!(
-            "session {} closed ({} frames moved, {} refused so far)",
-            session.badge,
-            self.card.frames,
-            self.refused
-        );
-    }
-
-    fn handle(&mut self, session: &mut Entry<Port>, call: &mut Call<'_>) -> NicReply {
-        let port = &mut session.state;
-        match call.request::<NicRequest>() {
-            Ok(NicRequest::Info) => NicReply::Info(NicInfo {
-                mac: self.mac,
-                link_up: self.link_up,
-                max_frame_len: MAX_FRAME_LEN as u16,
-            }),
-            Ok(NicRequest::Stream(kind)) => {
-                let (cap, entries) = match kind {
-                    StreamKind::Transmit => (port.transmit_dataspace, port.args.transmit_entries),
-                    StreamKind::Receive => (port.receive_dataspace, port.args.receive_entries),
-                };
-                match port.args.stream_len(kind) {
-                    Ok(len) => {
-                        call.reply_cap(cap);
-                        NicReply::Stream {
-                            region_len: len as u64,
-                            entries,
-                        }
-                    }
-                    Err(_) => NicReply::Error(SessionError::BadRequest),
-                }
-            }
-            Ok(NicRequest::SetNotification) => match call.take_cap() {
-                Ok(Some(cap)) => {
-                    if let Some(old) = port.notification.replace(cap) {
-                        slots::release(old);
-                    }
-                    NicReply::Done
-                }
-                Ok(None) => NicReply::Error(SessionError::BadRequest),
-                Err(error) => NicReply::Error(error),
-            },
-            Ok(NicRequest::ServerSignal) => {
-                call.reply_cap(self.kick);
-                NicReply::Done
-            }
-            Err(error) => NicReply::Error(error),
-        }
-    }
-
-    fn error(error: SessionError) -> NicReply {
-        NicReply::Error(error)
-    }
-
-    fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Port>) {
+    log!("Uplink session open");
+    let mut frame = alloc::vec![0u8; MAX_FRAME_LEN];
+    loop {
+        let bits = sys::wait(card.device.notification).map_err(|e| format!("wait: {e:?}"))?;
         if bits & IRQ_BIT != 0 {
             // Reading the ISR deasserts the shared INTx line; only then may
             // it fire again.
-            let _ = self.card.net.ack_interrupt();
-            if let Err(error) = self.card.device.acknowledge() {
-                log!("acknowledging the interrupt: {error}");
-            }
+            let _ = card.net.ack_interrupt();
+            card.device
+                .acknowledge()
+                .map_err(|e| format!("acknowledging the interrupt: {e}"))?;
         }
-        if let Err(error) = self.pump(sessions) {
-            // The device's queues cannot be trusted any more: stop, and let
-            // init's policy restart the driver (which resets the device).
-            log!("{error}; giving up on the device");
-            client::exit(2);
-        }
-    }
-}
-
-impl Driver {
-    /// Moves frames both ways until nothing more can move now.
-    fn pump(&mut self, sessions: &mut SessionTable<Port>) -> Result<(), String> {
-        self.card.reclaim_sent()?;
-        for entry in sessions.iter_mut() {
-            let badge = entry.badge;
-            let port = &mut entry.state;
-            if port.broken {
-                continue;
-            }
-            let taken = self
-                .take_receive_buffers(port)
-                .and_then(|()| self.take_transmits(badge, port));
-            if let Err(error) = taken {
-                log!("session {badge}: ring unusable ({error:?}); port cut off");
-                port.broken = true;
-            }
-        }
-        self.card.take_received(|frame| {
-            for entry in sessions.iter_mut() {
-                if !entry.state.broken {
-                    deliver(&mut entry.state, frame);
-                }
-            }
-        })?;
-        let link_up = self.card.link_up();
-        let link_changed = link_up != self.link_up;
-        if link_changed {
-            self.link_up = link_up;
+        pump(&mut card, &mut stack, &mut frame)?;
+        let now_up = card.link_up();
+        if now_up != link_up {
+            link_up = now_up;
             log!("link {}", if link_up { "up" } else { "down" });
+            stack
+                .set_link(link_up)
+                .map_err(|e| format!("Uplink: {e}"))?;
         }
-        for entry in sessions.iter_mut() {
-            let port = &mut entry.state;
-            if (core::mem::take(&mut port.wake) || link_changed)
-                && let Some(notification) = port.notification
-            {
-                let _ = sys::signal(notification);
-            }
-        }
-        Ok(())
-    }
-
-    fn take_receive_buffers(&mut self, port: &mut Port) -> Result<(), packet_stream::Error> {
-        while let Some((request, _)) = port.receive.next_request()? {
-            port.buffers.push_back(request);
-        }
-        Ok(())
-    }
-
-    /// Sends the port's submitted frames while the device has room,
-    /// acknowledging each (the frame is copied out first).
-    fn take_transmits(&mut self, badge: u64, port: &mut Port) -> Result<(), packet_stream::Error> {
-        while self.card.can_send() {
-            let Some((request, _)) = port.transmit.next_request()? else {
-                break;
-            };
-            let checked = match request.payload() {
-                Ok(packet) if request.opcode() == nic::TRANSMIT => {
-                    nic::check_transmit_frame(packet.length())
-                        .map(|()| packet.length())
-                        .map_err(|error| format!("{error}"))
-                }
-                Ok(_) => Err(format!("opcode {:?}", request.opcode())),
-                Err(error) => Err(format!("{error:?}")),
-            };
-            let status = match checked {
-                Ok(length) => {
-                    let transmit = &port.transmit;
-                    let send = self.card.send(length, |frame| {
-                        request
-                            .payload()
-                            .and_then(|packet| transmit.read(packet, 0, frame))
-                    });
-                    match send {
-                        Ok(Ok(())) => Status::OK,
-                        Ok(Err(_)) => Status::BAD_DESCRIPTOR,
-                        Err(error) => {
-                            log!("{error}");
-                            Status::FAILED
-                        }
-                    }
-                }
-                Err(what) => {
-                    self.refused += 1;
-                    log!("session {badge}: frame refused: {what}");
-                    if request.payload().is_err() {
-                        Status::BAD_DESCRIPTOR
-                    } else {
-                        nic::FRAME_REFUSED
-                    }
-                }
-            };
-            let _ = port.transmit.acknowledge(request, status)?;
-            port.wake = true;
-        }
-        Ok(())
     }
 }
 
-/// Writes `frame` into the port's oldest receive buffer; false when it has
-/// none (the frame is lost, as on a real wire) or the buffer is bad.
-fn deliver(port: &mut Port, frame: &[u8]) -> bool {
-    let Some(request) = port.buffers.pop_front() else {
-        return false;
-    };
-    let written = request.payload().and_then(|packet| {
-        let prefix = ReceivedFrame::encode(frame.len(), packet.length())
-            .map_err(|_| packet_stream::Error::OutOfPacket)?;
-        port.receive.write(packet, 0, &prefix)?;
-        port.receive.write(packet, nic::LENGTH_PREFIX_LEN, frame)
-    });
-    let status = match written {
-        Ok(()) => Status::OK,
-        Err(_) => Status::BAD_DESCRIPTOR,
-    };
-    if port.receive.acknowledge(request, status).is_err() {
-        port.broken = true;
-        return false;
+/// Moves frames both ways until nothing more can move now.
+fn pump(card: &mut Card, stack: &mut UplinkClient, frame: &mut [u8]) -> Result<(), String> {
+    card.reclaim_sent()?;
+    let mut sent = false;
+    while card.can_send() {
+        let Some(length) = stack
+            .next_to_send(frame)
+            .map_err(|e| format!("the stack's frame: {e}"))?
+        else {
+            break;
+        };
+        // The copy cannot fail; the inner result is the fill's.
+        let _ = card.send(length, |out| {
+            out.copy_from_slice(&frame[..length]);
+            Ok::<(), ()>(())
+        })?;
+        sent = true;
     }
-    port.wake = true;
-    written.is_ok()
+    let mut failure = None;
+    let mut delivered = false;
+    card.take_received(|received| match stack.deliver(received) {
+        Ok(_) => delivered = true,
+        Err(error) => {
+            failure.get_or_insert(error);
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(format!("delivering to the stack: {error}"));
+    }
+    if sent || delivered {
+        stack.kick();
+    }
+    Ok(())
 }
