@@ -110,7 +110,7 @@ fn serve() -> Result<(), String> {
     let mut files = match config.source {
         Source::Config => {
             log!(
-                "serving {} files from its config on port {}",
+                "serving {} files on port {}",
                 config.files.len(),
                 config.port
             );
