@@ -45,8 +45,9 @@ pub use routing::{
     Denial, RouteDecision, compose_label, providers, resolve_route, route_matches, route_session,
 };
 pub use scenario::{
-    DefaultReject, Device, DiskFile, DiskFormat, DisplayAction, DisplayStep, ExitOutcome,
-    HostCheck, Kernel, MAX_SLOT, Machine, Scenario, ScreenCheck, TestSpec, assign_slots,
+    DefaultReject, Device, DiskFile, DiskFormat, DisplayAction, DisplayStep, ExitOutcome, Forward,
+    HostCheck, Kernel, MAX_SLOT, Machine, Scenario, ScreenCheck, TestSpec, assign_slots, forwards,
+    named_guest_ports,
 };
 pub use validate::{
     ComponentNeeds, ConfigParser, ConfigRefusal, Environment, KERNEL_AND_CORE_RESERVE,

@@ -80,8 +80,20 @@ pub enum Device {
         #[serde(default)]
         slot: Option<u8>,
     },
-    /// A virtio network card on QEMU user networking (10.0.2.0/24).
+    /// A virtio network card on QEMU user networking (10.0.2.0/24: the
+    /// guest gets 10.0.2.15 by DHCP, the gateway is 10.0.2.2). Each
+    /// `forward` makes QEMU listen on the host's loopback address only
+    /// (127.0.0.1) and pass TCP connections to the guest's port; `host: 0`
+    /// lets the tool pick a free port, which `cargo arbor run` prints and a
+    /// test's host command names as `{port:GUEST}`.
+    ///
+    /// ```ron
+    /// VirtioNet(forward: [(host: 8080, guest: 80), (host: 0, guest: 7)], slot: 2)
+    /// ```
     VirtioNet {
+        /// TCP ports forwarded from the host's 127.0.0.1 to the guest.
+        #[serde(default)]
+        forward: Vec<Forward>,
         /// The PCI slot.
         #[serde(default)]
         slot: Option<u8>,
@@ -106,6 +118,16 @@ pub enum Device {
     },
 }
 
+/// One TCP port forwarded from the host's 127.0.0.1 to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// The host port (on 127.0.0.1); 0 lets the tool pick a free one.
+    pub host: u16,
+    /// The guest port (the guest's DHCP address, 10.0.2.15).
+    pub guest: u16,
+}
+
 /// The file system the tool puts on a built disk image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum DiskFormat {
@@ -116,6 +138,10 @@ pub enum DiskFormat {
 }
 
 /// A host file copied onto a built disk image (`mcopy`).
+///
+/// ```ron
+/// (from: "target/disks/web/one.bin", to: "/one.bin", generate: Some("1M"))
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiskFile {
@@ -123,6 +149,12 @@ pub struct DiskFile {
     pub from: String,
     /// Its absolute path on the image (directories are made).
     pub to: String,
+    /// When given, the tool first writes this many bytes of a fixed
+    /// pseudo-random sequence to `from` (which then belongs under
+    /// `target/`), so a test can compare what the guest serves with the
+    /// host's copy without a large file in the repository.
+    #[serde(default)]
+    pub generate: Option<ByteSize>,
 }
 
 /// The highest PCI slot (device number) on a bus.
@@ -144,7 +176,7 @@ impl Device {
     pub fn requested_slot(&self) -> Option<u8> {
         match *self {
             Device::VirtioBlk { slot, .. }
-            | Device::VirtioNet { slot }
+            | Device::VirtioNet { slot, .. }
             | Device::VirtioGpu { slot }
             | Device::VirtioKeyboard { slot }
             | Device::VirtioTablet { slot } => slot,
@@ -260,9 +292,10 @@ pub struct TestSpec {
     /// command becomes the path of the scenario's first built disk image.
     #[serde(default)]
     pub after: Vec<HostCheck>,
-    /// Display steps, each run once its line has appeared: input sent and
-    /// screenshots taken through QMP, checked by the host (needs a
-    /// `VirtioGpu`, and a keyboard / tablet for input).
+    /// Steps run while the guest runs, each once its line has appeared:
+    /// host commands (`Run`, e.g. curl against a forwarded port), input
+    /// sent and screenshots taken through QMP and checked by the host
+    /// (those need a `VirtioGpu`, and a keyboard / tablet for input).
     #[serde(default)]
     pub display: Vec<DisplayStep>,
 }
@@ -283,8 +316,40 @@ pub struct HostCheck {
     pub expect: Vec<String>,
 }
 
-/// One display step of a scenario test: when a log line containing
-/// `after` has appeared, the actions run in order.
+/// The forwards of every `VirtioNet`, in order.
+pub fn forwards(devices: &[Device]) -> Vec<Forward> {
+    devices
+        .iter()
+        .flat_map(|device| match device {
+            Device::VirtioNet { forward, .. } => forward.as_slice(),
+            _ => &[],
+        })
+        .copied()
+        .collect()
+}
+
+/// The guest ports a host command names as `{port:N}`, in order, or the
+/// text of the first `{port:...}` whose N is no port number.
+pub fn named_guest_ports(command: &str) -> Result<Vec<u16>, String> {
+    const OPEN: &str = "{port:";
+    let mut ports = Vec::new();
+    let mut rest = command;
+    while let Some(at) = rest.find(OPEN) {
+        let after = &rest[at + OPEN.len()..];
+        let Some(end) = after.find('}') else {
+            return Err(String::from(&rest[at..]));
+        };
+        match after[..end].parse::<u16>() {
+            Ok(port) => ports.push(port),
+            Err(_) => return Err(String::from(&rest[at..at + OPEN.len() + end + 1])),
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(ports)
+}
+
+/// One step of a scenario test while the guest runs: when a log line
+/// containing `after` has appeared, the actions run in order.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayStep {
@@ -294,7 +359,7 @@ pub struct DisplayStep {
     pub actions: Vec<DisplayAction>,
 }
 
-/// What a display step does.
+/// What a step does while the guest runs.
 #[derive(Clone, Debug, Deserialize)]
 pub enum DisplayAction {
     /// Types the text (lowercase letters, digits, space; `\n` is Enter).
@@ -305,6 +370,25 @@ pub enum DisplayAction {
     Wait(u64),
     /// Takes a screenshot and checks it.
     Screenshot(Vec<ScreenCheck>),
+    /// Runs a host command while the guest keeps running (by `sh -c` in
+    /// the workspace root); it must succeed within `timeout` (default 60 s)
+    /// and its standard output must hold the `expect` substrings, each on a
+    /// later line. `{port:80}` becomes the host port forwarded to guest
+    /// port 80, `{image}` the scenario's first built disk image.
+    ///
+    /// ```ron
+    /// Run(command: "curl -s http://127.0.0.1:{port:80}/", expect: ["Hello"])
+    /// ```
+    Run {
+        /// The command.
+        command: String,
+        /// Substrings its output must hold, in order.
+        #[serde(default)]
+        expect: Vec<String>,
+        /// It is killed and the test fails after this long.
+        #[serde(default)]
+        timeout: Option<Duration>,
+    },
     /// Measures `input_to_pixel_ms` (coarse): types the character, then
     /// takes screenshots until the rectangle (x, y, width, height)
     /// changes, and reports the time; fails after 5 s without a change.

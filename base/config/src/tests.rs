@@ -541,7 +541,10 @@ fn machine_devices_take_pinned_slots_and_are_checked() {
             files: Vec::new(),
             slot: None,
         },
-        Device::VirtioNet { slot: None },
+        Device::VirtioNet {
+            forward: Vec::new(),
+            slot: None,
+        },
         Device::VirtioKeyboard { slot: Some(2) },
         Device::VirtioTablet { slot: Some(2) },
         Device::VirtioGpu { slot: Some(0) },
@@ -579,6 +582,69 @@ fn machine_devices_take_pinned_slots_and_are_checked() {
         "{:?}",
         unknown.diagnostics[0].message
     );
+}
+
+#[test]
+fn port_forwards_are_checked_where_they_are_written() {
+    let text = r#"Scenario(
+    description: "forwards",
+    machine: (devices: [
+        VirtioNet(forward: [(host: 8080, guest: 80), (host: 0, guest: 0)]),
+        VirtioNet(forward: [(host: 8080, guest: 81), (host: 0, guest: 80), (host: 22, guest: 22)]),
+    ]),
+    test: (expect: ["a"], display: [(after: "a", actions: [
+        Run(command: "curl 127.0.0.1:{port:81} 127.0.0.1:{port:443}", expect: ["x"]),
+        Run(command: "echo {port:http}"),
+    ])]),
+)"#;
+    let report = check_scenario(text, &Environment::default());
+    let messages: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let at = d.span.map_or((0, 0), |s| (s.start.line, s.start.column));
+            format!("{}:{}: {}", at.0, at.1, d.message)
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "4:71: guest port 0 is no port: name the port the guest listens on",
+            "5:36: host port 8080 is already forwarded on line 4",
+            "5:71: guest port 80 is already forwarded on line 4",
+            "5:83: host port 22 is privileged: QEMU cannot listen there without root",
+            "8:22: `{port:443}`: no VirtioNet forwards guest port 443",
+            "9:22: `{port:http}` names no port",
+        ],
+        "{messages:?}"
+    );
+    let forward = |host, guest| crate::Forward { host, guest };
+    let devices = [
+        Device::VirtioNet {
+            forward: alloc::vec![forward(8080, 80)],
+            slot: None,
+        },
+        Device::VirtioGpu { slot: None },
+        Device::VirtioNet {
+            forward: alloc::vec![forward(0, 81), forward(22, 22)],
+            slot: None,
+        },
+    ];
+    assert_eq!(
+        crate::forwards(&devices),
+        [forward(8080, 80), forward(0, 81), forward(22, 22)]
+    );
+    assert_eq!(
+        crate::named_guest_ports("a {port:1} {port:65535}"),
+        Ok(alloc::vec![1, 65535])
+    );
+    assert!(crate::named_guest_ports("{port:65536}").is_err());
+    assert!(crate::named_guest_ports("{port:8").is_err());
+    let too_big = check_scenario(
+        "Scenario(description: \"x\", machine: (devices: [VirtioNet(forward: [(host: 70000, guest: 80)])]))",
+        &Environment::default(),
+    );
+    assert!(too_big.has_errors());
 }
 
 #[test]

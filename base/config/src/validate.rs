@@ -14,7 +14,10 @@ use crate::init::{ANY_SERVICE, CapCount, Child, INIT_BINARY, InitConfig, Quota, 
 use crate::names::Shown;
 use crate::outline::{Outline, Path, Step, field, index};
 use crate::routing::{Denial, RouteDecision, resolve_route, route_session};
-use crate::scenario::{Device, DiskFormat, ExitOutcome, MAX_SLOT, Machine, Scenario, assign_slots};
+use crate::scenario::{
+    Device, DiskFormat, DisplayAction, ExitOutcome, Forward, MAX_SLOT, Machine, Scenario,
+    assign_slots, named_guest_ports,
+};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
@@ -214,6 +217,7 @@ impl<'t> Checker<'t> {
             );
         }
         self.devices(&scenario.machine);
+        self.named_ports(scenario);
         if let Some(test) = &scenario.test {
             if test.expect.is_empty() && test.exit == ExitOutcome::Success {
                 self.error(
@@ -1025,6 +1029,113 @@ impl Checker<'_> {
             }
             if let Device::VirtioBlk { .. } = device {
                 self.disk(device, &device_path);
+            }
+        }
+        self.forwards(machine);
+    }
+
+    /// Port forwards: a guest port is a port (not 0) and forwarded once (a
+    /// test names it as `{port:N}`), a host port other than 0 is taken
+    /// once across every card, and a host port below 1024 needs root.
+    fn forwards(&mut self, machine: &Machine) {
+        let devices_path = path_of(&["machine", "devices"]);
+        // (host port, line) and (guest port, line) already seen.
+        let mut hosts: Vec<(u16, usize)> = Vec::new();
+        let mut guests: Vec<(u16, usize)> = Vec::new();
+        for (i, device) in machine.devices.iter().enumerate() {
+            let Device::VirtioNet { forward, .. } = device else {
+                continue;
+            };
+            let list = field(&index(&devices_path, i), "forward");
+            for (j, Forward { host, guest }) in forward.iter().copied().enumerate() {
+                let entry = index(&list, j);
+                let line = self.span(&entry).map_or(0, |s| s.start.line);
+                if guest == 0 {
+                    self.error(
+                        &field(&entry, "guest"),
+                        String::from("guest port 0 is no port: name the port the guest listens on"),
+                        Some(String::from("e.g. (host: 8080, guest: 80)")),
+                    );
+                } else if let Some((_, first)) = guests.iter().find(|(port, _)| *port == guest) {
+                    self.error(
+                        &field(&entry, "guest"),
+                        format!("guest port {guest} is already forwarded on line {first}"),
+                        Some(format!(
+                            "forward each guest port once, so that `{{port:{guest}}}` in a test names one host port"
+                        )),
+                    );
+                } else {
+                    guests.push((guest, line));
+                }
+                if host == 0 {
+                    continue;
+                }
+                if let Some((_, first)) = hosts.iter().find(|(port, _)| *port == host) {
+                    self.error(
+                        &field(&entry, "host"),
+                        format!("host port {host} is already forwarded on line {first}"),
+                        Some(String::from(
+                            "QEMU can listen on a host port once; use `host: 0` to take any free port",
+                        )),
+                    );
+                } else {
+                    hosts.push((host, line));
+                }
+                if host < 1024 {
+                    self.warning(
+                        &field(&entry, "host"),
+                        format!(
+                            "host port {host} is privileged: QEMU cannot listen there without root"
+                        ),
+                        Some(String::from(
+                            "use a port from 1024 up, or 0 for any free port",
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every `{port:N}` a test's host command names is a forwarded guest port.
+    fn named_ports(&mut self, scenario: &Scenario) {
+        let Some(test) = &scenario.test else {
+            return;
+        };
+        let forwarded = crate::scenario::forwards(&scenario.machine.devices);
+        let mut commands: Vec<(Path, &str)> = Vec::new();
+        let display_path = path_of(&["test", "display"]);
+        for (i, step) in test.display.iter().enumerate() {
+            let actions = field(&index(&display_path, i), "actions");
+            for (j, action) in step.actions.iter().enumerate() {
+                if let DisplayAction::Run { command, .. } = action {
+                    commands.push((field(&index(&actions, j), "command"), command));
+                }
+            }
+        }
+        let after_path = path_of(&["test", "after"]);
+        for (i, check) in test.after.iter().enumerate() {
+            commands.push((field(&index(&after_path, i), "run"), &check.run));
+        }
+        for (path, command) in commands {
+            match named_guest_ports(command) {
+                Err(text) => self.error(
+                    &path,
+                    format!("`{text}` names no port"),
+                    Some(String::from("write {port:GUEST}, e.g. {port:80}")),
+                ),
+                Ok(ports) => {
+                    for port in ports {
+                        if !forwarded.iter().any(|f| f.guest == port) {
+                            self.error(
+                                &path,
+                                format!("`{{port:{port}}}`: no VirtioNet forwards guest port {port}"),
+                                Some(format!(
+                                    "add forward: [(host: 0, guest: {port})] to the machine's VirtioNet"
+                                )),
+                            );
+                        }
+                    }
+                }
             }
         }
     }

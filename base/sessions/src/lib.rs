@@ -27,13 +27,13 @@ pub mod gui;
 pub mod init_state;
 pub mod input;
 pub mod log_stream;
-pub mod nic;
 pub mod parent;
 pub mod platform;
 pub mod server;
 pub mod services;
 pub mod socket;
 pub mod table;
+pub mod uplink;
 
 use serde::{Deserialize, Serialize};
 

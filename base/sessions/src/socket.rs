@@ -290,6 +290,12 @@ pub enum SocketError {
     BadArgument,
     /// The stack has no address yet (DHCP still running).
     NoAddress,
+    /// A datagram to send longer than [`MAX_DATAGRAM_LEN`], or a waiting
+    /// datagram longer than the buffer offered for it (it stays queued).
+    DatagramLength {
+        /// Bytes.
+        length: u32,
+    },
 }
 
 impl From<SessionError> for SocketError {
@@ -317,6 +323,10 @@ impl core::fmt::Display for SocketError {
             Self::BadWindow { len } => write!(f, "window of {len} bytes"),
             Self::BadArgument => write!(f, "bad argument"),
             Self::NoAddress => write!(f, "no address yet"),
+            Self::DatagramLength { length } => write!(
+                f,
+                "datagram of {length} bytes (at most {MAX_DATAGRAM_LEN}, and no more than the buffer)"
+            ),
         }
     }
 }
@@ -327,6 +337,25 @@ pub fn check_listen(port: u16, backlog: u16) -> Result<(), SocketError> {
         return Err(SocketError::BadArgument);
     }
     Ok(())
+}
+
+/// Longest UDP payload: one unfragmented IPv4 packet on Ethernet
+/// (1500 - 20 - 8 bytes); the stack does not fragment.
+pub const MAX_DATAGRAM_LEN: usize = 1472;
+/// First port of the ephemeral range: connections' local ports and UDP
+/// sockets bound to port 0 come from here, and binding a port in it needs
+/// no policy entry (as a connect needs none for its local port).
+pub const EPHEMERAL_FIRST: u16 = 49152;
+
+/// Checks the length of a datagram to send.
+pub fn check_datagram(length: usize) -> Result<(), SocketError> {
+    if length <= MAX_DATAGRAM_LEN {
+        Ok(())
+    } else {
+        Err(SocketError::DatagramLength {
+            length: u32::try_from(length).unwrap_or(u32::MAX),
+        })
+    }
 }
 
 /// RAM a client donates for a session: the window, the server's
@@ -492,6 +521,67 @@ impl SocketClient {
         Ok(length)
     }
 
+    /// A UDP socket on `port` (0: a free ephemeral one).
+    pub fn bind(&self, port: u16) -> Result<SocketHandle, SocketError> {
+        expect(self.request(SocketRequest::Bind { port })?, socket_of)
+    }
+
+    /// Sends one datagram of `bytes` (at most [`MAX_DATAGRAM_LEN`]) to
+    /// `remote`, or `WouldBlock` while the socket's send buffer is full.
+    pub fn send_to(
+        &self,
+        socket: SocketHandle,
+        remote: Endpoint,
+        bytes: &[u8],
+    ) -> Result<(), SocketError> {
+        check_datagram(bytes.len())?;
+        if bytes.len() > self.window.len() {
+            return Err(SocketError::BadArgument);
+        }
+        self.window
+            .write_at(0, bytes)
+            .map_err(|_| SocketError::BadArgument)?;
+        let data = WindowRange {
+            offset: 0,
+            length: bytes.len() as u32,
+        };
+        expect(
+            self.request(SocketRequest::SendTo {
+                socket,
+                remote,
+                data,
+            })?,
+            |reply| matches!(reply, SocketReply::Sent { .. }).then_some(()),
+        )
+    }
+
+    /// The next datagram, copied into `out`, and its sender; `WouldBlock`
+    /// when none waits.
+    pub fn recv_from(
+        &self,
+        socket: SocketHandle,
+        out: &mut [u8],
+    ) -> Result<(usize, Endpoint), SocketError> {
+        let capacity = out.len().min(self.window.len());
+        let buffer = WindowRange {
+            offset: 0,
+            length: capacity as u32,
+        };
+        let (length, remote) = expect(
+            self.request(SocketRequest::RecvFrom { socket, buffer })?,
+            |reply| match reply {
+                SocketReply::ReceivedFrom { length, remote } => Some((length as usize, remote)),
+                _ => None,
+            },
+        )?;
+        // The stack's count is a claim: never beyond what was offered.
+        let length = length.min(capacity);
+        self.window
+            .read_at(0, &mut out[..length])
+            .map_err(|_| SocketError::BadArgument)?;
+        Ok((length, remote))
+    }
+
     /// The socket's state.
     pub fn state(&self, socket: SocketHandle) -> Result<SocketState, SocketError> {
         expect(
@@ -566,6 +656,24 @@ mod tests {
         assert_eq!(check_listen(0, 4), Err(SocketError::BadArgument));
         assert_eq!(check_listen(80, 0), Err(SocketError::BadArgument));
         assert_eq!(check_listen(80, 65), Err(SocketError::BadArgument));
+    }
+
+    #[test]
+    fn datagram_lengths_are_checked() {
+        assert_eq!(check_datagram(0), Ok(()));
+        assert_eq!(check_datagram(MAX_DATAGRAM_LEN), Ok(()));
+        assert_eq!(
+            check_datagram(MAX_DATAGRAM_LEN + 1),
+            Err(SocketError::DatagramLength { length: 1473 })
+        );
+        assert_eq!(
+            check_datagram(usize::MAX),
+            Err(SocketError::DatagramLength { length: u32::MAX })
+        );
+        let reply = SocketReply::Error(SocketError::DatagramLength { length: 9000 });
+        let mut buffer = [0u8; 32];
+        let len = encode(&reply, &mut buffer).unwrap();
+        assert_eq!(decode::<SocketReply>(&buffer[..len]), Ok(reply));
     }
 
     #[test]

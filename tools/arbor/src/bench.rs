@@ -22,6 +22,7 @@
 mod boot_time;
 mod cpio;
 mod figure;
+mod http;
 mod kernel_lines;
 mod linux_guest;
 mod pipe_roundtrip;
@@ -242,6 +243,8 @@ fn run_all(filter: Option<&str>, mode: Mode, stop_when_slow: bool) -> Result<Run
         run.failures += 1;
     }
 
+    http::run(&selected, &mut run.figures, &mut run.failures);
+
     if selected("kernel_lines") || selected("kernel_asm_lines") {
         let source = workspace::root().join("base/kernel/src");
         match kernel_lines::count_tree(&source) {
@@ -294,7 +297,7 @@ fn bench_scenarios(selected: &dyn Fn(&str) -> bool) -> Result<(Vec<LoadedScenari
         // A filter naming one of Arbor's figures (null_syscall) runs every
         // benchmark scenario: which one prints it is known only once it ran.
         let wanted = selected(name) || COUNTERPARTS.iter().any(|(_, arbor)| selected(arbor));
-        if !name.starts_with(SCENARIO_PREFIX) || !wanted {
+        if !name.starts_with(SCENARIO_PREFIX) || !wanted || http::owns(name) {
             continue;
         }
         match scenarios::load(&path) {

@@ -59,6 +59,9 @@ pub fn build(path: &Path, size: u64, format: DiskFormat, files: &[DiskFile]) -> 
     let mut made = BTreeSet::new();
     for file in files {
         let from = workspace::root().join(&file.from);
+        if let Some(size) = file.generate {
+            generate(&from, size.0).with_context(|| format!("generating {}", from.display()))?;
+        }
         if !from.is_file() {
             bail!("the host file {} does not exist", from.display());
         }
@@ -81,6 +84,18 @@ pub fn build(path: &Path, size: u64, format: DiskFormat, files: &[DiskFile]) -> 
             ],
         )?;
     }
+    Ok(())
+}
+
+/// Writes `size` bytes of a fixed pseudo-random sequence to `path`
+/// (`linux_baseline::generated_bytes`, which the Linux baseline guest
+/// serves too): the same bytes on every host and run, and no run of equal
+/// bytes that would hide a misplaced block.
+pub fn generate(path: &Path, size: u64) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, linux_baseline::generated_bytes(size))?;
     Ok(())
 }
 
@@ -127,8 +142,15 @@ mod tests {
         let files = [DiskFile {
             from: host.to_string_lossy().into(),
             to: "/a dir/A long file name.txt".into(),
+            generate: None,
         }];
         build(&path, 34 << 20, DiskFormat::Fat32, &files).unwrap();
+        let generated = directory.join("generated.bin");
+        generate(&generated, 1000).unwrap();
+        let bytes = std::fs::read(&generated).unwrap();
+        assert_eq!(bytes.len(), 1000);
+        generate(&generated, 1003).unwrap();
+        assert_eq!(std::fs::read(&generated).unwrap()[..1000], bytes[..]);
         let out = Command::new("mtype")
             .args([
                 "-i",

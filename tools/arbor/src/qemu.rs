@@ -11,7 +11,7 @@
 use crate::scenarios::{self, LoadedScenario};
 use crate::{archive, setup, workspace};
 use anyhow::{Context, Result, anyhow, bail};
-use arbor_config::{Device, MAX_SLOT, assign_slots};
+use arbor_config::{Device, Forward, MAX_SLOT, assign_slots};
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -213,6 +213,56 @@ pub struct Launch {
 }
 
 impl Launch {
+    /// The TCP ports forwarded from the host's 127.0.0.1 to the guest,
+    /// with every `host: 0` replaced by the free port the tool picked.
+    pub fn forwards(&self) -> Vec<Forward> {
+        self.devices
+            .iter()
+            .flat_map(|device| device.forwards.iter().copied())
+            .collect()
+    }
+}
+
+/// The scenario's devices with every forward's `host: 0` replaced by a
+/// free port of the host's 127.0.0.1. Each is found by binding port 0 and
+/// reading the port the kernel chose; all stay bound until every one is
+/// picked (so they differ), then are released for QEMU to take.
+pub fn with_free_ports(devices: &[Device]) -> Result<Vec<Device>> {
+    let mut held = Vec::new();
+    let mut resolved = devices.to_vec();
+    for device in &mut resolved {
+        let Device::VirtioNet { forward, .. } = device else {
+            continue;
+        };
+        for entry in forward.iter_mut().filter(|entry| entry.host == 0) {
+            let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .context("finding a free port on 127.0.0.1")?;
+            entry.host = listener.local_addr()?.port();
+            held.push(listener);
+        }
+    }
+    Ok(resolved)
+}
+
+/// What `cargo arbor run` prints about the forwards: where to point a client.
+pub fn forward_lines(forwards: &[Forward]) -> String {
+    forwards
+        .iter()
+        .map(|forward| {
+            let url = if forward.guest == 80 || forward.guest == 8080 {
+                format!(" (http://127.0.0.1:{}/)", forward.host)
+            } else {
+                String::new()
+            };
+            format!(
+                "arbor: host 127.0.0.1:{} -> guest port {}{url}\n",
+                forward.host, forward.guest
+            )
+        })
+        .collect()
+}
+
+impl Launch {
     fn command(&self, accel: Accel) -> Command {
         let mut command = Command::new(setup::QEMU);
         command
@@ -333,6 +383,7 @@ pub fn build(components: &[String]) -> Result<PathBuf> {
 pub fn prepare_with(scenario: &LoadedScenario, kernel: PathBuf, accel: Accel) -> Result<Launch> {
     setup::ensure_qemu().map_err(|e| anyhow!(e))?;
     crate::disk_image::build_all(&scenario.scenario.machine.devices)?;
+    let devices = with_free_ports(&scenario.scenario.machine.devices)?;
     let out_dir = kernel.parent().map(PathBuf::from).unwrap_or_default();
     let archive = archive::pack(scenario, &out_dir, &out_dir)
         .map_err(|e| anyhow!(e))
@@ -343,7 +394,7 @@ pub fn prepare_with(scenario: &LoadedScenario, kernel: PathBuf, accel: Accel) ->
         memory_mib: scenario.scenario.machine.memory.mebibytes(),
         kernel_args: scenario.scenario.kernel.args.clone(),
         accel,
-        devices: pci_devices(&scenario.scenario.machine.devices, &scenarios::directory())?,
+        devices: pci_devices(&devices, &scenarios::directory())?,
         may_fall_back: false,
         extra_args: Vec::new(),
     })
@@ -360,6 +411,8 @@ pub struct PciDevice {
     pub backing: String,
     /// The QEMU arguments that create it.
     pub arguments: Vec<String>,
+    /// The TCP ports forwarded to it (a `VirtioNet`'s, host ports picked).
+    pub forwards: Vec<Forward>,
 }
 
 /// QEMU arguments for the scenario's devices, each pinned to its slot
@@ -397,15 +450,24 @@ pub fn pci_devices(devices: &[Device], directory: &Path) -> Result<Vec<PciDevice
                     ],
                 )
             }
-            Device::VirtioNet { .. } => (
-                String::from("QEMU user networking, 10.0.2.0/24"),
-                vec![
-                    "-netdev".into(),
-                    format!("user,id=net{n}"),
-                    "-device".into(),
-                    format!("virtio-net-pci,netdev=net{n},{addr}"),
-                ],
-            ),
+            Device::VirtioNet { forward, .. } => {
+                // Loopback only: nothing outside this machine reaches the guest.
+                let mut netdev = format!("user,id=net{n}");
+                let mut backing = String::from("QEMU user networking, 10.0.2.0/24");
+                for Forward { host, guest } in forward {
+                    netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+                    backing.push_str(&format!(", 127.0.0.1:{host} -> {guest}"));
+                }
+                (
+                    backing,
+                    vec![
+                        "-netdev".into(),
+                        netdev,
+                        "-device".into(),
+                        format!("virtio-net-pci,netdev=net{n},{addr}"),
+                    ],
+                )
+            }
             Device::VirtioGpu { .. } => (
                 String::from("no display (QMP screendump)"),
                 vec!["-device".into(), format!("virtio-gpu-pci,{addr}")],
@@ -424,6 +486,7 @@ pub fn pci_devices(devices: &[Device], directory: &Path) -> Result<Vec<PciDevice
             kind: device.kind(),
             backing,
             arguments,
+            forwards: arbor_config::forwards(core::slice::from_ref(device)),
         });
     }
     Ok(out)
@@ -599,15 +662,20 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
     let mut launch = prepare(&scenario, accel)?;
     let mut shot = crate::screenshot::RunShot::prepare(screenshot, &scenario, &mut launch)?;
     let window = crate::screenshot::open_window(&mut launch, shot.is_some());
+    // A guest reachable from the host keeps running for the user's
+    // clients (until Ctrl-C), like one with a window.
+    let forwarded = !launch.forwards().is_empty();
+    let keep_running = window || forwarded;
     let timeout = scenario
         .scenario
         .test
         .as_ref()
         .map(|t| Duration::from_millis(t.timeout.millis))
-        .filter(|_| !window);
+        .filter(|_| !keep_running);
     if !launch.devices.is_empty() {
         eprint!("{}", device_table(&launch.devices));
     }
+    eprint!("{}", forward_lines(&launch.forwards()));
     eprintln!(
         "arbor: booting scenario \"{}\" ({}) with {}, {} MiB{}",
         scenario.name,
@@ -621,6 +689,7 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
         .test
         .as_ref()
         .map(crate::test::Progress::new);
+    let mut told_ready = false;
     let end = boot(&launch, timeout, |line| {
         println!("{line}");
         // A run shows everything: only "all expected lines seen" stops it.
@@ -629,7 +698,17 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
                 if let Some(shot) = shot.as_mut() {
                     shot.take();
                 }
-                if window { Continue::Go } else { Continue::Stop }
+                if forwarded && !told_ready {
+                    told_ready = true;
+                    eprintln!(
+                        "arbor: the scenario is ready; it keeps running for clients until Ctrl-C"
+                    );
+                }
+                if keep_running {
+                    Continue::Go
+                } else {
+                    Continue::Stop
+                }
             }
             _ => Continue::Go,
         }
@@ -672,7 +751,10 @@ mod tests {
     #[test]
     fn devices_are_pinned_to_their_slots_and_tabled() {
         let devices = [
-            Device::VirtioNet { slot: None },
+            Device::VirtioNet {
+                forward: Vec::new(),
+                slot: None,
+            },
             Device::VirtioKeyboard { slot: Some(4) },
             Device::VirtioTablet { slot: None },
         ];
@@ -695,6 +777,35 @@ mod tests {
         assert!(
             table.contains("  00:04  VirtioKeyboard   20  QMP input events"),
             "{table}"
+        );
+        let forwarded = [Device::VirtioNet {
+            forward: vec![
+                Forward {
+                    host: 8080,
+                    guest: 80,
+                },
+                Forward { host: 0, guest: 7 },
+            ],
+            slot: Some(3),
+        }];
+        let resolved = with_free_ports(&forwarded).unwrap();
+        let pci = pci_devices(&resolved, Path::new("/nonexistent")).unwrap();
+        let forwards = &pci[0].forwards;
+        assert_eq!(forwards[0].host, 8080);
+        let picked = forwards[1].host;
+        assert_ne!(picked, 0);
+        assert_eq!(
+            pci[0].arguments[1],
+            format!(
+                "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:{picked}-:7"
+            )
+        );
+        assert_eq!(
+            forward_lines(forwards),
+            format!(
+                "arbor: host 127.0.0.1:8080 -> guest port 80 (http://127.0.0.1:8080/)\n\
+                 arbor: host 127.0.0.1:{picked} -> guest port 7\n"
+            )
         );
         let missing = [Device::VirtioBlk {
             disk: Some("no.img".into()),

@@ -139,11 +139,18 @@ pub struct DisplayRunner {
     expected_seen: bool,
     /// The last `Screenshot` action's picture, for `Changed` checks.
     last: Option<Screen>,
+    /// What `Run` commands may name.
+    host: crate::test::HostValues,
 }
 
 impl DisplayRunner {
     /// A runner for `steps`, talking to QEMU's QMP socket at `socket`.
-    pub fn new(steps: Vec<DisplayStep>, socket: PathBuf, directory: PathBuf) -> Self {
+    pub fn new(
+        steps: Vec<DisplayStep>,
+        socket: PathBuf,
+        directory: PathBuf,
+        host: crate::test::HostValues,
+    ) -> Self {
         Self {
             steps,
             next: 0,
@@ -155,6 +162,7 @@ impl DisplayRunner {
             failure: None,
             expected_seen: false,
             last: None,
+            host,
         }
     }
 
@@ -219,6 +227,31 @@ impl DisplayRunner {
                     self.qmp()?.click(*x, *y, width, height)?;
                 }
                 DisplayAction::Wait(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+                DisplayAction::Run {
+                    command,
+                    expect,
+                    timeout,
+                } => {
+                    let timeout = timeout.map_or(crate::test::HOST_COMMAND_TIMEOUT, |t| {
+                        Duration::from_millis(t.millis)
+                    });
+                    let started = std::time::Instant::now();
+                    let output = self
+                        .host
+                        .substitute(command)
+                        .and_then(|command| {
+                            crate::test::run_host_command(&command, expect, timeout)
+                        })
+                        .map_err(|failure| anyhow!(failure))?;
+                    eprintln!(
+                        "arbor: ran `{command}` ({:.2}s): ok",
+                        started.elapsed().as_secs_f32()
+                    );
+                    // A few lines of what it said (the figures a step prints).
+                    for line in output.lines().take(4) {
+                        eprintln!("    | {line}");
+                    }
+                }
                 DisplayAction::InputToPixel(character, x, y, width, height) => {
                     let code = qmp::qcode(*character)
                         .with_context(|| format!("no key for {character:?}"))?;
@@ -269,13 +302,22 @@ pub fn prepare_display(
     name: &str,
     spec: &arbor_config::TestSpec,
     launch: &mut crate::qemu::Launch,
+    host: crate::test::HostValues,
 ) -> Result<Option<DisplayRunner>> {
     if spec.display.is_empty() {
         return Ok(None);
     }
     let socket = qmp::socket_path();
-    let _ = std::fs::remove_file(&socket);
-    launch.extra_args.extend(qmp::arguments(&socket));
+    // Steps that only run host commands need no QMP socket.
+    let needs_qmp = spec.display.iter().any(|step| {
+        step.actions
+            .iter()
+            .any(|action| !matches!(action, DisplayAction::Run { .. }))
+    });
+    if needs_qmp {
+        let _ = std::fs::remove_file(&socket);
+        launch.extra_args.extend(qmp::arguments(&socket));
+    }
     let directory = launch
         .kernel
         .parent()
@@ -289,6 +331,7 @@ pub fn prepare_display(
         spec.display.clone(),
         socket,
         directory,
+        host,
     )))
 }
 

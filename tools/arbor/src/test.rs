@@ -244,57 +244,156 @@ pub fn judge(spec: &TestSpec, log: &[String], end: &GuestEnd) -> Verdict {
     }
 }
 
-/// Runs the test's `after` host commands (the guest has stopped), with
-/// `{image}` replaced by the first built disk image's path; the first one
-/// that fails or lacks an expected line fails the test, with its output.
-fn after_checks(spec: &TestSpec, devices: &[arbor_config::Device]) -> Verdict {
-    let image = devices.iter().find_map(|device| match device {
-        arbor_config::Device::VirtioBlk {
-            image: Some(image), ..
-        } => Some(crate::disk_image::path_of(image)),
-        _ => None,
-    });
-    for check in &spec.after {
-        let command = match &image {
-            Some(path) => check.run.replace("{image}", &path.to_string_lossy()),
-            None => check.run.clone(),
-        };
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .current_dir(crate::workspace::root())
-            .env("PATH", crate::disk_image::path_with_sbin())
-            .env("MTOOLS_SKIP_CHECK", "1")
-            .output();
-        let output = match output {
-            Ok(output) => output,
-            Err(error) => return Verdict::Fail(format!("after the run, `{command}`: {error}")),
-        };
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let shown = || {
-            let mut text = String::new();
-            for line in stdout
-                .lines()
-                .chain(String::from_utf8_lossy(&output.stderr).lines())
-                .take(LOG_TAIL)
-            {
-                text.push_str(&format!("\n    | {line}"));
+/// What a test's host commands may name: `{port:GUEST}` (the host port
+/// forwarded to that guest port) and `{image}` (the scenario's first built
+/// disk image).
+#[derive(Clone, Debug, Default)]
+pub struct HostValues {
+    /// The forwards, with the host ports QEMU was given.
+    pub forwards: Vec<arbor_config::Forward>,
+    /// The first built disk image.
+    pub image: Option<std::path::PathBuf>,
+}
+
+impl HostValues {
+    /// The values of a scenario about to boot as `launch`.
+    pub fn of(devices: &[arbor_config::Device], launch: &qemu::Launch) -> Self {
+        let image = devices.iter().find_map(|device| match device {
+            arbor_config::Device::VirtioBlk {
+                image: Some(image), ..
+            } => Some(crate::disk_image::path_of(image)),
+            _ => None,
+        });
+        Self {
+            forwards: launch.forwards(),
+            image,
+        }
+    }
+
+    /// `command` with every `{port:N}` and `{image}` replaced, or why not.
+    pub fn substitute(&self, command: &str) -> Result<String, String> {
+        let mut text = command.to_string();
+        if text.contains("{image}") {
+            let image = self
+                .image
+                .as_ref()
+                .ok_or("`{image}`: the scenario builds no disk image")?;
+            text = text.replace("{image}", &image.to_string_lossy());
+        }
+        let ports = arbor_config::named_guest_ports(command)
+            .map_err(|bad| format!("`{bad}` names no port"))?;
+        for guest in ports {
+            let host = self
+                .forwards
+                .iter()
+                .find(|forward| forward.guest == guest)
+                .ok_or(format!(
+                    "`{{port:{guest}}}`: no forward to guest port {guest}"
+                ))?
+                .host;
+            text = text.replace(&format!("{{port:{guest}}}"), &host.to_string());
+        }
+        Ok(text)
+    }
+}
+
+/// How long a host command may run when its step names no timeout.
+pub const HOST_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs one host command (`sh -c` in the workspace root, in a process
+/// group of its own so that a timeout ends everything it started) and
+/// checks that it succeeds within `timeout` and that its standard output
+/// holds `expect`, each on a later line; returns that output, or a failure
+/// that names the command and shows its output.
+pub fn run_host_command(
+    command: &str,
+    expect: &[String],
+    timeout: Duration,
+) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(crate::workspace::root())
+        .env("PATH", crate::disk_image::path_with_sbin())
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|error| format!("`{command}`: {error}"))?;
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
             }
-            text
-        };
-        if !output.status.success() {
-            return Verdict::Fail(format!(
-                "after the run, `{command}` failed ({}):{}",
-                output.status,
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                // SAFETY: kill(2) on the process group this function made
+                // (its id is the child's pid); no memory is touched.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).to_string();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+    let shown = || {
+        let mut text = String::new();
+        for line in stdout.lines().chain(stderr.lines()).take(LOG_TAIL) {
+            text.push_str(&format!("\n    | {line}"));
+        }
+        text
+    };
+    let status = match status {
+        Some(status) => status,
+        None => {
+            return Err(format!(
+                "`{command}` was stopped after {:.1}s:{}",
+                timeout.as_secs_f32(),
                 shown()
             ));
         }
-        let lines: Vec<String> = stdout.lines().map(String::from).collect();
-        if let Some(missing) = missing_in_order(&check.expect, &lines) {
-            return Verdict::Fail(format!(
-                "after the run, `{command}` printed no line with \"{missing}\" (in order):{}",
-                shown()
-            ));
+    };
+    if !status.success() {
+        return Err(format!("`{command}` failed ({status}):{}", shown()));
+    }
+    let lines: Vec<String> = stdout.lines().map(String::from).collect();
+    if let Some(missing) = missing_in_order(expect, &lines) {
+        return Err(format!(
+            "`{command}` printed no line with \"{missing}\" (in order):{}",
+            shown()
+        ));
+    }
+    Ok(stdout)
+}
+
+/// Runs the test's `after` host commands (the guest has stopped); the
+/// first one that fails or lacks an expected line fails the test, with
+/// its output.
+fn after_checks(spec: &TestSpec, values: &HostValues) -> Verdict {
+    for check in &spec.after {
+        let result = values
+            .substitute(&check.run)
+            .and_then(|command| run_host_command(&command, &check.expect, HOST_COMMAND_TIMEOUT))
+            .map(drop);
+        if let Err(failure) = result {
+            return Verdict::Fail(format!("after the run, {failure}"));
         }
     }
     Verdict::Pass
@@ -377,8 +476,13 @@ pub fn test_command(
             let mut log = Vec::new();
             let timeout = Duration::from_millis(spec.timeout.millis);
             let mut progress = Progress::new(spec);
-            let mut display =
-                crate::screenshot::prepare_display(&scenario.name, spec, &mut launch)?;
+            let values = HostValues::of(&scenario.scenario.machine.devices, &launch);
+            let mut display = crate::screenshot::prepare_display(
+                &scenario.name,
+                spec,
+                &mut launch,
+                values.clone(),
+            )?;
             let end = qemu::boot(&launch, Some(timeout), |line| {
                 log.push(line.to_string());
                 let verdict = progress.feed(line);
@@ -387,7 +491,7 @@ pub fn test_command(
             let display_failure = display.as_ref().and_then(|d| d.verdict());
             let verdict =
                 match display_failure.map_or_else(|| judge(spec, &log, &end), Verdict::Fail) {
-                    Verdict::Pass => after_checks(spec, &scenario.scenario.machine.devices),
+                    Verdict::Pass => after_checks(spec, &values),
                     failed => failed,
                 };
             match verdict {
@@ -684,18 +788,85 @@ mod tests {
             run: String::from("printf 'one\\ntwo {image}\\n'"),
             expect: vec![String::from("one"), String::from("two ")],
         }];
-        let devices = [arbor_config::Device::VirtioBlk {
-            disk: None,
-            image: Some(String::from("target/x.img")),
-            size: None,
-            format: None,
-            files: Vec::new(),
-            slot: None,
-        }];
-        assert_eq!(after_checks(&spec, &devices), Verdict::Pass);
+        let values = HostValues {
+            forwards: Vec::new(),
+            image: Some(workspace::root().join("target/x.img")),
+        };
+        assert_eq!(after_checks(&spec, &values), Verdict::Pass);
         spec.after[0].expect.reverse();
-        assert!(matches!(after_checks(&spec, &devices), Verdict::Fail(r) if r.contains("\"one\"")));
+        assert!(matches!(after_checks(&spec, &values), Verdict::Fail(r) if r.contains("\"one\"")));
         spec.after[0].run = String::from("false");
-        assert!(matches!(after_checks(&spec, &devices), Verdict::Fail(r) if r.contains("failed")));
+        assert!(matches!(after_checks(&spec, &values), Verdict::Fail(r) if r.contains("failed")));
+    }
+
+    #[test]
+    fn host_commands_name_forwarded_ports_and_the_image() {
+        let values = HostValues {
+            forwards: vec![
+                arbor_config::Forward {
+                    host: 40123,
+                    guest: 80,
+                },
+                arbor_config::Forward {
+                    host: 40124,
+                    guest: 7,
+                },
+            ],
+            image: None,
+        };
+        assert_eq!(
+            values.substitute("curl 127.0.0.1:{port:80}/ nc 127.0.0.1 {port:7} {port:80}"),
+            Ok(String::from(
+                "curl 127.0.0.1:40123/ nc 127.0.0.1 40124 40123"
+            ))
+        );
+        assert!(
+            values
+                .substitute("{port:81}")
+                .unwrap_err()
+                .contains("guest port 81")
+        );
+        assert!(
+            values
+                .substitute("{port:x}")
+                .unwrap_err()
+                .contains("names no port")
+        );
+        assert!(
+            values
+                .substitute("ls {image}")
+                .unwrap_err()
+                .contains("no disk image")
+        );
+    }
+
+    #[test]
+    fn a_host_command_that_hangs_is_stopped_with_what_it_printed() {
+        let started = std::time::Instant::now();
+        let failure = run_host_command(
+            "echo started; sleep 30 & sleep 30",
+            &[],
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "{failure}");
+        assert!(
+            failure.contains("stopped after 0.3s") && failure.contains("| started"),
+            "{failure}"
+        );
+        let failure = run_host_command("echo out; echo err >&2; exit 3", &[], HOST_COMMAND_TIMEOUT)
+            .unwrap_err();
+        assert!(
+            failure.contains("| out") && failure.contains("| err"),
+            "{failure}"
+        );
+        assert_eq!(
+            run_host_command(
+                "printf 'a\\nb\\n'",
+                &["a".into(), "b".into()],
+                HOST_COMMAND_TIMEOUT
+            ),
+            Ok(String::from("a\nb\n"))
+        );
     }
 }

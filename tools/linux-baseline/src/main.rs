@@ -15,6 +15,8 @@
 //! the TSC, printed as [`INIT_MARKER`]. At the end it reports through QEMU's
 //! `isa-debug-exit` port (0xf4), as Arbor's kernel does, or powers off.
 //!
+//! With `mode=http` on the command line it serves HTTP instead ([`http`]).
+//!
 //! Built for `x86_64-unknown-linux-musl` (static) by the host tool; on the
 //! host it only compiles. The unsafe is the libc edge, each call with its
 //! `SAFETY:` note; the forked child runs only async-signal-safe calls.
@@ -32,9 +34,18 @@ const DEBUG_EXIT_PORT: u16 = 0xF4;
 const EXIT_SUCCESS: u8 = 0x10;
 const EXIT_FAILURE: u8 = 0x11;
 
+mod http;
+
 fn main() {
     let entry_tsc = rdtsc();
     say(&format!("{INIT_MARKER}{entry_tsc}"));
+    if std::env::var("mode").as_deref() == Ok("http") {
+        // Serves until the host stops the machine; returns only on failure.
+        if let Err(error) = http::serve() {
+            say(&format!("linux-baseline: http: {error}"));
+        }
+        leave(false);
+    }
     let iterations = iterations_from(std::env::var("iterations").ok().as_deref());
     let warm_up = iterations / 10;
     let mut ok = true;

@@ -1,10 +1,14 @@
 //! web: an HTTP/1.1 server over a Socket session. It listens on its
-//! configured port, serves GET and HEAD with keep-alive from its file
-//! source (the files in its config ROM, until a FileSystem session exists)
-//! and `/status`, one connection at a time in turn. Everything a client
+//! configured port, serves GET and HEAD with keep-alive from a FileSystem
+//! session (`source: FileSystem`) or the files in its config ROM, and
+//! `/status`, one connection at a time in turn. Everything a client
 //! sends goes through the host-tested parser in [`web::http`]; a bad
 //! request gets its 4xx and the connection closes, and nothing a client
 //! sends ends the server.
+//!
+//! Whenever the last connection has gone, web logs whether its own quota
+//! use (heap bytes in use, capability slots) is back to what it was when
+//! it started serving: what clients cost must leave with them.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -12,12 +16,15 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use arbor::abi::{info, slot};
 use arbor_sessions::client::{self, Timer};
 use arbor_sessions::socket::{SocketClient, SocketError, SocketHandle};
 use arbor_sessions::{env, log};
-use web::config::Config;
+use web::config::{Config, Source};
 use web::connection::{Body, Connection};
 use web::files::{ConfigFiles, FileSource};
+
+mod fs_files;
 
 arbor::entry!(run);
 
@@ -42,8 +49,57 @@ struct Open {
     active_ms: u64,
 }
 
+/// Where the files come from, as the config says.
+enum Files {
+    Config(ConfigFiles),
+    FileSystem(fs_files::FsFiles),
+}
+
+impl Files {
+    fn source(&mut self) -> &mut dyn FileSource {
+        match self {
+            Files::Config(files) => files,
+            Files::FileSystem(files) => files,
+        }
+    }
+
+    /// Releases what serving held (the open file).
+    fn idle(&mut self) {
+        if let Files::FileSystem(files) = self {
+            files.close();
+        }
+    }
+}
+
+/// What web's own quota use is: heap bytes in live allocations and
+/// capability slots used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct QuotaUse {
+    heap: u64,
+    caps: u64,
+}
+
+impl QuotaUse {
+    fn now() -> QuotaUse {
+        QuotaUse {
+            heap: arbor::heap::stats().map_or(0, |stats| stats.in_use),
+            caps: arbor::sys::info(info::PD_CAPS, u64::from(slot::OWN_PD.0))
+                .map_or(0, |(_, used)| used),
+        }
+    }
+}
+
+impl core::fmt::Display for QuotaUse {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "heap {} bytes in use, {} caps", self.heap, self.caps)
+    }
+}
+
 fn serve() -> Result<(), String> {
     let config: Config = env::config().map_err(|error| alloc::format!("config: {error}"))?;
+    if let Some(problem) = config.problem() {
+        return Err(alloc::format!("config: {problem}"));
+    }
     let timer = Timer::open("").map_err(|error| alloc::format!("Timer session: {error}"))?;
     let started = timer.elapsed_ms().unwrap_or(0);
     let net = SocketClient::open("", SOCKETS)
@@ -51,17 +107,43 @@ fn serve() -> Result<(), String> {
     let listener = net
         .listen(config.port, 4)
         .map_err(|error| alloc::format!("listen on port {}: {error}", config.port))?;
-    log!(
-        "serving {} files on port {}",
-        config.files.len(),
-        config.port
-    );
+    let mut files = match config.source {
+        Source::Config => {
+            log!(
+                "serving {} files on port {}",
+                config.files.len(),
+                config.port
+            );
+            Files::Config(ConfigFiles::new(config.files))
+        }
+        Source::FileSystem => {
+            let fs = arbor_vfs::FileSystem::open("")
+                .map_err(|error| alloc::format!("FileSystem session: {error}"))?;
+            log!(
+                "serving files from a FileSystem session on port {}",
+                config.port
+            );
+            // Held for the rest of the component's life.
+            Files::FileSystem(fs_files::FsFiles::new(alloc::boxed::Box::leak(
+                alloc::boxed::Box::new(fs),
+            )))
+        }
+    };
     let idle_ms = config.idle_ms;
-    let mut files = ConfigFiles::new(config.files);
-    let mut open: Vec<Open> = Vec::new();
-    let mut served = 0u64;
+    // Room for every connection now, so that serving allocates nothing that outlives it.
+    let mut open: Vec<Open> = Vec::with_capacity(MAX_CONNECTIONS);
     let mut buffer = alloc::vec![0u8; CHUNK];
+    // One lookup and one read before the start value is taken: the first
+    // request on a FileSystem stream sets up what every later one reuses.
+    let mut probe = [0u8; 1];
+    let _ = files.source().size("/index.html");
+    let _ = files.source().read("/index.html", 0, &mut probe);
+    files.idle();
+    let start_use = QuotaUse::now();
+    log!("quota at start: {start_use}");
+    let mut served = 0u64;
     loop {
+        let busy = !open.is_empty();
         let mut progress = false;
         if open.len() < MAX_CONNECTIONS {
             match net.accept(listener) {
@@ -80,10 +162,16 @@ fn serve() -> Result<(), String> {
         }
         let mut index = 0;
         while index < open.len() {
-            let keep = match step(&net, &mut open[index], &mut files, &mut buffer, &mut || {
-                let uptime = timer.elapsed_ms().unwrap_or(0).saturating_sub(started);
-                status_page(uptime, served)
-            }) {
+            let keep = match step(
+                &net,
+                &mut open[index],
+                files.source(),
+                &mut buffer,
+                &mut || {
+                    let uptime = timer.elapsed_ms().unwrap_or(0).saturating_sub(started);
+                    status_page(uptime, served)
+                },
+            ) {
                 Ok((moved, responses)) => {
                     progress |= moved;
                     served += responses;
@@ -110,6 +198,15 @@ fn serve() -> Result<(), String> {
             } else {
                 let _ = net.close(open[index].socket);
                 open.swap_remove(index);
+            }
+        }
+        if busy && open.is_empty() {
+            files.idle();
+            let now = QuotaUse::now();
+            if now == start_use {
+                log!("quota back to its start value: {now}");
+            } else {
+                log!("quota differs from its start value: {now} (at start: {start_use})");
             }
         }
         if !progress {

@@ -1,15 +1,16 @@
-//! net: the TCP/IP stack component. It drives smoltcp over a Nic session:
-//! DHCP (with a static fallback from its config) or a static address, ARP,
-//! IPv4 and ICMP echo (smoltcp answers pings itself), and, with `ping` in
-//! its config, pings an address once and logs the reply.
+//! net: the TCP/IP stack component. It drives smoltcp over the Uplink
+//! session its NIC driver opens here (`arbor_sessions::uplink`: the stack
+//! is the server, so the frames' shared memory is the stack's): DHCP (with
+//! a static fallback from its config) or a static address, ARP, IPv4 and
+//! ICMP echo (smoltcp answers pings itself), and, with `ping` in its
+//! config, pings an address once and logs the reply.
 //!
-//! Everything arrives on the server framework's notification: the Nic
-//! server's signal (frames or acknowledgements wait) and a 10 ms periodic
-//! Timer signal that drives smoltcp's timers. When the Nic session reports
-//! a broken stream or a protocol error, the stack keeps its sockets and
-//! opens a new session. A provider that dies outright takes the stream
-//! memory with it (the driver made it), which this stack does not survive
-//! yet: see the report on issue 13.
+//! Everything arrives on the server framework's notification: the driver's
+//! signal (frames or buffers wait) and a 10 ms periodic Timer signal that
+//! drives smoltcp's timers. One driver session at a time: when the driver
+//! dies, init closes its session here, the link goes down and every socket
+//! stays; the restarted driver opens a new session (link up, the new MAC
+//! taken) and TCP retransmits what was lost.
 //!
 //! It serves Socket sessions (`arbor_sessions::socket`): TCP listen,
 //! accept, connect, send, recv and close, data through each session's
@@ -17,7 +18,9 @@
 //! count, [`net::policy`]), each socket paid from the session's quota
 //! ([`net::sockets`]). A listener holds one pending connection at a time
 //! (smoltcp has no accept queue): a backlog above 1 is accepted but not
-//! queued. UDP requests are refused as bad requests for now.
+//! queued. UDP: bind (a policy port, or 0 for an ephemeral one),
+//! send_to and recv_from, one datagram per request through the window,
+//! each at most `socket::MAX_DATAGRAM_LEN` bytes.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -32,7 +35,6 @@ use arbor::packet_stream::SharedRegion;
 use arbor::{slots, sys};
 use arbor_sessions::bulk;
 use arbor_sessions::client::{self, Session, TIMER_SESSION_RAM, call, open_session};
-use arbor_sessions::nic::{NicArgs, NicClient};
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::services::{TimerReply, TimerRequest, name};
 use arbor_sessions::socket::{
@@ -40,13 +42,14 @@ use arbor_sessions::socket::{
     SocketRequest, SocketState, WindowRange,
 };
 use arbor_sessions::table::{Entry, Quota, SessionTable};
+use arbor_sessions::uplink::{self, UplinkPort};
 use arbor_sessions::{Interface as Ipc, SessionError, decode, env, log};
-use device::NicDevice;
+use device::UplinkDevice;
 use net::config::{AddressConfig, Config, StaticAddress};
 use net::policy::policy_for;
 use net::sockets::{ClientSockets, Kind};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, icmp, tcp};
+use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, IpEndpoint,
@@ -55,8 +58,10 @@ use smoltcp::wire::{
 
 arbor::entry!(run);
 
-/// Server notification bit the Nic server signals.
-const NIC_BIT: u64 = 1;
+/// Server notification bit the driver signals.
+const UPLINK_BIT: u64 = 1;
+/// The interface's address until a driver names its own.
+const NO_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0];
 /// Server notification bit the Timer signals every [`TICK_MS`].
 const TIMER_BIT: u64 = 2;
 const TICK_MS: u64 = 10;
@@ -88,7 +93,7 @@ fn fail<E: core::fmt::Display>(what: &str, error: SessionError, detail: Option<E
 
 fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
     let server = Server::new().map_err(|e| ("server", e))?;
-    let nic_signal = server.signal_cap(NIC_BIT).map_err(|e| ("signal", e))?;
+    let uplink_kick = server.signal_cap(UPLINK_BIT).map_err(|e| ("signal", e))?;
     let timer_signal = server.signal_cap(TIMER_BIT).map_err(|e| ("signal", e))?;
     let timer = open_session(name::TIMER, "", &(), TIMER_SESSION_RAM, None)
         .map_err(|e| ("Timer session", e))?;
@@ -96,12 +101,10 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         .map_err(|e| ("Timer notification", e))?;
     timer_request(&timer, TimerRequest::Periodic { ms: TICK_MS }, None)
         .map_err(|e| ("Timer period", e))?;
-    let nic = open_nic(nic_signal).map_err(|e| ("Nic session", e))?;
-    let mac = nic.info.mac;
-    let mut device = NicDevice::new(nic);
+    let mut device = UplinkDevice::default();
     let now = now(&timer);
     let mut iface = Interface::new(
-        IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac.0))),
+        IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(NO_MAC))),
         &mut device,
         now,
     );
@@ -114,7 +117,7 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         AddressConfig::Dhcp { .. } => Some(sockets.add(dhcpv4::Socket::new())),
     };
     log!(
-        "MAC {mac}; {}",
+        "{}; waiting for a driver's Uplink session",
         if dhcp.is_some() {
             "asking DHCP"
         } else {
@@ -124,7 +127,7 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
     let stack = Stack {
         config,
         timer,
-        nic_signal,
+        uplink_kick,
         device,
         iface,
         sockets,
@@ -133,25 +136,19 @@ fn start(config: Config) -> Result<(), (&'static str, SessionError)> {
         ping: None,
         ping_done: false,
         ports: BTreeSet::new(),
+        udp_ports: BTreeSet::new(),
         closing: Vec::new(),
         next_port: 49152,
     };
     // A stack whose policy names no client serves nobody: it announces
     // nothing (and keeps answering pings).
     let services: &[&str] = if stack.config.policy.is_empty() {
-        &[]
+        &[uplink::SERVICE]
     } else {
-        &[socket::SERVICE]
+        &[uplink::SERVICE, socket::SERVICE]
     };
     let error = server.serve(services, stack);
     Err(("serving", error))
-}
-
-fn open_nic(signal: CapSlot) -> Result<NicClient, SessionError> {
-    NicClient::open("", NicArgs::default(), signal).map_err(|error| match error {
-        arbor_sessions::nic::NicClientError::Session(error) => error,
-        _ => SessionError::BadRequest,
-    })
 }
 
 fn timer_request(
@@ -195,8 +192,9 @@ fn configure(iface: &mut Interface, address: StaticAddress) {
 struct Stack {
     config: Config,
     timer: Session,
-    nic_signal: CapSlot,
-    device: NicDevice,
+    /// The capability a driver gets to signal the stack.
+    uplink_kick: CapSlot,
+    device: UplinkDevice,
     iface: Interface,
     sockets: SocketSet<'static>,
     dhcp: Option<SocketHandle>,
@@ -206,6 +204,8 @@ struct Stack {
     ping_done: bool,
     /// Ports with a listener, over all sessions.
     ports: BTreeSet<u16>,
+    /// Ports with a UDP socket, over all sessions.
+    udp_ports: BTreeSet<u16>,
     /// Closed sockets still sending their FIN.
     closing: Vec<SocketHandle>,
     /// The last ephemeral port handed out.
@@ -224,10 +224,6 @@ impl Stack {
         self.ping(now);
         self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.device.flush();
-        if let Some(error) = self.device.take_failure() {
-            log!("Nic session failed ({error}); reconnecting, sockets kept");
-            self.reconnect();
-        }
     }
 
     /// DHCP's answer, or the fallback once the timeout passed.
@@ -329,22 +325,13 @@ impl Stack {
             }
         }
     }
+}
 
-    fn reconnect(&mut self) {
-        loop {
-            match open_nic(self.nic_signal) {
-                Ok(nic) => {
-                    log!("Nic session reopened (MAC {})", nic.info.mac);
-                    self.device.replace(nic);
-                    return;
-                }
-                Err(error) => {
-                    log!("Nic session: {error}; trying again");
-                    client::pause(100);
-                }
-            }
-        }
-    }
+/// A session at the stack: an application's sockets, or the NIC driver's
+/// uplink (whose port lives in the stack's device, where smoltcp reaches it).
+enum Client {
+    Sockets(SocketSession),
+    Uplink,
 }
 
 /// One application's session: its sockets, window and notification.
@@ -480,6 +467,124 @@ impl Stack {
         }
     }
 
+    fn bind(&mut self, session: &mut SocketSession, port: u16) -> SocketReply {
+        let port = if port == 0 {
+            match (socket::EPHEMERAL_FIRST..=u16::MAX).find(|p| !self.udp_ports.contains(p)) {
+                Some(port) => port,
+                None => return SocketReply::Error(SocketError::PortInUse { port: 0 }),
+            }
+        } else {
+            port
+        };
+        let kind = Kind::Datagram { port };
+        if let Err(error) = session.sockets.admit(kind, socket::SOCKET_COST) {
+            log!("bind to UDP port {port} refused: {error}");
+            return SocketReply::Error(error);
+        }
+        if self.udp_ports.contains(&port) {
+            return SocketReply::Error(SocketError::PortInUse { port });
+        }
+        // Half the TCP buffers' bytes each way, in at most 8 datagrams.
+        let buffer = || {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; 8],
+                vec![0; socket::TCP_BUFFER_LEN],
+            )
+        };
+        let mut udp = udp::Socket::new(buffer(), buffer());
+        if udp.bind(port).is_err() {
+            return SocketReply::Error(SocketError::BadArgument);
+        }
+        let handle = self.sockets.add(udp);
+        match session.sockets.insert(kind, handle, socket::SOCKET_COST) {
+            Ok(socket) => {
+                self.udp_ports.insert(port);
+                log!("UDP socket on port {port}");
+                SocketReply::Socket(socket)
+            }
+            Err(error) => {
+                self.sockets.remove(handle);
+                SocketReply::Error(error)
+            }
+        }
+    }
+
+    fn datagram(
+        &mut self,
+        session: &SocketSession,
+        id: SocketId,
+    ) -> Result<SocketHandle, SocketError> {
+        let entry = session.sockets.get(id)?;
+        match entry.kind {
+            Kind::Datagram { .. } => Ok(entry.stack),
+            _ => Err(SocketError::WrongKind(id)),
+        }
+    }
+
+    fn send_to(
+        &mut self,
+        session: &SocketSession,
+        id: SocketId,
+        remote: Endpoint,
+        data: WindowRange,
+    ) -> Result<SocketReply, SocketError> {
+        let handle = self.datagram(session, id)?;
+        let range = socket::check_window_range(data, session.window.len())?;
+        socket::check_datagram(range.len())?;
+        if !self.has_address() {
+            return Err(SocketError::NoAddress);
+        }
+        let mut bytes = vec![0u8; range.len()];
+        session
+            .window
+            .read_at(range.start, &mut bytes)
+            .map_err(|_| SocketError::BadRange(data))?;
+        let [a, b, c, d] = remote.address.0;
+        let target = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(a, b, c, d)), remote.port);
+        let udp = self.sockets.get_mut::<udp::Socket>(handle);
+        match udp.send_slice(&bytes, target) {
+            Ok(()) => Ok(SocketReply::Sent {
+                length: bytes.len() as u32,
+            }),
+            Err(udp::SendError::BufferFull) => Err(SocketError::WouldBlock),
+            Err(udp::SendError::Unaddressable) => Err(SocketError::BadArgument),
+        }
+    }
+
+    fn recv_from(
+        &mut self,
+        session: &SocketSession,
+        id: SocketId,
+        buffer: WindowRange,
+    ) -> Result<SocketReply, SocketError> {
+        let handle = self.datagram(session, id)?;
+        let range = socket::check_window_range(buffer, session.window.len())?;
+        let udp = self.sockets.get_mut::<udp::Socket>(handle);
+        // Look before taking: a datagram longer than the buffer stays
+        // queued (smoltcp's recv_slice would drop it).
+        let (length, remote) = match udp.peek() {
+            Ok((payload, meta)) => (payload.len(), meta.endpoint),
+            Err(_) => return Err(SocketError::WouldBlock),
+        };
+        if length > range.len() {
+            return Err(SocketError::DatagramLength {
+                length: length as u32,
+            });
+        }
+        let mut bytes = vec![0u8; length];
+        let (length, _) = udp
+            .recv_slice(&mut bytes)
+            .map_err(|_| SocketError::WouldBlock)?;
+        session
+            .window
+            .write_at(range.start, &bytes[..length])
+            .map_err(|_| SocketError::BadRange(buffer))?;
+        Ok(SocketReply::ReceivedFrom {
+            length: length as u32,
+            remote: endpoint_of(Some(remote)),
+        })
+    }
+
     fn stream(
         &mut self,
         session: &SocketSession,
@@ -549,6 +654,9 @@ impl Stack {
 
     fn state(&mut self, session: &SocketSession, id: SocketId) -> Result<SocketReply, SocketError> {
         let entry = session.sockets.get(id)?;
+        if let Kind::Datagram { .. } = entry.kind {
+            return Ok(SocketReply::State(SocketState::Datagram));
+        }
         let tcp = self.sockets.get_mut::<tcp::Socket>(entry.stack);
         Ok(SocketReply::State(match (entry.kind, tcp.state()) {
             (Kind::Listener { .. }, _) => SocketState::Listening,
@@ -562,8 +670,17 @@ impl Stack {
     /// Closes a socket: TCP sends its FIN from the stack's side; smoltcp's
     /// socket is removed once it reached Closed or TimeWait.
     fn close_socket(&mut self, kind: Kind, handle: SocketHandle) {
-        if let Kind::Listener { port } = kind {
-            self.ports.remove(&port);
+        match kind {
+            Kind::Listener { port } => {
+                self.ports.remove(&port);
+            }
+            Kind::Datagram { port } => {
+                // Nothing to say goodbye with: gone at once.
+                self.udp_ports.remove(&port);
+                self.sockets.remove(handle);
+                return;
+            }
+            Kind::Stream => {}
         }
         self.sockets.get_mut::<tcp::Socket>(handle).close();
         self.closing.push(handle);
@@ -583,13 +700,127 @@ impl Stack {
     }
 }
 
+/// A reply to either kind of session.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Reply {
+    Socket(SocketReply),
+    Uplink(uplink::UplinkReply),
+}
+
 impl Service for Stack {
-    type Session = SocketSession;
-    type Reply = SocketReply;
+    type Session = Client;
+    type Reply = Reply;
 
     fn create(
         &mut self,
-        _service: &str,
+        service: &str,
+        label: &str,
+        args: &[u8],
+        quota: Quota,
+    ) -> Result<Client, SessionError> {
+        if service == uplink::SERVICE {
+            if self.device.attached() {
+                log!("Uplink session for \"{label}\" refused: a driver's session is open");
+                return Err(SessionError::AlreadyClaimed);
+            }
+            let port = UplinkPort::create(args, quota)?;
+            let mac = port.args.mac;
+            self.iface
+                .set_hardware_addr(HardwareAddress::Ethernet(EthernetAddress(mac.0)));
+            self.device.attach(port);
+            log!(
+                "Uplink session for \"{label}\": MAC {mac}, link up, {} socket(s) kept",
+                self.sockets.iter().count()
+            );
+            return Ok(Client::Uplink);
+        }
+        self.create_sockets(label, args, quota).map(Client::Sockets)
+    }
+
+    fn opened(&mut self, session: &Entry<Client>) {
+        let Client::Sockets(state) = &session.state else {
+            return;
+        };
+        let policy = state.sockets.policy();
+        log!(
+            "Socket session {} for \"{}\": up to {} sockets, ports {:?}",
+            session.badge,
+            session.label,
+            policy.max_sockets,
+            policy.listen
+        );
+    }
+
+    fn upgrade(&mut self, session: &mut Entry<Client>) -> Result<(), SessionError> {
+        if let Client::Sockets(state) = &mut session.state {
+            let window_len = state.window.len() as u32;
+            let args = SocketArgs { window_len };
+            state.sockets.set_budget(budget_of(session.quota, &args));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, session: Entry<Client>) {
+        match session.state {
+            Client::Sockets(state) => self.close_sockets(state),
+            Client::Uplink => {
+                self.device.detach();
+                log!(
+                    "Uplink session closed: link down, {} socket(s) kept, {} frame(s) refused so far",
+                    self.sockets.iter().count(),
+                    self.device.refused()
+                );
+            }
+        }
+    }
+
+    fn handle(&mut self, session: &mut Entry<Client>, call: &mut Call<'_>) -> Reply {
+        let reply = match &mut session.state {
+            Client::Sockets(state) => {
+                Reply::Socket(self.handle_socket(state, &session.label, call))
+            }
+            Client::Uplink => match self.device.port_mut() {
+                Some(port) => {
+                    let reply = port.handle(call, self.uplink_kick);
+                    if !port.link_up {
+                        log!("the driver reports its link down");
+                    }
+                    Reply::Uplink(reply)
+                }
+                None => Reply::Uplink(uplink::UplinkReply::Error(SessionError::BadRequest)),
+            },
+        };
+        self.poll();
+        reply
+    }
+
+    fn error(error: SessionError) -> Reply {
+        Reply::Socket(SocketReply::Error(error.into()))
+    }
+
+    fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Client>) {
+        if bits & (UPLINK_BIT | TIMER_BIT) != 0 {
+            self.poll();
+            self.reap();
+            // Progress may concern any session: wake them all (a few
+            // applications per stack; a spurious wake-up costs one retry).
+            if bits & UPLINK_BIT != 0 {
+                for entry in sessions.iter_mut() {
+                    if let Client::Sockets(state) = &entry.state
+                        && let Some(notification) = state.notification
+                    {
+                        let _ = sys::signal(notification);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Stack {
+    fn create_sockets(
+        &mut self,
         label: &str,
         args: &[u8],
         quota: Quota,
@@ -610,29 +841,7 @@ impl Service for Stack {
         })
     }
 
-    fn opened(&mut self, session: &Entry<SocketSession>) {
-        let policy = session.state.sockets.policy();
-        log!(
-            "Socket session {} for \"{}\": up to {} sockets, ports {:?}",
-            session.badge,
-            session.label,
-            policy.max_sockets,
-            policy.listen
-        );
-    }
-
-    fn upgrade(&mut self, session: &mut Entry<SocketSession>) -> Result<(), SessionError> {
-        let window_len = session.state.window.len() as u32;
-        let args = SocketArgs { window_len };
-        session
-            .state
-            .sockets
-            .set_budget(budget_of(session.quota, &args));
-        Ok(())
-    }
-
-    fn close(&mut self, session: Entry<SocketSession>) {
-        let mut state = session.state;
+    fn close_sockets(&mut self, mut state: SocketSession) {
         let open: Vec<(SocketId, Kind)> =
             state.sockets.iter().map(|(id, s)| (id, s.kind)).collect();
         for (id, kind) in open {
@@ -655,8 +864,12 @@ impl Service for Stack {
         self.poll();
     }
 
-    fn handle(&mut self, session: &mut Entry<SocketSession>, call: &mut Call<'_>) -> SocketReply {
-        let state = &mut session.state;
+    fn handle_socket(
+        &mut self,
+        state: &mut SocketSession,
+        label: &str,
+        call: &mut Call<'_>,
+    ) -> SocketReply {
         let request = match call.request::<SocketRequest>() {
             Ok(request) => request,
             Err(error) => return SocketReply::Error(error.into()),
@@ -694,7 +907,7 @@ impl Service for Stack {
                             .map_or(0, |(_, used)| used);
                         log!(
                             "\"{}\": {} socket(s) left, {} bytes charged; stack RAM in use {} KiB",
-                            session.label,
+                            label,
                             state.sockets.len(),
                             state.sockets.charged(),
                             used / 1024
@@ -704,35 +917,17 @@ impl Service for Stack {
                 }
                 Err(error) => Err(error),
             },
-            // UDP is not served yet: say so rather than pretend.
-            SocketRequest::Bind { .. }
-            | SocketRequest::SendTo { .. }
-            | SocketRequest::RecvFrom { .. } => Err(SocketError::Session(SessionError::BadRequest)),
+            SocketRequest::Bind { port } => Ok(self.bind(state, port)),
+            SocketRequest::SendTo {
+                socket,
+                remote,
+                data,
+            } => self.send_to(state, socket, remote, data),
+            SocketRequest::RecvFrom { socket, buffer } => self.recv_from(state, socket, buffer),
         };
-        self.poll();
         match reply {
             Ok(reply) => reply,
             Err(error) => SocketReply::Error(error),
-        }
-    }
-
-    fn error(error: SessionError) -> SocketReply {
-        SocketReply::Error(error.into())
-    }
-
-    fn signal(&mut self, bits: u64, sessions: &mut SessionTable<SocketSession>) {
-        if bits & (NIC_BIT | TIMER_BIT) != 0 {
-            self.poll();
-            self.reap();
-            // Progress may concern any session: wake them all (a few
-            // applications per stack; a spurious wake-up costs one retry).
-            if bits & NIC_BIT != 0 {
-                for entry in sessions.iter_mut() {
-                    if let Some(notification) = entry.state.notification {
-                        let _ = sys::signal(notification);
-                    }
-                }
-            }
         }
     }
 }

@@ -109,7 +109,14 @@ impl<H: Copy> ClientSockets<H> {
     /// Checks that one more socket of `kind` costing `cost` is allowed, before
     /// the stack makes it: policy for the port, the count, then the quota.
     pub fn admit(&self, kind: Kind, cost: u64) -> Result<(), SocketError> {
-        if let Kind::Listener { port } | Kind::Datagram { port } = kind
+        let needs_policy = match kind {
+            Kind::Listener { port } => Some(port),
+            // An ephemeral UDP port is what a connect's local port is: no
+            // service anyone else could expect there.
+            Kind::Datagram { port } if port < arbor_sessions::socket::EPHEMERAL_FIRST => Some(port),
+            _ => None,
+        };
+        if let Some(port) = needs_policy
             && !self.policy.may_listen(port)
         {
             return Err(SocketError::PortNotAllowed { port });
@@ -204,6 +211,15 @@ mod tests {
             table.insert(Kind::Datagram { port: 53 }, 0, 100),
             Err(SocketError::PortNotAllowed { port: 53 })
         );
+        assert_eq!(
+            table.insert(Kind::Datagram { port: 49151 }, 0, 100),
+            Err(SocketError::PortNotAllowed { port: 49151 })
+        );
+        // An ephemeral UDP port needs no entry, but counts as a socket.
+        let ephemeral = table
+            .insert(Kind::Datagram { port: 49152 }, 9, 100)
+            .unwrap();
+        assert_eq!(table.remove(ephemeral).unwrap().stack, 9);
         let listener = table.insert(Kind::Listener { port: 80 }, 1, 100).unwrap();
         table.insert(Kind::Stream, 2, 100).unwrap();
         assert_eq!(

@@ -4,6 +4,12 @@
 //! `/`, a generated file whose checksum it recomputes
 //! ([`web::files::pattern_byte`]) and `/status`, logging each result. Exit
 //! 0 when everything matched, 1 with the reason otherwise.
+//!
+//! With `udp` it tests UDP instead: `Echo` answers every datagram on a port
+//! to its sender; `Probe` first makes the stack refuse a bind its policy
+//! does not allow, an oversized datagram and a receive buffer too short for
+//! the waiting datagram (which must stay queued), then sends datagrams of
+//! many sizes to an echo server and checks every echoed byte.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -13,7 +19,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arbor_sessions::client;
 use arbor_sessions::socket::{
-    Endpoint, Ipv4, SocketClient, SocketError, SocketHandle, SocketState,
+    Endpoint, Ipv4, MAX_DATAGRAM_LEN, SocketClient, SocketError, SocketHandle, SocketRequest,
+    SocketState, WindowRange,
 };
 use arbor_sessions::{env, log};
 use serde::Deserialize;
@@ -38,6 +45,26 @@ struct Config {
     /// Milliseconds to wait before anything else (to let a server start).
     #[serde(default)]
     delay_ms: u64,
+    /// A UDP test instead of the HTTP fetch.
+    #[serde(default)]
+    udp: Option<Udp>,
+}
+
+/// What to do over UDP.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+enum Udp {
+    /// Answer every datagram on `port` to its sender, for good.
+    Echo { port: u16 },
+    /// Check refusals, then send `count` datagrams to the echo server at
+    /// `server:port` and check every echoed byte.
+    Probe {
+        server: (u8, u8, u8, u8),
+        port: u16,
+        count: u32,
+        /// A port policy does not let this client bind.
+        forbidden_port: u16,
+    },
 }
 
 fn default_port() -> u16 {
@@ -72,6 +99,22 @@ fn fetch() -> Result<(), String> {
             Ok(_) => return Err(alloc::format!("listen on port {port} was allowed")),
             Err(error) => return Err(alloc::format!("listen on port {port}: {error}")),
         }
+    }
+    match config.udp {
+        Some(Udp::Echo { port }) => return udp_echo(&net, port),
+        Some(Udp::Probe {
+            server: (a, b, c, d),
+            port,
+            count,
+            forbidden_port,
+        }) => {
+            let remote = Endpoint {
+                address: Ipv4([a, b, c, d]),
+                port,
+            };
+            return udp_probe(&net, remote, count, forbidden_port);
+        }
+        None => {}
     }
     let Some((a, b, c, d)) = config.server else {
         return Ok(());
@@ -216,4 +259,148 @@ impl Reader<'_> {
         }
         Ok((status, length))
     }
+}
+
+fn udp_echo(net: &SocketClient, port: u16) -> Result<(), String> {
+    let socket = net
+        .bind(port)
+        .map_err(|error| alloc::format!("bind to UDP port {port}: {error}"))?;
+    log!("UDP echo on port {port}");
+    let mut buffer = [0u8; MAX_DATAGRAM_LEN];
+    let mut echoed: u64 = 0;
+    loop {
+        match net.recv_from(socket, &mut buffer) {
+            Ok((length, remote)) => {
+                send_datagram(net, socket, remote, &buffer[..length])?;
+                echoed += 1;
+                if echoed == 1 {
+                    log!("first datagram from {remote}, {length} bytes, echoed");
+                }
+            }
+            Err(SocketError::WouldBlock) => net.wait(100),
+            Err(error) => return Err(alloc::format!("recv_from: {error}")),
+        }
+    }
+}
+
+fn send_datagram(
+    net: &SocketClient,
+    socket: SocketHandle,
+    remote: Endpoint,
+    bytes: &[u8],
+) -> Result<(), String> {
+    for _ in 0..100 {
+        match net.send_to(socket, remote, bytes) {
+            Ok(()) => return Ok(()),
+            Err(SocketError::WouldBlock) => net.wait(20),
+            Err(error) => return Err(alloc::format!("send_to {remote}: {error}")),
+        }
+    }
+    Err(alloc::format!(
+        "send_to {remote}: the send buffer stayed full"
+    ))
+}
+
+/// The `index`-th probe datagram: sizes over the whole allowed range.
+fn probe_datagram(index: u32) -> Vec<u8> {
+    let length = 1 + (index as usize * 173) % MAX_DATAGRAM_LEN;
+    (0..length)
+        .map(|at| (index as usize).wrapping_mul(31).wrapping_add(at) as u8)
+        .collect()
+}
+
+fn udp_probe(
+    net: &SocketClient,
+    remote: Endpoint,
+    count: u32,
+    forbidden_port: u16,
+) -> Result<(), String> {
+    match net.bind(forbidden_port) {
+        Err(error @ SocketError::PortNotAllowed { .. }) => {
+            log!("bind to UDP port {forbidden_port} refused: {error}")
+        }
+        Ok(_) => return Err(alloc::format!("bind to {forbidden_port} was allowed")),
+        Err(error) => return Err(alloc::format!("bind to {forbidden_port}: {error}")),
+    }
+    let socket = net
+        .bind(0)
+        .map_err(|error| alloc::format!("bind to an ephemeral port: {error}"))?;
+    // Past the client library's own check, straight to the stack.
+    let oversized = SocketRequest::SendTo {
+        socket,
+        remote,
+        data: WindowRange {
+            offset: 0,
+            length: MAX_DATAGRAM_LEN as u32 + 1,
+        },
+    };
+    match net.request(oversized) {
+        Err(error @ SocketError::DatagramLength { .. }) => {
+            log!("oversized datagram refused: {error}")
+        }
+        other => return Err(alloc::format!("oversized datagram: {other:?}")),
+    }
+    let mut buffer = [0u8; MAX_DATAGRAM_LEN];
+    for index in 0..count {
+        let datagram = probe_datagram(index);
+        let mut answered = false;
+        // Each try waits up to a second (the first waits on ARP, and the
+        // wire may drop).
+        'tries: for _ in 0..5 {
+            send_datagram(net, socket, remote, &datagram)?;
+            for _ in 0..20 {
+                match net.recv_from(socket, &mut buffer) {
+                    Ok((length, from)) => {
+                        if from != remote || buffer[..length] != datagram[..] {
+                            return Err(alloc::format!(
+                                "datagram {index}: {length} bytes from {from} differ from the {} sent",
+                                datagram.len()
+                            ));
+                        }
+                        answered = true;
+                        break 'tries;
+                    }
+                    Err(SocketError::WouldBlock) => net.wait(50),
+                    Err(error) => return Err(alloc::format!("recv_from: {error}")),
+                }
+            }
+        }
+        if !answered {
+            return Err(alloc::format!("datagram {index}: no echo"));
+        }
+    }
+    log!(
+        "UDP: {count} datagrams of 1..={MAX_DATAGRAM_LEN} bytes echoed by {remote}, every byte checked"
+    );
+    // A receive buffer too short for the waiting datagram: refused, and
+    // the datagram stays for a big enough one.
+    let long = probe_datagram(5);
+    send_datagram(net, socket, remote, &long)?;
+    let mut short = [0u8; 100];
+    let mut refused = false;
+    for _ in 0..40 {
+        match net.recv_from(socket, &mut short) {
+            Err(error @ SocketError::DatagramLength { .. }) => {
+                log!("short receive buffer refused: {error}");
+                refused = true;
+                break;
+            }
+            Err(SocketError::WouldBlock) => net.wait(50),
+            other => return Err(alloc::format!("short receive buffer: {other:?}")),
+        }
+    }
+    let kept = refused
+        && matches!(net.recv_from(socket, &mut buffer), Ok((length, _)) if buffer[..length] == long[..]);
+    if !kept {
+        return Err(String::from(
+            "the datagram a short buffer was refused for is gone",
+        ));
+    }
+    log!(
+        "the datagram stayed queued and arrived whole ({} bytes)",
+        long.len()
+    );
+    net.close(socket)
+        .map_err(|error| alloc::format!("close: {error}"))?;
+    Ok(())
 }

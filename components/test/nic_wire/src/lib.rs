@@ -2,16 +2,29 @@
 //! it drops, corrupts, or follows with garbage ([`Faults`]).
 //!
 //! The wire is a test device: it lets two network stacks talk over real
-//! Ethernet frames without PCI, and lets a scenario make the wire hostile.
+//! Ethernet frames without PCI, and lets a scenario make the wire hostile
+//! or kill it (`crash_after_frames`, a NIC driver's death).
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
 use serde::Deserialize;
 
 /// nic_wire's config ROM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The Uplink sessions to open, by label (routes send each to a stack).
+    #[serde(default)]
+    pub uplinks: Vec<String>,
+    /// Fault on purpose after this many frames passed (every incarnation:
+    /// a wire has no device to leave a mark on, so a scenario gives the
+    /// restart policy room for the faults its traffic causes).
+    #[serde(default)]
+    pub crash_after_frames: Option<u64>,
     /// Drop every n-th frame.
     #[serde(default)]
     pub drop_every: Option<u32>,
@@ -35,7 +48,7 @@ pub struct Verdict {
 }
 
 /// The wire's fault schedule: deterministic, so a scenario's run repeats.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Faults {
     config: Config,
     frames: u64,
@@ -101,6 +114,7 @@ mod tests {
             drop_every: Some(3),
             corrupt_every: Some(2),
             garbage_every: Some(5),
+            ..Config::default()
         });
         let verdicts: [Verdict; 30] = core::array::from_fn(|_| faults.next(100));
         for (index, verdict) in verdicts.iter().enumerate() {
