@@ -1,10 +1,11 @@
 //! web: an HTTP/1.1 server over a Socket session. It listens on its
 //! configured port, serves GET and HEAD with keep-alive from a FileSystem
 //! session (`source: FileSystem`) or the files in its config ROM, and
-//! `/status`, one connection at a time in turn. Everything a client
-//! sends goes through the host-tested parser in [`web::http`]; a bad
-//! request gets its 4xx and the connection closes, and nothing a client
-//! sends ends the server.
+//! `/status` (its own figures and init's state report of the running
+//! components, when InitState is routed to it), one connection at a time
+//! in turn. Everything a client sends goes through the host-tested parser
+//! in [`web::http`]; a bad request gets its 4xx and the connection closes,
+//! and nothing a client sends ends the server.
 //!
 //! Whenever the last connection has gone, web logs whether its own quota
 //! use (heap bytes in use, capability slots) is back to what it was when
@@ -18,6 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::{info, slot};
 use arbor_sessions::client::{self, Timer};
+use arbor_sessions::init_state::{InitState, render};
 use arbor_sessions::socket::{SocketClient, SocketError, SocketHandle};
 use arbor_sessions::{env, log};
 use web::config::{Config, Source};
@@ -129,6 +131,16 @@ fn serve() -> Result<(), String> {
             )))
         }
     };
+    // The component list comes from init's state report, when the
+    // scenario routes InitState to web; without the route /status shows
+    // web's own figures only.
+    let state = match InitState::open() {
+        Ok(state) => Some(state),
+        Err(error) => {
+            log!("no InitState session ({error}): /status lists no components");
+            None
+        }
+    };
     let idle_ms = config.idle_ms;
     // Room for every connection now, so that serving allocates nothing that outlives it.
     let mut open: Vec<Open> = Vec::with_capacity(MAX_CONNECTIONS);
@@ -169,7 +181,7 @@ fn serve() -> Result<(), String> {
                 &mut buffer,
                 &mut || {
                     let uptime = timer.elapsed_ms().unwrap_or(0).saturating_sub(started);
-                    status_page(uptime, served)
+                    status_page(uptime, served, state.as_ref())
                 },
             ) {
                 Ok((moved, responses)) => {
@@ -278,9 +290,15 @@ fn send_all(net: &SocketClient, socket: SocketHandle, mut bytes: &[u8]) -> Resul
     Ok(())
 }
 
-fn status_page(uptime_ms: u64, served: u64) -> String {
-    alloc::format!(
-        "web: up {uptime_ms} ms, {served} responses served\n\
-         components: not available yet (init writes no state report; see issue 13)\n"
-    )
+/// The `/status` body: web's own figures, then init's report of the
+/// components it runs (names, states, quotas, use, uptime).
+fn status_page(uptime_ms: u64, served: u64, state: Option<&InitState>) -> String {
+    let components = match state.map(InitState::report) {
+        Some(Ok(report)) => render(&report),
+        Some(Err(error)) => {
+            alloc::format!("components: init's report could not be read ({error})\n")
+        }
+        None => String::from("components: not shown (no InitState route to web)\n"),
+    };
+    alloc::format!("web: up {uptime_ms} ms, {served} responses served\n{components}")
 }
