@@ -108,6 +108,32 @@ impl Frame {
         self.r11 = context.rflags;
     }
 
+    /// Turns this entry frame of a thread that entered through `syscall`
+    /// into the return of another thread blocked in an IPC system call,
+    /// whose saved `context` (see [`Frame::save_syscall_state`]) returns
+    /// through `sysretq` to a canonical address (the IPC fast path checked
+    /// both): its kept registers, and the message as results — `rax` 0,
+    /// `rdi` the badge, `rsi` the `MsgInfo`, and the four message words,
+    /// which stay where the sender put them (`rdx`, `r10`, `r8`, `r9`).
+    /// `sysretq` loads `rcx` and `r11` from `rip` and `rflags`, so nothing
+    /// else of the sender reaches the receiver.
+    #[inline(always)]
+    pub fn resume_from_syscall(&mut self, context: &Frame, badge: u64, info: u64) {
+        self.rbx = context.rbx;
+        self.rbp = context.rbp;
+        self.r12 = context.r12;
+        self.r13 = context.r13;
+        self.r14 = context.r14;
+        self.r15 = context.r15;
+        self.rip = context.rip;
+        self.rsp = context.rsp;
+        self.rflags = (context.rflags & USER_RFLAGS) | RFLAGS_BASE;
+        self.vector = SYSCALL_MARK;
+        self.rax = 0;
+        self.rdi = badge;
+        self.rsi = info;
+    }
+
     /// Sets the result registers of an IPC receive or reply.
     #[inline]
     pub fn set_message(&mut self, badge: u64, info: u64, words: [u64; 4]) {

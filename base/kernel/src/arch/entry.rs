@@ -1,6 +1,7 @@
 //! Entering and leaving the kernel: a stub per interrupt vector and the
 //! `syscall` entry, which all build one [`Frame`] on the kernel stack and call
-//! `kernel_entry`; `frame_return` leaves through `iretq`, or `sysretq` for
+//! `kernel_entry` (`syscall_entry` for system calls, which tries the IPC
+//! fast path first); `frame_return` leaves through `iretq`, or `sysretq` for
 //! threads that entered through `syscall`.
 
 use super::Verdict;
@@ -47,6 +48,25 @@ core::arch::global_asm!(
         push rcx
         push 0
         push {syscall_mark}
+        push rax
+        push rbx
+        push rcx
+        push rdx
+        push rsi
+        push rdi
+        push rbp
+        push r8
+        push r9
+        push r10
+        push r11
+        push r12
+        push r13
+        push r14
+        push r15
+        /* syscall cleared DF and AC through FMASK: no flags to fix. */
+        mov rdi, rsp
+        call {syscall_handler}
+        jmp frame_return
     interrupt_common:
         push rax
         push rbx
@@ -121,6 +141,7 @@ core::arch::global_asm!(
     kernel_stack_top: .quad 0
     "#,
     handler = sym kernel_entry_trampoline,
+    syscall_handler = sym syscall_entry_trampoline,
     syscall_mark = const SYSCALL_MARK,
 );
 
@@ -160,6 +181,10 @@ pub fn enter_user(frame: *const Frame) -> ! {
 
 extern "C" fn kernel_entry_trampoline(frame: &mut Frame) {
     crate::kernel_entry(frame);
+}
+
+extern "C" fn syscall_entry_trampoline(frame: &mut Frame) {
+    crate::syscall_entry(frame);
 }
 
 /// Mnemonic and name of each architectural exception vector.

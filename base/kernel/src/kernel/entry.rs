@@ -49,15 +49,20 @@ fn stop(why: &str) -> ! {
     crate::arch::exit(crate::arch::Verdict::Failure)
 }
 
+/// Every `syscall` lands here: register-only Call and ReplyRecv to a
+/// waiting partner take the IPC fast path before anything else
+/// (`fastpath` says when it declines); the rest go to [`kernel_entry`].
+#[inline(always)]
+pub fn syscall_entry(frame: &mut Frame) {
+    if !with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
+        kernel_entry(frame);
+    }
+}
+
 /// Every entry into the kernel — system call, exception, interrupt — lands
 /// here with the interrupted context in `frame`, and leaves by returning
 /// with the context of the thread to run next in `frame`.
 pub fn kernel_entry(frame: &mut Frame) {
-    // Register-only Call and ReplyRecv to a waiting partner, before
-    // anything else (`fastpath` says when it declines).
-    if frame.vector == SYSCALL_MARK && with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
-        return;
-    }
     let irq_line = frame
         .vector
         .checked_sub(IRQ_BASE_VECTOR)

@@ -28,69 +28,84 @@
 
 #![forbid(unsafe_code)]
 
+use super::hw;
 use super::object::{Kernel, ObjRef, Object, ThreadState};
+use super::store::{IpcPartners, Objects, Space};
 use crate::caps::Cap;
-use crate::context::Frame;
-use arbor_abi::{CapSlot, MsgInfo, ObjectKind, Rights, Syscall, is_kernel_label};
+use crate::context::{Frame, SYSCALL_MARK};
+use arbor_abi::{CapSlot, MsgInfo, ObjectKind, Rights, Syscall, USER_END, is_kernel_label};
 
 /// The `MsgInfo` a receiver sees for a register-only message `info`, if
 /// the fast path may carry it (no payload, no capabilities, no kernel label).
+#[inline(always)]
 fn register_only(info: MsgInfo) -> Option<u64> {
     (info.payload_len() == 0 && info.caps() == 0 && !is_kernel_label(info.label()))
         .then(|| MsgInfo::new(info.label(), 0, 0).0)
+}
+
+/// The endpoint capability in `slot` of Pd `pd`, if it has `rights` (the
+/// generation is checked when the endpoint is looked up).
+#[inline(always)]
+fn endpoint_cap(objects: &Objects, pd: ObjRef, slot: u64, rights: Rights) -> Option<Cap> {
+    let cap = Kernel::cap_in(objects, pd, CapSlot(u32::try_from(slot).ok()?));
+    (cap.kind == ObjectKind::Endpoint as u8 && cap.rights().contains(rights)).then_some(cap)
 }
 
 impl Kernel {
     /// Handles the system call in `frame` (the current thread's registers)
     /// if it qualifies, leaving the next thread's context in `frame`; false
     /// when the slow path must handle it (nothing has been changed then).
+    #[inline]
     pub fn ipc_fastpath(&mut self, frame: &mut Frame) -> bool {
-        if self.reschedule {
-            return false;
-        }
-        let Some(info) = register_only(MsgInfo(frame.rsi)) else {
-            return false;
-        };
         match frame.rax {
-            raw if raw == Syscall::Call as u64 => self.fast_call(frame, info),
-            raw if raw == Syscall::ReplyRecv as u64 => self.fast_reply_recv(frame, info),
+            raw if raw == Syscall::Call as u64 => self.fast_call(frame),
+            raw if raw == Syscall::ReplyRecv as u64 => self.fast_reply_recv(frame),
             _ => false,
         }
     }
 
-    /// The endpoint capability in `slot` of Pd `pd`, if it has `rights`
-    /// (the generation is checked when the endpoint is looked up).
-    fn endpoint_cap(&self, pd: ObjRef, slot: u64, rights: Rights) -> Option<Cap> {
-        let cap = self.cap(pd, CapSlot(u32::try_from(slot).ok()?));
-        (cap.kind == ObjectKind::Endpoint as u8 && cap.rights().contains(rights)).then_some(cap)
-    }
-
     /// `Call` to an endpoint where a receiver waits: the receiver runs at once.
-    fn fast_call(&mut self, frame: &mut Frame, info: u64) -> bool {
-        let Some(me) = self.current else { return false };
-        let Some(pd) = self.objects.thread(me).map(|t| t.pd) else {
+    #[inline(never)]
+    fn fast_call(&mut self, frame: &mut Frame) -> bool {
+        let Some(info) = register_only(MsgInfo(frame.rsi)) else {
             return false;
         };
-        let Some(cap) = self.endpoint_cap(pd, frame.rdi, Rights::WRITE) else {
+        let (Some(me), false) = (self.current, self.reschedule) else {
             return false;
         };
-        let endpoint = Kernel::cap_ref(&cap);
-        // `get` checks the capability's generation against the frame's.
-        let Some(Object::Endpoint(queues)) = self.objects.get(endpoint) else {
+        let slot = frame.rdi;
+        let mut badge = 0;
+        let Some(IpcPartners {
+            me: caller,
+            endpoint: queues,
+            partner_ref: receiver,
+            partner: waiting,
+            space,
+        }) = self.objects.ipc_partners(
+            me,
+            self.loaded_pd,
+            |objects, me| {
+                let cap = endpoint_cap(objects, me.pd, slot, Rights::WRITE)?;
+                badge = cap.badge;
+                Some(Kernel::cap_ref(&cap))
+            },
+            |objects, _, queues| objects.live(queues.receivers.front()?),
+        )
+        else {
             return false;
         };
-        let Some(receiver) = queues.receivers.front().and_then(|t| self.objects.live(t)) else {
-            return false;
-        };
-        let ready = self.ready;
-        let Some((caller, waiting)) = self.objects.threads2_mut(me, receiver) else {
-            return false;
-        };
+        // The receiver waits on this endpoint (first in its queue), and no
+        // thread of higher priority is ready; its context returns through
+        // `sysretq` to a canonical address; its address space needs no
+        // flush and no other I/O bitmap.
         if waiting.state != ThreadState::Receiving
-            || ready
+            || self
+                .ready
                 .checked_shr(u32::from(waiting.priority) + 1)
                 .unwrap_or(0)
                 != 0
+            || !returns_by_sysret(&waiting.context)
+            || !plain_switch(&space, self.loaded_io_bitmap)
         {
             return false;
         }
@@ -100,56 +115,67 @@ impl Kernel {
         waiting.state = ThreadState::Runnable;
         waiting.blocked_on = None;
         waiting.reply_to = Some(me);
-        let next = waiting.next.take();
-        let next_pd = waiting.pd;
-        let words = [frame.rdx, frame.r10, frame.r8, frame.r9];
-        frame.load_for_syscall_return(&waiting.context);
-        frame.set_message(cap.badge, info, words);
-        if let Some(Object::Endpoint(queues)) = self.objects.get_mut(endpoint) {
-            queues.receivers.pop_known_front(receiver.pfn, next);
-        }
+        queues.receivers.pop_known_front(receiver.pfn, waiting.next.take());
+        frame.resume_from_syscall(&waiting.context, badge, info);
         self.current = Some(receiver);
-        frame.sanitize_for_user();
-        self.switch_to(next_pd);
+        Kernel::load_space(&mut self.loaded_pd, space);
         true
     }
 
     /// `ReplyRecv` from a server whose caller waits, on an endpoint with no
     /// thread queued: the caller runs at once, the server waits.
-    fn fast_reply_recv(&mut self, frame: &mut Frame, info: u64) -> bool {
-        let Some(me) = self.current else { return false };
-        let Some(server) = self.objects.thread(me) else {
+    #[inline(never)]
+    fn fast_reply_recv(&mut self, frame: &mut Frame) -> bool {
+        let Some(info) = register_only(MsgInfo(frame.rsi)) else {
             return false;
         };
-        let (pd, bound, caller) = (server.pd, server.bound, server.reply_to);
-        let Some(caller) = caller else { return false };
-        let Some(cap) = self.endpoint_cap(pd, frame.rdi, Rights::READ) else {
+        let (Some(me), false) = (self.current, self.reschedule) else {
             return false;
         };
-        let endpoint = Kernel::cap_ref(&cap);
-        // No sender waiting (or the receive would take it at once) and no
-        // other receiver (so the server can queue without a walk).
-        let Some(Object::Endpoint(queues)) = self.objects.get(endpoint) else {
-            return false;
-        };
-        if !queues.senders.is_empty() || !queues.receivers.is_empty() {
-            return false;
-        }
-        // A pending bound notification ends the receive at once.
-        if let Some(bound) = bound
-            && let Some(Object::Notification(notification)) = self.objects.get(bound)
-            && notification.word != 0
-        {
-            return false;
-        }
-        let ready = self.ready;
-        let Some((server, waiting)) = self.objects.threads2_mut(me, caller) else {
+        let slot = frame.rdi;
+        let mut endpoint = None;
+        let Some(IpcPartners {
+            me: server,
+            endpoint: queues,
+            partner_ref: caller,
+            partner: waiting,
+            space,
+        }) = self.objects.ipc_partners(
+            me,
+            self.loaded_pd,
+            |objects, me| {
+                let cap = endpoint_cap(objects, me.pd, slot, Rights::READ)?;
+                // A pending bound notification ends the receive at once.
+                if let Some(bound) = me.bound
+                    && let Some(Object::Notification(notification)) = objects.get(bound)
+                    && notification.word != 0
+                {
+                    return None;
+                }
+                endpoint = Some(Kernel::cap_ref(&cap));
+                endpoint
+            },
+            // No sender waiting (or the receive would take it at once) and
+            // no other receiver (so the server can queue without a walk).
+            |_, me, queues| {
+                (queues.senders.is_empty() && queues.receivers.is_empty())
+                    .then_some(me.reply_to)
+                    .flatten()
+            },
+        )
+        else {
             return false;
         };
         // The slow path queues the caller behind ready threads of its own
         // priority; only when there are none is running it now the same.
         if waiting.state != ThreadState::AwaitingReply
-            || ready.checked_shr(u32::from(waiting.priority)).unwrap_or(0) != 0
+            || self
+                .ready
+                .checked_shr(u32::from(waiting.priority))
+                .unwrap_or(0)
+                != 0
+            || !returns_by_sysret(&waiting.context)
+            || !plain_switch(&space, self.loaded_io_bitmap)
         {
             return false;
         }
@@ -157,20 +183,43 @@ impl Kernel {
         frame.save_syscall_state(&mut server.context);
         server.reply_to = None;
         server.state = ThreadState::Receiving;
-        server.blocked_on = Some(endpoint);
+        server.blocked_on = endpoint;
         server.next = None;
         waiting.state = ThreadState::Runnable;
         waiting.blocked_on = None;
-        let next_pd = waiting.pd;
-        let words = [frame.rdx, frame.r10, frame.r8, frame.r9];
-        frame.load_for_syscall_return(&waiting.context);
-        frame.set_message(0, info, words);
-        if let Some(Object::Endpoint(queues)) = self.objects.get_mut(endpoint) {
-            queues.receivers.push_into_empty(me.pfn);
-        }
+        queues.receivers.push_into_empty(me.pfn);
+        frame.resume_from_syscall(&waiting.context, 0, info);
         self.current = Some(caller);
-        frame.sanitize_for_user();
-        self.switch_to(next_pd);
+        Kernel::load_space(&mut self.loaded_pd, space);
         true
     }
+
+    /// Loads the partner's address space, if it is not the one loaded
+    /// (flushing its TLB entries when they are stale), as `switch_to` does.
+    #[inline(always)]
+    fn load_space(loaded_pd: &mut Option<ObjRef>, space: Option<Space<'_>>) {
+        if let Some(Space { pd_ref, pd }) = space {
+            hw::reset_user_segments();
+            hw::activate(pd.root_table, pd.pcid, pd.tlb_stale);
+            pd.tlb_stale = false;
+            *loaded_pd = Some(pd_ref);
+        }
+    }
+}
+
+/// Whether a blocked thread's `context` goes back to user mode through
+/// `sysretq`: it entered through `syscall` and returns to a canonical user
+/// address (anything else takes the slow path and `iretq`).
+#[inline(always)]
+fn returns_by_sysret(context: &Frame) -> bool {
+    context.vector == SYSCALL_MARK && context.rip < USER_END
+}
+
+/// Whether switching to `space` (None: the loaded Pd) keeps the I/O
+/// bitmap that is loaded (the slow path's `switch_to` copies another).
+#[inline(always)]
+fn plain_switch(space: &Option<Space<'_>>, loaded_io_bitmap: u64) -> bool {
+    space
+        .as_ref()
+        .is_none_or(|space| space.pd.io_bitmap == loaded_io_bitmap)
 }

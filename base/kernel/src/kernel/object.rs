@@ -395,16 +395,21 @@ impl Kernel {
     /// The capability in `slot` of Pd `pd_ref` (an empty one if none).
     #[inline]
     pub fn cap(&self, pd_ref: ObjRef, slot: CapSlot) -> Cap {
+        Self::cap_in(&self.objects, pd_ref, slot)
+    }
+
+    /// The capability in `slot` of Pd `pd_ref` in `objects` (an empty one if none).
+    #[inline(always)]
+    pub fn cap_in(objects: &Objects, pd_ref: ObjRef, slot: CapSlot) -> Cap {
         let Some((page, index)) = caps::slot_position(slot) else {
             return Cap::default();
         };
-        let Some(pd) = self.objects.pd(pd_ref) else {
+        let Some(pd) = objects.pd(pd_ref) else {
             return Cap::default();
         };
         match pd.cap_pages[page] {
             0 => Cap::default(),
-            pfn => self
-                .objects
+            pfn => objects
                 .cap_page(Pfn(pfn))
                 .map_or(Cap::default(), |entries| entries[index]),
         }

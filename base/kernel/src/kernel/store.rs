@@ -64,6 +64,27 @@ pub struct Objects {
     window: PhysWindow,
 }
 
+/// What [`Objects::ipc_partners`] hands the fast path.
+pub struct IpcPartners<'a> {
+    /// The running thread.
+    pub me: &'a mut Thread,
+    /// The endpoint it names.
+    pub endpoint: &'a mut Endpoint,
+    /// The thread on the other side, and its reference.
+    pub partner_ref: ObjRef,
+    pub partner: &'a mut Thread,
+    /// The partner's Pd, when it is not the one loaded.
+    pub space: Option<Space<'a>>,
+}
+
+/// A Pd whose address space the fast path loads.
+pub struct Space<'a> {
+    /// Its reference.
+    pub pd_ref: ObjRef,
+    /// The Pd.
+    pub pd: &'a mut Pd,
+}
+
 /// Which thread queue of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueueOf {
@@ -137,6 +158,74 @@ impl Objects {
             let first = self.frame_ptr::<Object>(a.pfn.address());
             let second = self.frame_ptr::<Object>(b.pfn.address());
             Some((&mut *first, &mut *second))
+        }
+    }
+
+    /// The three objects one fast-path IPC step changes, checked once
+    /// each: the running thread `me`, the endpoint `endpoint_of` picks
+    /// with `me` (a capability lookup in `me`'s Pd), and the partner thread
+    /// `partner_of` picks from both (the waiting receiver, or the caller to
+    /// reply to); plus what switching to the partner's Pd needs, when that
+    /// Pd is not `loaded`. `None` when any of them is gone or of another
+    /// kind, or the partner is `me` itself (two `&mut` would alias).
+    #[inline(always)]
+    pub fn ipc_partners(
+        &mut self,
+        me: ObjRef,
+        loaded: Option<ObjRef>,
+        endpoint_of: impl FnOnce(&Objects, &Thread) -> Option<ObjRef>,
+        partner_of: impl FnOnce(&Objects, &Thread, &Endpoint) -> Option<ObjRef>,
+    ) -> Option<IpcPartners<'_>> {
+        let me_ptr = self.thread_ptr(me)?;
+        // SAFETY: `thread_ptr` checked the frame (a live thread); only
+        // shared references exist until the exclusive ones are made below.
+        let me_thread = unsafe { &*me_ptr };
+        let endpoint = endpoint_of(self, me_thread)?;
+        let endpoint_ptr = match self.get(endpoint)? {
+            Object::Endpoint(e) => core::ptr::from_ref(e).cast_mut(),
+            _ => return None,
+        };
+        // SAFETY: as above: a live endpoint, shared for now.
+        let partner = partner_of(self, me_thread, unsafe { &*endpoint_ptr })?;
+        if partner.pfn == me.pfn {
+            return None;
+        }
+        let partner_ptr = self.thread_ptr(partner)?;
+        // SAFETY: as above.
+        let partner_pd = unsafe { (*partner_ptr).pd };
+        let space = if loaded == Some(partner_pd) {
+            None
+        } else {
+            match self.get(partner_pd)? {
+                Object::Pd(pd) => Some((partner_pd, core::ptr::from_ref(pd).cast_mut())),
+                _ => return None,
+            }
+        };
+        // SAFETY: three live objects in three different frames (a thread,
+        // an endpoint, and a thread that is not `me`), and a live Pd, whose
+        // frame is none of theirs (its kind differs), so the references
+        // never overlap; the shared ones above are no longer used, and
+        // `&mut self` keeps every other reference away while these live.
+        unsafe {
+            Some(IpcPartners {
+                me: &mut *me_ptr,
+                endpoint: &mut *endpoint_ptr,
+                partner_ref: partner,
+                partner: &mut *partner_ptr,
+                space: space.map(|(pd_ref, pd)| Space {
+                    pd_ref,
+                    pd: &mut *pd,
+                }),
+            })
+        }
+    }
+
+    /// A pointer to the live thread `r`, checked against the frame table.
+    #[inline(always)]
+    fn thread_ptr(&self, r: ObjRef) -> Option<*mut Thread> {
+        match self.get(r)? {
+            Object::Thread(t) => Some(core::ptr::from_ref(t).cast_mut()),
+            _ => None,
         }
     }
 
