@@ -6,40 +6,47 @@ use super::object::Kernel;
 use super::syscall;
 use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
 use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Where the kernel keeps its state; set once at boot.
-static mut KERNEL: Option<Kernel> = None;
-/// Whether a `with_kernel` closure is running.
-static IN_KERNEL: AtomicBool = AtomicBool::new(false);
+/// Where the kernel keeps its state; written once at boot.
+static mut KERNEL: MaybeUninit<Kernel> = MaybeUninit::uninit();
+/// Whether the kernel state is out of reach: a `with_kernel` closure is
+/// running, or the state is not installed yet (so one flag, checked on
+/// every entry, covers both).
+static BUSY: AtomicBool = AtomicBool::new(true);
+/// Whether `install` ran.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the kernel state (once, at boot, before any entry).
 pub fn install(kernel: Kernel) {
-    if IN_KERNEL.load(Ordering::Relaxed) {
-        stop("kernel state installed while in use");
+    if INSTALLED.swap(true, Ordering::Relaxed) {
+        stop("kernel state installed twice");
     }
-    // SAFETY: nothing borrows `KERNEL` now (checked: no `with_kernel` runs),
-    // and one CPU runs the kernel, so this write races with nothing.
-    unsafe { *core::ptr::addr_of_mut!(KERNEL) = Some(kernel) };
+    // SAFETY: `BUSY` is still set from the start, so no `with_kernel` runs
+    // or can run and nothing borrows `KERNEL`; one CPU runs the kernel, so
+    // this write races with nothing.
+    unsafe { (*core::ptr::addr_of_mut!(KERNEL)).write(kernel) };
+    BUSY.store(false, Ordering::Release);
 }
 
 /// Runs `f` with exclusive access to the kernel state: the only way to it
 /// on the target (as Hubris's `with_task_table`). Calls do not nest: an
 /// entry that arrived while another held the state (which the kernel's
-/// interrupts-off design rules out) stops the machine with a message
-/// instead of creating a second `&mut Kernel`.
+/// interrupts-off design rules out), or before the state was installed,
+/// stops the machine with a message instead of creating a second (or a
+/// dangling) `&mut Kernel`.
+#[inline(always)]
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
-    if IN_KERNEL.swap(true, Ordering::Acquire) {
-        stop("kernel state entered twice");
+    if BUSY.swap(true, Ordering::Acquire) {
+        stop("kernel state entered twice, or before it was installed");
     }
-    // SAFETY: `IN_KERNEL` was false, so no other reference to `KERNEL`
-    // exists (every reference is made here and dies with `f`); one CPU.
-    let kernel = unsafe { (*core::ptr::addr_of_mut!(KERNEL)).as_mut() };
-    let Some(kernel) = kernel else {
-        stop("kernel state used before it was installed")
-    };
+    // SAFETY: `BUSY` was clear, so `install` wrote the state and no other
+    // reference to it exists (every reference is made here and dies with
+    // `f`); one CPU.
+    let kernel = unsafe { (*core::ptr::addr_of_mut!(KERNEL)).assume_init_mut() };
     let result = f(kernel);
-    IN_KERNEL.store(false, Ordering::Release);
+    BUSY.store(false, Ordering::Release);
     result
 }
 

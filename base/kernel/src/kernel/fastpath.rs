@@ -29,10 +29,10 @@
 #![forbid(unsafe_code)]
 
 use super::hw;
-use super::object::{Kernel, ObjRef, Object, ThreadState};
+use super::object::{EndpointCache, Kernel, ObjRef, Object, Thread, ThreadState};
 use super::store::{IpcPartners, Objects, Space};
-use crate::caps::Cap;
 use crate::context::{Frame, SYSCALL_MARK};
+use crate::frames::Pfn;
 use arbor_abi::{CapSlot, MsgInfo, ObjectKind, Rights, Syscall, USER_END, is_kernel_label};
 
 /// The `MsgInfo` a receiver sees for a register-only message `info`, if
@@ -43,19 +43,52 @@ fn register_only(info: MsgInfo) -> Option<u64> {
         .then(|| MsgInfo::new(info.label(), 0, 0).0)
 }
 
-/// The endpoint capability in `slot` of Pd `pd`, if it has `rights` (the
-/// generation is checked when the endpoint is looked up).
+/// The endpoint that `me` names in `slot`, if the capability has
+/// `rights`, with the badge it carries. The capability comes from `me`'s
+/// cache while `Objects::epoch` says no capability table changed since it
+/// was found; else from `me`'s Pd, and `fill` receives what to cache (the
+/// endpoint's generation is checked when it is looked up, either way).
 #[inline(always)]
-fn endpoint_cap(objects: &Objects, pd: ObjRef, slot: u64, rights: Rights) -> Option<Cap> {
-    let cap = Kernel::cap_in(objects, pd, CapSlot(u32::try_from(slot).ok()?));
-    (cap.kind == ObjectKind::Endpoint as u8 && cap.rights().contains(rights)).then_some(cap)
+fn endpoint_of(
+    objects: &Objects,
+    me: &Thread,
+    slot: u64,
+    rights: Rights,
+    fill: &mut Option<EndpointCache>,
+) -> Option<(ObjRef, u64)> {
+    let cached = me.endpoint_cache;
+    let cap = if cached.epoch == objects.epoch && cached.slot == slot {
+        cached
+    } else {
+        let cap = Kernel::cap_in(objects, me.pd, CapSlot(u32::try_from(slot).ok()?));
+        if cap.kind != ObjectKind::Endpoint as u8 {
+            return None;
+        }
+        let found = EndpointCache {
+            epoch: objects.epoch,
+            slot,
+            object: cap.object,
+            generation: cap.generation,
+            badge: cap.badge,
+            rights: cap.rights,
+        };
+        *fill = Some(found);
+        found
+    };
+    Rights(cap.rights).contains(rights).then_some((
+        ObjRef {
+            pfn: Pfn(cap.object),
+            generation: cap.generation,
+        },
+        cap.badge,
+    ))
 }
 
 impl Kernel {
     /// Handles the system call in `frame` (the current thread's registers)
     /// if it qualifies, leaving the next thread's context in `frame`; false
     /// when the slow path must handle it (nothing has been changed then).
-    #[inline]
+    #[inline(always)]
     pub fn ipc_fastpath(&mut self, frame: &mut Frame) -> bool {
         match frame.rax {
             raw if raw == Syscall::Call as u64 => self.fast_call(frame),
@@ -65,7 +98,7 @@ impl Kernel {
     }
 
     /// `Call` to an endpoint where a receiver waits: the receiver runs at once.
-    #[inline(never)]
+    #[inline(always)]
     fn fast_call(&mut self, frame: &mut Frame) -> bool {
         let Some(info) = register_only(MsgInfo(frame.rsi)) else {
             return false;
@@ -75,6 +108,7 @@ impl Kernel {
         };
         let slot = frame.rdi;
         let mut badge = 0;
+        let mut fill = None;
         let Some(IpcPartners {
             me: caller,
             endpoint: queues,
@@ -85,9 +119,10 @@ impl Kernel {
             me,
             self.loaded_pd,
             |objects, me| {
-                let cap = endpoint_cap(objects, me.pd, slot, Rights::WRITE)?;
-                badge = cap.badge;
-                Some(Kernel::cap_ref(&cap))
+                let (endpoint, cap_badge) =
+                    endpoint_of(objects, me, slot, Rights::WRITE, &mut fill)?;
+                badge = cap_badge;
+                Some(endpoint)
             },
             |objects, _, queues| objects.live(queues.receivers.front()?),
         )
@@ -111,11 +146,16 @@ impl Kernel {
         }
         // Committed: nothing below can fail.
         frame.save_syscall_state(&mut caller.context);
+        if let Some(found) = fill {
+            caller.endpoint_cache = found;
+        }
         caller.state = ThreadState::AwaitingReply;
         waiting.state = ThreadState::Runnable;
         waiting.blocked_on = None;
         waiting.reply_to = Some(me);
-        queues.receivers.pop_known_front(receiver.pfn, waiting.next.take());
+        queues
+            .receivers
+            .pop_known_front(receiver.pfn, waiting.next.take());
         frame.resume_from_syscall(&waiting.context, badge, info);
         self.current = Some(receiver);
         Kernel::load_space(&mut self.loaded_pd, space);
@@ -124,7 +164,7 @@ impl Kernel {
 
     /// `ReplyRecv` from a server whose caller waits, on an endpoint with no
     /// thread queued: the caller runs at once, the server waits.
-    #[inline(never)]
+    #[inline(always)]
     fn fast_reply_recv(&mut self, frame: &mut Frame) -> bool {
         let Some(info) = register_only(MsgInfo(frame.rsi)) else {
             return false;
@@ -134,6 +174,7 @@ impl Kernel {
         };
         let slot = frame.rdi;
         let mut endpoint = None;
+        let mut fill = None;
         let Some(IpcPartners {
             me: server,
             endpoint: queues,
@@ -144,7 +185,7 @@ impl Kernel {
             me,
             self.loaded_pd,
             |objects, me| {
-                let cap = endpoint_cap(objects, me.pd, slot, Rights::READ)?;
+                let (found, _) = endpoint_of(objects, me, slot, Rights::READ, &mut fill)?;
                 // A pending bound notification ends the receive at once.
                 if let Some(bound) = me.bound
                     && let Some(Object::Notification(notification)) = objects.get(bound)
@@ -152,7 +193,7 @@ impl Kernel {
                 {
                     return None;
                 }
-                endpoint = Some(Kernel::cap_ref(&cap));
+                endpoint = Some(found);
                 endpoint
             },
             // No sender waiting (or the receive would take it at once) and
@@ -181,6 +222,9 @@ impl Kernel {
         }
         // Committed: nothing below can fail.
         frame.save_syscall_state(&mut server.context);
+        if let Some(found) = fill {
+            server.endpoint_cache = found;
+        }
         server.reply_to = None;
         server.state = ThreadState::Receiving;
         server.blocked_on = endpoint;

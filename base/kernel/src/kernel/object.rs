@@ -101,6 +101,10 @@ pub struct Thread {
     pub priority: u8,
     /// Its IPC buffer's user address; 0 = none.
     pub ipc_buffer: u64,
+    /// Where the IPC buffer was found last (see `Kernel::ipc_buffer`).
+    pub buffer_cache: BufferCache,
+    /// The endpoint capability the IPC fast path found last for it.
+    pub endpoint_cache: EndpointCache,
     /// Link in whichever queue it is in.
     pub next: Option<Pfn>,
     /// The endpoint or notification it is queued on.
@@ -115,6 +119,38 @@ pub struct Thread {
     pub deadline: u64,
     /// Link in the kernel's list of timed waiters.
     pub next_timed: Option<Pfn>,
+}
+
+/// The physical address an IPC buffer translated to, valid while
+/// `Objects::epoch` is the same (no page table written, no frame freed).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BufferCache {
+    /// `Objects::epoch` when it was found; 0 = never.
+    pub epoch: u64,
+    /// The buffer's physical address.
+    pub phys: u64,
+    /// Whether it was mapped writable.
+    pub writable: bool,
+}
+
+/// An endpoint capability as the IPC fast path found it in a thread's Pd,
+/// valid while `Objects::epoch` is the same (no capability table written,
+/// no frame freed since). The endpoint's generation is checked on every
+/// use all the same, so a destroyed endpoint is never reached through it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EndpointCache {
+    /// `Objects::epoch` when it was found; 0 = never.
+    pub epoch: u64,
+    /// The slot it is in.
+    pub slot: u64,
+    /// The endpoint's frame and generation, as the capability names them.
+    pub object: u64,
+    /// See `object`.
+    pub generation: u64,
+    /// The capability's badge.
+    pub badge: u64,
+    /// The capability's rights.
+    pub rights: u8,
 }
 
 /// A synchronous rendezvous point.
@@ -218,6 +254,10 @@ impl Object {
 
 /// Number of priority levels.
 pub const PRIORITIES: usize = arbor_abi::MAX_PRIORITY as usize + 1;
+const _: () = assert!(
+    PRIORITIES <= u32::BITS as usize,
+    "one bit of `Kernel::ready` per priority"
+);
 
 /// The kernel's state. There is one, reached through `with_kernel` (the
 /// target's entry) or owned by a host test.
@@ -369,6 +409,8 @@ impl Kernel {
         let Some(info) = self.objects.frames.info(pfn) else {
             return;
         };
+        // A freed frame may have been a page table or behind a mapping.
+        self.objects.epoch += 1;
         if self.objects.frames.free(pfn) && info.owner != 0 {
             self.refund(Pfn(info.owner), 4096);
             if info.usage == FrameUse::Object

@@ -62,6 +62,13 @@ pub struct Objects {
     /// Every frame of RAM: its use, owner and generation.
     pub frames: FrameTable<'static>,
     window: PhysWindow,
+    /// Advanced whenever a page table or capability table may be written
+    /// ([`Objects::table_mut`], [`Objects::cap_page_mut`]), an I/O bitmap
+    /// changes, or a frame is freed: a translation or capability lookup
+    /// made at one value gives the same answer as long as the value is the
+    /// same. IPC buffers (`Kernel::ipc_buffer`) and the IPC fast path's
+    /// endpoint capability (`Thread::endpoint_cache`) are looked up once so.
+    pub epoch: u64,
 }
 
 /// What [`Objects::ipc_partners`] hands the fast path.
@@ -99,7 +106,11 @@ pub enum QueueOf {
 impl Objects {
     /// A store over `frames`, whose frames `window` reaches.
     pub fn new(frames: FrameTable<'static>, window: PhysWindow) -> Self {
-        Objects { frames, window }
+        Objects {
+            frames,
+            window,
+            epoch: 1,
+        }
     }
 
     #[inline]
@@ -390,6 +401,7 @@ impl Objects {
     /// A page of capability entries, for changing.
     #[inline]
     pub fn cap_page_mut(&mut self, pfn: Pfn) -> Option<&mut [Cap; CAPS_PER_PAGE]> {
+        self.epoch += 1;
         if !self.uses(pfn, FrameUse::CapTable) {
             return None;
         }
@@ -407,6 +419,7 @@ impl Objects {
 
     /// The page table at `phys`, for changing.
     pub fn table_mut(&mut self, phys: u64) -> Option<&mut [u64; 512]> {
+        self.epoch += 1;
         if !phys.is_multiple_of(PAGE) || !self.uses(Pfn::containing(phys), FrameUse::PageTable) {
             return None;
         }
@@ -416,6 +429,7 @@ impl Objects {
 
     /// A Pd's I/O permission bitmap: two frames from `first`.
     pub fn io_bitmap_mut(&mut self, first: Pfn) -> Option<&mut [u8; crate::ports::BITMAP_BYTES]> {
+        self.epoch += 1;
         if !self.uses(first, FrameUse::IoBitmap) || !self.uses(first.offset(1), FrameUse::IoBitmap)
         {
             return None;
@@ -535,7 +549,14 @@ impl Objects {
     #[inline]
     fn frame_ptr<T>(&self, phys: u64) -> *mut T {
         match self.window.at(phys, core::mem::size_of::<T>() as u64) {
-            Some(address) => address.cast(),
+            Some(address) => {
+                // SAFETY: the window starts at a non-null address and does
+                // not wrap (`PhysWindow::new`'s contract: it is mapped
+                // memory), so no address inside it is null. Said so that
+                // the compiler drops a null test from every object lookup.
+                unsafe { core::hint::assert_unchecked(!address.is_null()) };
+                address.cast()
+            }
             None => outside_window(phys),
         }
     }
