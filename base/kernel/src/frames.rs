@@ -105,7 +105,7 @@ impl<'a> FrameTable<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn index(&self, pfn: Pfn) -> Option<usize> {
         // A frame below `base` wraps around to far beyond the table's end:
         // one comparison rejects both.
@@ -114,7 +114,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// The record of `pfn`, if the table covers it.
-    #[inline]
+    #[inline(always)]
     pub fn info(&self, pfn: Pfn) -> Option<FrameInfo> {
         self.index(pfn).map(|i| self.infos[i])
     }

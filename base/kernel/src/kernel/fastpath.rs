@@ -29,11 +29,10 @@
 #![forbid(unsafe_code)]
 
 use super::hw;
-use super::object::{EndpointCache, Kernel, ObjRef, Object, Thread, ThreadState};
+use super::object::{Kernel, ObjRef, Object, Thread, ThreadState};
 use super::store::{IpcPartners, Objects, Space};
 use crate::context::{Frame, SYSCALL_MARK};
-use crate::frames::Pfn;
-use arbor_abi::{CapSlot, MsgInfo, ObjectKind, Rights, Syscall, USER_END, is_kernel_label};
+use arbor_abi::{MsgInfo, ObjectKind, Rights, Syscall, USER_END, is_kernel_label};
 
 /// The `MsgInfo` a receiver sees for a register-only message `info`, if
 /// the fast path may carry it (no payload, no capabilities, no kernel label).
@@ -43,45 +42,14 @@ fn register_only(info: MsgInfo) -> Option<u64> {
         .then(|| MsgInfo::new(info.label(), 0, 0).0)
 }
 
-/// The endpoint that `me` names in `slot`, if the capability has
-/// `rights`, with the badge it carries. The capability comes from `me`'s
-/// cache while `Objects::epoch` says no capability table changed since it
-/// was found; else from `me`'s Pd, and `fill` receives what to cache (the
-/// endpoint's generation is checked when it is looked up, either way).
+/// The endpoint that `me` names in `slot` (through its capability cache,
+/// `Kernel::cap_of`), if the capability has `rights`, with its badge (the
+/// endpoint's generation is checked when it is looked up).
 #[inline(always)]
-fn endpoint_of(
-    objects: &Objects,
-    me: &Thread,
-    slot: u64,
-    rights: Rights,
-    fill: &mut Option<EndpointCache>,
-) -> Option<(ObjRef, u64)> {
-    let cached = me.endpoint_cache;
-    let cap = if cached.epoch == objects.epoch && cached.slot == slot {
-        cached
-    } else {
-        let cap = Kernel::cap_in(objects, me.pd, CapSlot(u32::try_from(slot).ok()?));
-        if cap.kind != ObjectKind::Endpoint as u8 {
-            return None;
-        }
-        let found = EndpointCache {
-            epoch: objects.epoch,
-            slot,
-            object: cap.object,
-            generation: cap.generation,
-            badge: cap.badge,
-            rights: cap.rights,
-        };
-        *fill = Some(found);
-        found
-    };
-    Rights(cap.rights).contains(rights).then_some((
-        ObjRef {
-            pfn: Pfn(cap.object),
-            generation: cap.generation,
-        },
-        cap.badge,
-    ))
+fn endpoint_of(objects: &Objects, me: &Thread, slot: u64, rights: Rights) -> Option<(ObjRef, u64)> {
+    let cap = Kernel::cap_of(objects, me, slot);
+    (cap.kind == ObjectKind::Endpoint as u8 && cap.rights().contains(rights))
+        .then_some((Kernel::cap_ref(&cap), cap.badge))
 }
 
 impl Kernel {
@@ -108,7 +76,6 @@ impl Kernel {
         };
         let slot = frame.rdi;
         let mut badge = 0;
-        let mut fill = None;
         let Some(IpcPartners {
             me: caller,
             endpoint: queues,
@@ -119,8 +86,7 @@ impl Kernel {
             me,
             self.loaded_pd,
             |objects, me| {
-                let (endpoint, cap_badge) =
-                    endpoint_of(objects, me, slot, Rights::WRITE, &mut fill)?;
+                let (endpoint, cap_badge) = endpoint_of(objects, me, slot, Rights::WRITE)?;
                 badge = cap_badge;
                 Some(endpoint)
             },
@@ -146,9 +112,6 @@ impl Kernel {
         }
         // Committed: nothing below can fail.
         frame.save_syscall_state(&mut caller.context);
-        if let Some(found) = fill {
-            caller.endpoint_cache = found;
-        }
         caller.state = ThreadState::AwaitingReply;
         waiting.state = ThreadState::Runnable;
         waiting.blocked_on = None;
@@ -174,7 +137,6 @@ impl Kernel {
         };
         let slot = frame.rdi;
         let mut endpoint = None;
-        let mut fill = None;
         let Some(IpcPartners {
             me: server,
             endpoint: queues,
@@ -185,7 +147,7 @@ impl Kernel {
             me,
             self.loaded_pd,
             |objects, me| {
-                let (found, _) = endpoint_of(objects, me, slot, Rights::READ, &mut fill)?;
+                let (found, _) = endpoint_of(objects, me, slot, Rights::READ)?;
                 // A pending bound notification ends the receive at once.
                 if let Some(bound) = me.bound
                     && let Some(Object::Notification(notification)) = objects.get(bound)
@@ -222,9 +184,6 @@ impl Kernel {
         }
         // Committed: nothing below can fail.
         frame.save_syscall_state(&mut server.context);
-        if let Some(found) = fill {
-            server.endpoint_cache = found;
-        }
         server.reply_to = None;
         server.state = ThreadState::Receiving;
         server.blocked_on = endpoint;

@@ -103,8 +103,9 @@ pub struct Thread {
     pub ipc_buffer: u64,
     /// Where the IPC buffer was found last (see `Kernel::ipc_buffer`).
     pub buffer_cache: BufferCache,
-    /// The endpoint capability the IPC fast path found last for it.
-    pub endpoint_cache: EndpointCache,
+    /// The capabilities it looked up last, by the two lowest bits of
+    /// their slot (see [`CapCache`]).
+    pub cap_cache: [core::cell::Cell<CapCache>; CAP_CACHE_WAYS],
     /// Link in whichever queue it is in.
     pub next: Option<Pfn>,
     /// The endpoint or notification it is queued on.
@@ -133,25 +134,23 @@ pub struct BufferCache {
     pub writable: bool,
 }
 
-/// An endpoint capability as the IPC fast path found it in a thread's Pd,
-/// valid while `Objects::epoch` is the same (no capability table written,
-/// no frame freed since). The endpoint's generation is checked on every
-/// use all the same, so a destroyed endpoint is never reached through it.
+/// The capability a thread looked up last in its own Pd (`own_cap`, the
+/// IPC fast path), valid while `Objects::epoch` is the same: no capability
+/// table written and no frame freed since, so the table would give the same
+/// entry. Whatever the entry names is still checked against the frame
+/// table on every use (a destroyed object is never reached through it).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct EndpointCache {
+pub struct CapCache {
     /// `Objects::epoch` when it was found; 0 = never.
     pub epoch: u64,
     /// The slot it is in.
     pub slot: u64,
-    /// The endpoint's frame and generation, as the capability names them.
-    pub object: u64,
-    /// See `object`.
-    pub generation: u64,
-    /// The capability's badge.
-    pub badge: u64,
-    /// The capability's rights.
-    pub rights: u8,
+    /// The entry.
+    pub cap: Cap,
 }
+
+/// Entries of a thread's capability cache.
+pub const CAP_CACHE_WAYS: usize = 4;
 
 /// A synchronous rendezvous point.
 pub struct Endpoint {
@@ -459,13 +458,32 @@ impl Kernel {
 
     /// The capability in `slot` of the current thread's Pd.
     pub fn own_cap(&self, slot: u64) -> Cap {
-        let Ok(slot) = u32::try_from(slot) else {
-            return Cap::default();
-        };
-        match self.current_pd_ref() {
-            Some(pd) => self.cap(pd, CapSlot(slot)),
+        match self.current_thread() {
+            Some((_, thread)) => Self::cap_of(&self.objects, thread, slot),
             None => Cap::default(),
         }
+    }
+
+    /// The capability in `slot` of `thread`'s Pd, from the thread's
+    /// [`CapCache`] when `objects.epoch` says no capability table changed
+    /// since it was looked up there, else from the table (and kept).
+    #[inline(always)]
+    pub fn cap_of(objects: &Objects, thread: &Thread, slot: u64) -> Cap {
+        let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
+        let cached = way.get();
+        if cached.epoch == objects.epoch && cached.slot == slot {
+            return cached.cap;
+        }
+        let Ok(raw) = u32::try_from(slot) else {
+            return Cap::default();
+        };
+        let cap = Self::cap_in(objects, thread.pd, CapSlot(raw));
+        way.set(CapCache {
+            epoch: objects.epoch,
+            slot,
+            cap,
+        });
+        cap
     }
 
     /// Puts `cap` into the empty `slot` of Pd `pd_ref`, charging its cap quota.

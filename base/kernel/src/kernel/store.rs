@@ -45,7 +45,7 @@ impl PhysWindow {
     /// table can name (boot maps all RAM, and the table covers RAM only),
     /// and every caller has checked the frame table first, so the bounds
     /// check is left to the host, where the window is a small buffer.
-    #[inline]
+    #[inline(always)]
     fn at(&self, phys: u64, bytes: u64) -> Option<*mut u8> {
         let offset = phys.wrapping_sub(self.first);
         if cfg!(not(target_os = "none"))
@@ -67,7 +67,7 @@ pub struct Objects {
     /// changes, or a frame is freed: a translation or capability lookup
     /// made at one value gives the same answer as long as the value is the
     /// same. IPC buffers (`Kernel::ipc_buffer`) and the IPC fast path's
-    /// endpoint capability (`Thread::endpoint_cache`) are looked up once so.
+    /// threads' capabilities (`Thread::cap_cache`) are looked up once so.
     pub epoch: u64,
 }
 
@@ -113,13 +113,13 @@ impl Objects {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn uses(&self, pfn: Pfn, usage: FrameUse) -> bool {
         self.frames.info(pfn).is_some_and(|i| i.usage == usage)
     }
 
     /// The reference to the object that frame `pfn` holds now, if any.
-    #[inline]
+    #[inline(always)]
     pub fn live(&self, pfn: Pfn) -> Option<ObjRef> {
         let info = self.frames.info(pfn)?;
         (info.usage == FrameUse::Object).then_some(ObjRef {
@@ -128,7 +128,7 @@ impl Objects {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_live(&self, r: ObjRef) -> bool {
         self.frames
             .info(r.pfn)
@@ -136,7 +136,7 @@ impl Objects {
     }
 
     /// The object `r` names, if it still exists.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, r: ObjRef) -> Option<&Object> {
         // SAFETY: the frame table says the frame holds an object of this
         // generation, which `new_object` wrote; `&self` keeps it unchanged.
@@ -145,7 +145,7 @@ impl Objects {
     }
 
     /// The object `r` names, for changing, if it still exists.
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&mut self, r: ObjRef) -> Option<&mut Object> {
         if !self.is_live(r) {
             return None;
@@ -251,7 +251,7 @@ impl Objects {
     }
 
     /// The Pd `r` names.
-    #[inline]
+    #[inline(always)]
     pub fn pd(&self, r: ObjRef) -> Option<&Pd> {
         match self.get(r)? {
             Object::Pd(pd) => Some(pd),
@@ -275,7 +275,7 @@ impl Objects {
     }
 
     /// The thread `r` names.
-    #[inline]
+    #[inline(always)]
     pub fn thread(&self, r: ObjRef) -> Option<&Thread> {
         match self.get(r)? {
             Object::Thread(thread) => Some(thread),
@@ -390,7 +390,7 @@ impl Objects {
     // ---- frames that are not objects ----
 
     /// A page of capability entries.
-    #[inline]
+    #[inline(always)]
     pub fn cap_page(&self, pfn: Pfn) -> Option<&[Cap; CAPS_PER_PAGE]> {
         // SAFETY: the frame is a capability-table page (checked), allocated
         // zeroed; every bit pattern is a valid `Cap`.
@@ -546,7 +546,7 @@ impl Objects {
 
     /// A pointer to the `T` at `phys`, or a halt if the window does not
     /// cover it (a kernel bug: every caller checked the frame table).
-    #[inline]
+    #[inline(always)]
     fn frame_ptr<T>(&self, phys: u64) -> *mut T {
         match self.window.at(phys, core::mem::size_of::<T>() as u64) {
             Some(address) => {
@@ -567,7 +567,7 @@ impl Objects {
     /// The frame table must record the frame(s) at `phys` as holding a `T`
     /// (an initialised object, or a table whose every bit pattern is a valid
     /// `T`), and `phys` must be aligned for `T`.
-    #[inline]
+    #[inline(always)]
     unsafe fn frame_ref<T>(&self, phys: u64) -> &T {
         // SAFETY: the caller vouches for the contents; `&self` ties the
         // reference to a shared borrow of the store, so no `&mut` into the
@@ -579,7 +579,7 @@ impl Objects {
     ///
     /// # Safety
     /// As for [`Objects::frame_ref`].
-    #[inline]
+    #[inline(always)]
     unsafe fn frame_mut<T>(&mut self, phys: u64) -> &mut T {
         // SAFETY: the caller vouches for the contents; `&mut self` makes
         // this the only reference into the store while it lives.

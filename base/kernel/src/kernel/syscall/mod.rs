@@ -119,7 +119,7 @@ pub fn new_thread(pd: ObjRef, priority: u8) -> Thread {
         priority,
         ipc_buffer: 0,
         buffer_cache: Default::default(),
-        endpoint_cache: Default::default(),
+        cap_cache: Default::default(),
         next: None,
         blocked_on: None,
         message: Default::default(),
