@@ -29,17 +29,18 @@
 #![forbid(unsafe_code)]
 
 use super::hw;
-use super::object::{Kernel, ObjRef, Object, Thread, ThreadState};
+use super::object::{Kernel, ObjRef, Object, Pd, SpaceCache, Thread, ThreadState};
 use super::store::{IpcPartners, Objects, Space};
 use crate::context::{Frame, SYSCALL_MARK};
-use arbor_abi::{MsgInfo, ObjectKind, Rights, Syscall, USER_END, is_kernel_label};
+use arbor_abi::{ObjectKind, Rights, Syscall, USER_END, is_kernel_label};
 
 /// The `MsgInfo` a receiver sees for a register-only message `info`, if
-/// the fast path may carry it (no payload, no capabilities, no kernel label).
+/// the fast path may carry it: a label alone (no payload length, no
+/// capability count, nothing else above the label) that is not one of the
+/// kernel's labels. The receiver sees the same word.
 #[inline(always)]
-fn register_only(info: MsgInfo) -> Option<u64> {
-    (info.payload_len() == 0 && info.caps() == 0 && !is_kernel_label(info.label()))
-        .then(|| MsgInfo::new(info.label(), 0, 0).0)
+fn register_only(info: u64) -> Option<u64> {
+    (info >> 32 == 0 && !is_kernel_label(info as u32)).then_some(info)
 }
 
 /// The endpoint that `me` names in `slot` (through its capability cache,
@@ -68,7 +69,7 @@ impl Kernel {
     /// `Call` to an endpoint where a receiver waits: the receiver runs at once.
     #[inline(always)]
     fn fast_call(&mut self, frame: &mut Frame) -> bool {
-        let Some(info) = register_only(MsgInfo(frame.rsi)) else {
+        let Some(info) = register_only(frame.rsi) else {
             return false;
         };
         let (Some(me), false) = (self.current, self.reschedule) else {
@@ -121,7 +122,7 @@ impl Kernel {
             .pop_known_front(receiver.pfn, waiting.next.take());
         frame.resume_from_syscall(&waiting.context, badge, info);
         self.current = Some(receiver);
-        Kernel::load_space(&mut self.loaded_pd, space);
+        Kernel::load_space(&mut self.loaded_pd, waiting, space);
         true
     }
 
@@ -129,7 +130,7 @@ impl Kernel {
     /// thread queued: the caller runs at once, the server waits.
     #[inline(always)]
     fn fast_reply_recv(&mut self, frame: &mut Frame) -> bool {
-        let Some(info) = register_only(MsgInfo(frame.rsi)) else {
+        let Some(info) = register_only(frame.rsi) else {
             return false;
         };
         let (Some(me), false) = (self.current, self.reschedule) else {
@@ -193,19 +194,33 @@ impl Kernel {
         queues.receivers.push_into_empty(me.pfn);
         frame.resume_from_syscall(&waiting.context, 0, info);
         self.current = Some(caller);
-        Kernel::load_space(&mut self.loaded_pd, space);
+        Kernel::load_space(&mut self.loaded_pd, waiting, space);
         true
     }
 
-    /// Loads the partner's address space, if it is not the one loaded
-    /// (flushing its TLB entries when they are stale), as `switch_to` does.
+    /// Loads the partner's address space, if it is not the one loaded, as
+    /// `switch_to` does (flushing its TLB entries when they are stale),
+    /// and keeps what it took in the partner's `SpaceCache`.
     #[inline(always)]
-    fn load_space(loaded_pd: &mut Option<ObjRef>, space: Option<Space<'_>>) {
-        if let Some(Space { pd_ref, pd }) = space {
-            hw::reset_user_segments();
-            hw::activate(pd.root_table, pd.pcid, pd.tlb_stale);
-            pd.tlb_stale = false;
-            *loaded_pd = Some(pd_ref);
+    fn load_space(loaded_pd: &mut Option<ObjRef>, partner: &Thread, space: Option<Space<&mut Pd>>) {
+        match space {
+            None => {}
+            Some(Space::Cached { pd_ref, cr3, .. }) => {
+                hw::reset_user_segments();
+                hw::load_cr3(cr3);
+                *loaded_pd = Some(pd_ref);
+            }
+            Some(Space::Fresh { pd_ref, pd, epoch }) => {
+                hw::reset_user_segments();
+                hw::activate(pd.root_table, pd.pcid, pd.tlb_stale);
+                pd.tlb_stale = false;
+                *loaded_pd = Some(pd_ref);
+                partner.space_cache.set(SpaceCache {
+                    epoch,
+                    cr3: hw::cr3_value(pd.root_table, pd.pcid, false),
+                    io_bitmap: pd.io_bitmap,
+                });
+            }
         }
     }
 }
@@ -221,8 +236,10 @@ fn returns_by_sysret(context: &Frame) -> bool {
 /// Whether switching to `space` (None: the loaded Pd) keeps the I/O
 /// bitmap that is loaded (the slow path's `switch_to` copies another).
 #[inline(always)]
-fn plain_switch(space: &Option<Space<'_>>, loaded_io_bitmap: u64) -> bool {
-    space
-        .as_ref()
-        .is_none_or(|space| space.pd.io_bitmap == loaded_io_bitmap)
+fn plain_switch(space: &Option<Space<&mut Pd>>, loaded_io_bitmap: u64) -> bool {
+    match space {
+        None => true,
+        Some(Space::Cached { io_bitmap, .. }) => *io_bitmap == loaded_io_bitmap,
+        Some(Space::Fresh { pd, .. }) => pd.io_bitmap == loaded_io_bitmap,
+    }
 }

@@ -18,6 +18,7 @@ use crate::frames::{FrameUse, Pfn};
 use crate::queue::Queue;
 use crate::quota::Quota;
 use arbor_abi::{CapSlot, Error, MSG_WORDS, MsgInfo, ObjectKind, Rights};
+use core::cell::Cell;
 
 /// A checked-at-use reference to an object: frame number and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +106,9 @@ pub struct Thread {
     pub buffer_cache: BufferCache,
     /// The capabilities it looked up last, by the two lowest bits of
     /// their slot (see [`CapCache`]).
-    pub cap_cache: [core::cell::Cell<CapCache>; CAP_CACHE_WAYS],
+    pub cap_cache: [CapCache; CAP_CACHE_WAYS],
+    /// What loading its Pd's address space takes (see [`SpaceCache`]).
+    pub space_cache: Cell<SpaceCache>,
     /// Link in whichever queue it is in.
     pub next: Option<Pfn>,
     /// The endpoint or notification it is queued on.
@@ -139,14 +142,30 @@ pub struct BufferCache {
 /// table written and no frame freed since, so the table would give the same
 /// entry. Whatever the entry names is still checked against the frame
 /// table on every use (a destroyed object is never reached through it).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct CapCache {
     /// `Objects::epoch` when it was found; 0 = never.
-    pub epoch: u64,
+    pub epoch: Cell<u64>,
     /// The slot it is in.
-    pub slot: u64,
+    pub slot: Cell<u64>,
     /// The entry.
-    pub cap: Cap,
+    pub cap: Cell<Cap>,
+}
+
+/// What the IPC fast path needs to load a thread's address space, copied
+/// from its Pd while the Pd owed no TLB flush, and valid while
+/// `Objects::epoch` is the same: no page table written, no Pd's TLB marked
+/// stale, no I/O bitmap changed and no frame freed (so the Pd, its page
+/// tables and its PCID still exist as they were).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpaceCache {
+    /// `Objects::epoch` when it was copied; 0 = never.
+    pub epoch: u64,
+    /// The value for CR3: top-level table, PCID, and (with a PCID) the
+    /// bit that keeps the PCID's TLB entries.
+    pub cr3: u64,
+    /// The Pd's I/O bitmap (first frame; 0 = none).
+    pub io_bitmap: u64,
 }
 
 /// Entries of a thread's capability cache.
@@ -470,19 +489,24 @@ impl Kernel {
     #[inline(always)]
     pub fn cap_of(objects: &Objects, thread: &Thread, slot: u64) -> Cap {
         let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
-        let cached = way.get();
-        if cached.epoch == objects.epoch && cached.slot == slot {
-            return cached.cap;
+        if way.epoch.get() == objects.epoch && way.slot.get() == slot {
+            return way.cap.get();
         }
+        Self::cap_of_uncached(objects, thread, slot)
+    }
+
+    /// [`Kernel::cap_of`] when the cache does not have it.
+    #[cold]
+    #[inline(never)]
+    fn cap_of_uncached(objects: &Objects, thread: &Thread, slot: u64) -> Cap {
         let Ok(raw) = u32::try_from(slot) else {
             return Cap::default();
         };
         let cap = Self::cap_in(objects, thread.pd, CapSlot(raw));
-        way.set(CapCache {
-            epoch: objects.epoch,
-            slot,
-            cap,
-        });
+        let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
+        way.epoch.set(objects.epoch);
+        way.slot.set(slot);
+        way.cap.set(cap);
         cap
     }
 

@@ -81,15 +81,30 @@ pub struct IpcPartners<'a> {
     pub partner_ref: ObjRef,
     pub partner: &'a mut Thread,
     /// The partner's Pd, when it is not the one loaded.
-    pub space: Option<Space<'a>>,
+    pub space: Option<Space<&'a mut Pd>>,
 }
 
-/// A Pd whose address space the fast path loads.
-pub struct Space<'a> {
-    /// Its reference.
-    pub pd_ref: ObjRef,
-    /// The Pd.
-    pub pd: &'a mut Pd,
+/// A Pd whose address space the fast path loads: `P` is `&mut Pd` (a
+/// raw pointer inside [`Objects::ipc_partners`]).
+pub enum Space<P> {
+    /// From the partner thread's `SpaceCache` (no flush owed).
+    Cached {
+        /// The Pd.
+        pd_ref: ObjRef,
+        /// The CR3 value.
+        cr3: u64,
+        /// Its I/O bitmap.
+        io_bitmap: u64,
+    },
+    /// Looked up in the Pd; `epoch` is `Objects::epoch` then.
+    Fresh {
+        /// The Pd's reference.
+        pd_ref: ObjRef,
+        /// The Pd.
+        pd: P,
+        /// `Objects::epoch` when it was looked up.
+        epoch: u64,
+    },
 }
 
 /// Which thread queue of an object.
@@ -204,28 +219,53 @@ impl Objects {
         let partner_ptr = self.thread_ptr(partner)?;
         // SAFETY: as above.
         let partner_pd = unsafe { (*partner_ptr).pd };
+        // SAFETY: as above.
+        let cached = unsafe { (*partner_ptr).space_cache.get() };
         let space = if loaded == Some(partner_pd) {
             None
+        } else if cached.epoch == self.epoch {
+            Some(Space::Cached {
+                pd_ref: partner_pd,
+                cr3: cached.cr3,
+                io_bitmap: cached.io_bitmap,
+            })
         } else {
             match self.get(partner_pd)? {
-                Object::Pd(pd) => Some((partner_pd, core::ptr::from_ref(pd).cast_mut())),
+                Object::Pd(pd) => Some(Space::Fresh {
+                    pd_ref: partner_pd,
+                    pd: core::ptr::from_ref(pd).cast_mut(),
+                    epoch: self.epoch,
+                }),
                 _ => return None,
             }
         };
         // SAFETY: three live objects in three different frames (a thread,
-        // an endpoint, and a thread that is not `me`), and a live Pd, whose
-        // frame is none of theirs (its kind differs), so the references
-        // never overlap; the shared ones above are no longer used, and
-        // `&mut self` keeps every other reference away while these live.
+        // an endpoint, and a thread that is not `me`), and maybe a live Pd,
+        // whose frame is none of theirs (its kind differs), so the
+        // references never overlap; the shared ones above are no longer
+        // used, and `&mut self` keeps every other reference away while
+        // these live.
         unsafe {
             Some(IpcPartners {
                 me: &mut *me_ptr,
                 endpoint: &mut *endpoint_ptr,
                 partner_ref: partner,
                 partner: &mut *partner_ptr,
-                space: space.map(|(pd_ref, pd)| Space {
-                    pd_ref,
-                    pd: &mut *pd,
+                space: space.map(|space| match space {
+                    Space::Cached {
+                        pd_ref,
+                        cr3,
+                        io_bitmap,
+                    } => Space::Cached {
+                        pd_ref,
+                        cr3,
+                        io_bitmap,
+                    },
+                    Space::Fresh { pd_ref, pd, epoch } => Space::Fresh {
+                        pd_ref,
+                        pd: &mut *pd,
+                        epoch,
+                    },
                 }),
             })
         }

@@ -120,6 +120,7 @@ pub fn new_thread(pd: ObjRef, priority: u8) -> Thread {
         ipc_buffer: 0,
         buffer_cache: Default::default(),
         cap_cache: Default::default(),
+        space_cache: Default::default(),
         next: None,
         blocked_on: None,
         message: Default::default(),
