@@ -35,38 +35,60 @@ core::arch::global_asm!(
     .endr
 
     /* syscall: rcx = user rip, r11 = user rflags, interrupts off (FMASK).
-     * Build the same frame an interrupt from user mode would, on the kernel
-     * stack (single CPU: the user rsp is parked in a static). */
+     * Build a frame at the same place an interrupt from user mode would,
+     * on the kernel stack (single CPU: the user rsp is parked in a static),
+     * writing only what a system call has: the registers but rcx and r11
+     * (which syscall clobbered), rip, rflags, rsp and the mark. The slow
+     * path fills in the rest (`kernel::entry::syscall_entry`); the IPC
+     * fast path needs none of it. syscall cleared DF and AC through FMASK:
+     * no flags to fix. */
     .global syscall_entry
     syscall_entry:
         mov [rip + user_rsp_scratch], rsp
         mov rsp, [rip + kernel_stack_top]
-        push 0x1b
-        push [rip + user_rsp_scratch]
-        push r11
-        push 0x23
-        push rcx
-        push 0
-        push {syscall_mark}
-        push rax
-        push rbx
-        push rcx
-        push rdx
-        push rsi
-        push rdi
-        push rbp
-        push r8
-        push r9
-        push r10
-        push r11
-        push r12
-        push r13
-        push r14
-        push r15
-        /* syscall cleared DF and AC through FMASK: no flags to fix. */
+        sub rsp, 176
+        mov [rsp + 0], r15
+        mov [rsp + 8], r14
+        mov [rsp + 16], r13
+        mov [rsp + 24], r12
+        mov [rsp + 40], r10
+        mov [rsp + 48], r9
+        mov [rsp + 56], r8
+        mov [rsp + 64], rbp
+        mov [rsp + 72], rdi
+        mov [rsp + 80], rsi
+        mov [rsp + 88], rdx
+        mov [rsp + 104], rbx
+        mov [rsp + 112], rax
+        mov qword ptr [rsp + 120], {syscall_mark}
+        mov [rsp + 136], rcx
+        mov [rsp + 152], r11
+        mov r11, [rip + user_rsp_scratch]
+        mov [rsp + 160], r11
         mov rdi, rsp
         call {syscall_handler}
-        jmp frame_return
+        /* Back to user mode: through sysretq when the frame is a system
+         * call's (the handler checked that rip is canonical user space),
+         * loading only what sysretq and the registers need. */
+        cmp qword ptr [rsp + 120], {syscall_mark}
+        jne frame_return
+        mov r15, [rsp + 0]
+        mov r14, [rsp + 8]
+        mov r13, [rsp + 16]
+        mov r12, [rsp + 24]
+        mov r10, [rsp + 40]
+        mov r9, [rsp + 48]
+        mov r8, [rsp + 56]
+        mov rbp, [rsp + 64]
+        mov rdi, [rsp + 72]
+        mov rsi, [rsp + 80]
+        mov rdx, [rsp + 88]
+        mov rbx, [rsp + 104]
+        mov rax, [rsp + 112]
+        mov rcx, [rsp + 136]
+        mov r11, [rsp + 152]
+        mov rsp, [rsp + 160]
+        sysretq
     interrupt_common:
         push rax
         push rbx

@@ -4,7 +4,9 @@
 
 use super::object::Kernel;
 use super::syscall;
-use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
+use crate::arch::entry::{
+    Frame, SYSCALL_MARK, USER_CODE, USER_DATA, fault_address, kernel_exception,
+};
 use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +64,13 @@ fn stop(why: &str) -> ! {
 #[inline(always)]
 pub fn syscall_entry(frame: &mut Frame) {
     if !with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
+        // What the entry stub left out: the frame of an interrupt from
+        // user mode, with rcx and r11 as `syscall` set them.
+        frame.rcx = frame.rip;
+        frame.r11 = frame.rflags;
+        frame.error_code = 0;
+        frame.cs = USER_CODE;
+        frame.ss = USER_DATA;
         kernel_entry(frame);
     }
 }
