@@ -148,8 +148,16 @@ pub struct CapCache {
     pub epoch: Cell<u64>,
     /// The slot it is in.
     pub slot: Cell<u64>,
-    /// The entry.
-    pub cap: Cell<Cap>,
+    /// The entry's fields (kept apart so that a hit reads only words).
+    pub object: Cell<u64>,
+    /// See [`Cap::generation`].
+    pub generation: Cell<u64>,
+    /// See [`Cap::badge`].
+    pub badge: Cell<u64>,
+    /// See [`Cap::kind`].
+    pub kind: Cell<u8>,
+    /// See [`Cap::rights`].
+    pub rights: Cell<u8>,
 }
 
 /// What the IPC fast path needs to load a thread's address space, copied
@@ -490,7 +498,13 @@ impl Kernel {
     pub fn cap_of(objects: &Objects, thread: &Thread, slot: u64) -> Cap {
         let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
         if way.epoch.get() == objects.epoch && way.slot.get() == slot {
-            return way.cap.get();
+            return Cap {
+                object: way.object.get(),
+                generation: way.generation.get(),
+                badge: way.badge.get(),
+                kind: way.kind.get(),
+                rights: way.rights.get(),
+            };
         }
         Self::cap_of_uncached(objects, thread, slot)
     }
@@ -506,7 +520,11 @@ impl Kernel {
         let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
         way.epoch.set(objects.epoch);
         way.slot.set(slot);
-        way.cap.set(cap);
+        way.object.set(cap.object);
+        way.generation.set(cap.generation);
+        way.badge.set(cap.badge);
+        way.kind.set(cap.kind);
+        way.rights.set(cap.rights);
         cap
     }
 
