@@ -74,7 +74,7 @@ pub mod kernel;
 #[cfg(target_os = "none")]
 pub use boot::start;
 #[cfg(target_os = "none")]
-pub(crate) use kernel::entry::{kernel_entry, syscall_entry};
+pub(crate) use kernel::entry::{kernel_entry, syscall_fast, syscall_slow};
 
 /// Prints to the kernel's console (on the host: the test recorder's).
 #[cfg(all(test, not(target_os = "none")))]

@@ -5,7 +5,7 @@
 use super::object::Kernel;
 use super::syscall;
 use crate::arch::entry::{
-    Frame, SYSCALL_MARK, USER_CODE, USER_DATA, fault_address, kernel_exception,
+    CalleeSavedSwitch, Frame, SYSCALL_MARK, USER_CODE, USER_DATA, fault_address, kernel_exception,
 };
 use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
 use core::mem::MaybeUninit;
@@ -58,21 +58,37 @@ fn stop(why: &str) -> ! {
     crate::arch::exit(crate::arch::Verdict::Failure)
 }
 
-/// Every `syscall` lands here: register-only Call and ReplyRecv to a
-/// waiting partner take the IPC fast path before anything else
-/// (`fastpath` says when it declines); the rest go to [`kernel_entry`].
+/// Every `syscall` lands here first: register-only Call and ReplyRecv to
+/// a waiting partner take the IPC fast path (`fastpath` says when it
+/// declines). The entry stub moves the callee-saved registers between the
+/// CPU and the two contexts returned (see `CalleeSavedSwitch`); the
+/// pointers outlive `with_kernel`, but nothing runs between this return
+/// and the stub's use of them (one CPU, interrupts off), and they point at
+/// the `context` of two live threads in the kernel's own memory.
 #[inline(always)]
-pub fn syscall_entry(frame: &mut Frame) {
-    if !with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
-        // What the entry stub left out: the frame of an interrupt from
-        // user mode, with rcx and r11 as `syscall` set them.
-        frame.rcx = frame.rip;
-        frame.r11 = frame.rflags;
-        frame.error_code = 0;
-        frame.cs = USER_CODE;
-        frame.ss = USER_DATA;
-        kernel_entry(frame);
-    }
+pub fn syscall_fast(frame: &mut Frame) -> CalleeSavedSwitch {
+    with_kernel(|kernel| match kernel.ipc_fast_switch(frame) {
+        Some((save_to, load_from)) => CalleeSavedSwitch {
+            save_to: core::ptr::from_mut(save_to),
+            load_from: core::ptr::from_ref(load_from),
+        },
+        None => CalleeSavedSwitch {
+            save_to: core::ptr::null_mut(),
+            load_from: core::ptr::null(),
+        },
+    })
+}
+
+/// A system call the fast path declined, with its whole frame.
+pub fn syscall_slow(frame: &mut Frame) {
+    // What the entry stub left out: the frame of an interrupt from user
+    // mode, with rcx and r11 as `syscall` set them.
+    frame.rcx = frame.rip;
+    frame.r11 = frame.rflags;
+    frame.error_code = 0;
+    frame.cs = USER_CODE;
+    frame.ss = USER_DATA;
+    kernel_entry(frame);
 }
 
 /// Every entry into the kernel — system call, exception, interrupt — lands

@@ -59,21 +59,40 @@ impl Kernel {
     /// when the slow path must handle it (nothing has been changed then).
     #[inline(always)]
     pub fn ipc_fastpath(&mut self, frame: &mut Frame) -> bool {
+        let entry = *frame;
+        match self.ipc_fast_switch(frame) {
+            Some((save_to, load_from)) => {
+                entry.save_callee_saved(save_to);
+                frame.load_callee_saved(load_from);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`Kernel::ipc_fastpath`] but for the callee-saved registers: when it
+    /// takes the call, `frame` holds the next thread's context but for
+    /// `rbx`, `rbp` and `r12`-`r15`, which are to be saved into the first
+    /// context returned (the thread that made the call) and loaded from the
+    /// second (the thread that runs next). The target's syscall entry stub
+    /// moves them between the CPU's registers and those contexts directly.
+    #[inline(always)]
+    pub fn ipc_fast_switch(&mut self, frame: &mut Frame) -> Option<(&mut Frame, &Frame)> {
         match frame.rax {
             raw if raw == Syscall::Call as u64 => self.fast_call(frame),
             raw if raw == Syscall::ReplyRecv as u64 => self.fast_reply_recv(frame),
-            _ => false,
+            _ => None,
         }
     }
 
     /// `Call` to an endpoint where a receiver waits: the receiver runs at once.
     #[inline(always)]
-    fn fast_call(&mut self, frame: &mut Frame) -> bool {
+    fn fast_call(&mut self, frame: &mut Frame) -> Option<(&mut Frame, &Frame)> {
         let Some(info) = register_only(frame.rsi) else {
-            return false;
+            return None;
         };
         let (Some(me), false) = (self.current, self.reschedule) else {
-            return false;
+            return None;
         };
         let slot = frame.rdi;
         let mut badge = 0;
@@ -94,7 +113,7 @@ impl Kernel {
             |objects, _, queues| objects.live(queues.receivers.front()?),
         )
         else {
-            return false;
+            return None;
         };
         // The receiver waits on this endpoint (first in its queue), and no
         // thread of higher priority is ready; its context returns through
@@ -109,10 +128,10 @@ impl Kernel {
             || !returns_by_sysret(&waiting.context)
             || !plain_switch(&space, self.loaded_io_bitmap)
         {
-            return false;
+            return None;
         }
         // Committed: nothing below can fail.
-        frame.save_syscall_state(&mut caller.context);
+        frame.save_syscall_return(&mut caller.context);
         caller.state = ThreadState::AwaitingReply;
         waiting.state = ThreadState::Runnable;
         waiting.blocked_on = None;
@@ -123,18 +142,18 @@ impl Kernel {
         frame.resume_from_syscall(&waiting.context, badge, info);
         self.current = Some(receiver);
         Kernel::load_space(&mut self.loaded_pd, waiting, space);
-        true
+        Some((&mut caller.context, &waiting.context))
     }
 
     /// `ReplyRecv` from a server whose caller waits, on an endpoint with no
     /// thread queued: the caller runs at once, the server waits.
     #[inline(always)]
-    fn fast_reply_recv(&mut self, frame: &mut Frame) -> bool {
+    fn fast_reply_recv(&mut self, frame: &mut Frame) -> Option<(&mut Frame, &Frame)> {
         let Some(info) = register_only(frame.rsi) else {
-            return false;
+            return None;
         };
         let (Some(me), false) = (self.current, self.reschedule) else {
-            return false;
+            return None;
         };
         let slot = frame.rdi;
         let mut endpoint = None;
@@ -168,7 +187,7 @@ impl Kernel {
             },
         )
         else {
-            return false;
+            return None;
         };
         // The slow path queues the caller behind ready threads of its own
         // priority; only when there are none is running it now the same.
@@ -181,10 +200,10 @@ impl Kernel {
             || !returns_by_sysret(&waiting.context)
             || !plain_switch(&space, self.loaded_io_bitmap)
         {
-            return false;
+            return None;
         }
         // Committed: nothing below can fail.
-        frame.save_syscall_state(&mut server.context);
+        frame.save_syscall_return(&mut server.context);
         server.reply_to = None;
         server.state = ThreadState::Receiving;
         server.blocked_on = endpoint;
@@ -195,7 +214,7 @@ impl Kernel {
         frame.resume_from_syscall(&waiting.context, 0, info);
         self.current = Some(caller);
         Kernel::load_space(&mut self.loaded_pd, waiting, space);
-        true
+        Some((&mut server.context, &waiting.context))
     }
 
     /// Loads the partner's address space, if it is not the one loaded, as
