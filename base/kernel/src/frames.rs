@@ -123,6 +123,7 @@ impl<'a> FrameTable<'a> {
     /// the only frames the kernel reads or writes on a user's behalf (IPC
     /// buffers). Device memory, page tables, objects and anything outside
     /// the table are not.
+    #[inline]
     pub fn is_user_data(&self, pfn: Pfn) -> bool {
         self.info(pfn)
             .is_some_and(|info| info.usage == FrameUse::Data && info.owner != 0)

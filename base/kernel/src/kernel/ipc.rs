@@ -55,19 +55,30 @@ impl Kernel {
     /// `Objects::epoch` stays the same: no page table was written and
     /// no frame freed since, so the walk would give the same answer. The
     /// frame table is asked every time (RAM a Pd pays for).
+    #[inline]
     pub fn ipc_buffer(&mut self, thread_ref: ObjRef, for_writing: bool) -> Option<u64> {
         let epoch = self.objects.epoch;
         let thread = self.objects.thread(thread_ref)?;
-        if thread.ipc_buffer == 0 {
-            return None;
-        }
         let cache = thread.buffer_cache;
-        if cache.epoch == epoch && (cache.writable || !for_writing) {
+        if thread.ipc_buffer != 0 && cache.epoch == epoch && (cache.writable || !for_writing) {
             return self
                 .objects
                 .frames
                 .is_user_data(crate::frames::Pfn::containing(cache.phys))
                 .then_some(cache.phys);
+        }
+        self.ipc_buffer_uncached(thread_ref, for_writing)
+    }
+
+    /// [`Kernel::ipc_buffer`] when the thread's cache does not hold it:
+    /// walks the page tables and keeps what it found.
+    #[cold]
+    #[inline(never)]
+    fn ipc_buffer_uncached(&mut self, thread_ref: ObjRef, for_writing: bool) -> Option<u64> {
+        let epoch = self.objects.epoch;
+        let thread = self.objects.thread(thread_ref)?;
+        if thread.ipc_buffer == 0 {
+            return None;
         }
         let vaddr = thread.ipc_buffer;
         let root = self.objects.pd(thread.pd)?.root_table;

@@ -515,8 +515,17 @@ impl Objects {
         let Some(end) = phys.checked_add(len) else {
             return false;
         };
-        let last = end.saturating_sub(1).max(phys);
-        (phys / PAGE..=last / PAGE).all(|pfn| self.frames.is_user_data(Pfn(pfn)))
+        let last = end.saturating_sub(1).max(phys) / PAGE;
+        let mut pfn = phys / PAGE;
+        loop {
+            if !self.frames.is_user_data(Pfn(pfn)) {
+                return false;
+            }
+            if pfn >= last {
+                return true;
+            }
+            pfn += 1;
+        }
     }
 
     /// `len` bytes of user data at `phys` (one IPC buffer page at most).
