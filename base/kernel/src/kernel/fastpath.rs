@@ -88,21 +88,19 @@ impl Kernel {
     /// `Call` to an endpoint where a receiver waits: the receiver runs at once.
     #[inline(always)]
     fn fast_call(&mut self, frame: &mut Frame) -> Option<(&mut Frame, &Frame)> {
-        let Some(info) = register_only(frame.rsi) else {
-            return None;
-        };
+        let info = register_only(frame.rsi)?;
         let (Some(me), false) = (self.current, self.reschedule) else {
             return None;
         };
         let slot = frame.rdi;
         let mut badge = 0;
-        let Some(IpcPartners {
+        let IpcPartners {
             me: caller,
             endpoint: queues,
             partner_ref: receiver,
             partner: waiting,
             space,
-        }) = self.objects.ipc_partners(
+        } = self.objects.ipc_partners(
             me,
             self.loaded_pd,
             |objects, me| {
@@ -111,10 +109,7 @@ impl Kernel {
                 Some(endpoint)
             },
             |objects, _, queues| objects.live(queues.receivers.front()?),
-        )
-        else {
-            return None;
-        };
+        )?;
         // The receiver waits on this endpoint (first in its queue), and no
         // thread of higher priority is ready; its context returns through
         // `sysretq` to a canonical address; its address space needs no
@@ -149,21 +144,19 @@ impl Kernel {
     /// thread queued: the caller runs at once, the server waits.
     #[inline(always)]
     fn fast_reply_recv(&mut self, frame: &mut Frame) -> Option<(&mut Frame, &Frame)> {
-        let Some(info) = register_only(frame.rsi) else {
-            return None;
-        };
+        let info = register_only(frame.rsi)?;
         let (Some(me), false) = (self.current, self.reschedule) else {
             return None;
         };
         let slot = frame.rdi;
         let mut endpoint = None;
-        let Some(IpcPartners {
+        let IpcPartners {
             me: server,
             endpoint: queues,
             partner_ref: caller,
             partner: waiting,
             space,
-        }) = self.objects.ipc_partners(
+        } = self.objects.ipc_partners(
             me,
             self.loaded_pd,
             |objects, me| {
@@ -185,10 +178,7 @@ impl Kernel {
                     .then_some(me.reply_to)
                     .flatten()
             },
-        )
-        else {
-            return None;
-        };
+        )?;
         // The slow path queues the caller behind ready threads of its own
         // priority; only when there are none is running it now the same.
         if waiting.state != ThreadState::AwaitingReply
