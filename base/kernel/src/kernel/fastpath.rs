@@ -1,29 +1,54 @@
 //! The IPC fast path: `Call` and `ReplyRecv` with register-only messages
 //! between a thread and one that is already waiting, when the switch goes
-//! to the thread the scheduler would pick anyway. It acts on the caller's
-//! live registers (the entry frame) and skips the general machinery:
-//! message staging, IPC-buffer lookups, run-queue traffic, `choose_next`,
-//! and copies of registers that a system call does not keep.
+//! to the thread the scheduler would pick anyway (seL4's fastpath is the
+//! model). The syscall entry stub calls it before anything else
+//! (`entry::syscall_fast`), on the caller's live registers, and it skips
+//! the general machinery: message staging, IPC-buffer lookups, run-queue
+//! traffic, `choose_next`, `switch_to`, and copies of registers a system
+//! call does not keep. What it does, in order:
 //!
-//! Every check the slow path makes is made here too — the capability's
-//! kind, rights and generation, the badge delivered, the refusal of kernel
-//! labels — and a message with a payload or capabilities, a queue in an
-//! unexpected state, a pending bound notification, or a thread of higher
-//! (for replies: equal or higher) priority ready to run sends the call down
-//! the slow path, which then does exactly what it always did. The host
-//! tests run both paths on the same sequences and compare every thread.
+//! - one checked lookup per object ([`Objects::ipc_partners`]): the
+//!   running thread, the endpoint its capability names (from the thread's
+//!   capability cache while `Objects::epoch` says no capability table
+//!   changed, `Kernel::cap_of`), the partner thread (the first waiting
+//!   receiver, or the caller to reply to), and the partner's Pd only when
+//!   its address space is not cached in the thread (`SpaceCache`);
+//! - every check the slow path makes — the capability's kind, rights and
+//!   generation, the badge delivered, the refusal of kernel labels — and a
+//!   message with a payload, capabilities or any bit above the label, a
+//!   queue in an unexpected state, a pending bound notification, a thread
+//!   of higher (for replies: equal or higher) priority ready to run, a
+//!   partner that would not return through `sysretq` to a canonical
+//!   address, or a switch that needs another I/O bitmap sends the call
+//!   down the slow path, which then does exactly what it always did;
+//! - the switch: the caller's return state into its context, the partner's
+//!   into the entry frame with the message (`Frame::resume_from_syscall`),
+//!   thread states and the endpoint's queue, and the partner's address
+//!   space: segments reset, CR3 with the PCID and (when the CPU has PCIDs)
+//!   the bit that keeps its TLB entries, a flush when its mappings changed.
+//!   The callee-saved registers never pass through the frame: the entry
+//!   stub saves them from the CPU into the caller's context and loads the
+//!   partner's, with the two contexts this returns.
+//!
+//! The host tests run both paths on the same sequences and compare every
+//! thread (`tests.rs`, "fast path"), including the cases the caches must
+//! see at once: a capability replaced, deleted or its endpoint destroyed,
+//! and a Pd whose TLB went stale.
 //!
 //! Measured with QEMU TCG `-icount shift=0,align=off,sleep=off` (rdtsc
-//! counts retired instructions), scenario `bench_ipc` (kernel_test calls
-//! pingpong in another Pd): `ipc_roundtrip` 989 instructions, median of
-//! 100,000, the same in three runs (the slow path alone: 2,082; before
-//! the object store, 2,419). Where one
-//! round trip (a Call and a ReplyRecv) goes, from a trace of every executed
-//! instruction (`-singlestep -d exec`), 1,100 round trips averaged: this
-//! fast path's checks, register save/load and queue update 581; the
-//! address-space switch (`switch_to`: segment reset, CR3, I/O bitmap) 114;
-//! entry and exit stubs 108; `kernel_entry` and `with_kernel` 50; user code
-//! of both sides 169. Each object reached costs a frame-table check; that
+//! counts retired instructions), scenario `bench_ipc`: `ipc_roundtrip`
+//! (bench_core calls bench_partner in another Pd, one word) 593
+//! instructions, median of 100,000, the same in two runs (983 before this
+//! path was rebuilt, 2,419 with no fast path). Where they go, from a trace
+//! of every executed instruction (`tools/arbor/src/bench/trace_breakdown.py`,
+//! see `tools/arbor/BENCH.md`): user code of both sides 28; the entry and
+//! exit stub 84 (two system calls: the caller-saved registers into the
+//! frame and back, the callee-saved ones between the CPU and the two
+//! contexts, `sysretq`); the fast path itself 481: frame-table-checked
+//! object lookups 151, capability cache 51, message, priority and return
+//! checks 54, return state saved and loaded 39, address-space switch 27,
+//! thread states and queue 98, entry glue (`with_kernel`, dispatch on the
+//! call, prologue) 61. Each object reached costs a frame-table check; that
 //! is the price of accessors that never trust a frame number.
 
 #![forbid(unsafe_code)]
