@@ -541,7 +541,10 @@ fn machine_devices_take_pinned_slots_and_are_checked() {
             files: Vec::new(),
             slot: None,
         },
-        Device::VirtioNet { forward: Vec::new(), slot: None },
+        Device::VirtioNet {
+            forward: Vec::new(),
+            slot: None,
+        },
         Device::VirtioKeyboard { slot: Some(2) },
         Device::VirtioTablet { slot: Some(2) },
         Device::VirtioGpu { slot: Some(0) },
@@ -631,7 +634,10 @@ fn port_forwards_are_checked_where_they_are_written() {
         crate::forwards(&devices),
         [forward(8080, 80), forward(0, 81), forward(22, 22)]
     );
-    assert_eq!(crate::named_guest_ports("a {port:1} {port:65535}"), Ok(alloc::vec![1, 65535]));
+    assert_eq!(
+        crate::named_guest_ports("a {port:1} {port:65535}"),
+        Ok(alloc::vec![1, 65535])
+    );
     assert!(crate::named_guest_ports("{port:65536}").is_err());
     assert!(crate::named_guest_ports("{port:8").is_err());
     let too_big = check_scenario(

@@ -1076,8 +1076,12 @@ impl Checker<'_> {
                 if host < 1024 {
                     self.warning(
                         &field(&entry, "host"),
-                        format!("host port {host} is privileged: QEMU cannot listen there without root"),
-                        Some(String::from("use a port from 1024 up, or 0 for any free port")),
+                        format!(
+                            "host port {host} is privileged: QEMU cannot listen there without root"
+                        ),
+                        Some(String::from(
+                            "use a port from 1024 up, or 0 for any free port",
+                        )),
                     );
                 }
             }

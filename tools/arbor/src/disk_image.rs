@@ -60,8 +60,7 @@ pub fn build(path: &Path, size: u64, format: DiskFormat, files: &[DiskFile]) -> 
     for file in files {
         let from = workspace::root().join(&file.from);
         if let Some(size) = file.generate {
-            generate(&from, size.0)
-                .with_context(|| format!("generating {}", from.display()))?;
+            generate(&from, size.0).with_context(|| format!("generating {}", from.display()))?;
         }
         if !from.is_file() {
             bail!("the host file {} does not exist", from.display());

@@ -700,9 +700,15 @@ pub fn run_command(name: &str, accel: AccelChoice, screenshot: Option<&Path>) ->
                 }
                 if forwarded && !told_ready {
                     told_ready = true;
-                    eprintln!("arbor: the scenario is ready; it keeps running for clients until Ctrl-C");
+                    eprintln!(
+                        "arbor: the scenario is ready; it keeps running for clients until Ctrl-C"
+                    );
                 }
-                if keep_running { Continue::Go } else { Continue::Stop }
+                if keep_running {
+                    Continue::Go
+                } else {
+                    Continue::Stop
+                }
             }
             _ => Continue::Go,
         }
@@ -745,7 +751,10 @@ mod tests {
     #[test]
     fn devices_are_pinned_to_their_slots_and_tabled() {
         let devices = [
-            Device::VirtioNet { forward: Vec::new(), slot: None },
+            Device::VirtioNet {
+                forward: Vec::new(),
+                slot: None,
+            },
             Device::VirtioKeyboard { slot: Some(4) },
             Device::VirtioTablet { slot: None },
         ];
@@ -787,7 +796,9 @@ mod tests {
         assert_ne!(picked, 0);
         assert_eq!(
             pci[0].arguments[1],
-            format!("user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:{picked}-:7")
+            format!(
+                "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:{picked}-:7"
+            )
         );
         assert_eq!(
             forward_lines(forwards),

@@ -287,7 +287,9 @@ impl HostValues {
                 .forwards
                 .iter()
                 .find(|forward| forward.guest == guest)
-                .ok_or(format!("`{{port:{guest}}}`: no forward to guest port {guest}"))?
+                .ok_or(format!(
+                    "`{{port:{guest}}}`: no forward to guest port {guest}"
+                ))?
                 .host;
             text = text.replace(&format!("{{port:{guest}}}"), &host.to_string());
         }
@@ -805,17 +807,37 @@ mod tests {
                     host: 40123,
                     guest: 80,
                 },
-                arbor_config::Forward { host: 40124, guest: 7 },
+                arbor_config::Forward {
+                    host: 40124,
+                    guest: 7,
+                },
             ],
             image: None,
         };
         assert_eq!(
             values.substitute("curl 127.0.0.1:{port:80}/ nc 127.0.0.1 {port:7} {port:80}"),
-            Ok(String::from("curl 127.0.0.1:40123/ nc 127.0.0.1 40124 40123"))
+            Ok(String::from(
+                "curl 127.0.0.1:40123/ nc 127.0.0.1 40124 40123"
+            ))
         );
-        assert!(values.substitute("{port:81}").unwrap_err().contains("guest port 81"));
-        assert!(values.substitute("{port:x}").unwrap_err().contains("names no port"));
-        assert!(values.substitute("ls {image}").unwrap_err().contains("no disk image"));
+        assert!(
+            values
+                .substitute("{port:81}")
+                .unwrap_err()
+                .contains("guest port 81")
+        );
+        assert!(
+            values
+                .substitute("{port:x}")
+                .unwrap_err()
+                .contains("names no port")
+        );
+        assert!(
+            values
+                .substitute("ls {image}")
+                .unwrap_err()
+                .contains("no disk image")
+        );
     }
 
     #[test]
@@ -834,9 +856,16 @@ mod tests {
         );
         let failure = run_host_command("echo out; echo err >&2; exit 3", &[], HOST_COMMAND_TIMEOUT)
             .unwrap_err();
-        assert!(failure.contains("| out") && failure.contains("| err"), "{failure}");
+        assert!(
+            failure.contains("| out") && failure.contains("| err"),
+            "{failure}"
+        );
         assert_eq!(
-            run_host_command("printf 'a\\nb\\n'", &["a".into(), "b".into()], HOST_COMMAND_TIMEOUT),
+            run_host_command(
+                "printf 'a\\nb\\n'",
+                &["a".into(), "b".into()],
+                HOST_COMMAND_TIMEOUT
+            ),
             Ok(String::from("a\nb\n"))
         );
     }

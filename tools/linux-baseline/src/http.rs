@@ -51,14 +51,8 @@ fn load_module(path: &str) -> Result<(), String> {
     let params = c"";
     // SAFETY: finit_module reads the open file and the NUL-terminated
     // parameter string; both outlive the call.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_finit_module,
-            file.as_raw_fd(),
-            params.as_ptr(),
-            0,
-        )
-    };
+    let result =
+        unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };
     if result != 0 {
         let error = std::io::Error::last_os_error();
         // Built in after all: nothing to load.

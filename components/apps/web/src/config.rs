@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(config.port, 8080);
         assert_eq!(config.files.len(), 2);
         assert!(ron::from_str::<Config>("(prot: 80)").is_err());
-        assert_eq!(parse(b"(source: FileSystem)").unwrap().source, Source::FileSystem);
+        assert_eq!(
+            parse(b"(source: FileSystem)").unwrap().source,
+            Source::FileSystem
+        );
         assert_eq!(parse(b"()").unwrap().source, Source::Config);
         let both = parse(b"(source: FileSystem, files: [Text(path: \"/\", text: \"\")])").unwrap();
         assert!(both.problem().is_some());

@@ -16,9 +16,9 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use arbor::abi::{info, slot};
 use arbor_sessions::client::{self, Timer};
 use arbor_sessions::socket::{SocketClient, SocketError, SocketHandle};
-use arbor::abi::{info, slot};
 use arbor_sessions::{env, log};
 use web::config::{Config, Source};
 use web::connection::{Body, Connection};
@@ -119,7 +119,10 @@ fn serve() -> Result<(), String> {
         Source::FileSystem => {
             let fs = arbor_vfs::FileSystem::open("")
                 .map_err(|error| alloc::format!("FileSystem session: {error}"))?;
-            log!("serving files from a FileSystem session on port {}", config.port);
+            log!(
+                "serving files from a FileSystem session on port {}",
+                config.port
+            );
             // Held for the rest of the component's life.
             Files::FileSystem(fs_files::FsFiles::new(alloc::boxed::Box::leak(
                 alloc::boxed::Box::new(fs),
@@ -159,10 +162,16 @@ fn serve() -> Result<(), String> {
         }
         let mut index = 0;
         while index < open.len() {
-            let keep = match step(&net, &mut open[index], files.source(), &mut buffer, &mut || {
-                let uptime = timer.elapsed_ms().unwrap_or(0).saturating_sub(started);
-                status_page(uptime, served)
-            }) {
+            let keep = match step(
+                &net,
+                &mut open[index],
+                files.source(),
+                &mut buffer,
+                &mut || {
+                    let uptime = timer.elapsed_ms().unwrap_or(0).saturating_sub(started);
+                    status_page(uptime, served)
+                },
+            ) {
                 Ok((moved, responses)) => {
                     progress |= moved;
                     served += responses;

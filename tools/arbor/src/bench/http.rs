@@ -94,7 +94,12 @@ pub fn run(selected: &dyn Fn(&str) -> bool, figures: &mut Vec<Figure>, failures:
                     (LINUX_REQUESTS_FIGURE, LINUX_MIB_FIGURE)
                 };
                 let scenario = if origin == "arbor" { SCENARIO } else { "linux" };
-                found.push(figure(requests, measured.requests_per_s, "requests/s", Some(scenario)));
+                found.push(figure(
+                    requests,
+                    measured.requests_per_s,
+                    "requests/s",
+                    Some(scenario),
+                ));
                 found.push(figure(mib, measured.mib_per_s, "MiB/s", Some(scenario)));
             }
             Err(error) => {
@@ -216,7 +221,11 @@ fn net_modules() -> Result<Vec<PathBuf>, String> {
             .filter_map(|entry| entry.ok().map(|e| e.path().join("kernel").join(module)))
             .find(|path| path.is_file())
     };
-    if let Some(found) = NET_MODULES.iter().map(|m| find(m)).collect::<Option<Vec<_>>>() {
+    if let Some(found) = NET_MODULES
+        .iter()
+        .map(|m| find(m))
+        .collect::<Option<Vec<_>>>()
+    {
         return Ok(found);
     }
     let recorded = workspace::state_dir()
@@ -455,16 +464,15 @@ mod tests {
             parse_head(&head(&["HTTP/1.1 200 OK", "content-length: 12"])),
             Ok(12)
         );
-        assert!(parse_head(&head(&["HTTP/1.1 404 Not Found", "Content-Length: 3"]))
-            .unwrap_err()
-            .contains("404"));
+        assert!(
+            parse_head(&head(&["HTTP/1.1 404 Not Found", "Content-Length: 3"]))
+                .unwrap_err()
+                .contains("404")
+        );
         assert!(parse_head(&head(&["HTTP/1.1 200 OK"])).is_err());
         assert!(parse_head(&[]).is_err());
         let mut reader = std::io::Cursor::new(&b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody"[..]);
-        assert_eq!(
-            read_head(&mut reader).unwrap(),
-            ["HTTP/1.1 200 OK", "A: b"]
-        );
+        assert_eq!(read_head(&mut reader).unwrap(), ["HTTP/1.1 200 OK", "A: b"]);
     }
 
     #[test]
@@ -474,6 +482,9 @@ mod tests {
         assert!(wanted(&|name: &str| name.contains("http_mib")));
         assert!(!wanted(&|name: &str| name.contains("ipc")));
         let ratio = figure("a/b", 2.0 / 3.0, "ratio", None);
-        assert_eq!(ratio.to_json(), r#"{"bench":"a/b","value":0.67,"unit":"ratio","mode":"tcg-wall"}"#);
+        assert_eq!(
+            ratio.to_json(),
+            r#"{"bench":"a/b","value":0.67,"unit":"ratio","mode":"tcg-wall"}"#
+        );
     }
 }
