@@ -105,7 +105,7 @@ pub struct ServerStream {
 
 /// A fresh dataspace of `len` bytes in the server's Pd, attached as a shared
 /// region: the memory a server makes for a session from that session's
-/// donation (a Nic stream, a Socket window). Refused, with the slot and the
+/// donation (an Uplink stream, a Socket window). Refused, with the slot and the
 /// dataspace given back, when it cannot be made or attached.
 pub fn new_shared_region(len: usize) -> Result<(CapSlot, SharedRegion), SessionError> {
     let dataspace = arbor::guard::SlotGuard::allocate()?;

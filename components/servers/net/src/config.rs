@@ -55,7 +55,7 @@ pub struct Config {
     #[serde(default)]
     pub policy: Vec<ClientPolicy>,
     /// Ping this address once the stack has one, and log the reply (a
-    /// self-test of ARP, IPv4 and ICMP across the Nic session).
+    /// self-test of ARP, IPv4 and ICMP across the Uplink session).
     #[serde(default)]
     pub ping: Option<(u8, u8, u8, u8)>,
 }

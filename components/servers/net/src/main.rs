@@ -188,7 +188,7 @@ fn configure(iface: &mut Interface, address: StaticAddress) {
     log!("address {a}.{b}.{c}.{d}/{}", address.prefix);
 }
 
-/// The stack: smoltcp's interface and sockets over the Nic device.
+/// The stack: smoltcp's interface and sockets over the driver's Uplink session.
 struct Stack {
     config: Config,
     timer: Session,
