@@ -112,7 +112,7 @@ fn serve() -> Result<(), String> {
     let mut files = match config.source {
         Source::Config => {
             log!(
-                "serving {} files on port {}",
+                "serving {} files from its config on port {}",
                 config.files.len(),
                 config.port
             );
