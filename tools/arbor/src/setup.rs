@@ -52,26 +52,64 @@ pub fn ensure_qemu() -> Result<(), String> {
 /// `mkfs.fat` (dosfstools) and `mcopy` (mtools) are on the PATH, for
 /// scenario disk images; installed with apt-get when we are root.
 pub fn ensure_fat_tools() -> Result<(), String> {
+    ensure_programs(
+        &["mkfs.fat", "mcopy"],
+        &["dosfstools", "mtools"],
+        "disk images",
+    )
+}
+
+/// `curl` and `python3` are on the PATH, for the host commands scenario
+/// tests run against a guest (`Run` steps: curl fetches, the hostile HTTP
+/// client); installed with apt-get when we are root.
+pub fn ensure_host_command_tools() -> Result<(), String> {
+    ensure_programs(
+        &["curl", "python3", "sha256sum"],
+        &["curl", "python3", "coreutils"],
+        "host commands in scenario tests",
+    )
+}
+
+/// Every one of `programs` is on the PATH (or in /usr/sbin), installing
+/// Debian's `packages` with apt-get when we are root; otherwise an error
+/// naming the command to run, and `purpose`.
+fn ensure_programs(programs: &[&str], packages: &[&str], purpose: &str) -> Result<(), String> {
     let present = || {
-        ["mkfs.fat", "mcopy"]
+        programs
             .iter()
             .all(|program| found_in_path(program) || found_in_path_sbin(program))
     };
     if present() {
         return Ok(());
     }
-    const HINT: &str = "sudo apt-get install -y dosfstools mtools";
+    let hint = format!("sudo apt-get install -y {}", packages.join(" "));
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|program| !found_in_path(program) && !found_in_path_sbin(program))
+        .collect();
     if is_root() && found_in_path("apt-get") {
-        eprintln!("arbor: mkfs.fat or mcopy is missing; installing dosfstools and mtools");
-        if run_visibly("apt-get", &["install", "-y", "-q", "dosfstools", "mtools"]) && present() {
+        eprintln!(
+            "arbor: {} missing; installing {}",
+            missing.join(", "),
+            packages.join(" ")
+        );
+        let mut install = vec!["install", "-y", "-q"];
+        install.extend_from_slice(packages);
+        if (run_visibly("apt-get", &install)
+            || run_visibly("apt-get", &["update", "-q"]) && run_visibly("apt-get", &install))
+            && present()
+        {
             return Ok(());
         }
         return Err(format!(
-            "installing dosfstools and mtools failed; try by hand: {HINT}"
+            "installing {} failed; try by hand: {hint}",
+            packages.join(" ")
         ));
     }
     Err(format!(
-        "disk images need mkfs.fat and mcopy. Install them with:\n    {HINT}"
+        "{purpose} need {}. Install them with:\n    {hint}",
+        missing.join(", ")
     ))
 }
 

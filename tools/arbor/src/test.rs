@@ -13,7 +13,7 @@ use crate::qemu::{self, AccelChoice, GuestEnd};
 use crate::scenarios;
 use crate::workspace;
 use anyhow::{Result, anyhow};
-use arbor_config::{DefaultReject, ExitOutcome, TestSpec};
+use arbor_config::{DefaultReject, DisplayAction, ExitOutcome, TestSpec};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -460,6 +460,18 @@ pub fn test_command(
         components.sort();
         components.dedup();
         let kernel = qemu::build(&components)?;
+        let runs_host_commands = selected.iter().any(|scenario| {
+            scenario.scenario.test.as_ref().is_some_and(|spec| {
+                spec.display.iter().any(|step| {
+                    step.actions
+                        .iter()
+                        .any(|action| matches!(action, DisplayAction::Run { .. }))
+                })
+            })
+        });
+        if runs_host_commands {
+            crate::setup::ensure_host_command_tools().map_err(|e| anyhow!(e))?;
+        }
         let may_fall_back = accel == AccelChoice::Auto;
         let accel = accel.resolve()?;
         eprintln!(
