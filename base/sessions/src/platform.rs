@@ -178,6 +178,23 @@ impl Platform {
         Ok(Self { session })
     }
 
+    /// Opens the session as a restarted driver must: while the platform
+    /// driver still quiesces the devices of this label's previous
+    /// incarnation it answers [`SessionError::AlreadyClaimed`], so this
+    /// asks again every 10 ms, for at most half a second.
+    pub fn open_after_restart(label: &str, ram: u64) -> Result<Self, SessionError> {
+        let mut attempts = 0;
+        loop {
+            match Self::open(label, ram) {
+                Err(SessionError::AlreadyClaimed) if attempts < 50 => {
+                    attempts += 1;
+                    client::pause(10);
+                }
+                done => return done,
+            }
+        }
+    }
+
     fn call(
         &self,
         request: &PlatformRequest,
