@@ -15,8 +15,11 @@
 //! screen directly, to read the screen or another client's buffer, to move
 //! the pointer, to draw or hide a title strip, to take focus.
 
-use crate::SessionError;
 use crate::framebuffer::{MAX_DIMENSION, Mode, Rect};
+use crate::{Interface, SessionError, client};
+use arbor::abi::CapSlot;
+use arbor::guard::SlotGuard;
+use arbor::vspace;
 use serde::{Deserialize, Serialize};
 
 /// The service name routes and announcements use.
@@ -119,6 +122,101 @@ pub fn buffer_cost(width: u32, height: u32) -> Option<u64> {
     }
     let bytes = u64::from(width) * u64::from(height) * 4;
     Some(bytes.div_ceil(4096) * 4096)
+}
+
+/// What a session costs the compositor before its buffer.
+pub const SESSION_RAM: u64 = 8192;
+
+/// What a client donates for a session with one `width` x `height`
+/// buffer, or `None` for an impossible size.
+pub fn session_ram(width: u32, height: u32) -> Option<u64> {
+    buffer_cost(width, height).map(|cost| SESSION_RAM + cost)
+}
+
+/// A client's Gui session with one mapped buffer and one placed view:
+/// what every drawing client starts with.
+pub struct Window {
+    /// The session.
+    pub session: CapSlot,
+    /// The buffer, `width` x `height` pixels, row by row.
+    pub pixels: &'static mut [u32],
+    /// The view showing the buffer.
+    pub view: ViewId,
+    /// The buffer's width in pixels.
+    pub width: u32,
+    /// The buffer's height in pixels.
+    pub height: u32,
+}
+
+impl Window {
+    /// Opens a session donating `ram` bytes, gets a `width` x `height`
+    /// buffer, maps it, and places one view of that size at (`x`, `y`).
+    pub fn open(width: u32, height: u32, x: i32, y: i32, ram: u64) -> Result<Self, SessionError> {
+        let pixel_count = u64::from(width) * u64::from(height);
+        let session = client::open_session(SERVICE, "", &(), ram, None)?.cap;
+        let dataspace = SlotGuard::allocate()?;
+        match Self::call(
+            session,
+            &GuiRequest::Buffer { width, height },
+            None,
+            Some(dataspace.slot()),
+        )? {
+            // The compositor's claim is checked before anything is mapped.
+            GuiReply::Buffer { size } if size >= pixel_count * 4 => {}
+            _ => return Err(SessionError::BadRequest),
+        }
+        let pixels =
+            vspace::map_pixels(dataspace.slot(), pixel_count).map_err(SessionError::from)?;
+        // Mapped for the rest of the session's life.
+        dataspace.keep();
+        let view = match Self::call(session, &GuiRequest::CreateView, None, None)? {
+            GuiReply::View(view) => view,
+            _ => return Err(SessionError::BadRequest),
+        };
+        let rect = Rect::new(x, y, width, height);
+        Self::call(session, &GuiRequest::Place { view, rect }, None, None)?;
+        Ok(Window {
+            session,
+            pixels,
+            view,
+            width,
+            height,
+        })
+    }
+
+    /// Sends `request` on the session (with `send`, a capability for it);
+    /// an error reply becomes the error.
+    pub fn request(
+        &self,
+        request: &GuiRequest,
+        send: Option<CapSlot>,
+    ) -> Result<GuiReply, SessionError> {
+        Self::call(self.session, request, send, None)
+    }
+
+    /// Refreshes `rect` of the buffer, asking again while the compositor
+    /// defers it to its next frame (`Unavailable`: this client's share of
+    /// the frame is used up).
+    pub fn refresh(&self, rect: Rect) -> Result<(), SessionError> {
+        loop {
+            match self.request(&GuiRequest::Refresh { rect }, None) {
+                Err(SessionError::Unavailable) => client::pause(20),
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    fn call(
+        session: CapSlot,
+        request: &GuiRequest,
+        send: Option<CapSlot>,
+        receive: Option<CapSlot>,
+    ) -> Result<GuiReply, SessionError> {
+        match client::call::<_, GuiReply>(session, Interface::Session, request, send, receive)? {
+            (GuiReply::Error(error), _) => Err(error),
+            (reply, _) => Ok(reply),
+        }
+    }
 }
 
 #[cfg(test)]

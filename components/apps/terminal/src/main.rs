@@ -11,10 +11,10 @@ extern crate alloc;
 
 use alloc::string::String;
 use arbor::abi::{CapSlot, ObjectKind, slot};
-use arbor::{slots, sys, vspace};
+use arbor::{slots, sys};
 use arbor_sessions::client::{self, call, open_session};
 use arbor_sessions::framebuffer::Rect;
-use arbor_sessions::gui::{self, GuiReply, GuiRequest};
+use arbor_sessions::gui::{self, GuiReply, GuiRequest, Window};
 use arbor_sessions::input::{BATCH_MAX, Event};
 use arbor_sessions::log_stream::{self, LogStreamReply, LogStreamRequest};
 use arbor_sessions::{Interface, SessionError, env, log};
@@ -46,9 +46,6 @@ fn default_prompt() -> String {
     String::from("> ")
 }
 
-/// What a session costs the compositor before the buffer (its SESSION_RAM).
-const SESSION_RAM: u64 = 8192;
-
 fn run(_argument: u64) {
     let config = match env::config::<Config>() {
         Ok(config) => config,
@@ -63,53 +60,18 @@ fn run(_argument: u64) {
     }
 }
 
-fn request(
-    session: CapSlot,
-    request: &GuiRequest,
-    send: Option<CapSlot>,
-    receive: Option<CapSlot>,
-) -> Result<GuiReply, SessionError> {
-    match call::<_, GuiReply>(session, Interface::Session, request, send, receive)? {
-        (GuiReply::Error(error), _) => Err(error),
-        (reply, _) => Ok(reply),
-    }
-}
-
 fn serve(config: &Config) -> Result<(), SessionError> {
     let mut grid = Grid::new(
         config.columns.clamp(1, 200).into(),
         config.rows.clamp(1, 100).into(),
     );
     let (width, height) = render::buffer_size(&grid);
-    let cost = gui::buffer_cost(width, height).ok_or(SessionError::BadRequest)?;
-    let session = open_session(gui::SERVICE, "", &(), SESSION_RAM + cost, None)?.cap;
-    let dataspace = slots::allocate().map_err(SessionError::from)?;
-    match request(
-        session,
-        &GuiRequest::Buffer { width, height },
-        None,
-        Some(dataspace),
-    )? {
-        GuiReply::Buffer { size } if size >= cost => {}
-        _ => return Err(SessionError::BadRequest),
-    }
-    let pixels = vspace::map_pixels(dataspace, u64::from(width) * u64::from(height))
-        .map_err(SessionError::from)?;
-    let view = match request(session, &GuiRequest::CreateView, None, None)? {
-        GuiReply::View(view) => view,
-        _ => return Err(SessionError::BadRequest),
-    };
-    let rect = Rect::new(config.x, config.y, width, height);
-    request(session, &GuiRequest::Place { view, rect }, None, None)?;
+    let ram = gui::session_ram(width, height).ok_or(SessionError::BadRequest)?;
+    let mut window = Window::open(width, height, config.x, config.y, ram)?;
     let notification = slots::allocate().map_err(SessionError::from)?;
     sys::create(ObjectKind::Notification, slot::OWN_PD, notification, 0)
         .map_err(SessionError::from)?;
-    request(
-        session,
-        &GuiRequest::SetNotification,
-        Some(notification),
-        None,
-    )?;
+    window.request(&GuiRequest::SetNotification, Some(notification))?;
 
     let log = if config.log {
         let stream = open_session(
@@ -138,7 +100,7 @@ fn serve(config: &Config) -> Result<(), SessionError> {
     grid.write(&config.greeting);
     grid.put('\n');
     grid.write(&config.prompt);
-    redraw(&mut grid, pixels, session, width)?;
+    redraw(&mut grid, &mut window)?;
     log!(
         "terminal: {}x{} characters at ({}, {})",
         grid.columns(),
@@ -151,12 +113,10 @@ fn serve(config: &Config) -> Result<(), SessionError> {
     loop {
         // Events are signalled; the timeout only guards against a lost signal.
         let _ = sys::wait_timeout(notification, 500);
-        let batch = match request(
-            session,
+        let batch = match window.request(
             &GuiRequest::Events {
                 max: BATCH_MAX as u16,
             },
-            None,
             None,
         )? {
             GuiReply::Events(batch) => batch,
@@ -191,7 +151,7 @@ fn serve(config: &Config) -> Result<(), SessionError> {
         if let Some(stream) = log {
             show_log(stream, &mut grid)?;
         }
-        redraw(&mut grid, pixels, session, width)?;
+        redraw(&mut grid, &mut window)?;
     }
 }
 
@@ -221,25 +181,20 @@ fn show_log(stream: CapSlot, grid: &mut Grid) -> Result<(), SessionError> {
 
 /// Draws the rows that changed and refreshes them (retrying a refresh the
 /// compositor deferred to its next frame).
-fn redraw(
-    grid: &mut Grid,
-    pixels: &mut [u32],
-    session: CapSlot,
-    width: u32,
-) -> Result<(), SessionError> {
+fn redraw(grid: &mut Grid, window: &mut Window) -> Result<(), SessionError> {
     let (rows, _) = grid.take_dirty();
     let (Some(&first), Some(&last)) = (rows.first(), rows.last()) else {
         return Ok(());
     };
     for &row in &rows {
-        render::draw_row(grid, pixels, row);
+        render::draw_row(grid, window.pixels, row);
     }
     let top = first as u32 * GLYPH_SIZE;
-    let rect = Rect::new(0, top as i32, width, (last - first + 1) as u32 * GLYPH_SIZE);
-    loop {
-        match request(session, &GuiRequest::Refresh { rect }, None, None) {
-            Err(SessionError::Unavailable) => client::pause(20),
-            other => return other.map(drop),
-        }
-    }
+    let rect = Rect::new(
+        0,
+        top as i32,
+        window.width,
+        (last - first + 1) as u32 * GLYPH_SIZE,
+    );
+    window.refresh(rect)
 }

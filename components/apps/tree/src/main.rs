@@ -10,13 +10,11 @@
 
 extern crate alloc;
 
-use arbor::abi::CapSlot;
-use arbor::{slots, vspace};
-use arbor_sessions::client::{self, call, open_session};
+use arbor_sessions::client;
 use arbor_sessions::framebuffer::Rect;
-use arbor_sessions::gui::{self, GuiReply, GuiRequest};
+use arbor_sessions::gui::{self, Window};
 use arbor_sessions::init_state::{self, InitState};
-use arbor_sessions::{Interface, SessionError, env, log};
+use arbor_sessions::{SessionError, env, log};
 use serde::Deserialize;
 
 arbor::entry!(run);
@@ -60,8 +58,6 @@ fn default_rows() -> u32 {
     16
 }
 
-/// What a Gui session costs the compositor before the buffer.
-const SESSION_RAM: u64 = 8192;
 /// How often the version is asked for between full redraws.
 const VERSION_POLL_MS: u64 = 100;
 
@@ -109,43 +105,11 @@ fn print(config: &Config, state: &InitState) -> Result<(), SessionError> {
     Ok(())
 }
 
-fn gui_request(session: CapSlot, request: &GuiRequest) -> Result<GuiReply, SessionError> {
-    gui_request_with(session, request, None)
-}
-
-fn gui_request_with(
-    session: CapSlot,
-    request: &GuiRequest,
-    receive: Option<CapSlot>,
-) -> Result<GuiReply, SessionError> {
-    match call::<_, GuiReply>(session, Interface::Session, request, None, receive)? {
-        (GuiReply::Error(error), _) => Err(error),
-        (reply, _) => Ok(reply),
-    }
-}
-
 /// Draws the report in a view for good.
 fn show(config: &Config, state: &InitState) -> Result<(), SessionError> {
     let (width, height) = tree::buffer_size(config.columns, config.rows);
-    let cost = gui::buffer_cost(width, height).ok_or(SessionError::BadRequest)?;
-    let session = open_session(gui::SERVICE, "", &(), SESSION_RAM + cost, None)?.cap;
-    let dataspace = slots::allocate().map_err(SessionError::from)?;
-    match gui_request_with(
-        session,
-        &GuiRequest::Buffer { width, height },
-        Some(dataspace),
-    )? {
-        GuiReply::Buffer { size } if size >= cost => {}
-        _ => return Err(SessionError::BadRequest),
-    }
-    let pixels = vspace::map_pixels(dataspace, u64::from(width) * u64::from(height))
-        .map_err(SessionError::from)?;
-    let view = match gui_request(session, &GuiRequest::CreateView)? {
-        GuiReply::View(view) => view,
-        _ => return Err(SessionError::BadRequest),
-    };
-    let rect = Rect::new(config.x, config.y, width, height);
-    gui_request(session, &GuiRequest::Place { view, rect })?;
+    let ram = gui::session_ram(width, height).ok_or(SessionError::BadRequest)?;
+    let window = Window::open(width, height, config.x, config.y, ram)?;
     log!(
         "tree: {}x{} characters at ({}, {})",
         config.columns,
@@ -161,8 +125,8 @@ fn show(config: &Config, state: &InitState) -> Result<(), SessionError> {
         if shown_version != Some(version) || polls >= polls_per_redraw {
             let report = state.report()?;
             let text = init_state::render(&report);
-            tree::draw(pixels, width, &text);
-            refresh(session, Rect::new(0, 0, width, height))?;
+            tree::draw(window.pixels, width, &text);
+            window.refresh(Rect::new(0, 0, width, height))?;
             if shown_version.is_none() {
                 log!("tree: shows {} children", report.children.len());
             }
@@ -171,15 +135,5 @@ fn show(config: &Config, state: &InitState) -> Result<(), SessionError> {
         }
         polls += 1;
         client::pause(VERSION_POLL_MS);
-    }
-}
-
-/// Refreshes `rect`, retrying a refresh the compositor deferred to its next frame.
-fn refresh(session: CapSlot, rect: Rect) -> Result<(), SessionError> {
-    loop {
-        match gui_request(session, &GuiRequest::Refresh { rect }) {
-            Err(SessionError::Unavailable) => client::pause(20),
-            other => return other.map(drop),
-        }
     }
 }

@@ -42,8 +42,6 @@ const FRAME_BIT: u64 = 1;
 const INPUT_BIT: u64 = 2;
 /// RAM donated for the Input session.
 const INPUT_SESSION_RAM: u64 = 8192;
-/// What a Gui session costs before its buffer: its state and queue.
-const SESSION_RAM: u64 = 8192;
 /// RAM first offered for the Framebuffer session; the driver names what
 /// else its buffer needs.
 const FRAMEBUFFER_FIRST_OFFER: u64 = 16 * 1024;
@@ -265,7 +263,7 @@ impl Compositor {
         call: &mut Call<'_>,
     ) -> Result<GuiReply, SessionError> {
         let cost = gui::buffer_cost(width, height).ok_or(SessionError::BadRequest)?;
-        let needed = SESSION_RAM.saturating_add(cost);
+        let needed = gui::SESSION_RAM.saturating_add(cost);
         if entry.quota.ram < needed {
             complain!(
                 entry,
@@ -497,7 +495,7 @@ impl Service for Compositor {
         quota: Quota,
     ) -> Result<Client, SessionError> {
         quota.require(Quota {
-            ram: SESSION_RAM,
+            ram: gui::SESSION_RAM,
             caps: 2,
         })?;
         Ok(Client {

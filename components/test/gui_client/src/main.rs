@@ -21,10 +21,10 @@
 use alloc::string::String;
 use arbor::abi::CapSlot;
 use arbor::abi::info;
-use arbor::{slots, sys, vspace};
-use arbor_sessions::client::{self, Timer, call, open_session};
+use arbor::{slots, sys};
+use arbor_sessions::client::{self, Timer, call};
 use arbor_sessions::framebuffer::Rect;
-use arbor_sessions::gui::{self, GuiReply, GuiRequest, ViewId};
+use arbor_sessions::gui::{GuiReply, GuiRequest, Window};
 use arbor_sessions::{Interface, SessionError, env, log};
 use serde::Deserialize;
 
@@ -101,41 +101,12 @@ fn request(
     }
 }
 
-/// A session, a mapped buffer with pattern `seed`, and one placed view.
-struct Window {
-    session: CapSlot,
-    pixels: &'static mut [u32],
-    view: ViewId,
-}
-
+/// A window (`gui::Window`) with pattern `seed` drawn and shown.
 fn open_window(config: &Config) -> Result<Window, SessionError> {
-    let session = open_session(gui::SERVICE, "", &(), config.ram, None)?.cap;
-    let dataspace = slots::allocate().map_err(SessionError::from)?;
-    let size = match request(
-        session,
-        &GuiRequest::Buffer {
-            width: config.width,
-            height: config.height,
-        },
-        Some(dataspace),
-    )? {
-        GuiReply::Buffer { size } => size,
-        _ => return Err(SessionError::BadRequest),
-    };
-    let pixels_count = u64::from(config.width) * u64::from(config.height);
-    if size < pixels_count * 4 {
-        return Err(SessionError::BadRequest);
-    }
-    let pixels = vspace::map_pixels(dataspace, pixels_count).map_err(SessionError::from)?;
-    gui_client::fill(pixels, config.width, config.seed);
-    let view = match request(session, &GuiRequest::CreateView, None)? {
-        GuiReply::View(view) => view,
-        _ => return Err(SessionError::BadRequest),
-    };
-    let rect = Rect::new(config.x, config.y, config.width, config.height);
-    request(session, &GuiRequest::Place { view, rect }, None)?;
+    let window = Window::open(config.width, config.height, config.x, config.y, config.ram)?;
+    gui_client::fill(window.pixels, config.width, config.seed);
     request(
-        session,
+        window.session,
         &GuiRequest::Refresh {
             rect: Rect::new(0, 0, config.width, config.height),
         },
@@ -149,11 +120,7 @@ fn open_window(config: &Config) -> Result<Window, SessionError> {
         config.x,
         config.y
     );
-    Ok(Window {
-        session,
-        pixels,
-        view,
-    })
+    Ok(window)
 }
 
 fn painter(config: &Config) -> Result<(), SessionError> {
