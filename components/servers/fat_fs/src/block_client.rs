@@ -3,9 +3,10 @@
 //! reads), submitted and waited for. The geometry comes from the server's Info
 //! answer, checked ([`Info::from_bytes`]) before it is believed.
 
-use arbor::packet_stream::{Opcode, Status};
+use arbor::packet_stream::{Client, Opcode, Packet, Status};
 use arbor_sessions::block::{BlockError, INFO_SIZE, Info, MAX_BLOCKS_PER_REQUEST, op};
 use arbor_sessions::bulk::{BulkError, ClientStream, StreamArgs};
+use arbor_sessions::file_system::ReadTarget;
 use fat_fs::cache::{BlockDevice, DeviceError};
 
 /// Bytes of the session's payload area: the longest read, in one packet.
@@ -94,9 +95,32 @@ impl BlockClient {
         buffer: &mut [u8],
         send: bool,
     ) -> Result<(), DeviceError> {
+        if send {
+            let len = buffer.len();
+            self.exchange_with(opcode, argument, buffer, len, &mut |_, _| true)
+        } else {
+            let len = buffer.len();
+            self.exchange_with(opcode, argument, &[], len, &mut |client, packet| {
+                client.read(packet, 0, buffer).is_ok()
+            })
+        }
+    }
+
+    /// One request of a packet of `len` bytes (at least `send.len()`, at
+    /// least 1) that starts with `send`; `receive` takes the answer from
+    /// the acknowledged packet (false: it could not). Repeated on a new
+    /// session if the server died with it unanswered.
+    fn exchange_with(
+        &mut self,
+        opcode: Opcode,
+        argument: u64,
+        send: &[u8],
+        len: usize,
+        receive: &mut dyn FnMut(&Client, &Packet) -> bool,
+    ) -> Result<(), DeviceError> {
         let mut reconnects = 0;
         loop {
-            match self.exchange_once(opcode, argument, buffer, send) {
+            match self.exchange_once(opcode, argument, send, len, receive) {
                 Err(Failure::ServerGone) if reconnects < MAX_RECONNECTS => {
                     reconnects += 1;
                     self.reconnect()?;
@@ -135,15 +159,16 @@ impl BlockClient {
         &mut self,
         opcode: Opcode,
         argument: u64,
-        buffer: &mut [u8],
-        send: bool,
+        send: &[u8],
+        len: usize,
+        receive: &mut dyn FnMut(&Client, &Packet) -> bool,
     ) -> Result<(), Failure> {
         let stream = &mut self.stream;
         let packet = stream
             .stream
-            .alloc_packet(buffer.len().max(1))
+            .alloc_packet(len.max(send.len()).max(1))
             .map_err(|_| Failure::Refused)?;
-        if send && stream.stream.write(&packet, 0, buffer).is_err() {
+        if !send.is_empty() && stream.stream.write(&packet, 0, send).is_err() {
             let _ = stream.stream.free_packet(packet);
             return Err(Failure::Refused);
         }
@@ -152,14 +177,10 @@ impl BlockClient {
             Err(BulkError::ServerGone) => return Err(Failure::ServerGone),
             Err(_) => return Err(Failure::Refused),
         };
-        let copied = if send || buffer.is_empty() {
-            Ok(())
-        } else {
-            stream.stream.read(&ack.packet, 0, buffer)
-        };
+        let received = ack.status == Status::OK && receive(&stream.stream, &ack.packet);
         let _ = stream.stream.free_packet(ack.packet);
-        match (ack.status, copied) {
-            (Status::OK, Ok(())) => Ok(()),
+        match (ack.status, received) {
+            (Status::OK, true) => Ok(()),
             (status, _) => {
                 if let Some(error) = BlockError::from_status(status) {
                     arbor_sessions::log!("Block request {} refused: {error:?}", opcode.0);
@@ -208,5 +229,22 @@ impl BlockDevice for BlockClient {
             return Err(DeviceError);
         }
         self.exchange(op::READ, first, out, false)
+    }
+
+    fn read_blocks_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        first: u64,
+        len: usize,
+        target: &mut T,
+        at: usize,
+    ) -> Result<(), DeviceError> {
+        let size = self.block_size();
+        let blocks = (len / size) as u64;
+        if !len.is_multiple_of(size) || blocks == 0 || blocks > self.max_blocks_per_read() {
+            return Err(DeviceError);
+        }
+        self.exchange_with(op::READ, first, &[], len, &mut |client, packet| {
+            target.put_from(at, client, packet, 0, len).is_ok()
+        })
     }
 }

@@ -11,6 +11,7 @@
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
+use arbor_sessions::file_system::ReadTarget;
 use core::cell::RefCell;
 use lamfat::{IoBase, Read, Seek, SeekFrom, Write};
 
@@ -44,6 +45,23 @@ pub trait BlockDevice {
             self.read_block(first + index as u64, block)?;
         }
         Ok(())
+    }
+    /// Reads `len / block_size` whole blocks from `first` (at most
+    /// [`BlockDevice::max_blocks_per_read`]) to byte `at` of `target`; by
+    /// default through a buffer of `len` bytes. A Block session hands them
+    /// from its packet straight to the target.
+    fn read_blocks_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        first: u64,
+        len: usize,
+        target: &mut T,
+        at: usize,
+    ) -> Result<(), DeviceError> {
+        let mut buffer = Vec::new();
+        buffer.try_reserve_exact(len).map_err(|_| DeviceError)?;
+        buffer.resize(len, 0);
+        self.read_blocks(first, &mut buffer)?;
+        target.put(at, &buffer).map_err(|_| DeviceError)
     }
 }
 
@@ -170,30 +188,45 @@ impl<D: BlockDevice> SectorCache<D> {
     /// `out`, as many per device request as it takes; only partial blocks
     /// and cached ones pass through the cache.
     pub fn read_at(&mut self, position: u64, out: &mut [u8]) -> Result<usize, DeviceError> {
+        self.read_to(position, out.len(), out, 0)
+    }
+
+    /// [`SectorCache::read_at`] of `len` bytes into `target` from its byte
+    /// `at`: whole uncached blocks go from the device to the target
+    /// without passing through memory of the cache's own.
+    pub fn read_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        position: u64,
+        len: usize,
+        target: &mut T,
+        at: usize,
+    ) -> Result<usize, DeviceError> {
         let block_size = self.device.block_size() as u64;
         let end = self.len();
         let mut done = 0;
-        while done < out.len() {
-            let at = position + done as u64;
-            if at >= end {
+        while done < len {
+            let from = position + done as u64;
+            if from >= end {
                 break;
             }
-            let offset = (at % block_size) as usize;
-            let whole = ((out.len() - done) as u64 / block_size).min((end - at) / block_size);
+            let offset = (from % block_size) as usize;
+            let whole = ((len - done) as u64 / block_size).min((end - from) / block_size);
             if offset == 0 && whole > 0 {
-                let run = self.uncached_run(at / block_size, whole);
+                let run = self.uncached_run(from / block_size, whole);
                 if run > 0 {
                     let bytes = (run * block_size) as usize;
                     self.device
-                        .read_blocks(at / block_size, &mut out[done..done + bytes])?;
+                        .read_blocks_to(from / block_size, bytes, target, at + done)?;
                     self.device_reads += 1;
                     done += bytes;
                     continue;
                 }
             }
-            let sector = self.sector(at / block_size)?;
-            let take = (out.len() - done).min(sector.data.len() - offset);
-            out[done..done + take].copy_from_slice(&sector.data[offset..offset + take]);
+            let sector = self.sector(from / block_size)?;
+            let take = (len - done).min(sector.data.len() - offset);
+            target
+                .put(at + done, &sector.data[offset..offset + take])
+                .map_err(|_| DeviceError)?;
             done += take;
         }
         Ok(done)
