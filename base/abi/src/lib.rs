@@ -205,6 +205,7 @@ impl Error {
     ];
 
     /// Decodes `rax` after a system call: `Ok(())` for 0.
+    #[inline]
     pub fn check(raw: u64) -> Result<(), Error> {
         if raw == 0 {
             return Ok(());

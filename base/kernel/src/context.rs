@@ -62,50 +62,65 @@ impl Frame {
     }
 
     /// Saves into `context` what a thread that entered through `syscall`
-    /// keeps across it: the callee-saved registers, its stack, return
-    /// address and flags. The other registers are the call's results (the
-    /// kernel writes them before the thread runs again) or clobbered by
-    /// `syscall` itself (`rcx`, `r11`), so the IPC fast path leaves them.
-    #[inline]
-    pub fn save_syscall_state(&self, context: &mut Frame) {
-        context.rbx = self.rbx;
-        context.rbp = self.rbp;
-        context.r12 = self.r12;
-        context.r13 = self.r13;
-        context.r14 = self.r14;
-        context.r15 = self.r15;
+    /// keeps across it, except the callee-saved registers (see
+    /// [`Frame::save_callee_saved`]): its stack, return address and flags.
+    /// The other registers are the call's results (the kernel writes them
+    /// before the thread runs again) or clobbered by `syscall` itself
+    /// (`rcx`, `r11`), so the IPC fast path leaves them.
+    #[inline(always)]
+    pub fn save_syscall_return(&self, context: &mut Frame) {
         context.rip = self.rip;
         context.rsp = self.rsp;
         context.rflags = self.rflags;
         context.vector = SYSCALL_MARK;
     }
 
-    /// Loads into this entry frame the context of a thread that is blocked
-    /// in a system call and is about to get its results: what
-    /// [`Frame::save_syscall_state`] keeps. The caller then writes every
-    /// result register (`rax`, `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`);
-    /// `rcx` and `r11` are overwritten by the `sysretq` path from `rip` and
-    /// `rflags`, so nothing of the previous thread survives. A context that
-    /// did not enter through `syscall` is loaded whole.
+    /// Saves this frame's callee-saved registers (`rbx`, `rbp`, `r12`-`r15`)
+    /// into `context`. On the target the syscall entry stub does this from
+    /// the CPU's registers after the IPC fast path (they are never written
+    /// to the entry frame there); the host tests do it here.
     #[inline(always)]
-    pub fn load_for_syscall_return(&mut self, context: &Frame) {
-        if context.vector != SYSCALL_MARK {
-            *self = *context;
-            return;
-        }
+    pub fn save_callee_saved(&self, context: &mut Frame) {
+        context.rbx = self.rbx;
+        context.rbp = self.rbp;
+        context.r12 = self.r12;
+        context.r13 = self.r13;
+        context.r14 = self.r14;
+        context.r15 = self.r15;
+    }
+
+    /// Loads the callee-saved registers of `context` into this frame (the
+    /// counterpart of [`Frame::save_callee_saved`]).
+    #[inline(always)]
+    pub fn load_callee_saved(&mut self, context: &Frame) {
         self.rbx = context.rbx;
         self.rbp = context.rbp;
         self.r12 = context.r12;
         self.r13 = context.r13;
         self.r14 = context.r14;
         self.r15 = context.r15;
+    }
+
+    /// Turns this entry frame of a thread that entered through `syscall`
+    /// into the return of another thread blocked in an IPC system call,
+    /// whose saved `context` (see [`Frame::save_syscall_return`]) returns
+    /// through `sysretq` to a canonical address (the IPC fast path checked
+    /// both): its stack, return address and flags, and the message as
+    /// results — `rax` 0, `rdi` the badge, `rsi` the `MsgInfo`, and the
+    /// four message words, which stay where the sender put them (`rdx`,
+    /// `r10`, `r8`, `r9`). The callee-saved registers come from `context`
+    /// too (see [`Frame::load_callee_saved`]); `sysretq` loads `rcx` and
+    /// `r11` from `rip` and `rflags`, so nothing else of the sender
+    /// reaches the receiver.
+    #[inline(always)]
+    pub fn resume_from_syscall(&mut self, context: &Frame, badge: u64, info: u64) {
         self.rip = context.rip;
         self.rsp = context.rsp;
-        self.rflags = context.rflags;
+        self.rflags = (context.rflags & USER_RFLAGS) | RFLAGS_BASE;
         self.vector = SYSCALL_MARK;
-        self.error_code = 0;
-        self.rcx = context.rip;
-        self.r11 = context.rflags;
+        self.rax = 0;
+        self.rdi = badge;
+        self.rsi = info;
     }
 
     /// Sets the result registers of an IPC receive or reply.

@@ -105,7 +105,7 @@ impl<'a> FrameTable<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn index(&self, pfn: Pfn) -> Option<usize> {
         // A frame below `base` wraps around to far beyond the table's end:
         // one comparison rejects both.
@@ -114,7 +114,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// The record of `pfn`, if the table covers it.
-    #[inline]
+    #[inline(always)]
     pub fn info(&self, pfn: Pfn) -> Option<FrameInfo> {
         self.index(pfn).map(|i| self.infos[i])
     }
@@ -123,6 +123,7 @@ impl<'a> FrameTable<'a> {
     /// the only frames the kernel reads or writes on a user's behalf (IPC
     /// buffers). Device memory, page tables, objects and anything outside
     /// the table are not.
+    #[inline]
     pub fn is_user_data(&self, pfn: Pfn) -> bool {
         self.info(pfn)
             .is_some_and(|info| info.usage == FrameUse::Data && info.owner != 0)

@@ -22,9 +22,14 @@
 //!    - `kernel::store`: the raw casts from a frame to what it holds
 //!      (`frame_ref` / `frame_mut` are `unsafe fn`s), reached only through
 //!      accessors that first check the frame table for that use and borrow
-//!      from the store, so the borrow checker sees every access.
+//!      from the store, so the borrow checker sees every access (the IPC
+//!      fast path's `ipc_partners` checks three or four objects once and
+//!      hands out references to all of them, which lie in different frames).
 //!    - `kernel::entry`: the one static holding the kernel state, handed
-//!      out only by `with_kernel`, which refuses to nest.
+//!      out only by `with_kernel`, which refuses to nest (and to run before
+//!      the state is installed). The syscall entry stub writes the
+//!      callee-saved registers into two threads' contexts the IPC fast path
+//!      names, after it returned (`syscall_fast`).
 //!    - `main.rs`: the `no_mangle` entry symbol.
 //!
 //!    Every other module — object layer, IPC, system calls, destruction,
@@ -74,7 +79,7 @@ pub mod kernel;
 #[cfg(target_os = "none")]
 pub use boot::start;
 #[cfg(target_os = "none")]
-pub(crate) use kernel::entry::kernel_entry;
+pub(crate) use kernel::entry::{kernel_entry, syscall_fast, syscall_slow};
 
 /// Prints to the kernel's console (on the host: the test recorder's).
 #[cfg(all(test, not(target_os = "none")))]

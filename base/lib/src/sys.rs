@@ -86,15 +86,18 @@ pub fn raw_syscall(number: u64, args: [u64; 6]) -> RawResult {
     }
 }
 
+#[inline(always)]
 fn syscall(number: Syscall, args: [u64; 6]) -> Result<[u64; 6], Error> {
     let result = raw_syscall(number as u64, args);
     Error::check(result.rax).map(|()| result.results)
 }
 
+#[inline(always)]
 fn slot(cap: CapSlot) -> u64 {
     u64::from(cap.0)
 }
 
+#[inline(always)]
 fn message_of(results: [u64; 6]) -> Message {
     Message {
         info: MsgInfo(results[1]),
@@ -103,6 +106,7 @@ fn message_of(results: [u64; 6]) -> Message {
 }
 
 /// Sends `message` on an endpoint (WRITE) and waits for the reply.
+#[inline(always)]
 pub fn call(endpoint: CapSlot, message: Message) -> Result<Message, Error> {
     let [w0, w1, w2, w3] = message.words;
     let results = syscall(
@@ -113,6 +117,7 @@ pub fn call(endpoint: CapSlot, message: Message) -> Result<Message, Error> {
 }
 
 /// Replies `reply` to the last caller (if any), then receives on `endpoint` (READ).
+#[inline(always)]
 pub fn reply_recv(endpoint: CapSlot, reply: Message) -> Result<(Badge, Message), Error> {
     let [w0, w1, w2, w3] = reply.words;
     let results = syscall(

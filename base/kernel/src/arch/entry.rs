@@ -1,6 +1,6 @@
 //! Entering and leaving the kernel: a stub per interrupt vector and the
 //! `syscall` entry, which all build one [`Frame`] on the kernel stack and call
-//! `kernel_entry`; `frame_return` leaves through `iretq`, or `sysretq` for
+//! `kernel_entry` (system calls try the IPC fast path first); `frame_return` leaves through `iretq`, or `sysretq` for
 //! threads that entered through `syscall`.
 
 use super::Verdict;
@@ -34,19 +34,93 @@ core::arch::global_asm!(
     .endr
 
     /* syscall: rcx = user rip, r11 = user rflags, interrupts off (FMASK).
-     * Build the same frame an interrupt from user mode would, on the kernel
-     * stack (single CPU: the user rsp is parked in a static). */
+     * Build a frame at the same place an interrupt from user mode would,
+     * on the kernel stack (single CPU: the user rsp is parked in a static),
+     * writing only what a system call has: the registers but rcx and r11
+     * (which syscall clobbered), rip, rflags, rsp and the mark. syscall
+     * cleared DF and AC through FMASK: no flags to fix.
+     *
+     * The callee-saved registers (rbx, rbp, r12-r15) stay in the CPU while
+     * the IPC fast path runs (the C ABI keeps them). When it takes the
+     * call it returns two contexts (rax, rdx): they are saved into the
+     * first (the caller's) and loaded from the second (the next thread's)
+     * right here. Otherwise they go into the frame and the slow path runs
+     * (`kernel::entry::syscall_slow` fills in the rest of the frame). */
     .global syscall_entry
     syscall_entry:
         mov [rip + user_rsp_scratch], rsp
         mov rsp, [rip + kernel_stack_top]
-        push 0x1b
-        push [rip + user_rsp_scratch]
-        push r11
-        push 0x23
-        push rcx
-        push 0
-        push {syscall_mark}
+        sub rsp, 176
+        mov [rsp + 40], r10
+        mov [rsp + 48], r9
+        mov [rsp + 56], r8
+        mov [rsp + 72], rdi
+        mov [rsp + 80], rsi
+        mov [rsp + 88], rdx
+        mov [rsp + 112], rax
+        mov qword ptr [rsp + 120], {syscall_mark}
+        mov [rsp + 136], rcx
+        mov [rsp + 152], r11
+        mov r11, [rip + user_rsp_scratch]
+        mov [rsp + 160], r11
+        mov rdi, rsp
+        call {syscall_fast}
+        test rax, rax
+        jz 2f
+        mov [rax + 104], rbx
+        mov [rax + 64], rbp
+        mov [rax + 24], r12
+        mov [rax + 16], r13
+        mov [rax + 8], r14
+        mov [rax + 0], r15
+        mov rbx, [rdx + 104]
+        mov rbp, [rdx + 64]
+        mov r12, [rdx + 24]
+        mov r13, [rdx + 16]
+        mov r14, [rdx + 8]
+        mov r15, [rdx + 0]
+        /* The fast path made a sysretq frame with a canonical user rip. */
+        mov r10, [rsp + 40]
+        mov r9, [rsp + 48]
+        mov r8, [rsp + 56]
+        mov rdi, [rsp + 72]
+        mov rsi, [rsp + 80]
+        mov rdx, [rsp + 88]
+        mov rax, [rsp + 112]
+        mov rcx, [rsp + 136]
+        mov r11, [rsp + 152]
+        mov rsp, [rsp + 160]
+        sysretq
+    2:  mov [rsp + 0], r15
+        mov [rsp + 8], r14
+        mov [rsp + 16], r13
+        mov [rsp + 24], r12
+        mov [rsp + 64], rbp
+        mov [rsp + 104], rbx
+        mov rdi, rsp
+        call {syscall_slow}
+        /* Back to user mode: through sysretq when the frame is a system
+         * call's (the kernel checked that rip is canonical user space),
+         * loading only what sysretq and the registers need. */
+        cmp qword ptr [rsp + 120], {syscall_mark}
+        jne frame_return
+        mov r15, [rsp + 0]
+        mov r14, [rsp + 8]
+        mov r13, [rsp + 16]
+        mov r12, [rsp + 24]
+        mov r10, [rsp + 40]
+        mov r9, [rsp + 48]
+        mov r8, [rsp + 56]
+        mov rbp, [rsp + 64]
+        mov rdi, [rsp + 72]
+        mov rsi, [rsp + 80]
+        mov rdx, [rsp + 88]
+        mov rbx, [rsp + 104]
+        mov rax, [rsp + 112]
+        mov rcx, [rsp + 136]
+        mov r11, [rsp + 152]
+        mov rsp, [rsp + 160]
+        sysretq
     interrupt_common:
         push rax
         push rbx
@@ -121,6 +195,8 @@ core::arch::global_asm!(
     kernel_stack_top: .quad 0
     "#,
     handler = sym kernel_entry_trampoline,
+    syscall_fast = sym syscall_fast_trampoline,
+    syscall_slow = sym syscall_slow_trampoline,
     syscall_mark = const SYSCALL_MARK,
 );
 
@@ -160,6 +236,25 @@ pub fn enter_user(frame: *const Frame) -> ! {
 
 extern "C" fn kernel_entry_trampoline(frame: &mut Frame) {
     crate::kernel_entry(frame);
+}
+
+/// What `syscall_entry` does with the callee-saved registers after the
+/// IPC fast path: save them into `save_to` and load them from `load_from`
+/// (both null: the fast path declined). Returned in rax and rdx.
+#[repr(C)]
+pub struct CalleeSavedSwitch {
+    /// The context of the thread that made the call.
+    pub save_to: *mut Frame,
+    /// The context of the thread that runs next.
+    pub load_from: *const Frame,
+}
+
+extern "C" fn syscall_fast_trampoline(frame: &mut Frame) -> CalleeSavedSwitch {
+    crate::syscall_fast(frame)
+}
+
+extern "C" fn syscall_slow_trampoline(frame: &mut Frame) {
+    crate::syscall_slow(frame);
 }
 
 /// Mnemonic and name of each architectural exception vector.

@@ -4,42 +4,51 @@
 
 use super::object::Kernel;
 use super::syscall;
-use crate::arch::entry::{Frame, SYSCALL_MARK, fault_address, kernel_exception};
+use crate::arch::entry::{
+    CalleeSavedSwitch, Frame, SYSCALL_MARK, USER_CODE, USER_DATA, fault_address, kernel_exception,
+};
 use crate::arch::interrupts::{self, IRQ_BASE_VECTOR, IRQ_LINES, SPURIOUS_VECTOR, TIMER_VECTOR};
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Where the kernel keeps its state; set once at boot.
-static mut KERNEL: Option<Kernel> = None;
-/// Whether a `with_kernel` closure is running.
-static IN_KERNEL: AtomicBool = AtomicBool::new(false);
+/// Where the kernel keeps its state; written once at boot.
+static mut KERNEL: MaybeUninit<Kernel> = MaybeUninit::uninit();
+/// Whether the kernel state is out of reach: a `with_kernel` closure is
+/// running, or the state is not installed yet (so one flag, checked on
+/// every entry, covers both).
+static BUSY: AtomicBool = AtomicBool::new(true);
+/// Whether `install` ran.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the kernel state (once, at boot, before any entry).
 pub fn install(kernel: Kernel) {
-    if IN_KERNEL.load(Ordering::Relaxed) {
-        stop("kernel state installed while in use");
+    if INSTALLED.swap(true, Ordering::Relaxed) {
+        stop("kernel state installed twice");
     }
-    // SAFETY: nothing borrows `KERNEL` now (checked: no `with_kernel` runs),
-    // and one CPU runs the kernel, so this write races with nothing.
-    unsafe { *core::ptr::addr_of_mut!(KERNEL) = Some(kernel) };
+    // SAFETY: `BUSY` is still set from the start, so no `with_kernel` runs
+    // or can run and nothing borrows `KERNEL`; one CPU runs the kernel, so
+    // this write races with nothing.
+    unsafe { (*core::ptr::addr_of_mut!(KERNEL)).write(kernel) };
+    BUSY.store(false, Ordering::Release);
 }
 
 /// Runs `f` with exclusive access to the kernel state: the only way to it
 /// on the target (as Hubris's `with_task_table`). Calls do not nest: an
 /// entry that arrived while another held the state (which the kernel's
-/// interrupts-off design rules out) stops the machine with a message
-/// instead of creating a second `&mut Kernel`.
+/// interrupts-off design rules out), or before the state was installed,
+/// stops the machine with a message instead of creating a second (or a
+/// dangling) `&mut Kernel`.
+#[inline(always)]
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
-    if IN_KERNEL.swap(true, Ordering::Acquire) {
-        stop("kernel state entered twice");
+    if BUSY.swap(true, Ordering::Acquire) {
+        stop("kernel state entered twice, or before it was installed");
     }
-    // SAFETY: `IN_KERNEL` was false, so no other reference to `KERNEL`
-    // exists (every reference is made here and dies with `f`); one CPU.
-    let kernel = unsafe { (*core::ptr::addr_of_mut!(KERNEL)).as_mut() };
-    let Some(kernel) = kernel else {
-        stop("kernel state used before it was installed")
-    };
+    // SAFETY: `BUSY` was clear, so `install` wrote the state and no other
+    // reference to it exists (every reference is made here and dies with
+    // `f`); one CPU.
+    let kernel = unsafe { (*core::ptr::addr_of_mut!(KERNEL)).assume_init_mut() };
     let result = f(kernel);
-    IN_KERNEL.store(false, Ordering::Release);
+    BUSY.store(false, Ordering::Release);
     result
 }
 
@@ -49,15 +58,43 @@ fn stop(why: &str) -> ! {
     crate::arch::exit(crate::arch::Verdict::Failure)
 }
 
+/// Every `syscall` lands here first: register-only Call and ReplyRecv to
+/// a waiting partner take the IPC fast path (`fastpath` says when it
+/// declines). The entry stub moves the callee-saved registers between the
+/// CPU and the two contexts returned (see `CalleeSavedSwitch`); the
+/// pointers outlive `with_kernel`, but nothing runs between this return
+/// and the stub's use of them (one CPU, interrupts off), and they point at
+/// the `context` of two live threads in the kernel's own memory.
+#[inline(always)]
+pub fn syscall_fast(frame: &mut Frame) -> CalleeSavedSwitch {
+    with_kernel(|kernel| match kernel.ipc_fast_switch(frame) {
+        Some((save_to, load_from)) => CalleeSavedSwitch {
+            save_to: core::ptr::from_mut(save_to),
+            load_from: core::ptr::from_ref(load_from),
+        },
+        None => CalleeSavedSwitch {
+            save_to: core::ptr::null_mut(),
+            load_from: core::ptr::null(),
+        },
+    })
+}
+
+/// A system call the fast path declined, with its whole frame.
+pub fn syscall_slow(frame: &mut Frame) {
+    // What the entry stub left out: the frame of an interrupt from user
+    // mode, with rcx and r11 as `syscall` set them.
+    frame.rcx = frame.rip;
+    frame.r11 = frame.rflags;
+    frame.error_code = 0;
+    frame.cs = USER_CODE;
+    frame.ss = USER_DATA;
+    kernel_entry(frame);
+}
+
 /// Every entry into the kernel — system call, exception, interrupt — lands
 /// here with the interrupted context in `frame`, and leaves by returning
 /// with the context of the thread to run next in `frame`.
 pub fn kernel_entry(frame: &mut Frame) {
-    // Register-only Call and ReplyRecv to a waiting partner, before
-    // anything else (`fastpath` says when it declines).
-    if frame.vector == SYSCALL_MARK && with_kernel(|kernel| kernel.ipc_fastpath(frame)) {
-        return;
-    }
     let irq_line = frame
         .vector
         .checked_sub(IRQ_BASE_VECTOR)

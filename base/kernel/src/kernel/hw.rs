@@ -14,8 +14,13 @@ mod imp {
 
     /// Loads `root` (with PCID `pcid`; keeps its TLB entries unless `flush`).
     pub fn activate(root: u64, pcid: u16, flush: bool) {
-        let no_flush = if pcid != 0 && !flush { 1 << 63 } else { 0 };
-        paging::load_cr3(root | u64::from(pcid) | no_flush);
+        paging::load_cr3(super::cr3_value(root, pcid, flush));
+    }
+
+    /// Loads a value made by [`super::cr3_value`].
+    #[inline(always)]
+    pub fn load_cr3(value: u64) {
+        paging::load_cr3(value);
     }
 
     /// Loads the kernel's own page tables (before a Pd's are freed).
@@ -104,6 +109,9 @@ mod imp {
     pub fn activate(root: u64, _pcid: u16, _flush: bool) {
         record(|r| r.loaded_root = root);
     }
+    pub fn load_cr3(value: u64) {
+        record(|r| r.loaded_root = value & 0x000F_FFFF_FFFF_F000);
+    }
     pub fn activate_kernel_tables() {
         record(|r| r.loaded_root = 0);
     }
@@ -146,3 +154,11 @@ mod imp {
 }
 
 pub use imp::*;
+
+/// The CR3 value that loads top-level table `root` with PCID `pcid`
+/// (0: none), keeping that PCID's TLB entries unless `flush`.
+#[inline(always)]
+pub fn cr3_value(root: u64, pcid: u16, flush: bool) -> u64 {
+    let no_flush = if pcid != 0 && !flush { 1 << 63 } else { 0 };
+    root | u64::from(pcid) | no_flush
+}

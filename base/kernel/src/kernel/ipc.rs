@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 
 use super::hw;
-use super::object::{Kernel, Message, ObjRef, Thread, ThreadState};
+use super::object::{BufferCache, Kernel, Message, ObjRef, Thread, ThreadState};
 use super::store::QueueOf;
 use arbor_abi::{
     CapSlot, Error, IpcBuffer, MAX_TRANSFER_CAPS, MsgInfo, NOTIFICATION_LABEL, ObjectKind,
@@ -40,7 +40,7 @@ pub fn check_info(info: MsgInfo) -> Result<(), Error> {
 impl Kernel {
     /// Checks a message's claimed sizes, and that a sender with payload or
     /// capabilities has an IPC buffer.
-    pub fn validate(&self, thread: ObjRef, info: MsgInfo) -> Result<(), Error> {
+    pub fn validate(&mut self, thread: ObjRef, info: MsgInfo) -> Result<(), Error> {
         check_info(info)?;
         if (info.payload_len() > 0 || info.caps() > 0) && self.ipc_buffer(thread, false).is_none() {
             return Err(Error::BadAddress);
@@ -50,13 +50,50 @@ impl Kernel {
 
     /// The physical address of a thread's IPC buffer, if it is mapped
     /// (writable, when `for_writing`) on RAM a Pd pays for.
-    pub fn ipc_buffer(&self, thread: ObjRef, for_writing: bool) -> Option<u64> {
-        let thread = self.objects.thread(thread)?;
+    ///
+    /// The translation is kept in the thread and used again while
+    /// `Objects::epoch` stays the same: no page table was written and
+    /// no frame freed since, so the walk would give the same answer. The
+    /// frame table is asked every time (RAM a Pd pays for).
+    #[inline]
+    pub fn ipc_buffer(&mut self, thread_ref: ObjRef, for_writing: bool) -> Option<u64> {
+        let epoch = self.objects.epoch;
+        let thread = self.objects.thread(thread_ref)?;
+        let cache = thread.buffer_cache;
+        if thread.ipc_buffer != 0 && cache.epoch == epoch && (cache.writable || !for_writing) {
+            return self
+                .objects
+                .frames
+                .is_user_data(crate::frames::Pfn::containing(cache.phys))
+                .then_some(cache.phys);
+        }
+        self.ipc_buffer_uncached(thread_ref, for_writing)
+    }
+
+    /// [`Kernel::ipc_buffer`] when the thread's cache does not hold it:
+    /// walks the page tables and keeps what it found.
+    #[cold]
+    #[inline(never)]
+    fn ipc_buffer_uncached(&mut self, thread_ref: ObjRef, for_writing: bool) -> Option<u64> {
+        let epoch = self.objects.epoch;
+        let thread = self.objects.thread(thread_ref)?;
         if thread.ipc_buffer == 0 {
             return None;
         }
+        let vaddr = thread.ipc_buffer;
         let root = self.objects.pd(thread.pd)?.root_table;
-        self.user_page(root, thread.ipc_buffer, for_writing)
+        let (phys, writable) = match self.user_page(root, vaddr, true) {
+            Some(phys) => (phys, true),
+            None => (self.user_page(root, vaddr, false)?, false),
+        };
+        if let Some(thread) = self.objects.thread_mut(thread_ref) {
+            thread.buffer_cache = BufferCache {
+                epoch,
+                phys,
+                writable,
+            };
+        }
+        (writable || !for_writing).then_some(phys)
     }
 
     /// Moves `message` from `sender` (None: the kernel) into `receiver`'s

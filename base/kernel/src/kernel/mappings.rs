@@ -299,6 +299,7 @@ impl Kernel {
             if let Some(pd) = owner.and_then(|pd| self.objects.pd_mut(pd)) {
                 pd.tlb_stale = true;
                 let root = pd.root_table;
+                self.objects.epoch += 1;
                 space::unmap_frames_in(
                     &mut self.objects,
                     root,

@@ -18,6 +18,7 @@ use crate::frames::{FrameUse, Pfn};
 use crate::queue::Queue;
 use crate::quota::Quota;
 use arbor_abi::{CapSlot, Error, MSG_WORDS, MsgInfo, ObjectKind, Rights};
+use core::cell::Cell;
 
 /// A checked-at-use reference to an object: frame number and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +102,13 @@ pub struct Thread {
     pub priority: u8,
     /// Its IPC buffer's user address; 0 = none.
     pub ipc_buffer: u64,
+    /// Where the IPC buffer was found last (see `Kernel::ipc_buffer`).
+    pub buffer_cache: BufferCache,
+    /// The capabilities it looked up last, by the two lowest bits of
+    /// their slot (see [`CapCache`]).
+    pub cap_cache: [CapCache; CAP_CACHE_WAYS],
+    /// What loading its Pd's address space takes (see [`SpaceCache`]).
+    pub space_cache: Cell<SpaceCache>,
     /// Link in whichever queue it is in.
     pub next: Option<Pfn>,
     /// The endpoint or notification it is queued on.
@@ -116,6 +124,60 @@ pub struct Thread {
     /// Link in the kernel's list of timed waiters.
     pub next_timed: Option<Pfn>,
 }
+
+/// The physical address an IPC buffer translated to, valid while
+/// `Objects::epoch` is the same (no page table written, no frame freed).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BufferCache {
+    /// `Objects::epoch` when it was found; 0 = never.
+    pub epoch: u64,
+    /// The buffer's physical address.
+    pub phys: u64,
+    /// Whether it was mapped writable.
+    pub writable: bool,
+}
+
+/// The capability a thread looked up last in its own Pd (`own_cap`, the
+/// IPC fast path), valid while `Objects::epoch` is the same: no capability
+/// table written and no frame freed since, so the table would give the same
+/// entry. Whatever the entry names is still checked against the frame
+/// table on every use (a destroyed object is never reached through it).
+#[derive(Debug, Default)]
+pub struct CapCache {
+    /// `Objects::epoch` when it was found; 0 = never.
+    pub epoch: Cell<u64>,
+    /// The slot it is in.
+    pub slot: Cell<u64>,
+    /// The entry's fields (kept apart so that a hit reads only words).
+    pub object: Cell<u64>,
+    /// See [`Cap::generation`].
+    pub generation: Cell<u64>,
+    /// See [`Cap::badge`].
+    pub badge: Cell<u64>,
+    /// See [`Cap::kind`].
+    pub kind: Cell<u8>,
+    /// See [`Cap::rights`].
+    pub rights: Cell<u8>,
+}
+
+/// What the IPC fast path needs to load a thread's address space, copied
+/// from its Pd while the Pd owed no TLB flush, and valid while
+/// `Objects::epoch` is the same: no page table written, no Pd's TLB marked
+/// stale, no I/O bitmap changed and no frame freed (so the Pd, its page
+/// tables and its PCID still exist as they were).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpaceCache {
+    /// `Objects::epoch` when it was copied; 0 = never.
+    pub epoch: u64,
+    /// The value for CR3: top-level table, PCID, and (with a PCID) the
+    /// bit that keeps the PCID's TLB entries.
+    pub cr3: u64,
+    /// The Pd's I/O bitmap (first frame; 0 = none).
+    pub io_bitmap: u64,
+}
+
+/// Entries of a thread's capability cache.
+pub const CAP_CACHE_WAYS: usize = 4;
 
 /// A synchronous rendezvous point.
 pub struct Endpoint {
@@ -218,6 +280,10 @@ impl Object {
 
 /// Number of priority levels.
 pub const PRIORITIES: usize = arbor_abi::MAX_PRIORITY as usize + 1;
+const _: () = assert!(
+    PRIORITIES <= u32::BITS as usize,
+    "one bit of `Kernel::ready` per priority"
+);
 
 /// The kernel's state. There is one, reached through `with_kernel` (the
 /// target's entry) or owned by a host test.
@@ -373,6 +439,8 @@ impl Kernel {
         let Some(info) = self.objects.frames.info(pfn) else {
             return;
         };
+        // A freed frame may have been a page table or behind a mapping.
+        self.objects.epoch += 1;
         if self.objects.frames.free(pfn) && info.owner != 0 {
             self.refund(Pfn(info.owner), 4096);
             if info.usage == FrameUse::Object
@@ -399,16 +467,21 @@ impl Kernel {
     /// The capability in `slot` of Pd `pd_ref` (an empty one if none).
     #[inline]
     pub fn cap(&self, pd_ref: ObjRef, slot: CapSlot) -> Cap {
+        Self::cap_in(&self.objects, pd_ref, slot)
+    }
+
+    /// The capability in `slot` of Pd `pd_ref` in `objects` (an empty one if none).
+    #[inline(always)]
+    pub fn cap_in(objects: &Objects, pd_ref: ObjRef, slot: CapSlot) -> Cap {
         let Some((page, index)) = caps::slot_position(slot) else {
             return Cap::default();
         };
-        let Some(pd) = self.objects.pd(pd_ref) else {
+        let Some(pd) = objects.pd(pd_ref) else {
             return Cap::default();
         };
         match pd.cap_pages[page] {
             0 => Cap::default(),
-            pfn => self
-                .objects
+            pfn => objects
                 .cap_page(Pfn(pfn))
                 .map_or(Cap::default(), |entries| entries[index]),
         }
@@ -416,13 +489,47 @@ impl Kernel {
 
     /// The capability in `slot` of the current thread's Pd.
     pub fn own_cap(&self, slot: u64) -> Cap {
-        let Ok(slot) = u32::try_from(slot) else {
-            return Cap::default();
-        };
-        match self.current_pd_ref() {
-            Some(pd) => self.cap(pd, CapSlot(slot)),
+        match self.current_thread() {
+            Some((_, thread)) => Self::cap_of(&self.objects, thread, slot),
             None => Cap::default(),
         }
+    }
+
+    /// The capability in `slot` of `thread`'s Pd, from the thread's
+    /// [`CapCache`] when `objects.epoch` says no capability table changed
+    /// since it was looked up there, else from the table (and kept).
+    #[inline(always)]
+    pub fn cap_of(objects: &Objects, thread: &Thread, slot: u64) -> Cap {
+        let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
+        if way.epoch.get() == objects.epoch && way.slot.get() == slot {
+            return Cap {
+                object: way.object.get(),
+                generation: way.generation.get(),
+                badge: way.badge.get(),
+                kind: way.kind.get(),
+                rights: way.rights.get(),
+            };
+        }
+        Self::cap_of_uncached(objects, thread, slot)
+    }
+
+    /// [`Kernel::cap_of`] when the cache does not have it.
+    #[cold]
+    #[inline(never)]
+    fn cap_of_uncached(objects: &Objects, thread: &Thread, slot: u64) -> Cap {
+        let Ok(raw) = u32::try_from(slot) else {
+            return Cap::default();
+        };
+        let cap = Self::cap_in(objects, thread.pd, CapSlot(raw));
+        let way = &thread.cap_cache[slot as usize % CAP_CACHE_WAYS];
+        way.epoch.set(objects.epoch);
+        way.slot.set(slot);
+        way.object.set(cap.object);
+        way.generation.set(cap.generation);
+        way.badge.set(cap.badge);
+        way.kind.set(cap.kind);
+        way.rights.set(cap.rights);
+        cap
     }
 
     /// Puts `cap` into the empty `slot` of Pd `pd_ref`, charging its cap quota.

@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::object::{Kernel, ObjRef, PRIORITIES, ThreadState};
+use super::object::{Kernel, ObjRef, ThreadState};
 use crate::context::Frame;
 use arbor_abi::Error;
 
@@ -61,6 +61,13 @@ impl Kernel {
         }
     }
 
+    /// The highest priority with a ready thread (from the `ready` bitmap,
+    /// which `note_queue` keeps in step with the run queues).
+    #[inline]
+    fn highest_ready(&self) -> Option<usize> {
+        (self.ready != 0).then(|| (u32::BITS - 1 - self.ready.leading_zeros()) as usize)
+    }
+
     /// Picks the thread to run next (possibly the current one); None = idle.
     pub fn choose_next(&mut self) -> Option<ObjRef> {
         let current = self
@@ -72,9 +79,7 @@ impl Kernel {
         if current.is_none() {
             self.current = None;
         }
-        let highest = (0..PRIORITIES)
-            .rev()
-            .find(|&p| !self.run_queues[p].is_empty());
+        let highest = self.highest_ready();
         if let Some((r, priority)) = current {
             let wanted = highest.is_some_and(|p| {
                 p > usize::from(priority) || (self.reschedule && p == usize::from(priority))
@@ -87,9 +92,7 @@ impl Kernel {
             self.note_queue(usize::from(priority));
         }
         self.reschedule = false;
-        let highest = (0..PRIORITIES)
-            .rev()
-            .find(|&p| !self.run_queues[p].is_empty())?;
+        let highest = self.highest_ready()?;
         let pfn = self.run_queues[highest].pop_front(&mut self.objects);
         self.note_queue(highest);
         let pfn = pfn?;

@@ -45,7 +45,7 @@ impl PhysWindow {
     /// table can name (boot maps all RAM, and the table covers RAM only),
     /// and every caller has checked the frame table first, so the bounds
     /// check is left to the host, where the window is a small buffer.
-    #[inline]
+    #[inline(always)]
     fn at(&self, phys: u64, bytes: u64) -> Option<*mut u8> {
         let offset = phys.wrapping_sub(self.first);
         if cfg!(not(target_os = "none"))
@@ -62,6 +62,49 @@ pub struct Objects {
     /// Every frame of RAM: its use, owner and generation.
     pub frames: FrameTable<'static>,
     window: PhysWindow,
+    /// Advanced whenever a page table or capability table may be written
+    /// ([`Objects::table_mut`], [`Objects::cap_page_mut`]), an I/O bitmap
+    /// changes, or a frame is freed: a translation or capability lookup
+    /// made at one value gives the same answer as long as the value is the
+    /// same. IPC buffers (`Kernel::ipc_buffer`) and the IPC fast path's
+    /// threads' capabilities (`Thread::cap_cache`) are looked up once so.
+    pub epoch: u64,
+}
+
+/// What [`Objects::ipc_partners`] hands the fast path.
+pub struct IpcPartners<'a> {
+    /// The running thread.
+    pub me: &'a mut Thread,
+    /// The endpoint it names.
+    pub endpoint: &'a mut Endpoint,
+    /// The thread on the other side, and its reference.
+    pub partner_ref: ObjRef,
+    pub partner: &'a mut Thread,
+    /// The partner's Pd, when it is not the one loaded.
+    pub space: Option<Space<&'a mut Pd>>,
+}
+
+/// A Pd whose address space the fast path loads: `P` is `&mut Pd` (a
+/// raw pointer inside [`Objects::ipc_partners`]).
+pub enum Space<P> {
+    /// From the partner thread's `SpaceCache` (no flush owed).
+    Cached {
+        /// The Pd.
+        pd_ref: ObjRef,
+        /// The CR3 value.
+        cr3: u64,
+        /// Its I/O bitmap.
+        io_bitmap: u64,
+    },
+    /// Looked up in the Pd; `epoch` is `Objects::epoch` then.
+    Fresh {
+        /// The Pd's reference.
+        pd_ref: ObjRef,
+        /// The Pd.
+        pd: P,
+        /// `Objects::epoch` when it was looked up.
+        epoch: u64,
+    },
 }
 
 /// Which thread queue of an object.
@@ -78,16 +121,20 @@ pub enum QueueOf {
 impl Objects {
     /// A store over `frames`, whose frames `window` reaches.
     pub fn new(frames: FrameTable<'static>, window: PhysWindow) -> Self {
-        Objects { frames, window }
+        Objects {
+            frames,
+            window,
+            epoch: 1,
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     fn uses(&self, pfn: Pfn, usage: FrameUse) -> bool {
         self.frames.info(pfn).is_some_and(|i| i.usage == usage)
     }
 
     /// The reference to the object that frame `pfn` holds now, if any.
-    #[inline]
+    #[inline(always)]
     pub fn live(&self, pfn: Pfn) -> Option<ObjRef> {
         let info = self.frames.info(pfn)?;
         (info.usage == FrameUse::Object).then_some(ObjRef {
@@ -96,7 +143,7 @@ impl Objects {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_live(&self, r: ObjRef) -> bool {
         self.frames
             .info(r.pfn)
@@ -104,7 +151,7 @@ impl Objects {
     }
 
     /// The object `r` names, if it still exists.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, r: ObjRef) -> Option<&Object> {
         // SAFETY: the frame table says the frame holds an object of this
         // generation, which `new_object` wrote; `&self` keeps it unchanged.
@@ -113,7 +160,7 @@ impl Objects {
     }
 
     /// The object `r` names, for changing, if it still exists.
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&mut self, r: ObjRef) -> Option<&mut Object> {
         if !self.is_live(r) {
             return None;
@@ -140,6 +187,99 @@ impl Objects {
         }
     }
 
+    /// The three objects one fast-path IPC step changes, checked once
+    /// each: the running thread `me`, the endpoint `endpoint_of` picks
+    /// with `me` (a capability lookup in `me`'s Pd), and the partner thread
+    /// `partner_of` picks from both (the waiting receiver, or the caller to
+    /// reply to); plus what switching to the partner's Pd needs, when that
+    /// Pd is not `loaded`. `None` when any of them is gone or of another
+    /// kind, or the partner is `me` itself (two `&mut` would alias).
+    #[inline(always)]
+    pub fn ipc_partners(
+        &mut self,
+        me: ObjRef,
+        loaded: Option<ObjRef>,
+        endpoint_of: impl FnOnce(&Objects, &Thread) -> Option<ObjRef>,
+        partner_of: impl FnOnce(&Objects, &Thread, &Endpoint) -> Option<ObjRef>,
+    ) -> Option<IpcPartners<'_>> {
+        let me_ptr = self.thread_ptr(me)?;
+        // SAFETY: `thread_ptr` checked the frame (a live thread); only
+        // shared references exist until the exclusive ones are made below.
+        let me_thread = unsafe { &*me_ptr };
+        let endpoint = endpoint_of(self, me_thread)?;
+        let endpoint_ptr = match self.get(endpoint)? {
+            Object::Endpoint(e) => core::ptr::from_ref(e).cast_mut(),
+            _ => return None,
+        };
+        // SAFETY: as above: a live endpoint, shared for now.
+        let partner = partner_of(self, me_thread, unsafe { &*endpoint_ptr })?;
+        if partner.pfn == me.pfn {
+            return None;
+        }
+        let partner_ptr = self.thread_ptr(partner)?;
+        // SAFETY: as above.
+        let partner_pd = unsafe { (*partner_ptr).pd };
+        // SAFETY: as above.
+        let cached = unsafe { (*partner_ptr).space_cache.get() };
+        let space = if loaded == Some(partner_pd) {
+            None
+        } else if cached.epoch == self.epoch {
+            Some(Space::Cached {
+                pd_ref: partner_pd,
+                cr3: cached.cr3,
+                io_bitmap: cached.io_bitmap,
+            })
+        } else {
+            match self.get(partner_pd)? {
+                Object::Pd(pd) => Some(Space::Fresh {
+                    pd_ref: partner_pd,
+                    pd: core::ptr::from_ref(pd).cast_mut(),
+                    epoch: self.epoch,
+                }),
+                _ => return None,
+            }
+        };
+        // SAFETY: three live objects in three different frames (a thread,
+        // an endpoint, and a thread that is not `me`), and maybe a live Pd,
+        // whose frame is none of theirs (its kind differs), so the
+        // references never overlap; the shared ones above are no longer
+        // used, and `&mut self` keeps every other reference away while
+        // these live.
+        unsafe {
+            Some(IpcPartners {
+                me: &mut *me_ptr,
+                endpoint: &mut *endpoint_ptr,
+                partner_ref: partner,
+                partner: &mut *partner_ptr,
+                space: space.map(|space| match space {
+                    Space::Cached {
+                        pd_ref,
+                        cr3,
+                        io_bitmap,
+                    } => Space::Cached {
+                        pd_ref,
+                        cr3,
+                        io_bitmap,
+                    },
+                    Space::Fresh { pd_ref, pd, epoch } => Space::Fresh {
+                        pd_ref,
+                        pd: &mut *pd,
+                        epoch,
+                    },
+                }),
+            })
+        }
+    }
+
+    /// A pointer to the live thread `r`, checked against the frame table.
+    #[inline(always)]
+    fn thread_ptr(&self, r: ObjRef) -> Option<*mut Thread> {
+        match self.get(r)? {
+            Object::Thread(t) => Some(core::ptr::from_ref(t).cast_mut()),
+            _ => None,
+        }
+    }
+
     /// Writes a new object into a frame just allocated for it.
     pub fn init_object(&mut self, pfn: Pfn, object: Object) {
         if !self.uses(pfn, FrameUse::Object) {
@@ -151,7 +291,7 @@ impl Objects {
     }
 
     /// The Pd `r` names.
-    #[inline]
+    #[inline(always)]
     pub fn pd(&self, r: ObjRef) -> Option<&Pd> {
         match self.get(r)? {
             Object::Pd(pd) => Some(pd),
@@ -175,7 +315,7 @@ impl Objects {
     }
 
     /// The thread `r` names.
-    #[inline]
+    #[inline(always)]
     pub fn thread(&self, r: ObjRef) -> Option<&Thread> {
         match self.get(r)? {
             Object::Thread(thread) => Some(thread),
@@ -290,7 +430,7 @@ impl Objects {
     // ---- frames that are not objects ----
 
     /// A page of capability entries.
-    #[inline]
+    #[inline(always)]
     pub fn cap_page(&self, pfn: Pfn) -> Option<&[Cap; CAPS_PER_PAGE]> {
         // SAFETY: the frame is a capability-table page (checked), allocated
         // zeroed; every bit pattern is a valid `Cap`.
@@ -301,6 +441,7 @@ impl Objects {
     /// A page of capability entries, for changing.
     #[inline]
     pub fn cap_page_mut(&mut self, pfn: Pfn) -> Option<&mut [Cap; CAPS_PER_PAGE]> {
+        self.epoch += 1;
         if !self.uses(pfn, FrameUse::CapTable) {
             return None;
         }
@@ -318,6 +459,7 @@ impl Objects {
 
     /// The page table at `phys`, for changing.
     pub fn table_mut(&mut self, phys: u64) -> Option<&mut [u64; 512]> {
+        self.epoch += 1;
         if !phys.is_multiple_of(PAGE) || !self.uses(Pfn::containing(phys), FrameUse::PageTable) {
             return None;
         }
@@ -327,6 +469,7 @@ impl Objects {
 
     /// A Pd's I/O permission bitmap: two frames from `first`.
     pub fn io_bitmap_mut(&mut self, first: Pfn) -> Option<&mut [u8; crate::ports::BITMAP_BYTES]> {
+        self.epoch += 1;
         if !self.uses(first, FrameUse::IoBitmap) || !self.uses(first.offset(1), FrameUse::IoBitmap)
         {
             return None;
@@ -372,8 +515,17 @@ impl Objects {
         let Some(end) = phys.checked_add(len) else {
             return false;
         };
-        let last = end.saturating_sub(1).max(phys);
-        (phys / PAGE..=last / PAGE).all(|pfn| self.frames.is_user_data(Pfn(pfn)))
+        let last = end.saturating_sub(1).max(phys) / PAGE;
+        let mut pfn = phys / PAGE;
+        loop {
+            if !self.frames.is_user_data(Pfn(pfn)) {
+                return false;
+            }
+            if pfn >= last {
+                return true;
+            }
+            pfn += 1;
+        }
     }
 
     /// `len` bytes of user data at `phys` (one IPC buffer page at most).
@@ -443,10 +595,17 @@ impl Objects {
 
     /// A pointer to the `T` at `phys`, or a halt if the window does not
     /// cover it (a kernel bug: every caller checked the frame table).
-    #[inline]
+    #[inline(always)]
     fn frame_ptr<T>(&self, phys: u64) -> *mut T {
         match self.window.at(phys, core::mem::size_of::<T>() as u64) {
-            Some(address) => address.cast(),
+            Some(address) => {
+                // SAFETY: the window starts at a non-null address and does
+                // not wrap (`PhysWindow::new`'s contract: it is mapped
+                // memory), so no address inside it is null. Said so that
+                // the compiler drops a null test from every object lookup.
+                unsafe { core::hint::assert_unchecked(!address.is_null()) };
+                address.cast()
+            }
             None => outside_window(phys),
         }
     }
@@ -457,7 +616,7 @@ impl Objects {
     /// The frame table must record the frame(s) at `phys` as holding a `T`
     /// (an initialised object, or a table whose every bit pattern is a valid
     /// `T`), and `phys` must be aligned for `T`.
-    #[inline]
+    #[inline(always)]
     unsafe fn frame_ref<T>(&self, phys: u64) -> &T {
         // SAFETY: the caller vouches for the contents; `&self` ties the
         // reference to a shared borrow of the store, so no `&mut` into the
@@ -469,7 +628,7 @@ impl Objects {
     ///
     /// # Safety
     /// As for [`Objects::frame_ref`].
-    #[inline]
+    #[inline(always)]
     unsafe fn frame_mut<T>(&mut self, phys: u64) -> &mut T {
         // SAFETY: the caller vouches for the contents; `&mut self` makes
         // this the only reference into the store while it lives.

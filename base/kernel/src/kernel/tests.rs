@@ -1411,6 +1411,196 @@ fn a_shared_line_is_unmasked_only_after_every_sharer_acknowledged() {
     assert!(!unmasked(20));
 }
 
+/// The endpoint's own slot in core, made by `client_and_server`.
+const ENDPOINT_SLOT: u64 = 17;
+
+/// A fast round trip between `client` and `server` (the server waits).
+fn fast_round_trip(twins: &mut Twins, client: ObjRef, server: ObjRef, word: u64) {
+    assert!(twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), word, 0, 0, 0]
+    ));
+    assert!(twins.step(
+        server,
+        Syscall::ReplyRecv,
+        [SERVER_EP, info(6, 0, 0), word, 0, 0, 0]
+    ));
+}
+
+#[test]
+fn the_fast_path_sees_a_replaced_deleted_or_destroyed_capability_at_once() {
+    let mut twins = Twins::new(|host| {
+        let threads = client_and_server(host);
+        let notification = host.create(ObjectKind::Notification, OWN_PD, 0).unwrap();
+        assert_eq!(notification, NOTIFICATION_SLOT);
+        threads
+    });
+    let [server, client, other] = twins.threads[..] else {
+        unreachable!()
+    };
+    assert!(!twins.step(other, Syscall::Wait, [NOTIFICATION_SLOT, 0, 0, 0, 0, 0]));
+    twins.step(server, Syscall::Recv, [SERVER_EP, 0, 0, 0, 0, 0]);
+    // Both threads' capability caches now hold the endpoint.
+    fast_round_trip(&mut twins, client, server, 1);
+    fast_round_trip(&mut twins, client, server, 2);
+
+    // The client's slot gets a capability with another badge: the next
+    // call carries the new badge, not the one the cache saw.
+    for host in [&mut twins.fast, &mut twins.slow] {
+        host.sys(Syscall::Delete, [CLIENT_EP, 0, 0, 0, 0, 0])
+            .unwrap();
+        host.sys(
+            Syscall::Derive,
+            [
+                ENDPOINT_SLOT,
+                CLIENT_EP,
+                Rights::WRITE.0.into(),
+                0xCAFE,
+                0,
+                0,
+            ],
+        )
+        .unwrap();
+    }
+    assert!(twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), 3, 0, 0, 0]
+    ));
+    assert_eq!(twins.resumed.rdi, 0xCAFE, "the badge of the new capability");
+    assert!(twins.step(
+        server,
+        Syscall::ReplyRecv,
+        [SERVER_EP, info(6, 0, 0), 3, 0, 0, 0]
+    ));
+
+    // Deleted: refused, by the slow path, on both.
+    for host in [&mut twins.fast, &mut twins.slow] {
+        host.sys(Syscall::Delete, [CLIENT_EP, 0, 0, 0, 0, 0])
+            .unwrap();
+    }
+    assert!(!twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), 4, 0, 0, 0]
+    ));
+    assert_eq!(twins.resumed.rax, Error::InvalidCapability as u64);
+
+    // A capability again, used once more, then the endpoint destroyed
+    // while both caches hold it: refused too.
+    for host in [&mut twins.fast, &mut twins.slow] {
+        host.sys(
+            Syscall::Derive,
+            [ENDPOINT_SLOT, CLIENT_EP, Rights::ALL.0.into(), 0xB0B, 0, 0],
+        )
+        .unwrap();
+    }
+    fast_round_trip(&mut twins, client, server, 5);
+    for host in [&mut twins.fast, &mut twins.slow] {
+        host.sys(Syscall::Destroy, [ENDPOINT_SLOT, 0, 0, 0, 0, 0])
+            .unwrap();
+    }
+    assert!(!twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), 6, 0, 0, 0]
+    ));
+    assert_eq!(twins.resumed.rax, Error::InvalidCapability as u64);
+}
+
+#[test]
+fn the_fast_path_leaves_a_message_word_with_bits_above_the_label_to_the_slow_path() {
+    let mut twins = Twins::new(client_and_server);
+    let [server, client, _] = twins.threads[..] else {
+        unreachable!()
+    };
+    twins.step(server, Syscall::Recv, [SERVER_EP, 0, 0, 0, 0, 0]);
+    assert!(!twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0) | 1 << 60, 7, 0, 0, 0]
+    ));
+    assert_eq!(twins.fast.kernel.current, Some(server));
+    assert_eq!(
+        MsgInfo(twins.resumed.rsi).0,
+        info(5, 0, 0),
+        "the label alone"
+    );
+}
+
+#[test]
+fn the_fast_path_flushes_a_pd_whose_mappings_changed_since_it_last_ran() {
+    let mut twins = Twins::new(|host| {
+        let threads = client_and_server(host);
+        let notification = host.create(ObjectKind::Notification, OWN_PD, 0).unwrap();
+        assert_eq!(notification, NOTIFICATION_SLOT);
+        threads
+    });
+    let [server, client, other] = twins.threads[..] else {
+        unreachable!()
+    };
+    assert!(!twins.step(other, Syscall::Wait, [NOTIFICATION_SLOT, 0, 0, 0, 0, 0]));
+    twins.step(server, Syscall::Recv, [SERVER_EP, 0, 0, 0, 0, 0]);
+    // The server's address-space cache is filled.
+    fast_round_trip(&mut twins, client, server, 1);
+    fast_round_trip(&mut twins, client, server, 2);
+    let child_pd = twins.fast.kernel.objects.thread(server).unwrap().pd;
+    // An Unmap in the server's Pd owes it a TLB flush.
+    for host in [&mut twins.fast, &mut twins.slow] {
+        host.sys(Syscall::Unmap, [20, 0x4000_0000, PAGE, 0, 0, 0])
+            .unwrap();
+        assert!(host.kernel.objects.pd(child_pd).unwrap().tlb_stale);
+    }
+    assert!(twins.step(
+        client,
+        Syscall::Call,
+        [CLIENT_EP, info(5, 0, 0), 3, 0, 0, 0]
+    ));
+    for host in [&twins.fast, &twins.slow] {
+        assert!(
+            !host.kernel.objects.pd(child_pd).unwrap().tlb_stale,
+            "flushed on the way in"
+        );
+        assert_eq!(host.kernel.loaded_pd, Some(child_pd));
+    }
+    assert_eq!(
+        RECORDER.with(|r| r.borrow().loaded_root),
+        twins.fast.kernel.objects.pd(child_pd).unwrap().root_table
+    );
+}
+
+#[test]
+fn a_payload_from_an_ipc_buffer_unmapped_after_use_is_refused() {
+    let mut host = Host::new(256);
+    let endpoint = host.create(ObjectKind::Endpoint, OWN_PD, 0).unwrap();
+    let (_, server) = host.thread(true);
+    let (_, client) = host.thread(true);
+    for round in 0..2 {
+        assert_eq!(
+            host.sys_as(server, Syscall::Recv, [endpoint, 0, 0, 0, 0, 0]),
+            None
+        );
+        host.buffer(client).payload[..2].copy_from_slice(b"ok");
+        assert_eq!(
+            host.sys_as(client, Syscall::Send, [endpoint, info(1, 2, 0), 0, 0, 0, 0]),
+            Some(Ok(())),
+            "round {round}"
+        );
+        assert_eq!(&host.buffer(server).payload[..2], b"ok");
+    }
+    // The client's buffer page goes away; the dataspace behind it lives on.
+    let vaddr = host.kernel.objects.thread(client).unwrap().ipc_buffer;
+    host.sys(Syscall::Unmap, [OWN_PD, vaddr, PAGE, 0, 0, 0])
+        .unwrap();
+    assert_eq!(
+        host.sys_as(client, Syscall::Send, [endpoint, info(1, 2, 0), 0, 0, 0, 0]),
+        Some(Err(Error::BadAddress)),
+        "the kernel must not read a page the sender no longer maps"
+    );
+    assert_eq!(host.kernel.ipc_buffer(client, false), None);
+}
+
 #[test]
 fn info_reports_the_ticks_spent_idle_without_a_capability() {
     let mut host = Host::new(128);

@@ -97,6 +97,7 @@ impl Kernel {
                 if let Some(pd) = self.objects.pd_mut(pd_ref) {
                     pd.tlb_stale = true;
                 }
+                self.objects.epoch += 1;
                 return Err(error);
             }
         }
@@ -113,6 +114,7 @@ impl Kernel {
             .ok_or(Error::InvalidCapability)?;
         pd.tlb_stale = true;
         let root = pd.root_table;
+        self.objects.epoch += 1;
         // Skips absent tables: bounded by the tables the Pd has, even for
         // the whole user half (2^35 pages).
         space::unmap_range(&mut self.objects, root, vaddr, pages);

@@ -280,6 +280,7 @@ impl Kernel {
         let thread = self.objects.thread_mut(r).ok_or(Error::WrongObjectKind)?;
         thread.context = Frame::user(ip, sp, argument);
         thread.ipc_buffer = ipc_buffer;
+        thread.buffer_cache = Default::default();
         self.make_ready(r);
         Ok(())
     }
