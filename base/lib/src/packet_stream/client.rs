@@ -227,7 +227,9 @@ impl Client {
         len: usize,
     ) -> Result<(), Error> {
         let from = self.region.payload_range(&self.geometry, packet, at, len)?;
-        let start = to.region.payload_range(&to.geometry, to_packet, to_at, len)?;
+        let start = to
+            .region
+            .payload_range(&to.geometry, to_packet, to_at, len)?;
         // SAFETY: `payload_range` put both ranges inside their payload
         // areas, which lie inside their regions; the regions are two
         // separate mappings, so the ranges do not overlap; raw copies make

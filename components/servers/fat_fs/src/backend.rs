@@ -14,9 +14,7 @@ use crate::clock::calendar;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec;
-use arbor_sessions::file_system::{
-    Backend, DirEntry, FsError, Kind, NormalPath, ReadTarget, Stat,
-};
+use arbor_sessions::file_system::{Backend, DirEntry, FsError, Kind, NormalPath, ReadTarget, Stat};
 use core::cell::RefCell;
 use lamfat::{
     Date, DateTime, Error, FileSystem, FsOptions, LossyOemCpConverter, Read, Seek, SeekFrom, Time,
@@ -399,7 +397,9 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
         if let Some(read) = self.read_by_layout(node, position, buffer.len(), target)? {
             return Ok(read);
         }
-        let read = self.read_by_chain(node, position, buffer)?.min(buffer.len());
+        let read = self
+            .read_by_chain(node, position, buffer)?
+            .min(buffer.len());
         target.put(0, &buffer[..read])?;
         Ok(read)
     }

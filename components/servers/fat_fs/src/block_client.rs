@@ -1,21 +1,32 @@
 //! The Block session as fat_fs's [`BlockDevice`]: one packet per request
-//! (a block, or up to [`PAYLOAD`] bytes of consecutive blocks for long
-//! reads), submitted and waited for. The geometry comes from the server's Info
-//! answer, checked ([`Info::from_bytes`]) before it is believed.
+//! (a block, or up to [`READ_AHEAD`] bytes of consecutive blocks for long
+//! reads), submitted and waited for. A long read that continues the
+//! previous one reads ahead ([`fat_fs::readahead`]): the answer's packet is
+//! kept, and the next read of its blocks is copied from it. The geometry
+//! comes from the server's Info answer, checked ([`Info::from_bytes`])
+//! before it is believed.
 
 use arbor::packet_stream::{Client, Opcode, Packet, Status};
 use arbor_sessions::block::{BlockError, INFO_SIZE, Info, MAX_BLOCKS_PER_REQUEST, op};
 use arbor_sessions::bulk::{BulkError, ClientStream, StreamArgs};
 use arbor_sessions::file_system::ReadTarget;
 use fat_fs::cache::{BlockDevice, DeviceError};
+use fat_fs::readahead::{Plan, ReadAhead};
 
-/// Bytes of the session's payload area: the longest read, in one packet.
-pub const PAYLOAD: u32 = 64 * 1024;
+/// The longest read, in one packet: also how far ahead a sequential
+/// reader is read.
+pub const READ_AHEAD: u32 = 128 * 1024;
+/// Bytes of the session's payload area: a read-ahead packet kept, and room
+/// for block requests beside it.
+pub const PAYLOAD: u32 = READ_AHEAD + 4096;
 
 /// A Block session.
 pub struct BlockClient {
     stream: ClientStream,
     info: Info,
+    ahead: ReadAhead,
+    /// The acknowledged packet that holds `ahead`'s blocks.
+    ahead_packet: Option<Packet>,
 }
 
 /// Times one request is retried on a new session.
@@ -69,6 +80,8 @@ impl BlockClient {
                 block_count: 0,
                 writable: false,
             },
+            ahead: ReadAhead::default(),
+            ahead_packet: None,
         };
         let mut bytes = [0u8; INFO_SIZE];
         client
@@ -95,21 +108,35 @@ impl BlockClient {
         buffer: &mut [u8],
         send: bool,
     ) -> Result<(), DeviceError> {
+        let len = buffer.len();
         if send {
-            let len = buffer.len();
-            self.exchange_with(opcode, argument, buffer, len, &mut |_, _| true)
+            self.exchange_with(opcode, argument, buffer, len, &mut |_, _| true, false)
         } else {
-            let len = buffer.len();
-            self.exchange_with(opcode, argument, &[], len, &mut |client, packet| {
-                client.read(packet, 0, buffer).is_ok()
-            })
+            self.exchange_with(
+                opcode,
+                argument,
+                &[],
+                len,
+                &mut |client, packet| client.read(packet, 0, buffer).is_ok(),
+                false,
+            )
+        }
+        .map(drop)
+    }
+
+    /// Lets the read-ahead packet go (its blocks were used up or written).
+    fn drop_ahead(&mut self) {
+        self.ahead.hold(None);
+        if let Some(packet) = self.ahead_packet.take() {
+            let _ = self.stream.stream.free_packet(packet);
         }
     }
 
     /// One request of a packet of `len` bytes (at least `send.len()`, at
     /// least 1) that starts with `send`; `receive` takes the answer from
-    /// the acknowledged packet (false: it could not). Repeated on a new
-    /// session if the server died with it unanswered.
+    /// the acknowledged packet (false: it could not); the packet is
+    /// returned if `keep`, freed otherwise. Repeated on a new session if
+    /// the server died with it unanswered.
     fn exchange_with(
         &mut self,
         opcode: Opcode,
@@ -117,16 +144,17 @@ impl BlockClient {
         send: &[u8],
         len: usize,
         receive: &mut dyn FnMut(&Client, &Packet) -> bool,
-    ) -> Result<(), DeviceError> {
+        keep: bool,
+    ) -> Result<Option<Packet>, DeviceError> {
         let mut reconnects = 0;
         loop {
-            match self.exchange_once(opcode, argument, send, len, receive) {
+            match self.exchange_once(opcode, argument, send, len, receive, keep) {
                 Err(Failure::ServerGone) if reconnects < MAX_RECONNECTS => {
                     reconnects += 1;
                     self.reconnect()?;
                 }
                 Err(_) => return Err(DeviceError),
-                Ok(()) => return Ok(()),
+                Ok(kept) => return Ok(kept),
             }
         }
     }
@@ -138,6 +166,7 @@ impl BlockClient {
         for _ in 0..RECONNECT_ATTEMPTS {
             match BlockClient::open() {
                 Ok(new) if new.info == self.info => {
+                    // What was read ahead goes with the old session.
                     let old = core::mem::replace(self, new);
                     let _ = old.stream.close();
                     arbor_sessions::log!("reconnected to the block server");
@@ -162,7 +191,8 @@ impl BlockClient {
         send: &[u8],
         len: usize,
         receive: &mut dyn FnMut(&Client, &Packet) -> bool,
-    ) -> Result<(), Failure> {
+        keep: bool,
+    ) -> Result<Option<Packet>, Failure> {
         let stream = &mut self.stream;
         let packet = stream
             .stream
@@ -178,9 +208,12 @@ impl BlockClient {
             Err(_) => return Err(Failure::Refused),
         };
         let received = ack.status == Status::OK && receive(&stream.stream, &ack.packet);
+        if received && keep {
+            return Ok(Some(ack.packet));
+        }
         let _ = stream.stream.free_packet(ack.packet);
         match (ack.status, received) {
-            (Status::OK, true) => Ok(()),
+            (Status::OK, true) => Ok(None),
             (status, _) => {
                 if let Some(error) = BlockError::from_status(status) {
                     arbor_sessions::log!("Block request {} refused: {error:?}", opcode.0);
@@ -207,6 +240,9 @@ impl BlockDevice for BlockClient {
     }
 
     fn write_block(&mut self, index: u64, data: &[u8]) -> Result<(), DeviceError> {
+        if self.ahead.written(index) {
+            self.drop_ahead();
+        }
         let size = self.block_size();
         let mut block = alloc::vec::Vec::new();
         block.extend_from_slice(data.get(..size).ok_or(DeviceError)?);
@@ -218,7 +254,7 @@ impl BlockDevice for BlockClient {
     }
 
     fn max_blocks_per_read(&self) -> u64 {
-        (u64::from(PAYLOAD) / u64::from(self.info.block_size).max(1))
+        (u64::from(READ_AHEAD) / u64::from(self.info.block_size).max(1))
             .clamp(1, MAX_BLOCKS_PER_REQUEST)
     }
 
@@ -240,11 +276,43 @@ impl BlockDevice for BlockClient {
     ) -> Result<(), DeviceError> {
         let size = self.block_size();
         let blocks = (len / size) as u64;
-        if !len.is_multiple_of(size) || blocks == 0 || blocks > self.max_blocks_per_read() {
+        let limit = self.max_blocks_per_read();
+        if !len.is_multiple_of(size) || blocks == 0 || blocks > limit {
             return Err(DeviceError);
         }
-        self.exchange_with(op::READ, first, &[], len, &mut |client, packet| {
-            target.put_from(at, client, packet, 0, len).is_ok()
-        })
+        match self.ahead.plan(first, blocks, limit, self.info.block_count) {
+            Plan::Held {
+                offset_blocks,
+                last,
+            } => {
+                let Some(packet) = self.ahead_packet.as_ref() else {
+                    self.drop_ahead();
+                    return Err(DeviceError);
+                };
+                let offset = offset_blocks as usize * size;
+                let copied = target.put_from(at, &self.stream.stream, packet, offset, len);
+                if last || copied.is_err() {
+                    self.drop_ahead();
+                }
+                copied.map_err(|_| DeviceError)
+            }
+            Plan::Fetch { blocks: fetch } => {
+                self.drop_ahead();
+                let fetch_len = fetch as usize * size;
+                let kept = self.exchange_with(
+                    op::READ,
+                    first,
+                    &[],
+                    fetch_len,
+                    &mut |client, packet| target.put_from(at, client, packet, 0, len).is_ok(),
+                    fetch > blocks,
+                )?;
+                if let Some(packet) = kept {
+                    self.ahead.hold(Some((first, fetch)));
+                    self.ahead_packet = Some(packet);
+                }
+                Ok(())
+            }
+        }
     }
 }
