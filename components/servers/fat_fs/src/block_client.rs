@@ -19,7 +19,7 @@ use fat_fs::readahead::{Plan, ReadAhead};
 pub const MAX_READ: u32 = 128 * 1024;
 /// How far ahead a sequential reader is read (whole [`MAX_READ`] requests,
 /// sent together).
-pub const READ_AHEAD: u32 = 2 * MAX_READ;
+pub const READ_AHEAD: u32 = 4 * MAX_READ;
 /// Bytes of the session's payload area: the read-ahead packets kept, and
 /// room for block requests beside them.
 pub const PAYLOAD: u32 = READ_AHEAD + 4096;
