@@ -5,15 +5,19 @@
 //! It writes [`FILE`] ([`BYTES`] of a known pattern) through its
 //! FileSystem session (fat_fs on virtio_blk), syncs, reads it back once
 //! and checks every byte. Then, [`RUNS`] times each, in turns, it times
-//! (with `rdtsc`, converted with the kernel's `TSC_PER_MS`):
-//! - `blk_read_mib_s`: reading [`BYTES`] sequentially from its own Block
+//! (with `rdtsc` and the kernel's idle count, `info::IDLE_TICKS`):
+//! - `blk_read`: reading [`BYTES`] sequentially from its own Block
 //!   session to virtio_blk, [`CHUNK`] bytes per request, into its buffer;
-//! - `fs_read_mib_s`: reading the whole file through the VFS,
-//!   [`CHUNK`] bytes per request, into the same buffer.
+//! - `fs_read`: reading the whole file through the VFS, [`CHUNK`] bytes
+//!   per request, into the same buffer.
 //!
-//! It prints one `BENCH {...}` line per figure (the median of the runs,
-//! in MiB/s) and ends the run through QEMU's debug-exit port (success
-//! only if every request succeeded and the file read back intact).
+//! For each it prints, as `BENCH {...}` lines, the medians of the runs:
+//! `*_busy_instructions_per_mib` (elapsed minus idle TSC ticks per MiB:
+//! instructions under icount), `*_busy_mib_s` (MiB per second of busy
+//! time) and `*_mib_s` (MiB per second of elapsed time, idle included,
+//! which under icount follows the host's load). It ends the run through
+//! QEMU's debug-exit port (success only if every request succeeded and
+//! the file read back intact).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
