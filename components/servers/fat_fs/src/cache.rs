@@ -439,6 +439,35 @@ mod tests {
     }
 
     #[test]
+    fn reads_to_a_target_give_what_read_at_gives_at_its_offset() {
+        let mut device = MemoryDevice::new(512, 40);
+        for (i, byte) in device.bytes.iter_mut().enumerate() {
+            *byte = (i % 253) as u8;
+        }
+        let mut cache = SectorCache::new(device, 4);
+        cache.write_at(3 * 512 + 1, b"dirty").unwrap();
+        let mut expected = alloc::vec![0u8; 10 * 512 + 3];
+        assert_eq!(
+            cache.read_at(2 * 512 + 5, &mut expected),
+            Ok(expected.len())
+        );
+        // Into a bigger buffer, from byte 100 of it.
+        let mut target = alloc::vec![0u8; 100 + expected.len()];
+        assert_eq!(
+            cache.read_to(2 * 512 + 5, expected.len(), &mut target[..], 100),
+            Ok(expected.len())
+        );
+        assert_eq!(&target[100..], &expected[..]);
+        assert!(target[..100].iter().all(|byte| *byte == 0));
+        // A target too small refuses: an error, not a panic.
+        let mut small = [0u8; 16];
+        assert_eq!(
+            cache.read_to(0, 4 * 512, &mut small[..], 0),
+            Err(DeviceError)
+        );
+    }
+
+    #[test]
     fn long_reads_go_around_the_cache_but_see_its_dirty_sectors() {
         let mut device = MemoryDevice::new(512, 300);
         for (i, byte) in device.bytes.iter_mut().enumerate() {
