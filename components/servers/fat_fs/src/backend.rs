@@ -295,7 +295,13 @@ impl<D: BlockDevice> FatBackend<D> {
             let read = cache
                 .try_borrow_mut()
                 .map_err(|_| FsError::Io)?
-                .read_to(run.volume_offset + skip, take, target, done)
+                .read_to(
+                    run.volume_offset + skip,
+                    take,
+                    target,
+                    done,
+                    run.volume_offset + run.len,
+                )
                 .map_err(|_| FsError::Io)?;
             if read != take {
                 return Err(FsError::Io);

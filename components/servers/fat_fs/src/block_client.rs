@@ -396,6 +396,7 @@ impl BlockDevice for BlockClient {
         len: usize,
         target: &mut T,
         at: usize,
+        ahead: u64,
     ) -> Result<(), DeviceError> {
         let size = self.block_size();
         let blocks = (len / size) as u64;
@@ -403,7 +404,8 @@ impl BlockDevice for BlockClient {
         if !len.is_multiple_of(size) || blocks == 0 || blocks > limit {
             return Err(DeviceError);
         }
-        let ahead_limit = u64::from(READ_AHEAD) / size as u64;
+        // Never past the reader's extent (the file's run of clusters).
+        let ahead_limit = (u64::from(READ_AHEAD) / size as u64).min(ahead);
         match self
             .ahead
             .plan(first, blocks, ahead_limit, self.info.block_count)

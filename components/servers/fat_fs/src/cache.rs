@@ -49,13 +49,16 @@ pub trait BlockDevice {
     /// Reads `len / block_size` whole blocks from `first` (at most
     /// [`BlockDevice::max_blocks_per_read`]) to byte `at` of `target`; by
     /// default through a buffer of `len` bytes. A Block session hands them
-    /// from its packet straight to the target.
+    /// from its packet straight to the target, and may read ahead, but
+    /// not past block `first + ahead` (the end of what the reader reads
+    /// on from there: the file's run of clusters).
     fn read_blocks_to<T: ReadTarget + ?Sized>(
         &mut self,
         first: u64,
         len: usize,
         target: &mut T,
         at: usize,
+        _ahead: u64,
     ) -> Result<(), DeviceError> {
         let mut buffer = Vec::new();
         buffer.try_reserve_exact(len).map_err(|_| DeviceError)?;
@@ -188,18 +191,22 @@ impl<D: BlockDevice> SectorCache<D> {
     /// `out`, as many per device request as it takes; only partial blocks
     /// and cached ones pass through the cache.
     pub fn read_at(&mut self, position: u64, out: &mut [u8]) -> Result<usize, DeviceError> {
-        self.read_to(position, out.len(), out, 0)
+        let len = out.len();
+        self.read_to(position, len, out, 0, position.saturating_add(len as u64))
     }
 
     /// [`SectorCache::read_at`] of `len` bytes into `target` from its byte
     /// `at`: whole uncached blocks go from the device to the target
-    /// without passing through memory of the cache's own.
+    /// without passing through memory of the cache's own. The device may
+    /// read ahead up to byte `extent_end` (where the reader's consecutive
+    /// bytes end; at least `position + len`).
     pub fn read_to<T: ReadTarget + ?Sized>(
         &mut self,
         position: u64,
         len: usize,
         target: &mut T,
         at: usize,
+        extent_end: u64,
     ) -> Result<usize, DeviceError> {
         let block_size = self.device.block_size() as u64;
         let end = self.len();
@@ -215,8 +222,14 @@ impl<D: BlockDevice> SectorCache<D> {
                 let run = self.uncached_run(from / block_size, whole);
                 if run > 0 {
                     let bytes = (run * block_size) as usize;
-                    self.device
-                        .read_blocks_to(from / block_size, bytes, target, at + done)?;
+                    let ahead = extent_end.saturating_sub(from) / block_size;
+                    self.device.read_blocks_to(
+                        from / block_size,
+                        bytes,
+                        target,
+                        at + done,
+                        ahead,
+                    )?;
                     self.device_reads += 1;
                     done += bytes;
                     continue;
@@ -454,7 +467,7 @@ mod tests {
         // Into a bigger buffer, from byte 100 of it.
         let mut target = alloc::vec![0u8; 100 + expected.len()];
         assert_eq!(
-            cache.read_to(2 * 512 + 5, expected.len(), &mut target[..], 100),
+            cache.read_to(2 * 512 + 5, expected.len(), &mut target[..], 100, 0),
             Ok(expected.len())
         );
         assert_eq!(&target[100..], &expected[..]);
@@ -462,7 +475,7 @@ mod tests {
         // A target too small refuses: an error, not a panic.
         let mut small = [0u8; 16];
         assert_eq!(
-            cache.read_to(0, 4 * 512, &mut small[..], 0),
+            cache.read_to(0, 4 * 512, &mut small[..], 0, 0),
             Err(DeviceError)
         );
     }
