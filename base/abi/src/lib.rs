@@ -368,6 +368,12 @@ pub mod info {
     /// synchronously: a server blocked in a call (perhaps to that parent)
     /// might never answer, while a busy or waiting one will, eventually.
     pub const THREAD_BLOCKED_CALLING: u64 = 8;
+    /// TSC ticks the kernel has spent halted, waiting for an interrupt with
+    /// nothing to run, since boot. Elapsed TSC ticks minus the growth of
+    /// this is the machine's busy time; under QEMU's icount, where the TSC
+    /// counts instructions and a halt jumps to the next timer deadline, it
+    /// is the number of instructions executed, whatever the host's load.
+    pub const IDLE_TICKS: u64 = 9;
 }
 
 #[cfg(test)]

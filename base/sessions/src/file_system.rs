@@ -30,7 +30,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use arbor::packet_stream::{Opcode, Status};
+use arbor::packet_stream::{Client, Opcode, Packet, Status};
 
 /// Bytes of the header at the start of every packet.
 pub const HEADER_SIZE: usize = 32;
@@ -668,6 +668,51 @@ pub struct DirEntry {
     pub stat: Stat,
 }
 
+/// Where a read's bytes go: a buffer of the server's own, or the client's
+/// packet itself, so that bytes a backend gets from a packet stream of its
+/// own (a Block session) go to the client without a copy in between.
+/// Positions are from the start of the read's data; a target refuses
+/// bytes past its end.
+pub trait ReadTarget {
+    /// Copies `bytes` to byte `at`.
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), FsError>;
+    /// Copies `len` bytes of `packet` (of `from`, a stream this server is
+    /// the client of) from its byte `from_at` to byte `at`.
+    fn put_from(
+        &mut self,
+        at: usize,
+        from: &Client,
+        packet: &Packet,
+        from_at: usize,
+        len: usize,
+    ) -> Result<(), FsError>;
+}
+
+impl ReadTarget for [u8] {
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), FsError> {
+        at.checked_add(bytes.len())
+            .and_then(|end| self.get_mut(at..end))
+            .ok_or(FsError::Io)?
+            .copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn put_from(
+        &mut self,
+        at: usize,
+        from: &Client,
+        packet: &Packet,
+        from_at: usize,
+        len: usize,
+    ) -> Result<(), FsError> {
+        let out = at
+            .checked_add(len)
+            .and_then(|end| self.get_mut(at..end))
+            .ok_or(FsError::Io)?;
+        from.read(packet, from_at, out).map_err(|_| FsError::Io)
+    }
+}
+
 /// A file system a server serves: paths are normalized and already under
 /// the session's root; write operations reach it only under a writable
 /// policy. Errors are values; nothing a client says may make it panic.
@@ -679,6 +724,21 @@ pub trait Backend {
     fn open(&mut self, path: &NormalPath, create: bool) -> Result<Self::Node, FsError>;
     /// Reads at `position` into `out`; bytes read (0 at the end).
     fn read(&mut self, node: &Self::Node, position: u64, out: &mut [u8]) -> Result<usize, FsError>;
+    /// Reads like [`Backend::read`] (at most `buffer.len()` bytes), but
+    /// hands the bytes to `target` (from its byte 0). By default they are
+    /// read into `buffer` and copied from there; a backend that gets them
+    /// from a packet stream of its own passes them on without `buffer`.
+    fn read_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        node: &Self::Node,
+        position: u64,
+        buffer: &mut [u8],
+        target: &mut T,
+    ) -> Result<usize, FsError> {
+        let read = self.read(node, position, buffer)?.min(buffer.len());
+        target.put(0, &buffer[..read])?;
+        Ok(read)
+    }
     /// Writes `data` at `position` (growing the file); bytes written.
     fn write(&mut self, node: &Self::Node, position: u64, data: &[u8]) -> Result<usize, FsError>;
     /// Sets the file's size (zero-filling when it grows).
@@ -768,7 +828,21 @@ pub fn serve<B: Backend>(
     opcode: Opcode,
     packet: &mut [u8],
 ) -> Status {
-    match serve_checked(backend, policy, handles, opcode, packet) {
+    serve_into::<B, [u8]>(backend, policy, handles, opcode, packet, None)
+}
+
+/// [`serve`], but a read's data goes to `read_target` (if given) instead
+/// of after the header in `packet`, which then only needs the header
+/// copied in and out (its length still bounds the read).
+pub fn serve_into<B: Backend, T: ReadTarget + ?Sized>(
+    backend: &mut B,
+    policy: &Policy,
+    handles: &mut Handles<B::Node>,
+    opcode: Opcode,
+    packet: &mut [u8],
+    read_target: Option<&mut T>,
+) -> Status {
+    match serve_checked(backend, policy, handles, opcode, packet, read_target) {
         Ok(response) => {
             packet[..HEADER_SIZE].copy_from_slice(&response.to_bytes());
             Status::OK
@@ -777,12 +851,13 @@ pub fn serve<B: Backend>(
     }
 }
 
-fn serve_checked<B: Backend>(
+fn serve_checked<B: Backend, T: ReadTarget + ?Sized>(
     backend: &mut B,
     policy: &Policy,
     handles: &mut Handles<B::Node>,
     opcode: Opcode,
     packet: &mut [u8],
+    read_target: Option<&mut T>,
 ) -> Result<Response, FsError> {
     let request = decode_request(opcode, packet)?;
     if request.writes() && !policy.writable {
@@ -823,7 +898,11 @@ fn serve_checked<B: Backend>(
             let out = packet
                 .get_mut(HEADER_SIZE..HEADER_SIZE + count as usize)
                 .ok_or(FsError::TooSmall)?;
-            let read = backend.read(node, position, out)?.min(count as usize);
+            let read = match read_target {
+                Some(target) => backend.read_to(node, position, out, target)?,
+                None => backend.read(node, position, out)?,
+            }
+            .min(count as usize);
             Ok(Response {
                 value: read as u64,
                 kind: 0,

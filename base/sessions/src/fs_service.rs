@@ -13,7 +13,8 @@
 
 use crate::bulk::ServerStream;
 use crate::file_system::{
-    Backend, FsError, HEADER_SIZE, Handles, MAX_HANDLES, Policy, Response, normalize, op, serve,
+    Backend, FsError, HEADER_SIZE, Handles, MAX_HANDLES, Policy, ReadTarget, normalize, op,
+    serve_into,
 };
 use crate::server::{Call, Service};
 use crate::table::{Entry, Quota, SessionTable};
@@ -21,7 +22,7 @@ use crate::{SessionError, bulk::StreamReply, log};
 use alloc::string::String;
 use alloc::vec::Vec;
 use arbor::abi::CapSlot;
-use arbor::packet_stream::Status;
+use arbor::packet_stream::{Client, Packet, Server, Status};
 use serde::Deserialize;
 
 /// The server notification bit clients wake the server with.
@@ -137,19 +138,21 @@ impl<B: Backend> FsService<B> {
                         {
                             FsError::BadRequest.status()
                         } else {
-                            let status = serve(
+                            // A read's data goes into the packet as the
+                            // backend gets it (after the header).
+                            let mut target = PacketTarget { stream, packet };
+                            let status = serve_into(
                                 &mut self.backend,
                                 &session.policy,
                                 &mut session.handles,
                                 request.opcode(),
                                 &mut session.scratch,
+                                is_read.then_some(&mut target),
                             );
-                            // The answer is in the header and (for read and
-                            // readdir) after it.
+                            // The answer is in the header and (for readdir)
+                            // after it; a read's data is in place already.
                             let outgoing = match (is_read, status) {
-                                (true, Status::OK) => Response::from_bytes(&session.scratch)
-                                    .map_or(0, |r| HEADER_SIZE + r.data_len as usize)
-                                    .min(length),
+                                (true, Status::OK) => HEADER_SIZE.min(length),
                                 (true, _) => 0,
                                 (false, _) => length,
                             };
@@ -182,6 +185,36 @@ impl<B: Backend> FsService<B> {
         if signal_client {
             session.stream.signal_client();
         }
+    }
+}
+
+/// A read's data area in the client's packet: bytes from [`HEADER_SIZE`]
+/// on (the packet's length bounds them; the read's count was checked
+/// against it).
+struct PacketTarget<'a> {
+    stream: &'a Server,
+    packet: &'a Packet,
+}
+
+impl ReadTarget for PacketTarget<'_> {
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), FsError> {
+        let at = at.checked_add(HEADER_SIZE).ok_or(FsError::Io)?;
+        self.stream
+            .write(self.packet, at, bytes)
+            .map_err(|_| FsError::Io)
+    }
+
+    fn put_from(
+        &mut self,
+        at: usize,
+        from: &Client,
+        packet: &Packet,
+        from_at: usize,
+        len: usize,
+    ) -> Result<(), FsError> {
+        let at = at.checked_add(HEADER_SIZE).ok_or(FsError::Io)?;
+        from.copy_to(packet, from_at, self.stream, self.packet, at, len)
+            .map_err(|_| FsError::Io)
     }
 }
 

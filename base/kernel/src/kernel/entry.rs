@@ -181,10 +181,18 @@ fn repair_syscall_in_user_mode(frame: &mut Frame) {
 }
 
 /// Puts the next thread's context into `frame`, idling (outside
-/// `with_kernel`, with interrupts on) until there is one.
+/// `with_kernel`, with interrupts on) until there is one. The TSC ticks of
+/// each halt (including the interrupt that ends it) go to the kernel's idle
+/// count (`info::IDLE_TICKS`), so that busy time can be told from waiting.
 pub fn resume(frame: &mut Frame) {
-    while !with_kernel(|kernel| kernel.next_context(frame)) {
+    let mut idle = 0;
+    while !with_kernel(|kernel| {
+        kernel.idled(idle);
+        kernel.next_context(frame)
+    }) {
+        let halted = crate::arch::tsc();
         interrupts::idle_wait();
+        idle = crate::arch::tsc().wrapping_sub(halted);
     }
 }
 

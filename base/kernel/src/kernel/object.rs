@@ -310,6 +310,9 @@ pub struct Kernel {
     pub ram_regions: heapless::Vec<crate::memory::PhysRange, 64>,
     /// TSC ticks per millisecond.
     pub tsc_per_ms: u64,
+    /// TSC ticks spent halted with nothing to run since boot
+    /// (`info::IDLE_TICKS`; counted by `entry::resume`).
+    pub idle_ticks: u64,
     /// IRQ lines claimed, by line: the first Irq object on it (the others
     /// are linked through `Irq::next_sharer`).
     pub irqs: [Option<ObjRef>; 24],
@@ -340,6 +343,7 @@ impl Kernel {
             loaded_pd: None,
             ram_regions,
             tsc_per_ms,
+            idle_ticks: 0,
             irqs: [None; 24],
             timed_waiters: None,
         };

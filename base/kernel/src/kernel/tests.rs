@@ -1600,3 +1600,27 @@ fn a_payload_from_an_ipc_buffer_unmapped_after_use_is_refused() {
     );
     assert_eq!(host.kernel.ipc_buffer(client, false), None);
 }
+
+#[test]
+fn info_reports_the_ticks_spent_idle_without_a_capability() {
+    let mut host = Host::new(128);
+    assert_eq!(
+        host.sys(Syscall::Info, [info::IDLE_TICKS, 0, 0, 0, 0, 0]),
+        Ok(())
+    );
+    assert_eq!(host.regs(host.main).rdi, 0, "nothing idled yet");
+    host.kernel.idled(1_000);
+    host.kernel.idled(234);
+    host.kernel.idled(0);
+    assert_eq!(
+        host.sys(Syscall::Info, [info::IDLE_TICKS, 0, 0, 0, 0, 0]),
+        Ok(())
+    );
+    assert_eq!(host.regs(host.main).rdi, 1_234);
+    host.kernel.idled(u64::MAX);
+    assert_eq!(
+        host.sys(Syscall::Info, [info::IDLE_TICKS, 0, 0, 0, 0, 0]),
+        Ok(())
+    );
+    assert_eq!(host.regs(host.main).rdi, u64::MAX, "the count saturates");
+}

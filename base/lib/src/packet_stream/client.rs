@@ -211,6 +211,39 @@ impl Client {
         Ok(())
     }
 
+    /// Copies `len` bytes of `packet` from `at` into a request of another
+    /// stream this Pd serves (`to`, its packet `to_packet` from `to_at`):
+    /// shared memory to shared memory, with no buffer of our own between,
+    /// for a server that passes on what it got from its own server (a file
+    /// system handing a client blocks read from the device). Both ranges
+    /// are checked like [`Client::read`] and [`Server::write`] check them.
+    pub fn copy_to(
+        &self,
+        packet: &Packet,
+        at: usize,
+        to: &Server,
+        to_packet: &Packet,
+        to_at: usize,
+        len: usize,
+    ) -> Result<(), Error> {
+        let from = self.region.payload_range(&self.geometry, packet, at, len)?;
+        let start = to
+            .region
+            .payload_range(&to.geometry, to_packet, to_at, len)?;
+        // SAFETY: `payload_range` put both ranges inside their payload
+        // areas, which lie inside their regions; the regions are two
+        // separate mappings, so the ranges do not overlap; raw copies make
+        // no reference to memory a peer may be writing.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.region.base.as_ptr().add(from),
+                to.region.base.as_ptr().add(start),
+                len,
+            )
+        }
+        Ok(())
+    }
+
     /// Submits `packet` with what to do to it. The packet stays with the
     /// stream until its acknowledgement returns it; on error it comes back.
     pub fn submit(

@@ -134,6 +134,42 @@ fn copies_stay_inside_their_packet() {
 }
 
 #[test]
+fn copies_from_one_stream_into_another_stay_inside_both_packets() {
+    // `upstream`: a stream we are the client of (a file system's Block
+    // session); `downstream`: one we serve (its FileSystem session).
+    let (_up_memory, mut upstream, _) = stream(4096);
+    let (_down_memory, mut down_client, downstream) = stream(4096);
+    let from = upstream.alloc_packet(16).expect("room");
+    upstream.write(&from, 0, b"0123456789abcdef").expect("fits");
+    let to = down_client.alloc_packet(32).expect("room");
+    assert_eq!(upstream.copy_to(&from, 4, &downstream, &to, 20, 8), Ok(()));
+    let mut copied = [0; 8];
+    down_client.read(&to, 20, &mut copied).expect("fits");
+    assert_eq!(&copied, b"456789ab");
+    assert_eq!(
+        upstream.copy_to(&from, 10, &downstream, &to, 0, 7),
+        Err(Error::OutOfPacket),
+        "past the source packet"
+    );
+    assert_eq!(
+        upstream.copy_to(&from, 0, &downstream, &to, 30, 3),
+        Err(Error::OutOfPacket),
+        "past the target packet"
+    );
+    assert_eq!(
+        upstream.copy_to(&from, 0, &downstream, &to, usize::MAX, 2),
+        Err(Error::OutOfPacket)
+    );
+    // A target packet too big for the served stream is refused.
+    let (_other_memory, mut other, _) = stream(1 << 16);
+    let foreign = other.alloc_packet(60_000).expect("room");
+    assert_eq!(
+        upstream.copy_to(&from, 0, &downstream, &foreign, 0, 1),
+        Err(Error::OutOfPacket)
+    );
+}
+
+#[test]
 fn full_and_empty_rings_and_signals() {
     let (_memory, mut client, mut server) = stream(4096);
     for tag in 0..u64::from(ENTRIES) {

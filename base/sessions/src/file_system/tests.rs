@@ -411,6 +411,108 @@ fn serve_writes_reads_and_lists_within_the_policy() {
     assert_eq!(fs.open, 0);
 }
 
+/// A read target that records what it was given, and refuses bytes past
+/// its `room`.
+struct Recorder {
+    bytes: Vec<u8>,
+    room: usize,
+}
+
+impl ReadTarget for Recorder {
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), FsError> {
+        let end = at.checked_add(bytes.len()).filter(|end| *end <= self.room);
+        let end = end.ok_or(FsError::Io)?;
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        self.bytes[at..end].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn put_from(
+        &mut self,
+        _at: usize,
+        _from: &arbor::packet_stream::Client,
+        _packet: &arbor::packet_stream::Packet,
+        _from_at: usize,
+        _len: usize,
+    ) -> Result<(), FsError> {
+        Err(FsError::Io)
+    }
+}
+
+#[test]
+fn reads_served_into_a_target_hand_it_the_data() {
+    let mut fs = Flat::default();
+    let mut handles = Handles::new(4);
+    let policy = writable_root();
+    let open = Request::Open {
+        path: b"/f",
+        create: true,
+        write: true,
+    };
+    let (_, answer) = run(&mut fs, &policy, &mut handles, &open);
+    let handle = Handle(Response::from_bytes(&answer).unwrap().value as u32);
+    let write = Request::Write {
+        handle,
+        position: 0,
+        data: b"hello",
+    };
+    assert_eq!(run(&mut fs, &policy, &mut handles, &write).0, Status::OK);
+    let read = Request::Read {
+        handle,
+        position: 1,
+        count: 10,
+    };
+    let mut bytes = packet(&read, 128);
+    let mut target = Recorder {
+        bytes: Vec::new(),
+        room: 10,
+    };
+    let status = serve_into(
+        &mut fs,
+        &policy,
+        &mut handles,
+        opcode_of(&read),
+        &mut bytes,
+        Some(&mut target),
+    );
+    assert_eq!(status, Status::OK);
+    assert_eq!(Response::from_bytes(&bytes).unwrap().data_len, 4);
+    assert_eq!(target.bytes, b"ello");
+    // A target that refuses the bytes fails the read; nothing is claimed.
+    let mut cramped = Recorder {
+        bytes: Vec::new(),
+        room: 2,
+    };
+    let mut bytes = packet(&read, 128);
+    let status = serve_into(
+        &mut fs,
+        &policy,
+        &mut handles,
+        opcode_of(&read),
+        &mut bytes,
+        Some(&mut cramped),
+    );
+    assert_eq!(status, FsError::Io.status());
+    // Other requests ignore the target.
+    let mut unused = Recorder {
+        bytes: Vec::new(),
+        room: 10,
+    };
+    let mut bytes = packet(&Request::Close { handle }, 128);
+    let status = serve_into(
+        &mut fs,
+        &policy,
+        &mut handles,
+        opcode_of(&Request::Close { handle }),
+        &mut bytes,
+        Some(&mut unused),
+    );
+    assert_eq!(status, Status::OK);
+    assert!(unused.bytes.is_empty());
+}
+
 #[test]
 fn read_only_sessions_and_read_only_handles_cannot_write() {
     let mut fs = Flat::default();

@@ -32,8 +32,11 @@ arbor::entry!(run);
 
 /// Sockets this server asks quota for: the listener and a few connections.
 const SOCKETS: u32 = 8;
-/// Bytes moved per send or receive.
-const CHUNK: usize = 4096;
+/// Bytes moved per send, receive or file read: the VFS session's largest
+/// read ([`arbor_vfs::CHUNK`]), so a file goes out in as few FileSystem
+/// requests as the session allows (each costs a round trip through the
+/// file system whatever its size).
+const CHUNK: usize = arbor_vfs::CHUNK;
 /// Most connections served in turn.
 const MAX_CONNECTIONS: usize = 6;
 

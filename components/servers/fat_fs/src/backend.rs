@@ -14,7 +14,7 @@ use crate::clock::calendar;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec;
-use arbor_sessions::file_system::{Backend, DirEntry, FsError, Kind, NormalPath, Stat};
+use arbor_sessions::file_system::{Backend, DirEntry, FsError, Kind, NormalPath, ReadTarget, Stat};
 use core::cell::RefCell;
 use lamfat::{
     Date, DateTime, Error, FileSystem, FsOptions, LossyOemCpConverter, Read, Seek, SeekFrom, Time,
@@ -269,17 +269,18 @@ impl<D: BlockDevice> FatBackend<D> {
     /// Reads through a kept layout: each run's bytes straight from the
     /// cache (which reads whole uncached blocks straight from the device
     /// into `out`); `None` when the file has no layout to keep.
-    fn read_by_layout(
+    fn read_by_layout<T: ReadTarget + ?Sized>(
         &mut self,
         path: &NormalPath,
         position: u64,
-        out: &mut [u8],
+        len: usize,
+        target: &mut T,
     ) -> Result<Option<usize>, FsError> {
         let cache = self.cache.clone();
         let Some(layout) = self.layout_of(path)? else {
             return Ok(None);
         };
-        let end = layout.len.min(position.saturating_add(out.len() as u64));
+        let end = layout.len.min(position.saturating_add(len as u64));
         let mut at = position;
         let first = layout
             .runs
@@ -294,7 +295,13 @@ impl<D: BlockDevice> FatBackend<D> {
             let read = cache
                 .try_borrow_mut()
                 .map_err(|_| FsError::Io)?
-                .read_at(run.volume_offset + skip, &mut out[done..done + take])
+                .read_to(
+                    run.volume_offset + skip,
+                    take,
+                    target,
+                    done,
+                    run.volume_offset + run.len,
+                )
                 .map_err(|_| FsError::Io)?;
             if read != take {
                 return Err(FsError::Io);
@@ -302,6 +309,34 @@ impl<D: BlockDevice> FatBackend<D> {
             at += take as u64;
         }
         Ok(Some((at.max(position) - position) as usize))
+    }
+
+    /// Reads through lamfat, following the cluster chain (for a file
+    /// without a kept layout).
+    fn read_by_chain(
+        &self,
+        node: &NormalPath,
+        position: u64,
+        out: &mut [u8],
+    ) -> Result<usize, FsError> {
+        let len = self.file_len(node)?;
+        if position >= len {
+            return Ok(0);
+        }
+        let volume = self.volume()?;
+        let mut file = volume
+            .root_dir()
+            .open_file(relative(node))
+            .map_err(fs_error)?;
+        file.seek(SeekFrom::Start(position)).map_err(fs_error)?;
+        let mut done = 0;
+        while done < out.len() {
+            match file.read(&mut out[done..]).map_err(fs_error)? {
+                0 => break,
+                read => done += read,
+            }
+        }
+        Ok(done)
     }
 
     /// Writes zeros from the file's end up to `size`.
@@ -348,27 +383,31 @@ impl<D: BlockDevice> Backend for FatBackend<D> {
     }
 
     fn read(&mut self, node: &NormalPath, position: u64, out: &mut [u8]) -> Result<usize, FsError> {
-        if let Some(read) = self.read_by_layout(node, position, out)? {
+        let len = out.len();
+        match self.read_by_layout(node, position, len, out)? {
+            Some(read) => Ok(read),
+            None => self.read_by_chain(node, position, out),
+        }
+    }
+
+    /// Through a kept layout the bytes go from the Block session's packet
+    /// to `target` (the client's packet) directly; otherwise through
+    /// `buffer`, as [`Backend::read`] reads them.
+    fn read_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        node: &NormalPath,
+        position: u64,
+        buffer: &mut [u8],
+        target: &mut T,
+    ) -> Result<usize, FsError> {
+        if let Some(read) = self.read_by_layout(node, position, buffer.len(), target)? {
             return Ok(read);
         }
-        let len = self.file_len(node)?;
-        if position >= len {
-            return Ok(0);
-        }
-        let volume = self.volume()?;
-        let mut file = volume
-            .root_dir()
-            .open_file(relative(node))
-            .map_err(fs_error)?;
-        file.seek(SeekFrom::Start(position)).map_err(fs_error)?;
-        let mut done = 0;
-        while done < out.len() {
-            match file.read(&mut out[done..]).map_err(fs_error)? {
-                0 => break,
-                read => done += read,
-            }
-        }
-        Ok(done)
+        let read = self
+            .read_by_chain(node, position, buffer)?
+            .min(buffer.len());
+        target.put(0, &buffer[..read])?;
+        Ok(read)
     }
 
     fn write(&mut self, node: &NormalPath, position: u64, data: &[u8]) -> Result<usize, FsError> {

@@ -11,6 +11,7 @@
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
+use arbor_sessions::file_system::ReadTarget;
 use core::cell::RefCell;
 use lamfat::{IoBase, Read, Seek, SeekFrom, Write};
 
@@ -44,6 +45,26 @@ pub trait BlockDevice {
             self.read_block(first + index as u64, block)?;
         }
         Ok(())
+    }
+    /// Reads `len / block_size` whole blocks from `first` (at most
+    /// [`BlockDevice::max_blocks_per_read`]) to byte `at` of `target`; by
+    /// default through a buffer of `len` bytes. A Block session hands them
+    /// from its packet straight to the target, and may read ahead, but
+    /// not past block `first + ahead` (the end of what the reader reads
+    /// on from there: the file's run of clusters).
+    fn read_blocks_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        first: u64,
+        len: usize,
+        target: &mut T,
+        at: usize,
+        _ahead: u64,
+    ) -> Result<(), DeviceError> {
+        let mut buffer = Vec::new();
+        buffer.try_reserve_exact(len).map_err(|_| DeviceError)?;
+        buffer.resize(len, 0);
+        self.read_blocks(first, &mut buffer)?;
+        target.put(at, &buffer).map_err(|_| DeviceError)
     }
 }
 
@@ -170,30 +191,55 @@ impl<D: BlockDevice> SectorCache<D> {
     /// `out`, as many per device request as it takes; only partial blocks
     /// and cached ones pass through the cache.
     pub fn read_at(&mut self, position: u64, out: &mut [u8]) -> Result<usize, DeviceError> {
+        let len = out.len();
+        self.read_to(position, len, out, 0, position.saturating_add(len as u64))
+    }
+
+    /// [`SectorCache::read_at`] of `len` bytes into `target` from its byte
+    /// `at`: whole uncached blocks go from the device to the target
+    /// without passing through memory of the cache's own. The device may
+    /// read ahead up to byte `extent_end` (where the reader's consecutive
+    /// bytes end; at least `position + len`).
+    pub fn read_to<T: ReadTarget + ?Sized>(
+        &mut self,
+        position: u64,
+        len: usize,
+        target: &mut T,
+        at: usize,
+        extent_end: u64,
+    ) -> Result<usize, DeviceError> {
         let block_size = self.device.block_size() as u64;
         let end = self.len();
         let mut done = 0;
-        while done < out.len() {
-            let at = position + done as u64;
-            if at >= end {
+        while done < len {
+            let from = position + done as u64;
+            if from >= end {
                 break;
             }
-            let offset = (at % block_size) as usize;
-            let whole = ((out.len() - done) as u64 / block_size).min((end - at) / block_size);
+            let offset = (from % block_size) as usize;
+            let whole = ((len - done) as u64 / block_size).min((end - from) / block_size);
             if offset == 0 && whole > 0 {
-                let run = self.uncached_run(at / block_size, whole);
+                let run = self.uncached_run(from / block_size, whole);
                 if run > 0 {
                     let bytes = (run * block_size) as usize;
-                    self.device
-                        .read_blocks(at / block_size, &mut out[done..done + bytes])?;
+                    let ahead = extent_end.saturating_sub(from) / block_size;
+                    self.device.read_blocks_to(
+                        from / block_size,
+                        bytes,
+                        target,
+                        at + done,
+                        ahead,
+                    )?;
                     self.device_reads += 1;
                     done += bytes;
                     continue;
                 }
             }
-            let sector = self.sector(at / block_size)?;
-            let take = (out.len() - done).min(sector.data.len() - offset);
-            out[done..done + take].copy_from_slice(&sector.data[offset..offset + take]);
+            let sector = self.sector(from / block_size)?;
+            let take = (len - done).min(sector.data.len() - offset);
+            target
+                .put(at + done, &sector.data[offset..offset + take])
+                .map_err(|_| DeviceError)?;
             done += take;
         }
         Ok(done)
@@ -403,6 +449,35 @@ mod tests {
         // The end of the device is the end.
         assert_eq!(cache.write_at(8 * 512 - 1, b"xy"), Ok(1));
         assert_eq!(cache.read_at(8 * 512, &mut out), Ok(0));
+    }
+
+    #[test]
+    fn reads_to_a_target_give_what_read_at_gives_at_its_offset() {
+        let mut device = MemoryDevice::new(512, 40);
+        for (i, byte) in device.bytes.iter_mut().enumerate() {
+            *byte = (i % 253) as u8;
+        }
+        let mut cache = SectorCache::new(device, 4);
+        cache.write_at(3 * 512 + 1, b"dirty").unwrap();
+        let mut expected = alloc::vec![0u8; 10 * 512 + 3];
+        assert_eq!(
+            cache.read_at(2 * 512 + 5, &mut expected),
+            Ok(expected.len())
+        );
+        // Into a bigger buffer, from byte 100 of it.
+        let mut target = alloc::vec![0u8; 100 + expected.len()];
+        assert_eq!(
+            cache.read_to(2 * 512 + 5, expected.len(), &mut target[..], 100, 0),
+            Ok(expected.len())
+        );
+        assert_eq!(&target[100..], &expected[..]);
+        assert!(target[..100].iter().all(|byte| *byte == 0));
+        // A target too small refuses: an error, not a panic.
+        let mut small = [0u8; 16];
+        assert_eq!(
+            cache.read_to(0, 4 * 512, &mut small[..], 0, 0),
+            Err(DeviceError)
+        );
     }
 
     #[test]

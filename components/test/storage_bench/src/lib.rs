@@ -1,4 +1,4 @@
-//! storage_bench's arithmetic, host-tested: medians and throughput.
+//! storage_bench's arithmetic, host-tested: medians, throughput, busy time.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -20,6 +20,23 @@ pub fn tenths_mib_per_second(bytes: u64, ticks: u64, ticks_per_ms: u64) -> Optio
     let numerator = u128::from(bytes) * u128::from(ticks_per_ms) * 10_000;
     let denominator = u128::from(ticks) << 20;
     u64::try_from((numerator + denominator / 2) / denominator).ok()
+}
+
+/// Busy ticks of a span of `elapsed` TSC ticks of which the kernel spent
+/// `idle` halted; zero if the idle count is past the span (it is read a
+/// moment later than the TSC).
+pub fn busy_ticks(elapsed: u64, idle: u64) -> u64 {
+    elapsed.saturating_sub(idle)
+}
+
+/// `ticks` spent on `bytes`, per MiB (2^20 bytes), rounded to the nearest;
+/// `None` for no bytes.
+pub fn per_mib(ticks: u64, bytes: u64) -> Option<u64> {
+    if bytes == 0 {
+        return None;
+    }
+    let scaled = u128::from(ticks) << 20;
+    u64::try_from((scaled + u128::from(bytes) / 2) / u128::from(bytes)).ok()
 }
 
 /// The byte at `position` of the benchmark file (what the bench writes
@@ -51,5 +68,11 @@ mod tests {
         assert_eq!(tenths_mib_per_second(1 << 20, 0, 1_000_000), None);
         assert_eq!(tenths_mib_per_second(1 << 20, 5, 0), None);
         assert_ne!(pattern_byte(0), pattern_byte(1 << 16));
+        // 8 MiB in 40 million busy ticks: 5 million per MiB.
+        assert_eq!(per_mib(40_000_000, 8 << 20), Some(5_000_000));
+        assert_eq!(per_mib(3, 2 << 20), Some(2));
+        assert_eq!(per_mib(5, 0), None);
+        assert_eq!(busy_ticks(1000, 300), 700);
+        assert_eq!(busy_ticks(1000, 1200), 0);
     }
 }

@@ -5,15 +5,19 @@
 //! It writes [`FILE`] ([`BYTES`] of a known pattern) through its
 //! FileSystem session (fat_fs on virtio_blk), syncs, reads it back once
 //! and checks every byte. Then, [`RUNS`] times each, in turns, it times
-//! (with `rdtsc`, converted with the kernel's `TSC_PER_MS`):
-//! - `blk_read_mib_s`: reading [`BYTES`] sequentially from its own Block
+//! (with `rdtsc` and the kernel's idle count, `info::IDLE_TICKS`):
+//! - `blk_read`: reading [`BYTES`] sequentially from its own Block
 //!   session to virtio_blk, [`CHUNK`] bytes per request, into its buffer;
-//! - `fs_read_mib_s`: reading the whole file through the VFS,
-//!   [`CHUNK`] bytes per request, into the same buffer.
+//! - `fs_read`: reading the whole file through the VFS, [`CHUNK`] bytes
+//!   per request, into the same buffer.
 //!
-//! It prints one `BENCH {...}` line per figure (the median of the runs,
-//! in MiB/s) and ends the run through QEMU's debug-exit port (success
-//! only if every request succeeded and the file read back intact).
+//! For each it prints, as `BENCH {...}` lines, the medians of the runs:
+//! `*_busy_instructions_per_mib` (elapsed minus idle TSC ticks per MiB:
+//! instructions under icount), `*_busy_mib_s` (MiB per second of busy
+//! time) and `*_mib_s` (MiB per second of elapsed time, idle included,
+//! which under icount follows the host's load). It ends the run through
+//! QEMU's debug-exit port (success only if every request succeeded and
+//! the file read back intact).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -29,7 +33,7 @@ use arbor_sessions::bulk::{ClientStream, StreamArgs};
 use arbor_sessions::services::{IoPortArgs, name};
 use arbor_sessions::{client, log};
 use arbor_vfs::{FileSystem, Read, Write};
-use storage_bench::{median, pattern_byte, tenths_mib_per_second};
+use storage_bench::{busy_ticks, median, pattern_byte, per_mib, tenths_mib_per_second};
 
 arbor::entry!(run);
 
@@ -79,6 +83,31 @@ fn finish(ok: bool) {
     client::exit(if ok { 0 } else { 1 });
 }
 
+/// A point in time: the TSC and the kernel's idle ticks
+/// ([`info::IDLE_TICKS`]) read together.
+struct Clock {
+    tsc: u64,
+    idle: u64,
+}
+
+impl Clock {
+    fn now() -> Result<Clock, String> {
+        let (idle, _) =
+            arbor::sys::info(info::IDLE_TICKS, 0).map_err(|e| format!("IDLE_TICKS: {e:?}"))?;
+        Ok(Clock { tsc: rdtsc(), idle })
+    }
+
+    /// (elapsed ticks, busy ticks: elapsed minus the kernel's idle ticks)
+    /// since `self`.
+    fn elapsed(&self) -> Result<(u64, u64), String> {
+        let tsc = rdtsc();
+        let (idle, _) =
+            arbor::sys::info(info::IDLE_TICKS, 0).map_err(|e| format!("IDLE_TICKS: {e:?}"))?;
+        let elapsed = tsc.wrapping_sub(self.tsc);
+        Ok((elapsed, busy_ticks(elapsed, idle.wrapping_sub(self.idle))))
+    }
+}
+
 fn rdtsc() -> u64 {
     let low: u32;
     let high: u32;
@@ -106,25 +135,45 @@ fn bench() -> Result<(), String> {
         "{FILE}: {BYTES} bytes written, synced, read back and checked; timing {RUNS} runs of each, {CHUNK} bytes per request, TSC_PER_MS {tsc_per_ms}"
     );
     let (mut raw, mut file) = (Vec::new(), Vec::new());
+    let (mut raw_busy, mut file_busy) = (Vec::new(), Vec::new());
     for round in 0..RUNS {
-        let start = rdtsc();
+        let start = Clock::now()?;
         block.read_all(&mut buffer)?;
-        let raw_ticks = rdtsc().wrapping_sub(start);
-        let start = rdtsc();
+        let (raw_ticks, raw_busy_ticks) = start.elapsed()?;
+        let start = Clock::now()?;
         read_file(&fs, &mut buffer)?;
-        let file_ticks = rdtsc().wrapping_sub(start);
-        log!("run {round}: block {raw_ticks} ticks, file {file_ticks} ticks");
+        let (file_ticks, file_busy_ticks) = start.elapsed()?;
+        log!(
+            "run {round}: block {raw_ticks} ticks ({raw_busy_ticks} busy), file {file_ticks} ticks ({file_busy_ticks} busy)"
+        );
         raw.push(raw_ticks);
         file.push(file_ticks);
+        raw_busy.push(raw_busy_ticks);
+        file_busy.push(file_busy_ticks);
     }
-    for (bench, ticks) in [("blk_read_mib_s", &mut raw), ("fs_read_mib_s", &mut file)] {
+    for (bench, ticks, busy) in [
+        ("blk_read", &mut raw, &mut raw_busy),
+        ("fs_read", &mut file, &mut file_busy),
+    ] {
         let ticks = median(ticks).ok_or("no runs")?;
+        let busy = median(busy).ok_or("no runs")?;
         let rate =
             tenths_mib_per_second(BYTES as u64, ticks, tsc_per_ms).ok_or("a run took no time")?;
+        let busy_rate =
+            tenths_mib_per_second(BYTES as u64, busy, tsc_per_ms).ok_or("a run took no time")?;
+        let per_mib = per_mib(busy, BYTES as u64).ok_or("the run read nothing")?;
         log!(
-            "BENCH {{\"bench\":\"{bench}\",\"value\":{}.{},\"unit\":\"MiB/s\",\"runs\":{RUNS},\"bytes\":{BYTES},\"request_bytes\":{CHUNK},\"median_ticks\":{ticks},\"tsc_per_ms\":{tsc_per_ms}}}",
+            "BENCH {{\"bench\":\"{bench}_mib_s\",\"value\":{}.{},\"unit\":\"MiB/s\",\"runs\":{RUNS},\"bytes\":{BYTES},\"request_bytes\":{CHUNK},\"median_ticks\":{ticks},\"tsc_per_ms\":{tsc_per_ms}}}",
             rate / 10,
             rate % 10
+        );
+        log!(
+            "BENCH {{\"bench\":\"{bench}_busy_instructions_per_mib\",\"value\":{per_mib},\"unit\":\"instructions/MiB\",\"runs\":{RUNS},\"bytes\":{BYTES},\"request_bytes\":{CHUNK},\"median_busy_ticks\":{busy}}}"
+        );
+        log!(
+            "BENCH {{\"bench\":\"{bench}_busy_mib_s\",\"value\":{}.{},\"unit\":\"MiB/s\",\"runs\":{RUNS},\"bytes\":{BYTES},\"request_bytes\":{CHUNK},\"median_busy_ticks\":{busy},\"tsc_per_ms\":{tsc_per_ms}}}",
+            busy_rate / 10,
+            busy_rate % 10
         );
     }
     Ok(())

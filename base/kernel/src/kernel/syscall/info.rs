@@ -40,6 +40,7 @@ impl Kernel {
                 }
             }
             info::TSC_PER_MS => (self.tsc_per_ms, 0),
+            info::IDLE_TICKS => (self.idle_ticks, 0),
             info::THREAD_BLOCKED_CALLING => {
                 match object(self, argument, ObjectKind::Thread, Rights::NONE)? {
                     Object::Thread(thread) => {
@@ -62,6 +63,11 @@ impl Kernel {
         };
         self.set_results(first, second);
         Ok(())
+    }
+
+    /// Counts `ticks` more TSC ticks spent halted with nothing to run.
+    pub fn idled(&mut self, ticks: u64) {
+        self.idle_ticks = self.idle_ticks.saturating_add(ticks);
     }
 
     /// `ConsoleWrite`: `len` bytes of the caller's IPC buffer to the console.
