@@ -26,7 +26,7 @@ use arbor_sessions::block::BlockError;
 use arbor_sessions::block_service::{BlockBackend, BlockService, Job, WAKE_BIT};
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::Server;
-use arbor_sessions::{SessionError, client, env, log};
+use arbor_sessions::{client, env, log};
 use arbor_virtio::virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
 use arbor_virtio::virtio_drivers::transport::{DeviceStatus, Transport};
@@ -264,25 +264,12 @@ fn run(_argument: u64) {
     }
 }
 
-/// Opens the session, retrying while an earlier incarnation's session is
-/// still being closed (its device is quiesced first).
-fn open_platform() -> Result<&'static Platform, String> {
-    let mut attempts = 0;
-    loop {
-        match Platform::open("", PLATFORM_RAM) {
-            Ok(platform) => return Ok(Box::leak(Box::new(platform))),
-            Err(SessionError::AlreadyClaimed) if attempts < 50 => {
-                attempts += 1;
-                client::pause(10);
-            }
-            Err(error) => return Err(format!("Platform session: {error}")),
-        }
-    }
-}
-
 fn serve() -> Result<core::convert::Infallible, String> {
     let config: Config = env::config().map_err(|e| format!("config: {e}"))?;
-    let platform = open_platform()?;
+    let platform: &'static Platform = Box::leak(Box::new(
+        Platform::open_after_restart("", PLATFORM_RAM)
+            .map_err(|error| format!("Platform session: {error}"))?,
+    ));
     if platform.device_count().map_err(|e| format!("{e}"))? == 0 {
         return Err(String::from("the platform driver gave it no device"));
     }
