@@ -507,19 +507,19 @@ mod tests {
     fn demo_explains_a_nested_request_with_line_numbers() {
         let path = workspace::root().join("runtime-configs/examples/routing_demo.ron");
         let text = std::fs::read_to_string(path).unwrap();
-        let request = ["net/dhcp".to_string(), "Timer".to_string()];
+        let request = ["net/stack".to_string(), "Timer".to_string()];
         let (output, served) = explain_text("demo.ron", &text, &request).unwrap();
         assert!(served, "{output}");
         assert!(
-            output.contains("1. init \"net\": request from \"dhcp\""),
+            output.contains("1. init \"net\": request from \"stack\""),
             "{output}"
         );
         assert!(
-            output.contains("2. the root init: request from \"net\", label \"dhcp\""),
+            output.contains("2. the root init: request from \"net\", label \"stack\""),
             "{output}"
         );
         assert!(
-            output.contains("=> served by \"timer\", which sees the label \"net -> dhcp\""),
+            output.contains("=> served by \"timer\", which sees the label \"net -> stack\""),
             "{output}"
         );
         let denied = [

@@ -49,11 +49,11 @@ fn text_tree_shows_nesting_quotas_and_routes() {
         "{tree}"
     );
     assert!(
-        tree.contains("├── net [init]  24M RAM, 512 caps\n"),
+        tree.contains("├── net [init]  24M RAM, 512 caps  provides Socket\n"),
         "{tree}"
     );
     assert!(
-        tree.contains("│   ├── nic_driver [virtio_net]  4M RAM, 128 caps  provides Nic"),
+        tree.contains("│   └── stack [net]  4M RAM, 128 caps  provides Uplink, Socket"),
         "{tree}"
     );
     assert!(
@@ -75,7 +75,7 @@ fn svg_is_escaped_and_balanced() {
     );
     assert!(picture.starts_with("<svg ") && picture.ends_with("</svg>\n"));
     // Every component is drawn, nested ones inside their cluster.
-    for name in ["platform", "fs", "nic_driver", "dhcp", "shell"] {
+    for name in ["platform", "fs", "nic_driver", "stack", "shell"] {
         assert!(picture.contains(&format!(">{name}</text>")), "{name}");
     }
 }
@@ -104,7 +104,7 @@ fn dot_has_clusters_and_labelled_edges() {
         "{graph}"
     );
     assert!(
-        graph.contains("\"init/net/dhcp\" -> \"init/net\" [label=\"Timer, Log\"];"),
+        graph.contains("\"init/net/stack\" -> \"init/net\" [label=\"Timer, Log\"];"),
         "{graph}"
     );
 }
