@@ -257,6 +257,78 @@ pub fn decode_request(bytes: &[u8]) -> Result<FramebufferRequest, SessionError> 
     }
 }
 
+/// A rectangle a framebuffer server watches for tests (from its config):
+/// whenever its checksum changes the server logs
+/// `watch NAME (x, y, w x h): sum 0x...`, which a scenario expects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    /// The name in the log line.
+    pub name: alloc::string::String,
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// A framebuffer server's config ROM (`ram_fb`, `virtio_gpu`): the mode it
+/// offers and the rectangles it watches.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Rectangles to watch.
+    #[serde(default)]
+    pub watch: alloc::vec::Vec<Watch>,
+}
+
+/// Watched rectangles with the checksum each last had.
+pub struct Watches(alloc::vec::Vec<(Watch, Option<u64>)>);
+
+impl Watches {
+    /// Watches `rectangles`, none seen yet.
+    pub fn new(rectangles: alloc::vec::Vec<Watch>) -> Self {
+        Watches(rectangles.into_iter().map(|watch| (watch, None)).collect())
+    }
+
+    /// How many rectangles are watched.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Logs each watched rectangle of `pixels` (a `mode`-sized screen)
+    /// whose checksum changed since the last look.
+    pub fn check(&mut self, pixels: &[u32], mode: &Mode) {
+        for (watch, last) in self.0.iter_mut() {
+            let rect = Rect::new(watch.x, watch.y, watch.width, watch.height);
+            let (clipped, sum) = checksum(pixels, mode, &rect);
+            if *last != Some(sum) {
+                *last = Some(sum);
+                crate::log!(
+                    "watch {} ({}, {}, {} x {}): sum 0x{sum:016x}",
+                    watch.name,
+                    clipped.x,
+                    clipped.y,
+                    clipped.width,
+                    clipped.height
+                );
+            }
+        }
+    }
+}
+
 /// The checksum `ram_fb` logs and tests recompute: FNV-1a over the
 /// rectangle's pixels, row by row, each pixel as its little-endian bytes.
 /// `pixels` is a `mode`-sized buffer; the rectangle is clipped first.

@@ -29,7 +29,8 @@ use alloc::vec::Vec;
 use arbor::{sys, vspace};
 use arbor_sessions::client;
 use arbor_sessions::framebuffer::{
-    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, Screen, checksum,
+    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Screen, ServerConfig, Watches,
+    checksum,
 };
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::{Call, Server, Service};
@@ -38,7 +39,6 @@ use arbor_sessions::{SessionError, env, log};
 use arbor_virtio::virtio_drivers::transport::pci::PciTransport;
 use arbor_virtio::{ArborHal, POOL_PAGES, VirtioDevice};
 use device::Gpu;
-use serde::Deserialize;
 use virtio_gpu::protocol::DeviceRect;
 
 arbor::entry!(run);
@@ -46,27 +46,6 @@ arbor::entry!(run);
 const PAGE: u64 = 4096;
 /// PCI command bits: memory decoding and bus mastering.
 const MEMORY: u16 = 0x2;
-
-/// A rectangle to watch.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Watch {
-    name: String,
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
-}
-
-/// The config ROM.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    width: u32,
-    height: u32,
-    #[serde(default)]
-    watch: Vec<Watch>,
-}
 
 fn run(_argument: u64) {
     match start() {
@@ -77,7 +56,7 @@ fn run(_argument: u64) {
 }
 
 fn start() -> Result<SessionError, String> {
-    let config = env::config::<Config>().map_err(|e| alloc::format!("bad config: {e}"))?;
+    let config = env::config::<ServerConfig>().map_err(|e| alloc::format!("bad config: {e}"))?;
     let mode = Mode::new(config.width, config.height, PixelFormat::Xrgb8888)
         .map_err(|e| alloc::format!("bad mode {}x{}: {e}", config.width, config.height))?;
     let scanout_bytes = mode.buffer_bytes().next_multiple_of(PAGE);
@@ -123,14 +102,7 @@ fn start() -> Result<SessionError, String> {
         config.watch.len()
     );
     let server = Server::new().map_err(|e| alloc::format!("no server endpoint: {e}"))?;
-    let watches = config
-        .watch
-        .into_iter()
-        .map(|watch| {
-            let rect = Rect::new(watch.x, watch.y, watch.width, watch.height);
-            (watch.name, rect, None)
-        })
-        .collect();
+    let watches = Watches::new(config.watch);
     Ok(server.serve(
         &[framebuffer::SERVICE],
         GpuDisplay {
@@ -161,7 +133,7 @@ struct GpuDisplay {
     device: VirtioDevice,
     scanout: &'static mut [u32],
     open: bool,
-    watches: Vec<(String, Rect, Option<u64>)>,
+    watches: Watches,
     flushes: u64,
     /// TSC cycles of the first [`TIMED_FLUSHES`] whole-screen refreshes.
     timings_whole: Vec<u64>,
@@ -243,7 +215,7 @@ impl Service for GpuDisplay {
                 self.flushes += 1;
                 let whole = dirty == DeviceRect::whole(&self.mode);
                 self.time_flush(whole, tsc().wrapping_sub(started));
-                self.check_watches();
+                self.watches.check(self.scanout, &self.mode);
                 FramebufferReply::Done
             }
             FramebufferRequest::Checksum { rect } => {
@@ -306,23 +278,6 @@ impl GpuDisplay {
                 self.mode.width,
                 self.mode.height,
             );
-        }
-    }
-
-    /// Logs each watched rectangle whose checksum changed.
-    fn check_watches(&mut self) {
-        for (name, rect, last) in self.watches.iter_mut() {
-            let (clipped, sum) = checksum(self.scanout, &self.mode, rect);
-            if *last != Some(sum) {
-                *last = Some(sum);
-                log!(
-                    "watch {name} ({}, {}, {} x {}): sum 0x{sum:016x}",
-                    clipped.x,
-                    clipped.y,
-                    clipped.width,
-                    clipped.height
-                );
-            }
         }
     }
 }

@@ -15,42 +15,19 @@
 
 extern crate alloc;
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use arbor_sessions::client::{self};
 use arbor_sessions::framebuffer::{
-    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Rect, Screen, checksum,
+    self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Screen, ServerConfig, Watches,
+    checksum,
 };
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::table::{Entry, Quota};
 use arbor_sessions::{SessionError, env, log};
-use serde::Deserialize;
 
 arbor::entry!(run);
 
-/// A rectangle to watch.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Watch {
-    name: String,
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
-}
-
-/// The config ROM.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    width: u32,
-    height: u32,
-    #[serde(default)]
-    watch: Vec<Watch>,
-}
-
 fn run(_argument: u64) {
-    let config = match env::config::<Config>() {
+    let config = match env::config::<ServerConfig>() {
         Ok(config) => config,
         Err(error) => {
             log!("bad config: {error}");
@@ -80,14 +57,7 @@ fn run(_argument: u64) {
         mode.height,
         config.watch.len()
     );
-    let watches = config
-        .watch
-        .into_iter()
-        .map(|watch| {
-            let rect = Rect::new(watch.x, watch.y, watch.width, watch.height);
-            (watch.name, rect, None)
-        })
-        .collect();
+    let watches = Watches::new(config.watch);
     let error = server.serve(
         &[framebuffer::SERVICE],
         RamFramebuffer {
@@ -105,7 +75,7 @@ fn run(_argument: u64) {
 struct RamFramebuffer {
     mode: Mode,
     open: bool,
-    watches: Vec<(String, Rect, Option<u64>)>,
+    watches: Watches,
 }
 
 impl Service for RamFramebuffer {
@@ -156,7 +126,7 @@ impl Service for RamFramebuffer {
             FramebufferRequest::Refresh { rect } => {
                 screen.refreshes += 1;
                 if !rect.clipped_to(&self.mode).is_empty() {
-                    self.check_watches(screen);
+                    self.watches.check(screen.pixels, &self.mode);
                 }
                 FramebufferReply::Done
             }
@@ -176,24 +146,5 @@ impl Service for RamFramebuffer {
 
     fn error(error: SessionError) -> FramebufferReply {
         FramebufferReply::Error(error)
-    }
-}
-
-impl RamFramebuffer {
-    /// Logs each watched rectangle whose checksum changed.
-    fn check_watches(&mut self, screen: &Screen) {
-        for (name, rect, last) in self.watches.iter_mut() {
-            let (clipped, sum) = checksum(screen.pixels, &self.mode, rect);
-            if *last != Some(sum) {
-                *last = Some(sum);
-                log!(
-                    "watch {name} ({}, {}, {} x {}): sum 0x{sum:016x}",
-                    clipped.x,
-                    clipped.y,
-                    clipped.width,
-                    clipped.height
-                );
-            }
-        }
     }
 }
