@@ -12,7 +12,10 @@
 //! and values it does not know instead of guessing.
 
 use crate::SessionError;
+use crate::server::Call;
 use alloc::vec::Vec;
+use arbor::abi::{CapSlot, ObjectKind, info};
+use arbor::{slots, sys};
 use serde::{Deserialize, Serialize};
 
 /// The service name routes and announcements use.
@@ -303,6 +306,62 @@ impl EvdevDecoder {
                 Ok(None)
             }
             other => Err(DecodeError::UnknownType(other)),
+        }
+    }
+}
+
+/// An Input server's session with one client: its bounded queue and the
+/// notification the client handed over. Both input servers (`virtio_input`
+/// and the scripted `input_script`) keep one per session and answer its
+/// requests here.
+#[derive(Default)]
+pub struct Listener {
+    events: EventQueue,
+    notification: Option<CapSlot>,
+}
+
+impl Listener {
+    /// Answers the client's request: events from its queue, or its
+    /// notification (a capability that must name a notification, else
+    /// `BadRequest` and the capability is dropped).
+    pub fn handle(&mut self, call: &mut Call<'_>) -> InputReply {
+        match call.request::<InputRequest>() {
+            Ok(InputRequest::Events { max }) => InputReply::Events(self.events.take(max)),
+            Ok(InputRequest::SetNotification) => match call.take_cap() {
+                Ok(Some(cap)) => {
+                    let is_notification = sys::info(info::CAP_KIND, u64::from(cap.0))
+                        .is_ok_and(|(kind, _)| kind == ObjectKind::Notification as u64);
+                    if !is_notification {
+                        slots::release(cap);
+                        return InputReply::Error(SessionError::BadRequest);
+                    }
+                    if let Some(old) = self.notification.replace(cap) {
+                        slots::release(old);
+                    }
+                    InputReply::Done
+                }
+                Ok(None) => InputReply::Error(SessionError::BadRequest),
+                Err(error) => InputReply::Error(error),
+            },
+            Err(error) => InputReply::Error(error),
+        }
+    }
+
+    /// Queues `events` for the client (by [`EventQueue::push`]'s rules: a
+    /// full queue drops and counts what does not fit) and signals it.
+    pub fn deliver(&mut self, events: impl IntoIterator<Item = Event>) {
+        for event in events {
+            self.events.push(event);
+        }
+        if let Some(notification) = self.notification {
+            let _ = sys::signal(notification);
+        }
+    }
+
+    /// Releases what the session held (its notification).
+    pub fn close(mut self) {
+        if let Some(notification) = self.notification.take() {
+            slots::release(notification);
         }
     }
 }

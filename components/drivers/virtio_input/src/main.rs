@@ -31,12 +31,12 @@ mod hal;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use arbor::abi::{CapSlot, ObjectKind, info};
+use arbor::abi::CapSlot;
+use arbor::slots;
 use arbor::vspace;
-use arbor::{slots, sys};
 use arbor_sessions::client::{self, call, open_session};
 use arbor_sessions::input::{
-    self, BATCH_MAX, EvdevDecoder, Event, EventQueue, InputReply, InputRequest,
+    self, BATCH_MAX, EvdevDecoder, Event, InputReply, InputRequest, Listener,
 };
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::{Call, Server, Service};
@@ -199,12 +199,6 @@ struct Driver {
     refused: u64,
 }
 
-/// One client: its queue and the notification it asked for.
-struct Listener {
-    events: EventQueue,
-    notification: Option<CapSlot>,
-}
-
 impl Service for Driver {
     type Session = Listener;
     type Reply = InputReply;
@@ -217,10 +211,7 @@ impl Service for Driver {
         quota: Quota,
     ) -> Result<Listener, SessionError> {
         quota.require(Quota { ram: 4096, caps: 1 })?;
-        Ok(Listener {
-            events: EventQueue::new(),
-            notification: None,
-        })
+        Ok(Listener::default())
     }
 
     fn opened(&mut self, session: &Entry<Listener>) {
@@ -228,36 +219,15 @@ impl Service for Driver {
     }
 
     fn handle(&mut self, session: &mut Entry<Listener>, call: &mut Call<'_>) -> InputReply {
-        match call.request::<InputRequest>() {
-            Ok(InputRequest::Events { max }) => InputReply::Events(session.state.events.take(max)),
-            Ok(InputRequest::SetNotification) => match call.take_cap() {
-                Ok(Some(cap)) => {
-                    let is_notification = sys::info(info::CAP_KIND, u64::from(cap.0))
-                        .is_ok_and(|(kind, _)| kind == ObjectKind::Notification as u64);
-                    if !is_notification {
-                        slots::release(cap);
-                        return InputReply::Error(SessionError::BadRequest);
-                    }
-                    if let Some(old) = session.state.notification.replace(cap) {
-                        slots::release(old);
-                    }
-                    InputReply::Done
-                }
-                Ok(None) => InputReply::Error(SessionError::BadRequest),
-                Err(error) => InputReply::Error(error),
-            },
-            Err(error) => InputReply::Error(error),
-        }
+        session.state.handle(call)
     }
 
     fn error(error: SessionError) -> InputReply {
         InputReply::Error(error)
     }
 
-    fn close(&mut self, mut session: Entry<Listener>) {
-        if let Some(notification) = session.state.notification.take() {
-            slots::release(notification);
-        }
+    fn close(&mut self, session: Entry<Listener>) {
+        session.state.close();
     }
 
     fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Listener>) {
@@ -304,14 +274,10 @@ impl Service for Driver {
             return;
         }
         for entry in sessions.iter_mut() {
-            for &event in &events {
-                if !matches!(event, Event::Focus(_)) {
-                    entry.state.events.push(event);
-                }
-            }
-            if let Some(notification) = entry.state.notification {
-                let _ = sys::signal(notification);
-            }
+            let events = events.iter().copied();
+            entry
+                .state
+                .deliver(events.filter(|event| !matches!(event, Event::Focus(_))));
         }
     }
 }

@@ -9,10 +9,10 @@ extern crate alloc;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use arbor::abi::{CapSlot, ObjectKind, info};
-use arbor::{slots, sys};
+use arbor::abi::CapSlot;
+use arbor::slots;
 use arbor_sessions::client::{self, call, open_session};
-use arbor_sessions::input::{self, Button, Event, EventQueue, InputReply, InputRequest, KeyCode};
+use arbor_sessions::input::{self, Button, Event, InputReply, KeyCode, Listener};
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::services::{TimerReply, TimerRequest, name};
 use arbor_sessions::table::{Entry, Quota, SessionTable};
@@ -134,12 +134,6 @@ struct Player {
     script: VecDeque<Event>,
 }
 
-/// The session: its queue and the client's notification.
-struct Listener {
-    events: EventQueue,
-    notification: Option<CapSlot>,
-}
-
 impl Service for Player {
     type Session = Listener;
     type Reply = InputReply;
@@ -152,43 +146,19 @@ impl Service for Player {
         quota: Quota,
     ) -> Result<Listener, SessionError> {
         quota.require(Quota { ram: 4096, caps: 1 })?;
-        Ok(Listener {
-            events: EventQueue::new(),
-            notification: None,
-        })
+        Ok(Listener::default())
     }
 
     fn handle(&mut self, session: &mut Entry<Listener>, call: &mut Call<'_>) -> InputReply {
-        match call.request::<InputRequest>() {
-            Ok(InputRequest::Events { max }) => InputReply::Events(session.state.events.take(max)),
-            Ok(InputRequest::SetNotification) => match call.take_cap() {
-                Ok(Some(cap)) => {
-                    let is_notification = sys::info(info::CAP_KIND, u64::from(cap.0))
-                        .is_ok_and(|(kind, _)| kind == ObjectKind::Notification as u64);
-                    if !is_notification {
-                        slots::release(cap);
-                        return InputReply::Error(SessionError::BadRequest);
-                    }
-                    if let Some(old) = session.state.notification.replace(cap) {
-                        slots::release(old);
-                    }
-                    InputReply::Done
-                }
-                Ok(None) => InputReply::Error(SessionError::BadRequest),
-                Err(error) => InputReply::Error(error),
-            },
-            Err(error) => InputReply::Error(error),
-        }
+        session.state.handle(call)
     }
 
     fn error(error: SessionError) -> InputReply {
         InputReply::Error(error)
     }
 
-    fn close(&mut self, mut session: Entry<Listener>) {
-        if let Some(notification) = session.state.notification.take() {
-            slots::release(notification);
-        }
+    fn close(&mut self, session: Entry<Listener>) {
+        session.state.close();
     }
 
     fn signal(&mut self, bits: u64, sessions: &mut SessionTable<Listener>) {
@@ -209,10 +179,7 @@ impl Service for Player {
             return;
         };
         for entry in sessions.iter_mut() {
-            entry.state.events.push(event);
-            if let Some(notification) = entry.state.notification {
-                let _ = sys::signal(notification);
-            }
+            entry.state.deliver([event]);
         }
         if self.script.is_empty() {
             log!("script played");
