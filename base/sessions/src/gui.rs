@@ -161,8 +161,10 @@ impl Window {
             None,
             Some(dataspace.slot()),
         )? {
-            // The compositor's claim is checked before anything is mapped.
-            GuiReply::Buffer { size } if size >= pixel_count * 4 => {}
+            // The compositor's claim is checked before anything is mapped:
+            // at least the whole pages such a buffer costs.
+            GuiReply::Buffer { size }
+                if buffer_cost(width, height).is_some_and(|cost| size >= cost) => {}
             _ => return Err(SessionError::BadRequest),
         }
         let pixels =
