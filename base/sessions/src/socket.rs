@@ -469,6 +469,28 @@ impl SocketClient {
         expect(self.request(SocketRequest::Connect { remote })?, socket_of)
     }
 
+    /// A TCP connection that is established: connects and waits for it
+    /// (up to 10 s), and tries again 20 times when the peer refuses or does
+    /// not answer (a server may not listen yet); `NotConnected` when every
+    /// attempt failed.
+    pub fn connect_established(&self, remote: Endpoint) -> Result<SocketHandle, SocketError> {
+        for _ in 0..20 {
+            let socket = self.connect(remote)?;
+            for _ in 0..200 {
+                match self.state(socket)? {
+                    SocketState::Established => return Ok(socket),
+                    SocketState::Connecting => self.wait(50),
+                    _ => break,
+                }
+            }
+            let _ = self.close(socket);
+            for _ in 0..4 {
+                self.wait(50);
+            }
+        }
+        Err(SocketError::NotConnected)
+    }
+
     /// The next accepted connection, or `WouldBlock`.
     pub fn accept(&self, listener: SocketHandle) -> Result<(SocketHandle, Endpoint), SocketError> {
         expect(

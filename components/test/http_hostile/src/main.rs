@@ -12,9 +12,7 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use arbor_sessions::client;
-use arbor_sessions::socket::{
-    Endpoint, Ipv4, SocketClient, SocketError, SocketHandle, SocketState,
-};
+use arbor_sessions::socket::{Endpoint, Ipv4, SocketClient, SocketError, SocketHandle};
 use arbor_sessions::{env, log};
 use serde::Deserialize;
 
@@ -121,27 +119,8 @@ fn attack() -> Result<(), String> {
 }
 
 fn connect(net: &SocketClient, remote: Endpoint) -> Result<SocketHandle, String> {
-    // A refused connection (the server may not listen yet) is tried again.
-    for _ in 0..20 {
-        let socket = net
-            .connect(remote)
-            .map_err(|error| alloc::format!("connect to {remote}: {error}"))?;
-        for _ in 0..200 {
-            match net.state(socket) {
-                Ok(SocketState::Established) => return Ok(socket),
-                Ok(SocketState::Connecting) => net.wait(50),
-                Ok(_) => break,
-                Err(error) => return Err(alloc::format!("connect to {remote}: {error}")),
-            }
-        }
-        let _ = net.close(socket);
-        for _ in 0..4 {
-            net.wait(50);
-        }
-    }
-    Err(alloc::format!(
-        "connect to {remote}: refused or timed out 20 times"
-    ))
+    net.connect_established(remote)
+        .map_err(|error| alloc::format!("connect to {remote}: {error}"))
 }
 
 /// Sends `request` on a new connection (as much as the server takes before

@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use arbor_sessions::client;
 use arbor_sessions::socket::{
     Endpoint, Ipv4, MAX_DATAGRAM_LEN, SocketClient, SocketError, SocketHandle, SocketRequest,
-    SocketState, WindowRange,
+    WindowRange,
 };
 use arbor_sessions::{env, log};
 use serde::Deserialize;
@@ -164,27 +164,8 @@ fn fetch() -> Result<(), String> {
 }
 
 fn connect(net: &SocketClient, remote: Endpoint) -> Result<SocketHandle, String> {
-    // A refused connection (the server may not listen yet) is tried again.
-    for _ in 0..20 {
-        let socket = net
-            .connect(remote)
-            .map_err(|error| alloc::format!("connect to {remote}: {error}"))?;
-        for _ in 0..200 {
-            match net.state(socket) {
-                Ok(SocketState::Established) => return Ok(socket),
-                Ok(SocketState::Connecting) => net.wait(50),
-                Ok(_) => break,
-                Err(error) => return Err(alloc::format!("connect to {remote}: {error}")),
-            }
-        }
-        let _ = net.close(socket);
-        for _ in 0..4 {
-            net.wait(50);
-        }
-    }
-    Err(alloc::format!(
-        "connect to {remote}: refused or timed out 20 times"
-    ))
+    net.connect_established(remote)
+        .map_err(|error| alloc::format!("connect to {remote}: {error}"))
 }
 
 struct Reader<'a> {
