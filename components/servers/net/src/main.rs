@@ -49,7 +49,7 @@ use net::config::{AddressConfig, Config, StaticAddress};
 use net::policy::policy_for;
 use net::sockets::{ClientSockets, Kind};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
+use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, IpEndpoint,
@@ -370,6 +370,24 @@ fn endpoint_of(endpoint: Option<IpEndpoint>) -> Endpoint {
 }
 
 impl Stack {
+    /// Adds `stack_socket` to the stack and records it in the client's
+    /// session as `kind`, paid from its quota; a session that refuses it
+    /// (its limit or quota) leaves the stack as it was.
+    fn adopt(
+        &mut self,
+        session: &mut SocketSession,
+        kind: Kind,
+        stack_socket: impl AnySocket<'static>,
+    ) -> Result<socket::SocketHandle, SocketError> {
+        let handle = self.sockets.add(stack_socket);
+        session
+            .sockets
+            .insert(kind, handle, socket::SOCKET_COST)
+            .inspect_err(|_| {
+                self.sockets.remove(handle);
+            })
+    }
+
     fn listen(&mut self, session: &mut SocketSession, port: u16, backlog: u16) -> SocketReply {
         if let Err(error) = socket::check_listen(port, backlog) {
             return SocketReply::Error(error);
@@ -386,17 +404,13 @@ impl Stack {
         if tcp.listen(port).is_err() {
             return SocketReply::Error(SocketError::BadArgument);
         }
-        let handle = self.sockets.add(tcp);
-        match session.sockets.insert(kind, handle, socket::SOCKET_COST) {
+        match self.adopt(session, kind, tcp) {
             Ok(socket) => {
                 self.ports.insert(port);
                 log!("listening on port {port}");
                 SocketReply::Socket(socket)
             }
-            Err(error) => {
-                self.sockets.remove(handle);
-                SocketReply::Error(error)
-            }
+            Err(error) => SocketReply::Error(error),
         }
     }
 
@@ -454,16 +468,9 @@ impl Stack {
         {
             return SocketReply::Error(SocketError::BadArgument);
         }
-        let handle = self.sockets.add(tcp);
-        match session
-            .sockets
-            .insert(Kind::Stream, handle, socket::SOCKET_COST)
-        {
+        match self.adopt(session, Kind::Stream, tcp) {
             Ok(socket) => SocketReply::Socket(socket),
-            Err(error) => {
-                self.sockets.remove(handle);
-                SocketReply::Error(error)
-            }
+            Err(error) => SocketReply::Error(error),
         }
     }
 
@@ -495,17 +502,13 @@ impl Stack {
         if udp.bind(port).is_err() {
             return SocketReply::Error(SocketError::BadArgument);
         }
-        let handle = self.sockets.add(udp);
-        match session.sockets.insert(kind, handle, socket::SOCKET_COST) {
+        match self.adopt(session, kind, udp) {
             Ok(socket) => {
                 self.udp_ports.insert(port);
                 log!("UDP socket on port {port}");
                 SocketReply::Socket(socket)
             }
-            Err(error) => {
-                self.sockets.remove(handle);
-                SocketReply::Error(error)
-            }
+            Err(error) => SocketReply::Error(error),
         }
     }
 
