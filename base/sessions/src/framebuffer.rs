@@ -257,6 +257,21 @@ pub fn decode_request(bytes: &[u8]) -> Result<FramebufferRequest, SessionError> 
     }
 }
 
+/// A framebuffer server's answer to [`FramebufferRequest::Checksum`]: the
+/// rectangle's [`checksum`] over `pixels` (a `mode`-sized screen), also
+/// logged as `checksum (x, y, w x h): 0x...` for scenario tests.
+pub fn answer_checksum(pixels: &[u32], mode: &Mode, rect: &Rect) -> FramebufferReply {
+    let (rect, sum) = checksum(pixels, mode, rect);
+    crate::log!(
+        "checksum ({}, {}, {} x {}): 0x{sum:016x}",
+        rect.x,
+        rect.y,
+        rect.width,
+        rect.height
+    );
+    FramebufferReply::Checksum { rect, sum }
+}
+
 /// A rectangle a framebuffer server watches for tests (from its config):
 /// whenever its checksum changes the server logs
 /// `watch NAME (x, y, w x h): sum 0x...`, which a scenario expects.

@@ -30,7 +30,6 @@ use arbor::{sys, vspace};
 use arbor_sessions::client;
 use arbor_sessions::framebuffer::{
     self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Screen, ServerConfig, Watches,
-    checksum,
 };
 use arbor_sessions::platform::{BUS_MASTER, Platform, SESSION_RAM};
 use arbor_sessions::server::{Call, Server, Service};
@@ -219,15 +218,7 @@ impl Service for GpuDisplay {
                 FramebufferReply::Done
             }
             FramebufferRequest::Checksum { rect } => {
-                let (rect, sum) = checksum(self.scanout, &self.mode, &rect);
-                log!(
-                    "checksum ({}, {}, {} x {}): 0x{sum:016x}",
-                    rect.x,
-                    rect.y,
-                    rect.width,
-                    rect.height
-                );
-                FramebufferReply::Checksum { rect, sum }
+                framebuffer::answer_checksum(self.scanout, &self.mode, &rect)
             }
         }
     }

@@ -18,7 +18,6 @@ extern crate alloc;
 use arbor_sessions::client::{self};
 use arbor_sessions::framebuffer::{
     self, FramebufferReply, FramebufferRequest, Mode, PixelFormat, Screen, ServerConfig, Watches,
-    checksum,
 };
 use arbor_sessions::server::{Call, Server, Service};
 use arbor_sessions::table::{Entry, Quota};
@@ -131,15 +130,7 @@ impl Service for RamFramebuffer {
                 FramebufferReply::Done
             }
             FramebufferRequest::Checksum { rect } => {
-                let (rect, sum) = checksum(screen.pixels, &self.mode, &rect);
-                log!(
-                    "checksum ({}, {}, {} x {}): 0x{sum:016x}",
-                    rect.x,
-                    rect.y,
-                    rect.width,
-                    rect.height
-                );
-                FramebufferReply::Checksum { rect, sum }
+                framebuffer::answer_checksum(screen.pixels, &self.mode, &rect)
             }
         }
     }
