@@ -30,23 +30,7 @@ fn run_visibly(program: &str, args: &[&str]) -> bool {
 
 /// QEMU is on the PATH, installing it with apt-get when we are root.
 pub fn ensure_qemu() -> Result<(), String> {
-    if found_in_path(QEMU) {
-        return Ok(());
-    }
-    const HINT: &str = "sudo apt-get install -y qemu-system-x86";
-    if is_root() && found_in_path("apt-get") {
-        eprintln!("arbor: {QEMU} is missing; installing Debian's qemu-system-x86");
-        if run_visibly("apt-get", &["update", "-q"])
-            && run_visibly("apt-get", &["install", "-y", "-q", "qemu-system-x86"])
-            && found_in_path(QEMU)
-        {
-            return Ok(());
-        }
-        return Err(format!("installing QEMU failed; try by hand: {HINT}"));
-    }
-    Err(format!(
-        "{QEMU} is not installed. Install it with:\n    {HINT}"
-    ))
+    ensure_programs(&[QEMU], &["qemu-system-x86"], "scenarios")
 }
 
 /// `mkfs.fat` (dosfstools) and `mcopy` (mtools) are on the PATH, for
@@ -74,20 +58,18 @@ pub fn ensure_host_command_tools() -> Result<(), String> {
 /// Debian's `packages` with apt-get when we are root; otherwise an error
 /// naming the command to run, and `purpose`.
 fn ensure_programs(programs: &[&str], packages: &[&str], purpose: &str) -> Result<(), String> {
-    let present = || {
+    let missing_now = || -> Vec<&str> {
         programs
             .iter()
-            .all(|program| found_in_path(program) || found_in_path_sbin(program))
+            .copied()
+            .filter(|program| !found_in_path(program) && !found_in_path_sbin(program))
+            .collect()
     };
-    if present() {
+    let missing = missing_now();
+    if missing.is_empty() {
         return Ok(());
     }
     let hint = format!("sudo apt-get install -y {}", packages.join(" "));
-    let missing: Vec<&str> = programs
-        .iter()
-        .copied()
-        .filter(|program| !found_in_path(program) && !found_in_path_sbin(program))
-        .collect();
     if is_root() && found_in_path("apt-get") {
         eprintln!(
             "arbor: {} missing; installing {}",
@@ -98,7 +80,7 @@ fn ensure_programs(programs: &[&str], packages: &[&str], purpose: &str) -> Resul
         install.extend_from_slice(packages);
         if (run_visibly("apt-get", &install)
             || run_visibly("apt-get", &["update", "-q"]) && run_visibly("apt-get", &install))
-            && present()
+            && missing_now().is_empty()
         {
             return Ok(());
         }
